@@ -1,0 +1,2 @@
+//! The Azure Functions custom handler entry point.
+fn main() {}

@@ -1,0 +1,30 @@
+//! `guest-sync bench ...`: benchmarks that print their numbers. Each lives
+//! beside the code it measures; this file only dispatches.
+use clap::Subcommand;
+
+/// Arguments of `guest-sync bench`.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub which: Bench,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Bench {
+    /// Drive N writes through the Graph client into the simulator and print
+    /// writes/s against the throttle budget's bound.
+    Graph(crate::graph::bench::GraphBenchArgs),
+    /// Save and load 100,000 guest records on each store backend.
+    Store(crate::store::bench::StoreBenchArgs),
+    /// First sync of N users, a no-change run and a 1% churn run, beside a
+    /// naive baseline.
+    Scale(crate::sync::bench::ScaleBenchArgs),
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    match args.which {
+        Bench::Graph(a) => crate::graph::bench::run(a).await,
+        Bench::Store(a) => crate::store::bench::run(a).await,
+        Bench::Scale(a) => crate::sync::bench::run(a).await,
+    }
+}

@@ -1,0 +1,55 @@
+//! The `guest-sync` command line. Each subcommand lives in its own file with
+//! its arguments (clap derive; doc comments are the help) and its `run`.
+use clap::{Parser, Subcommand};
+
+pub mod bench;
+pub mod demo;
+pub mod report;
+pub mod sim;
+pub mod sync;
+pub mod tenant;
+
+/// guest-sync: keep the users of many source Entra tenants present as B2B
+/// guests in one host tenant.
+///
+/// Settings come from the environment (GUESTSYNC_*), as in Azure; see the
+/// README. Locally the store defaults to sqlite:guest-sync.db.
+#[derive(Debug, Parser)]
+#[command(name = "guest-sync", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the whole product locally against the built-in Graph simulator
+    /// (nothing but cargo needed).
+    Demo(demo::DemoArgs),
+    /// Run tenant jobs now (reconcile, photos, redemption).
+    Sync(sync::SyncArgs),
+    /// Compute and print the reconcile plan without writing anything.
+    Plan(sync::PlanArgs),
+    /// Register and manage source tenants.
+    Tenant(tenant::TenantArgs),
+    /// Print the statistics, or write the HTML dashboard.
+    Report(report::ReportArgs),
+    /// The Microsoft Graph simulator.
+    Sim(sim::SimArgs),
+    /// Benchmarks (Graph client throughput, store, full sync at scale).
+    Bench(bench::BenchArgs),
+}
+
+/// Parses the command line and runs it.
+pub async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Demo(a) => demo::run(a).await,
+        Command::Sync(a) => sync::run(a).await,
+        Command::Plan(a) => sync::run_plan(a).await,
+        Command::Tenant(a) => tenant::run(a).await,
+        Command::Report(a) => report::run(a).await,
+        Command::Sim(a) => sim::run(a).await,
+        Command::Bench(a) => bench::run(a).await,
+    }
+}

@@ -1,0 +1,15 @@
+//! Pure values and rules of guest-sync. Nothing in here does I/O.
+//!
+//! - [`ids`]: validated identifiers (GUIDs, secret names).
+//! - [`records`]: what the store keeps (tenants, guests, runs, audit) and the
+//!   queue work item.
+//! - [`policy`]: per-tenant options (attribute mapping, invite address, ...).
+//! - [`plan`]: the planner, `plan(source, tracked, host, policy) -> Plan`.
+pub mod ids;
+pub mod plan;
+pub mod policy;
+pub mod records;
+
+pub use ids::{Guid, IdError, SecretName};
+pub use policy::{AttributeMapping, DeprovisionMode, InviteAddress, MappingSource, TenantOptions};
+pub use records::*;

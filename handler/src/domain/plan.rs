@@ -1,0 +1,1 @@
+//! The planner: placeholder until the engine lands.

@@ -1,0 +1,1 @@
+//! The custom-handler protocol and server. Filled by the function-app work.

@@ -1,0 +1,1 @@
+//! Statistics, JSON report and HTML dashboard. Filled by the reporting work.

@@ -1,0 +1,434 @@
+//! Typed settings, read from the environment (Azure app settings) once at
+//! start and validated. A bad value stops start-up with an error naming the
+//! setting; secrets (a storage connection string's key) are never printed.
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::domain::{DeprovisionMode, Guid, SecretName};
+
+/// A setting that is missing or malformed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("setting {name}: {problem}")]
+pub struct SettingError {
+    pub name: &'static str,
+    pub problem: String,
+}
+
+fn bad(name: &'static str, problem: impl Into<String>) -> SettingError {
+    SettingError {
+        name,
+        problem: problem.into(),
+    }
+}
+
+/// Where the store lives (`GUESTSYNC_STORE`).
+#[derive(Clone, PartialEq, Eq)]
+pub enum StoreSpec {
+    /// `sqlite:<path>`: the embedded default.
+    Sqlite(PathBuf),
+    /// `https://<account>.table.core.windows.net` (or any table endpoint URL):
+    /// reached with Entra credentials (managed identity in Azure).
+    TableEndpoint(url::Url),
+    /// A storage connection string (`UseDevelopmentStorage=true`, Azurite's
+    /// `DefaultEndpointsProtocol=http;AccountName=...;AccountKey=...;TableEndpoint=...`).
+    /// Holds a key: never printed.
+    ConnectionString(String),
+}
+
+impl fmt::Debug for StoreSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreSpec::Sqlite(p) => write!(f, "sqlite:{}", p.display()),
+            StoreSpec::TableEndpoint(u) => write!(f, "table endpoint {u}"),
+            StoreSpec::ConnectionString(_) => f.write_str("storage connection string (redacted)"),
+        }
+    }
+}
+
+impl fmt::Display for StoreSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+impl StoreSpec {
+    pub fn parse(s: &str) -> Result<Self, SettingError> {
+        const N: &str = "GUESTSYNC_STORE";
+        let s = s.trim();
+        if let Some(p) = s.strip_prefix("sqlite:") {
+            if p.is_empty() {
+                return Err(bad(
+                    N,
+                    "sqlite: needs a file path, e.g. sqlite:guest-sync.db",
+                ));
+            }
+            return Ok(StoreSpec::Sqlite(PathBuf::from(p)));
+        }
+        if s.starts_with("https://") || s.starts_with("http://") {
+            let u = url::Url::parse(s)
+                .map_err(|e| bad(N, format!("not a valid table endpoint URL: {e}")))?;
+            return Ok(StoreSpec::TableEndpoint(u));
+        }
+        if s.eq_ignore_ascii_case("UseDevelopmentStorage=true")
+            || s.contains("AccountName=")
+            || s.contains("TableEndpoint=")
+        {
+            return Ok(StoreSpec::ConnectionString(s.to_string()));
+        }
+        Err(bad(
+            N,
+            "expected sqlite:<path>, a table endpoint URL (https://<account>.table.core.windows.net) or a storage connection string",
+        ))
+    }
+}
+
+/// The deletion guard: the most guests one run may remove.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MaxDeprovisions {
+    Count(u64),
+    /// Percentage of the tenant's managed guests (0-100).
+    Percent(f64),
+}
+
+impl MaxDeprovisions {
+    pub fn parse(s: &str) -> Result<Self, SettingError> {
+        const N: &str = "GUESTSYNC_MAX_DEPROVISIONS";
+        let s = s.trim();
+        if let Some(p) = s.strip_suffix('%') {
+            let v: f64 = p
+                .trim()
+                .parse()
+                .map_err(|_| bad(N, format!("{s:?} is not a percentage like 10%")))?;
+            if !(0.0..=100.0).contains(&v) {
+                return Err(bad(N, format!("{s:?}: a percentage must be 0-100")));
+            }
+            Ok(MaxDeprovisions::Percent(v))
+        } else {
+            s.parse::<u64>().map(MaxDeprovisions::Count).map_err(|_| {
+                bad(
+                    N,
+                    format!("{s:?} is neither a count (e.g. 50) nor a percentage (e.g. 10%)"),
+                )
+            })
+        }
+    }
+
+    /// The absolute limit for a tenant with `managed` guests. A percentage
+    /// always allows at least one removal so tiny tenants are not stuck.
+    pub fn limit_for(&self, managed: u64) -> u64 {
+        match *self {
+            MaxDeprovisions::Count(n) => n,
+            MaxDeprovisions::Percent(p) => ((managed as f64) * p / 100.0).floor().max(1.0) as u64,
+        }
+    }
+}
+
+/// Default of `GUESTSYNC_MAX_DEPROVISIONS`: 10% of a tenant's managed guests.
+pub const DEFAULT_MAX_DEPROVISIONS: &str = "10%";
+pub const DEFAULT_SYNC_SCHEDULE: &str = "0 */30 * * * *";
+pub const DEFAULT_PHOTO_SCHEDULE: &str = "0 0 3 * * *";
+pub const DEFAULT_REDEMPTION_SCHEDULE: &str = "0 15 */4 * * *";
+pub const DEFAULT_JOB_BUDGET_SECS: u64 = 480;
+pub const DEFAULT_RETENTION_DAYS: u64 = 90;
+pub const DEFAULT_LOCAL_SECRETS: &str = "guest-sync.secrets.json";
+
+/// Every setting of design.md, plus the few operational ones documented in
+/// the README. Built by [`Settings::from_lookup`] (the environment) or by
+/// hand (tests, the demo).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub host_tenant_id: Guid,
+    pub host_client_id: Guid,
+    pub host_secret_name: SecretName,
+    /// None = the local secret source (development only).
+    pub keyvault_url: Option<url::Url>,
+    /// File of the local secret source (`GUESTSYNC_LOCAL_SECRETS`).
+    pub local_secrets: PathBuf,
+    pub store: StoreSpec,
+    pub graph_url: url::Url,
+    pub authority_url: url::Url,
+    pub invite_redirect_url: String,
+    pub host_group_id: Option<Guid>,
+    pub deprovision: DeprovisionMode,
+    pub max_deprovisions: MaxDeprovisions,
+    pub dry_run: bool,
+    pub sync_schedule: String,
+    pub photo_schedule: String,
+    pub redemption_schedule: String,
+    pub job_budget_secs: u64,
+    /// Audit and run history older than this many days are pruned.
+    pub retention_days: u64,
+}
+
+/// All setting names the handler reads (the infra mirror check uses this).
+pub const SETTING_NAMES: &[&str] = &[
+    "GUESTSYNC_HOST_TENANT_ID",
+    "GUESTSYNC_HOST_CLIENT_ID",
+    "GUESTSYNC_HOST_SECRET_NAME",
+    "GUESTSYNC_KEYVAULT_URL",
+    "GUESTSYNC_LOCAL_SECRETS",
+    "GUESTSYNC_STORE",
+    "GUESTSYNC_GRAPH_URL",
+    "GUESTSYNC_AUTHORITY_URL",
+    "GUESTSYNC_INVITE_REDIRECT_URL",
+    "GUESTSYNC_HOST_GROUP_ID",
+    "GUESTSYNC_DEPROVISION",
+    "GUESTSYNC_MAX_DEPROVISIONS",
+    "GUESTSYNC_DRY_RUN",
+    "GUESTSYNC_SYNC_SCHEDULE",
+    "GUESTSYNC_PHOTO_SCHEDULE",
+    "GUESTSYNC_REDEMPTION_SCHEDULE",
+    "GUESTSYNC_JOB_BUDGET_SECS",
+    "GUESTSYNC_RETENTION_DAYS",
+];
+
+/// Settings the handler cannot start without.
+pub const REQUIRED_SETTINGS: &[&str] = &[
+    "GUESTSYNC_HOST_TENANT_ID",
+    "GUESTSYNC_HOST_CLIENT_ID",
+    "GUESTSYNC_HOST_SECRET_NAME",
+];
+
+fn parse_bool(name: &'static str, v: &str) -> Result<bool, SettingError> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" | "" => Ok(false),
+        other => Err(bad(name, format!("expected true or false, got {other:?}"))),
+    }
+}
+
+fn parse_url(name: &'static str, v: &str) -> Result<url::Url, SettingError> {
+    let u = url::Url::parse(v.trim()).map_err(|e| bad(name, format!("not a URL ({e})")))?;
+    if u.scheme() != "https" && u.scheme() != "http" {
+        return Err(bad(
+            name,
+            format!("expected an http(s) URL, got scheme {:?}", u.scheme()),
+        ));
+    }
+    Ok(u)
+}
+
+/// Validates an NCRONTAB expression (six fields: second minute hour day
+/// month day-of-week) or a `%SETTING%` reference.
+pub fn validate_schedule(name: &'static str, v: &str) -> Result<String, SettingError> {
+    let v = v.trim();
+    let fields: Vec<&str> = v.split_whitespace().collect();
+    if fields.len() != 6 {
+        return Err(bad(
+            name,
+            format!("{v:?} is not an NCRONTAB expression: expected 6 fields (second minute hour day month day-of-week), got {}", fields.len()),
+        ));
+    }
+    for f in &fields {
+        if !f
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '*' | '/' | ',' | '-'))
+        {
+            return Err(bad(
+                name,
+                format!("{v:?}: field {f:?} has characters NCRONTAB does not allow"),
+            ));
+        }
+    }
+    Ok(fields.join(" "))
+}
+
+impl Settings {
+    /// Reads every setting through `get` (e.g. `|k| std::env::var(k).ok()`).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, SettingError> {
+        let opt = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        let req = |k: &'static str| {
+            opt(k).ok_or_else(|| {
+                bad(
+                    k,
+                    "is required but not set (see local.settings.example.json)",
+                )
+            })
+        };
+        let guid = |k: &'static str, v: String| {
+            Guid::parse_named(&v, "value").map_err(|_| bad(k, format!("{v:?} is not a GUID")))
+        };
+        let host_tenant_id = guid("GUESTSYNC_HOST_TENANT_ID", req("GUESTSYNC_HOST_TENANT_ID")?)?;
+        let host_client_id = guid("GUESTSYNC_HOST_CLIENT_ID", req("GUESTSYNC_HOST_CLIENT_ID")?)?;
+        let host_secret_name = SecretName::parse(&req("GUESTSYNC_HOST_SECRET_NAME")?)
+            .map_err(|e| bad("GUESTSYNC_HOST_SECRET_NAME", e.to_string()))?;
+        let keyvault_url = match opt("GUESTSYNC_KEYVAULT_URL") {
+            Some(v) => {
+                let u = parse_url("GUESTSYNC_KEYVAULT_URL", &v)?;
+                if u.scheme() != "https" {
+                    return Err(bad(
+                        "GUESTSYNC_KEYVAULT_URL",
+                        "Key Vault is only reached over https",
+                    ));
+                }
+                Some(u)
+            }
+            None => None,
+        };
+        let local_secrets = PathBuf::from(
+            opt("GUESTSYNC_LOCAL_SECRETS").unwrap_or_else(|| DEFAULT_LOCAL_SECRETS.to_string()),
+        );
+        let store = StoreSpec::parse(
+            &opt("GUESTSYNC_STORE").unwrap_or_else(|| "sqlite:guest-sync.db".to_string()),
+        )?;
+        let graph_url = parse_url(
+            "GUESTSYNC_GRAPH_URL",
+            &opt("GUESTSYNC_GRAPH_URL").unwrap_or_else(|| "https://graph.microsoft.com".into()),
+        )?;
+        let authority_url = parse_url(
+            "GUESTSYNC_AUTHORITY_URL",
+            &opt("GUESTSYNC_AUTHORITY_URL")
+                .unwrap_or_else(|| "https://login.microsoftonline.com".into()),
+        )?;
+        let invite_redirect_url = match opt("GUESTSYNC_INVITE_REDIRECT_URL") {
+            Some(v) => parse_url("GUESTSYNC_INVITE_REDIRECT_URL", &v)?.to_string(),
+            None => format!("https://myapplications.microsoft.com/?tenantid={host_tenant_id}"),
+        };
+        let host_group_id = match opt("GUESTSYNC_HOST_GROUP_ID") {
+            Some(v) => Some(guid("GUESTSYNC_HOST_GROUP_ID", v)?),
+            None => None,
+        };
+        let deprovision = match opt("GUESTSYNC_DEPROVISION") {
+            Some(v) => v
+                .parse()
+                .map_err(|e: String| bad("GUESTSYNC_DEPROVISION", e))?,
+            None => DeprovisionMode::Delete,
+        };
+        let max_deprovisions = MaxDeprovisions::parse(
+            &opt("GUESTSYNC_MAX_DEPROVISIONS").unwrap_or_else(|| DEFAULT_MAX_DEPROVISIONS.into()),
+        )?;
+        let dry_run = match opt("GUESTSYNC_DRY_RUN") {
+            Some(v) => parse_bool("GUESTSYNC_DRY_RUN", &v)?,
+            None => false,
+        };
+        let sched = |k: &'static str, d: &str| {
+            validate_schedule(k, &opt(k).unwrap_or_else(|| d.to_string()))
+        };
+        let sync_schedule = sched("GUESTSYNC_SYNC_SCHEDULE", DEFAULT_SYNC_SCHEDULE)?;
+        let photo_schedule = sched("GUESTSYNC_PHOTO_SCHEDULE", DEFAULT_PHOTO_SCHEDULE)?;
+        let redemption_schedule =
+            sched("GUESTSYNC_REDEMPTION_SCHEDULE", DEFAULT_REDEMPTION_SCHEDULE)?;
+        let num = |k: &'static str, d: u64, min: u64, max: u64| -> Result<u64, SettingError> {
+            match opt(k) {
+                None => Ok(d),
+                Some(v) => {
+                    let n: u64 = v
+                        .trim()
+                        .parse()
+                        .map_err(|_| bad(k, format!("{v:?} is not a whole number")))?;
+                    if n < min || n > max {
+                        return Err(bad(k, format!("{n} is outside {min}..={max}")));
+                    }
+                    Ok(n)
+                }
+            }
+        };
+        let job_budget_secs = num(
+            "GUESTSYNC_JOB_BUDGET_SECS",
+            DEFAULT_JOB_BUDGET_SECS,
+            1,
+            86_400,
+        )?;
+        let retention_days = num("GUESTSYNC_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, 1, 3650)?;
+        Ok(Settings {
+            host_tenant_id,
+            host_client_id,
+            host_secret_name,
+            keyvault_url,
+            local_secrets,
+            store,
+            graph_url,
+            authority_url,
+            invite_redirect_url,
+            host_group_id,
+            deprovision,
+            max_deprovisions,
+            dry_run,
+            sync_schedule,
+            photo_schedule,
+            redemption_schedule,
+            job_budget_secs,
+            retention_days,
+        })
+    }
+
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, SettingError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn base() -> HashMap<&'static str, String> {
+        HashMap::from([
+            (
+                "GUESTSYNC_HOST_TENANT_ID",
+                "11111111-1111-4111-8111-111111111111".to_string(),
+            ),
+            (
+                "GUESTSYNC_HOST_CLIENT_ID",
+                "22222222-2222-4222-8222-222222222222".to_string(),
+            ),
+            ("GUESTSYNC_HOST_SECRET_NAME", "host-app-secret".to_string()),
+        ])
+    }
+    fn load(m: &HashMap<&'static str, String>) -> Result<Settings, SettingError> {
+        Settings::from_lookup(|k| m.get(k).cloned())
+    }
+
+    /// Only the three host settings are required; the rest have the
+    /// documented defaults.
+    #[test]
+    fn defaults_apply() {
+        let s = load(&base()).unwrap();
+        assert_eq!(s.store, StoreSpec::Sqlite("guest-sync.db".into()));
+        assert_eq!(s.deprovision, DeprovisionMode::Delete);
+        assert_eq!(s.max_deprovisions, MaxDeprovisions::Percent(10.0));
+        assert_eq!(s.job_budget_secs, 480);
+        assert!(s
+            .invite_redirect_url
+            .ends_with("tenantid=11111111-1111-4111-8111-111111111111"));
+    }
+
+    /// Each bad value names its setting.
+    #[test]
+    fn bad_values_name_the_setting() {
+        for (k, v) in [
+            ("GUESTSYNC_HOST_TENANT_ID", "contoso"),
+            ("GUESTSYNC_STORE", "postgres://x"),
+            ("GUESTSYNC_MAX_DEPROVISIONS", "lots"),
+            ("GUESTSYNC_DEPROVISION", "archive"),
+            ("GUESTSYNC_DRY_RUN", "perhaps"),
+            ("GUESTSYNC_SYNC_SCHEDULE", "*/5 * * * *"),
+            ("GUESTSYNC_JOB_BUDGET_SECS", "0"),
+            ("GUESTSYNC_KEYVAULT_URL", "http://vault"),
+        ] {
+            let mut m = base();
+            m.insert(k, v.to_string());
+            let e = load(&m).unwrap_err();
+            assert_eq!(e.name, k, "{e}");
+        }
+        let mut m = base();
+        m.remove("GUESTSYNC_HOST_SECRET_NAME");
+        assert_eq!(load(&m).unwrap_err().name, "GUESTSYNC_HOST_SECRET_NAME");
+    }
+
+    /// A connection string's key never shows in Debug output.
+    #[test]
+    fn connection_string_is_redacted() {
+        let s = StoreSpec::parse("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=c2VjcmV0;TableEndpoint=http://127.0.0.1:10002/devstoreaccount1").unwrap();
+        assert!(!format!("{s:?}").contains("c2VjcmV0"));
+    }
+
+    /// The guard limit: a count as given, a percentage of managed guests.
+    #[test]
+    fn guard_limits() {
+        assert_eq!(MaxDeprovisions::Count(50).limit_for(10_000), 50);
+        assert_eq!(MaxDeprovisions::Percent(10.0).limit_for(10_000), 1000);
+        assert_eq!(MaxDeprovisions::Percent(10.0).limit_for(3), 1);
+    }
+}

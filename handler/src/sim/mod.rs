@@ -1,0 +1,1 @@
+//! The Graph simulator. Filled by the simulator work.

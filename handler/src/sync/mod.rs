@@ -1,0 +1,2 @@
+//! Use cases: tenant jobs, fan-out, provisioning. Filled by the engine and orchestration work.
+pub mod bench;

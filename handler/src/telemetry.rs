@@ -1,0 +1,1 @@
+//! Telemetry set up in one place. Filled by the function-app work.
