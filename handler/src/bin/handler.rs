@@ -36,12 +36,11 @@ async fn main() -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(&format!("cannot install signal handlers: {e}")),
     };
-    let listener = match tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
-        .await
-    {
-        Ok(l) => l,
-        Err(e) => return fail(&format!("cannot listen on 127.0.0.1:{port}: {e}")),
-    };
+    let listener =
+        match tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await {
+            Ok(l) => l,
+            Err(e) => return fail(&format!("cannot listen on 127.0.0.1:{port}: {e}")),
+        };
     match listener.local_addr() {
         Ok(addr) => tracing::info!(%addr, version = env!("CARGO_PKG_VERSION"), "handler listening"),
         Err(e) => return fail(&format!("cannot read the bound address: {e}")),

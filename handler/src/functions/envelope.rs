@@ -42,8 +42,13 @@ fn envelope_error(field: &str, expected: &'static str, found: impl Into<String>)
 /// function, not bad data).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OutputError {
-    #[error("function {function} has no workItems output binding but returned {count} queue message(s)")]
-    NoQueueOutput { function: FunctionName, count: usize },
+    #[error(
+        "function {function} has no workItems output binding but returned {count} queue message(s)"
+    )]
+    NoQueueOutput {
+        function: FunctionName,
+        count: usize,
+    },
     #[error("function {function}: queue message {index} is {found}, but queue messages must be JSON objects (the host base64-decodes bare strings)")]
     QueueMessageNotObject {
         function: FunctionName,
@@ -101,7 +106,11 @@ fn object_tolerant<'a>(
 }
 
 /// A plain string property (extra quotes removed); `None` when absent or null.
-fn opt_string(m: &Map<String, Value>, key: &str, field: &str) -> Result<Option<String>, EnvelopeError> {
+fn opt_string(
+    m: &Map<String, Value>,
+    key: &str,
+    field: &str,
+) -> Result<Option<String>, EnvelopeError> {
     match m.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(unwrap_json_string(s))),
@@ -279,13 +288,17 @@ fn decode_queue(v: &Value, field: &str, metadata: &Value) -> Result<QueueMessage
     let m = metadata.as_object().unwrap_or(&empty);
     const COUNT: &str = "a whole number (or a string holding one)";
     let dequeue_count = match m.get("DequeueCount") {
-        Some(Value::Number(n)) => n.as_u64().and_then(|n| u32::try_from(n).ok()).ok_or_else(|| {
-            envelope_error(
-                "Metadata.DequeueCount",
-                COUNT,
-                "a number that is not a whole number in range",
-            )
-        })?,
+        Some(Value::Number(n)) => {
+            n.as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| {
+                    envelope_error(
+                        "Metadata.DequeueCount",
+                        COUNT,
+                        "a number that is not a whole number in range",
+                    )
+                })?
+        }
         Some(Value::String(s)) => unwrap_json_string(s).trim().parse::<u32>().map_err(|_| {
             envelope_error(
                 "Metadata.DequeueCount",
@@ -343,8 +356,7 @@ fn decode_http(v: &Value, field: &str) -> Result<HttpRequest, EnvelopeError> {
     )?;
     let req_string = |key: &str| -> Result<String, EnvelopeError> {
         let f = format!("{field}.{key}");
-        opt_string(&m, key, &f)?
-            .ok_or_else(|| envelope_error(&f, "a string", "nothing"))
+        opt_string(&m, key, &f)?.ok_or_else(|| envelope_error(&f, "a string", "nothing"))
     };
     let url = req_string("Url")?;
     let method = req_string("Method")?.to_ascii_uppercase();
@@ -533,7 +545,9 @@ mod tests {
     /// minimum means "never".
     #[test]
     fn host_times_parse_with_or_without_offset() {
-        let with = parse_host_time("2024-11-30T14:45:51+00:00").unwrap().unwrap();
+        let with = parse_host_time("2024-11-30T14:45:51+00:00")
+            .unwrap()
+            .unwrap();
         let without = parse_host_time("2024-11-30T14:45:51").unwrap().unwrap();
         assert_eq!(with, without);
         assert_eq!(parse_host_time("0001-01-01T00:00:00"), Some(None));

@@ -137,7 +137,11 @@ async fn not_found() -> (StatusCode, Json<Value>) {
     )
 }
 
-async fn method_not_allowed() -> (StatusCode, [(header::HeaderName, &'static str); 1], Json<Value>) {
+async fn method_not_allowed() -> (
+    StatusCode,
+    [(header::HeaderName, &'static str); 1],
+    Json<Value>,
+) {
     (
         StatusCode::METHOD_NOT_ALLOWED,
         [(header::ALLOW, "POST")],
@@ -204,6 +208,7 @@ async fn invoke(
         function = %shown_name,
         invocation_id = invocation_id.as_deref().unwrap_or(""),
     );
+    span.in_scope(|| tracing::debug!("invocation received"));
     let handled = handle(&state, &name, invocation_id.clone(), &headers, body)
         .instrument(span.clone())
         .await;
@@ -262,19 +267,16 @@ async fn handle(
     // Run the behaviour on its own task so that a panic inside it becomes a
     // failed invocation instead of a dropped connection.
     let behaviour = state.set.get(function);
-    let result = match tokio::spawn(
-        async move { behaviour.invoke(inv).await }.in_current_span(),
-    )
-    .await
-    {
-        Ok(r) => r,
-        Err(e) if e.is_panic() => Err(InvokeError::Transient(format!(
-            "function {function} panicked"
-        ))),
-        Err(_) => Err(InvokeError::Transient(format!(
-            "function {function} was cancelled"
-        ))),
-    };
+    let result =
+        match tokio::spawn(async move { behaviour.invoke(inv).await }.in_current_span()).await {
+            Ok(r) => r,
+            Err(e) if e.is_panic() => Err(InvokeError::Transient(format!(
+                "function {function} panicked"
+            ))),
+            Err(_) => Err(InvokeError::Transient(format!(
+                "function {function} was cancelled"
+            ))),
+        };
     respond(function, result)
 }
 
@@ -353,7 +355,9 @@ pub async fn serve_with_grace(
     let server = axum::serve(listener, app(set))
         .with_graceful_shutdown(async move {
             shutdown.await;
-            tracing::info!("shutdown requested: no new connections, finishing in-flight invocations");
+            tracing::info!(
+                "shutdown requested: no new connections, finishing in-flight invocations"
+            );
             let _ = started_tx.send(());
         })
         .into_future();
@@ -439,12 +443,21 @@ mod tests {
     #[test]
     fn missing_or_bad_port_names_the_variable() {
         let e = port_from_lookup(|_| None).unwrap_err();
-        assert!(e.to_string().contains("FUNCTIONS_CUSTOMHANDLER_PORT"), "{e}");
+        assert!(
+            e.to_string().contains("FUNCTIONS_CUSTOMHANDLER_PORT"),
+            "{e}"
+        );
         let e = port_from_lookup(|k| {
             (k == "FUNCTIONS_CUSTOMHANDLER_PORT").then(|| "seventy".to_string())
         })
         .unwrap_err();
-        assert!(matches!(e, PortError::Invalid { name: "FUNCTIONS_CUSTOMHANDLER_PORT", .. }));
+        assert!(matches!(
+            e,
+            PortError::Invalid {
+                name: "FUNCTIONS_CUSTOMHANDLER_PORT",
+                ..
+            }
+        ));
         let e = port_from_lookup(|k| {
             (k == "FUNCTIONS_CUSTOMHANDLER_PORT").then(|| "70000".to_string())
         })
