@@ -60,7 +60,7 @@
 //! | [`InvokeError::Permanent`] | 200, the error in `Logs`: the function already recorded it; redelivery would only repeat it | 200 with `res` 500 |
 //! | [`InvokeError::BadInput`] | 200, the error in `Logs`: a malformed work item never becomes valid, so retrying five times only delays the same result; the function records it (e.g. on the run) before returning | 200 with `res` 400 |
 //! | a function panics | 500 (treated as transient) | 200 with `res` 503 |
-//! | a function returns outputs its bindings cannot carry (a queue message that is not a JSON object, an HTTP function without a response) | 500: a bug, not data | 500 |
+//! | a function returns outputs its bindings cannot carry (a queue message that is not a JSON object, an HTTP function without a response) | **500**: a bug, not data | 200 with `res` 500 |
 //! | envelope is not JSON, lacks `Data` or the trigger binding, or has a wrong type | **400** JSON `{"error","field","expected"}` naming the field and the expected shape | same |
 //! | unknown function name | **404** JSON | same |
 //! | body over [`MAX_BODY_BYTES`] (4 MiB) | **413** JSON | same |

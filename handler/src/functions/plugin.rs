@@ -70,8 +70,10 @@ pub struct FunctionSet {
 }
 
 impl FunctionSet {
-    /// Every function answers "not configured" (see [`NotConfigured`]'s
-    /// policy); replace them one by one with [`FunctionSet::with`].
+    /// Every function answers "not configured": [`InvokeError::Transient`],
+    /// so a queue message is kept (and eventually parked in the poison
+    /// queue) rather than deleted, and an HTTP caller gets 503. Replace
+    /// them one by one with [`FunctionSet::with`].
     pub fn unconfigured() -> Self {
         let mut functions: BTreeMap<FunctionName, Arc<dyn Function>> = BTreeMap::new();
         let mut configured = BTreeMap::new();

@@ -297,7 +297,7 @@ fn respond(
             },
             Err(e) if http => Handled {
                 response: ok_json(envelope::encode_http_error(500, &e.to_string(), vec![])),
-                outcome: Outcome::TransientError,
+                outcome: Outcome::PermanentError,
                 error: Some(e.to_string()),
             },
             Err(e) => HandlerError::Output(e).into(),
