@@ -428,3 +428,21 @@ async fn readiness_probe_lists_the_functions() {
         json!(guest_sync::functions::FUNCTION_NAMES)
     );
 }
+
+/// A body under the documented 4 MiB limit (here 3 MiB, above axum's own
+/// 2 MB default) is accepted: the documented limit is the effective one.
+#[tokio::test]
+async fn a_body_under_the_documented_limit_is_accepted() {
+    let rec = Recorder::replying(Ok(FunctionOutput::default()));
+    let router = set_with(FunctionName::SyncTimer, rec.clone());
+    let mut envelope = captured_timer_envelope();
+    envelope["Metadata"]["padding"] = json!("x".repeat(3 * 1024 * 1024));
+
+    let (status, answer) = post_json(&router, "sync-timer", &envelope).await;
+
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(
+        rec.only().metadata["padding"].as_str().unwrap().len(),
+        3 * 1024 * 1024
+    );
+}
