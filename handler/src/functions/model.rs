@@ -174,7 +174,9 @@ impl FunctionOutput {
 }
 
 /// Why an invocation failed; the variant decides whether the host retries
-/// (see the error policy table in [`crate::functions`]).
+/// (see the error policy table in [`crate::functions`]). The message is
+/// logged in the invocation event and returned to the host (and to HTTP
+/// callers): name objects by id, never by name or e-mail address.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvokeError {
     /// Worth retrying (Graph or storage unavailable, throttled past the
