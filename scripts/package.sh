@@ -33,7 +33,7 @@ while [ $# -gt 0 ]; do
     --out)
       [ $# -ge 2 ] || { echo "package.sh: --out needs a directory" >&2; exit 2; }
       out="$2"; shift ;;
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "package.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
