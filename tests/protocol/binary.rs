@@ -1,0 +1,179 @@
+//! The real `handler` binary, spawned as the Functions host would spawn it:
+//! start-up errors, the readiness probe, and SIGTERM (idle, and during a
+//! request still being received).
+use std::path::Path;
+use std::process::Stdio;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+
+use super::*;
+
+/// A spawned handler process, its address, and its stdout lines (JSON).
+pub struct Spawned {
+    pub child: Child,
+    pub base: String,
+    pub addr: String,
+    lines: mpsc::UnboundedReceiver<Value>,
+}
+
+impl Spawned {
+    /// Starts `binary` on a free port with JSON logs at `rust_log` and
+    /// waits for its "handler listening" line.
+    pub async fn start(binary: &Path, rust_log: &str) -> Spawned {
+        let mut child = Command::new(binary)
+            .env("FUNCTIONS_CUSTOMHANDLER_PORT", "0")
+            .env("GUESTSYNC_LOG_FORMAT", "json")
+            .env("RUST_LOG", rust_log)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut reader = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                let v = serde_json::from_str(&line)
+                    .unwrap_or_else(|_| panic!("stdout line is not JSON: {line}"));
+                if tx.send(v).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut spawned = Spawned {
+            child,
+            base: String::new(),
+            addr: String::new(),
+            lines,
+        };
+        let listening = spawned.wait_for_message("handler listening").await;
+        spawned.addr = listening["addr"].as_str().unwrap().to_string();
+        spawned.base = format!("http://{}", spawned.addr);
+        spawned
+    }
+
+    /// Waits for a stdout line whose `message` is `message`.
+    pub async fn wait_for_message(&mut self, message: &str) -> Value {
+        within(&format!("log line {message:?}"), async {
+            loop {
+                let line = self.lines.recv().await.expect("handler stdout closed");
+                if line["message"] == message {
+                    return line;
+                }
+            }
+        })
+        .await
+    }
+
+    /// Sends SIGTERM to this process (by its id).
+    pub fn sigterm(&self) {
+        let pid = self.child.id().expect("handler already exited");
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit and returns its exit code.
+    pub async fn exit_code(mut self) -> Option<i32> {
+        within("handler exit", self.child.wait())
+            .await
+            .unwrap()
+            .code()
+    }
+}
+
+fn handler_binary() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_handler"))
+}
+
+/// Without a port variable, or with a bad one, the handler exits 1 with a
+/// message naming the variable.
+#[tokio::test]
+async fn handler_refuses_to_start_without_a_valid_port() {
+    for port in [None, Some("seventy")] {
+        let mut cmd = Command::new(handler_binary());
+        cmd.env_remove("FUNCTIONS_CUSTOMHANDLER_PORT")
+            .env_remove("FUNCTIONS_HTTPWORKER_PORT")
+            .env("GUESTSYNC_LOG_FORMAT", "json");
+        if let Some(p) = port {
+            cmd.env("FUNCTIONS_CUSTOMHANDLER_PORT", p);
+        }
+        let out = within("handler start-up failure", cmd.output())
+            .await
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{port:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("FUNCTIONS_CUSTOMHANDLER_PORT"), "{stderr}");
+    }
+}
+
+/// The spawned handler answers the host's readiness probe on 127.0.0.1, and
+/// an invocation of a function not yet configured fails clearly.
+#[tokio::test]
+async fn spawned_handler_answers_readiness_and_invocations() {
+    let handler = Spawned::start(handler_binary(), "info").await;
+    assert!(handler.addr.starts_with("127.0.0.1:"), "{}", handler.addr);
+    let client = reqwest::Client::new();
+
+    let ready = client
+        .get(format!("{}/", handler.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status().as_u16(), 200);
+
+    let res = client
+        .post(format!("{}/tenant-worker", handler.base))
+        .body(double_encoded_queue_envelope(&work_item()).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 500);
+    let body: Value = res.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("not configured"));
+}
+
+/// SIGTERM to an idle handler stops it with exit code 0.
+#[tokio::test]
+async fn sigterm_stops_an_idle_handler_with_exit_code_zero() {
+    let handler = Spawned::start(handler_binary(), "info").await;
+    handler.sigterm();
+    assert_eq!(handler.exit_code().await, Some(0));
+}
+
+/// SIGTERM while a request is still arriving: the handler finishes that
+/// invocation (the client gets its full answer) and only then exits 0.
+#[tokio::test]
+async fn sigterm_during_an_invocation_lets_it_finish_then_exits_zero() {
+    let mut handler = Spawned::start(handler_binary(), "info,guest_sync=debug").await;
+    let body = captured_timer_envelope().to_string();
+    let (first, rest) = body.split_at(body.len() / 2);
+    let mut conn = tokio::net::TcpStream::connect(&handler.addr).await.unwrap();
+    let head = format!(
+        "POST /sync-timer HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        handler.addr,
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    conn.write_all(first.as_bytes()).await.unwrap();
+    handler.wait_for_message("invocation received").await;
+
+    handler.sigterm();
+    handler.wait_for_message("received SIGTERM").await;
+    conn.write_all(rest.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    within("the answer", conn.read_to_string(&mut answer))
+        .await
+        .unwrap();
+
+    assert!(answer.starts_with("HTTP/1.1 500"), "{answer}");
+    assert!(answer.contains("sync-timer is not configured"), "{answer}");
+    let finished = handler.wait_for_message("invocation failed").await;
+    assert_eq!(finished["function"], "sync-timer");
+    assert_eq!(handler.exit_code().await, Some(0));
+}

@@ -1,0 +1,226 @@
+//! Malformed requests: each gets the documented JSON error naming what was
+//! wrong, and the same running server then still answers a valid request.
+//! Also: the invocation event the host's log pipeline receives.
+use axum::http::StatusCode;
+use guest_sync::functions::{app, serve, FunctionName, FunctionSet, MAX_BODY_BYTES};
+use guest_sync::telemetry::{self, Format};
+use serde_json::json;
+
+use super::*;
+
+/// A running in-process server (real TCP) and the means to stop it.
+struct Running {
+    base: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+async fn start(set: FunctionSet) -> Running {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(serve(listener, set, async move {
+        let _ = stopped.await;
+    }));
+    Running {
+        base,
+        stop: Some(stop),
+        task,
+    }
+}
+
+impl Running {
+    async fn shut_down(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        within("server shutdown", self.task).await.unwrap().unwrap();
+    }
+}
+
+/// Each malformed request gets its documented status and a JSON error that
+/// names the offending field; afterwards a valid invocation still succeeds.
+#[tokio::test]
+async fn malformed_requests_get_named_errors_and_the_server_keeps_serving() {
+    let server = start(
+        FunctionSet::unconfigured()
+            .with(FunctionName::SyncTimer, ok_function())
+            .with(FunctionName::TenantWorker, ok_function())
+            .with(FunctionName::Report, ok_function()),
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let cases: Vec<(&str, String, u16, &str)> = vec![
+        ("sync-timer", "this is not json".into(), 400, "not JSON"),
+        (
+            "sync-timer",
+            "[1,2]".into(),
+            400,
+            "body: expected a JSON object",
+        ),
+        (
+            "sync-timer",
+            json!({"Metadata": {}}).to_string(),
+            400,
+            "Data",
+        ),
+        (
+            "sync-timer",
+            json!({"Data": "timer"}).to_string(),
+            400,
+            "Data: expected an object",
+        ),
+        (
+            "sync-timer",
+            json!({"Data": {"tick": {}}}).to_string(),
+            400,
+            "Data.timer",
+        ),
+        (
+            "sync-timer",
+            json!({"Data": {"timer": {"IsPastDue": 5}}}).to_string(),
+            400,
+            "Data.timer.IsPastDue: expected a boolean",
+        ),
+        (
+            "sync-timer",
+            json!({"Data": {"timer": {"ScheduleStatus": {"Next": "soon"}}}}).to_string(),
+            400,
+            "Data.timer.ScheduleStatus.Next",
+        ),
+        (
+            "tenant-worker",
+            json!({"Data": {"workItem": "{}"}, "Metadata": {"DequeueCount": "many"}}).to_string(),
+            400,
+            "Metadata.DequeueCount",
+        ),
+        (
+            "tenant-worker",
+            json!({"Data": {"workItem": "{}"}, "Metadata": {}}).to_string(),
+            400,
+            "Metadata.DequeueCount",
+        ),
+        (
+            "tenant-worker",
+            json!({"Data": {"workItem": null}, "Metadata": {"DequeueCount": 1}}).to_string(),
+            400,
+            "Data.workItem",
+        ),
+        (
+            "tenant-worker",
+            json!({"Data": {"workItem": "{}"}, "Metadata": "x"}).to_string(),
+            400,
+            "Metadata: expected an object",
+        ),
+        (
+            "report",
+            json!({"Data": {"req": {"Method": "GET"}}}).to_string(),
+            400,
+            "Data.req.Url",
+        ),
+        (
+            "report",
+            json!({"Data": {"req": {"Url": "u", "Method": "GET", "Headers": []}}}).to_string(),
+            400,
+            "Data.req.Headers",
+        ),
+        (
+            "no-such-function",
+            json!({"Data": {}}).to_string(),
+            404,
+            "unknown function",
+        ),
+        ("sync-timer", "x".repeat(MAX_BODY_BYTES + 1), 413, "limit"),
+    ];
+    for (function, body, want_status, want_text) in cases {
+        let res = client
+            .post(format!("{}/{function}", server.base))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let answer: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(status, want_status, "{function}: {answer}");
+        let error = answer["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains(want_text),
+            "{function}: {error:?} lacks {want_text:?}"
+        );
+    }
+    let wrong_method = client
+        .get(format!("{}/sync-timer", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_method.status().as_u16(), 405);
+
+    let valid = client
+        .post(format!("{}/sync-timer", server.base))
+        .body(captured_timer_envelope().to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(valid.status().as_u16(), 200);
+    server.shut_down().await;
+}
+
+/// Every invocation writes one JSON line with the `invocation` event, the
+/// function, the host's invocation id, the duration and the outcome.
+#[tokio::test]
+async fn each_invocation_writes_one_json_event_line() {
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buffer {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer::default();
+    let sink = buffer.clone();
+    let subscriber = telemetry::subscriber(
+        Format::Json,
+        tracing_subscriber::EnvFilter::new("info"),
+        move || sink.clone(),
+    );
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let router = app(FunctionSet::unconfigured().with(FunctionName::SyncTimer, ok_function()));
+
+    let (status, _) = post_json(&router, "sync-timer", &captured_timer_envelope()).await;
+    let (failed, _) = post_json(
+        &router,
+        "tenant-worker",
+        &double_encoded_queue_envelope(&work_item()),
+    )
+    .await;
+
+    assert_eq!(
+        (status, failed),
+        (StatusCode::OK, StatusCode::INTERNAL_SERVER_ERROR)
+    );
+    let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let events: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|v: &serde_json::Value| v["event"] == guest_sync::events::INVOCATION)
+        .collect();
+    assert_eq!(events.len(), 2, "{text}");
+    assert_eq!(events[0]["function"], "sync-timer");
+    assert_eq!(
+        events[0]["invocation_id"],
+        "0f0e0d0c-0b0a-4909-8807-060504030201"
+    );
+    assert_eq!(events[0]["outcome"], "ok");
+    assert!(events[0]["duration_ms"].is_u64());
+    assert_eq!(events[1]["function"], "tenant-worker");
+    assert_eq!(events[1]["outcome"], "transient_error");
+    assert!(events[1]["error"]
+        .as_str()
+        .unwrap()
+        .contains("not configured"));
+}
