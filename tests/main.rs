@@ -1,4 +1,5 @@
 //! Integration tests: one binary, a module per area.
 mod orchestration;
 mod protocol;
+mod report;
 mod store;

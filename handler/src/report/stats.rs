@@ -1,0 +1,747 @@
+//! The statistics behind every report: one pure computation
+//! ([`Statistics::compute`], [`Statistics::from_tallies`]) over the store's
+//! records, and [`Statistics::load`], which reads a [`Store`] page by page so
+//! that 100,000 guests are counted without being held in memory.
+//!
+//! The serialized shape is the stable JSON contract documented in
+//! `docs/report.md`; bump [`SCHEMA_VERSION`] on any incompatible change.
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{
+    AuditEntry, GuestRecord, GuestState, Guid, Job, RunCounts, RunOutcome, RunRecord, SourceTenant,
+};
+use crate::store::{Store, StoreError};
+
+/// Version of the JSON shape. Additive changes (new fields) keep it;
+/// renamed, removed or retyped fields bump it.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A secret expiring within this many days is a warning (design.md rule 9).
+pub const SECRET_WARNING_DAYS: i64 = 30;
+
+/// How many runs [`Statistics::load`] reads (newest first) for the charts and
+/// "last run" columns.
+pub const DEFAULT_RUN_WINDOW: usize = 500;
+
+/// How many audit entries [`Statistics::load`] reads (newest first).
+pub const DEFAULT_AUDIT_WINDOW: usize = 200;
+
+/// At most this many failed guests are listed per tenant in the attention
+/// list (the count is always exact).
+pub const FAILED_GUEST_SAMPLE: usize = 20;
+
+/// Page size used when streaming guest records from the store.
+const GUEST_PAGE: usize = 1000;
+
+/// Everything the dashboard, the JSON report and the CLI table show.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Statistics {
+    /// Always [`SCHEMA_VERSION`] when produced by this build.
+    pub schema_version: u32,
+    /// The `now` the statistics were computed for.
+    pub generated_at: DateTime<Utc>,
+    pub totals: Totals,
+    /// One entry per registered source tenant, ordered by display name.
+    pub tenants: Vec<TenantStats>,
+    /// Runs in the loaded window, oldest first (chart data).
+    pub runs_over_time: Vec<RunPoint>,
+    /// Invitations accepted per day (UTC) over all tenants, oldest first.
+    pub redemption_over_time: Vec<RedemptionPoint>,
+    /// What needs an administrator, most severe first.
+    pub attention: Vec<AttentionItem>,
+    /// The newest audit entries, newest first.
+    pub recent_audit: Vec<AuditRow>,
+}
+
+/// Guest counts; shared by the totals and each tenant.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GuestCounts {
+    /// Guests currently managed: every record not `deprovisioned`.
+    pub managed: u64,
+    /// Invitations pending (state `invited`).
+    pub invited: u64,
+    pub accepted: u64,
+    /// `accepted / (invited + accepted)`, 0..=1; `null` when both are 0.
+    pub redemption_rate: Option<f64>,
+    pub disabled: u64,
+    pub deprovisioned: u64,
+    /// Managed guests that already existed in the host and were taken over.
+    pub adopted: u64,
+    /// Guests stuck in state `failed`.
+    pub failed: u64,
+}
+
+impl GuestCounts {
+    fn finish(&mut self) {
+        let asked = self.invited + self.accepted;
+        self.redemption_rate = if asked == 0 {
+            None
+        } else {
+            Some(self.accepted as f64 / asked as f64)
+        };
+    }
+    fn add(&mut self, o: &GuestCounts) {
+        self.managed += o.managed;
+        self.invited += o.invited;
+        self.accepted += o.accepted;
+        self.disabled += o.disabled;
+        self.deprovisioned += o.deprovisioned;
+        self.adopted += o.adopted;
+        self.failed += o.failed;
+    }
+}
+
+/// Totals over all registered tenants.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Totals {
+    pub tenants: u64,
+    pub enabled_tenants: u64,
+    #[serde(flatten)]
+    pub guests: GuestCounts,
+    /// Attention items of severity `critical`.
+    pub critical: u64,
+    /// Attention items of severity `warning`.
+    pub warnings: u64,
+}
+
+/// How close a client secret is to expiry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecretLevel {
+    /// More than [`SECRET_WARNING_DAYS`] days left.
+    Ok,
+    /// Expires within [`SECRET_WARNING_DAYS`] days.
+    Warning,
+    Expired,
+    /// The expiry was never read (the daily check has not run yet).
+    Unknown,
+}
+
+impl SecretLevel {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SecretLevel::Ok => "ok",
+            SecretLevel::Warning => "warning",
+            SecretLevel::Expired => "expired",
+            SecretLevel::Unknown => "unknown",
+        }
+    }
+}
+
+/// The client secret's expiry as last read from the vault.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretStatus {
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Whole days until expiry (negative once expired); `null` when unknown.
+    pub days_left: Option<i64>,
+    pub level: SecretLevel,
+}
+
+impl SecretStatus {
+    fn new(expires_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Self {
+        match expires_at {
+            None => SecretStatus {
+                expires_at,
+                days_left: None,
+                level: SecretLevel::Unknown,
+            },
+            Some(at) => {
+                let left = at - now;
+                let level = if at <= now {
+                    SecretLevel::Expired
+                } else if left <= chrono::Duration::days(SECRET_WARNING_DAYS) {
+                    SecretLevel::Warning
+                } else {
+                    SecretLevel::Ok
+                };
+                SecretStatus {
+                    expires_at,
+                    days_left: Some(left.num_days()),
+                    level,
+                }
+            }
+        }
+    }
+}
+
+/// The newest run of one job for one tenant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LastRun {
+    pub job: Job,
+    pub run_id: uuid::Uuid,
+    pub outcome: RunOutcome,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub counts: RunCounts,
+    pub error: Option<String>,
+    pub dry_run: bool,
+    pub parked: bool,
+}
+
+impl From<&RunRecord> for LastRun {
+    fn from(r: &RunRecord) -> Self {
+        LastRun {
+            job: r.job,
+            run_id: r.run_id,
+            outcome: r.outcome,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            counts: r.counts.clone(),
+            error: r.error.clone(),
+            dry_run: r.dry_run,
+            parked: r.parked,
+        }
+    }
+}
+
+/// One source tenant's numbers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantStats {
+    pub tenant_id: Guid,
+    pub display_name: String,
+    pub enabled: bool,
+    #[serde(flatten)]
+    pub guests: GuestCounts,
+    pub secret: SecretStatus,
+    /// True while a tripped deprovision guard waits for confirmation.
+    pub guard_pending: bool,
+    /// The newest run of each job found in the window; a job never run (or
+    /// older than the window) is absent.
+    pub last_runs: Vec<LastRun>,
+}
+
+/// One run, for the "changes per run" chart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunPoint {
+    pub run_id: uuid::Uuid,
+    pub job: Job,
+    pub tenant_id: Guid,
+    pub started_at: DateTime<Utc>,
+    pub outcome: RunOutcome,
+    pub created: u64,
+    pub updated: u64,
+    pub deprovisioned: u64,
+    pub photos_copied: u64,
+}
+
+/// Invitations accepted on one day (UTC).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RedemptionPoint {
+    pub date: NaiveDate,
+    pub accepted: u64,
+    /// Accepted on or before this day.
+    pub cumulative: u64,
+}
+
+/// How urgent an attention item is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Something is broken or blocked until an administrator acts.
+    Critical,
+    /// Will break soon or is partly failing.
+    Warning,
+}
+
+/// What kind of problem an attention item is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum AttentionKind {
+    /// The newest run of a job failed (no later run finished).
+    FailedRun,
+    /// A work item was parked in the poison queue (no later run finished).
+    ParkedItem,
+    /// The deprovision guard held back removals; confirm to proceed.
+    GuardTripped,
+    SecretExpiring,
+    SecretExpired,
+    /// Guests in state `failed`.
+    FailedGuests,
+}
+
+impl AttentionKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            AttentionKind::FailedRun => "failedRun",
+            AttentionKind::ParkedItem => "parkedItem",
+            AttentionKind::GuardTripped => "guardTripped",
+            AttentionKind::SecretExpiring => "secretExpiring",
+            AttentionKind::SecretExpired => "secretExpired",
+            AttentionKind::FailedGuests => "failedGuests",
+        }
+    }
+}
+
+/// A guest stuck in `failed` (no names or addresses: ids and the error).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailedGuest {
+    pub source_user_id: Guid,
+    pub host_user_id: Option<Guid>,
+    pub last_error: Option<String>,
+    pub last_synced_at: Option<DateTime<Utc>>,
+}
+
+/// One thing that needs an administrator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttentionItem {
+    pub severity: Severity,
+    pub kind: AttentionKind,
+    pub tenant_id: Guid,
+    pub tenant_name: String,
+    /// When it happened (run start, guard trip, secret expiry); `null` for
+    /// failed guests.
+    pub at: Option<DateTime<Utc>>,
+    /// One line for humans.
+    pub message: String,
+    /// The run concerned (failed runs, parked items).
+    pub run_id: Option<uuid::Uuid>,
+    pub job: Option<Job>,
+    /// The recorded error (failed runs, parked items).
+    pub error: Option<String>,
+    /// For `failedGuests`: the exact count.
+    pub count: Option<u64>,
+    /// For `failedGuests`: up to [`FAILED_GUEST_SAMPLE`] of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub guests: Vec<FailedGuest>,
+}
+
+/// One audit entry as shown to administrators.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditRow {
+    pub at: DateTime<Utc>,
+    pub run_id: uuid::Uuid,
+    pub tenant_id: Guid,
+    /// The tenant's display name, or its id when no longer registered.
+    pub tenant_name: String,
+    pub operation: String,
+    pub outcome: String,
+    pub target_id: Option<Guid>,
+    /// The guest's host UPN (the only personal data in the report).
+    pub target_upn: Option<String>,
+    pub detail: Option<String>,
+    pub client_request_id: Option<String>,
+}
+
+/// Per-tenant guest numbers gathered one record at a time, so a caller can
+/// stream pages from the store instead of holding every record.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GuestTally {
+    counts: GuestCounts,
+    /// Accepted invitations per redemption day.
+    redeemed_by_day: BTreeMap<NaiveDate, u64>,
+    /// First [`FAILED_GUEST_SAMPLE`] failed guests.
+    failed_sample: Vec<FailedGuest>,
+}
+
+impl GuestTally {
+    /// Counts one record.
+    pub fn add(&mut self, g: &GuestRecord) {
+        let c = &mut self.counts;
+        match g.state {
+            GuestState::Invited => c.invited += 1,
+            GuestState::Accepted => c.accepted += 1,
+            GuestState::Disabled => c.disabled += 1,
+            GuestState::Deprovisioned => c.deprovisioned += 1,
+            GuestState::Failed => {
+                c.failed += 1;
+                if self.failed_sample.len() < FAILED_GUEST_SAMPLE {
+                    self.failed_sample.push(FailedGuest {
+                        source_user_id: g.source_user_id,
+                        host_user_id: g.host_user_id,
+                        last_error: g.last_error.clone(),
+                        last_synced_at: g.last_synced_at,
+                    });
+                }
+            }
+        }
+        if g.state != GuestState::Deprovisioned {
+            c.managed += 1;
+            if g.adopted {
+                c.adopted += 1;
+            }
+        }
+        if let Some(at) = g.redeemed_at {
+            *self.redeemed_by_day.entry(at.date_naive()).or_default() += 1;
+        }
+    }
+}
+
+impl Statistics {
+    /// Computes the statistics from records in memory (pure). Guests of a
+    /// tenant missing from `tenants` are ignored, as [`Statistics::load`]
+    /// only reads registered tenants. `runs` and `audit` may come in any
+    /// order.
+    pub fn compute(
+        tenants: &[SourceTenant],
+        guests: &HashMap<Guid, Vec<GuestRecord>>,
+        runs: &[RunRecord],
+        audit: &[AuditEntry],
+        now: DateTime<Utc>,
+    ) -> Statistics {
+        let tallies = tenants
+            .iter()
+            .map(|t| {
+                let mut tally = GuestTally::default();
+                for g in guests.get(&t.tenant_id).into_iter().flatten() {
+                    tally.add(g);
+                }
+                (t.tenant_id, tally)
+            })
+            .collect();
+        Statistics::from_tallies(tenants, &tallies, runs, audit, now)
+    }
+
+    /// Computes the statistics from per-tenant tallies (pure); a tenant
+    /// without a tally has no guests.
+    pub fn from_tallies(
+        tenants: &[SourceTenant],
+        tallies: &HashMap<Guid, GuestTally>,
+        runs: &[RunRecord],
+        audit: &[AuditEntry],
+        now: DateTime<Utc>,
+    ) -> Statistics {
+        let empty = GuestTally::default();
+        let mut sorted_tenants: Vec<&SourceTenant> = tenants.iter().collect();
+        sorted_tenants.sort_by(|a, b| {
+            a.display_name
+                .to_lowercase()
+                .cmp(&b.display_name.to_lowercase())
+                .then(a.tenant_id.cmp(&b.tenant_id))
+        });
+        let names: HashMap<Guid, &str> = tenants
+            .iter()
+            .map(|t| (t.tenant_id, t.display_name.as_str()))
+            .collect();
+
+        let mut runs_sorted: Vec<&RunRecord> = runs.iter().collect();
+        runs_sorted.sort_by(|a, b| {
+            a.started_at
+                .cmp(&b.started_at)
+                .then(a.run_id.cmp(&b.run_id))
+        });
+
+        let mut totals = Totals::default();
+        let mut tenant_stats = Vec::with_capacity(tenants.len());
+        let mut attention = Vec::new();
+        let mut redeemed_by_day: BTreeMap<NaiveDate, u64> = BTreeMap::new();
+
+        for t in sorted_tenants {
+            let tally = tallies.get(&t.tenant_id).unwrap_or(&empty);
+            let mut counts = tally.counts.clone();
+            counts.finish();
+            totals.tenants += 1;
+            if t.enabled {
+                totals.enabled_tenants += 1;
+            }
+            totals.guests.add(&counts);
+            for (day, n) in &tally.redeemed_by_day {
+                *redeemed_by_day.entry(*day).or_default() += n;
+            }
+
+            let own_runs: Vec<&RunRecord> = runs_sorted
+                .iter()
+                .copied()
+                .filter(|r| r.source_tenant_id == t.tenant_id)
+                .collect();
+            let last_runs: Vec<LastRun> = Job::ALL
+                .iter()
+                .filter_map(|job| own_runs.iter().rev().find(|r| r.job == *job))
+                .map(|r| LastRun::from(*r))
+                .collect();
+
+            let secret = SecretStatus::new(t.secret_expires_at, now);
+            let guard_pending = t.guard.as_ref().is_some_and(|g| !g.confirmed);
+            tenant_attention(t, &secret, &own_runs, tally, &counts, &mut attention);
+
+            tenant_stats.push(TenantStats {
+                tenant_id: t.tenant_id,
+                display_name: t.display_name.clone(),
+                enabled: t.enabled,
+                guests: counts,
+                secret,
+                guard_pending,
+                last_runs,
+            });
+        }
+        totals.guests.finish();
+
+        attention.sort_by(|a, b| a.severity.cmp(&b.severity).then(b.at.cmp(&a.at)));
+        totals.critical = attention
+            .iter()
+            .filter(|a| a.severity == Severity::Critical)
+            .count() as u64;
+        totals.warnings = attention.len() as u64 - totals.critical;
+
+        let runs_over_time = runs_sorted
+            .iter()
+            .filter(|r| names.contains_key(&r.source_tenant_id))
+            .map(|r| RunPoint {
+                run_id: r.run_id,
+                job: r.job,
+                tenant_id: r.source_tenant_id,
+                started_at: r.started_at,
+                outcome: r.outcome,
+                created: r.counts.created,
+                updated: r.counts.updated,
+                deprovisioned: r.counts.deprovisioned,
+                photos_copied: r.counts.photos_copied,
+            })
+            .collect();
+
+        let mut cumulative = 0;
+        let redemption_over_time = redeemed_by_day
+            .into_iter()
+            .map(|(date, accepted)| {
+                cumulative += accepted;
+                RedemptionPoint {
+                    date,
+                    accepted,
+                    cumulative,
+                }
+            })
+            .collect();
+
+        let mut audit_sorted: Vec<&AuditEntry> = audit.iter().collect();
+        audit_sorted.sort_by(|a, b| b.at.cmp(&a.at));
+        let recent_audit = audit_sorted
+            .into_iter()
+            .map(|a| AuditRow {
+                at: a.at,
+                run_id: a.run_id,
+                tenant_id: a.source_tenant_id,
+                tenant_name: names
+                    .get(&a.source_tenant_id)
+                    .map(|n| n.to_string())
+                    .unwrap_or_else(|| a.source_tenant_id.to_string()),
+                operation: a.operation.clone(),
+                outcome: a.outcome.clone(),
+                target_id: a.target_id,
+                target_upn: a.target_upn.clone(),
+                detail: a.detail.clone(),
+                client_request_id: a.client_request_id.clone(),
+            })
+            .collect();
+
+        Statistics {
+            schema_version: SCHEMA_VERSION,
+            generated_at: now,
+            totals,
+            tenants: tenant_stats,
+            runs_over_time,
+            redemption_over_time,
+            attention,
+            recent_audit,
+        }
+    }
+
+    /// Reads the store and computes the statistics: every registered
+    /// tenant, its guests streamed page by page (only counts are kept), the
+    /// newest [`DEFAULT_RUN_WINDOW`] runs and [`DEFAULT_AUDIT_WINDOW`] audit
+    /// entries.
+    pub async fn load(store: &dyn Store, now: DateTime<Utc>) -> Result<Statistics, StoreError> {
+        Statistics::load_with(store, now, DEFAULT_RUN_WINDOW, DEFAULT_AUDIT_WINDOW).await
+    }
+
+    /// [`Statistics::load`] with explicit run and audit windows.
+    pub async fn load_with(
+        store: &dyn Store,
+        now: DateTime<Utc>,
+        run_window: usize,
+        audit_window: usize,
+    ) -> Result<Statistics, StoreError> {
+        let tenants = store.list_tenants().await?;
+        let mut tallies = HashMap::with_capacity(tenants.len());
+        for t in &tenants {
+            let mut tally = GuestTally::default();
+            let mut cont = None;
+            loop {
+                let page = store
+                    .list_guests_page(t.tenant_id, cont, GUEST_PAGE)
+                    .await?;
+                for g in &page.items {
+                    tally.add(g);
+                }
+                match page.continuation {
+                    Some(c) => cont = Some(c),
+                    None => break,
+                }
+            }
+            tallies.insert(t.tenant_id, tally);
+        }
+        let runs = store.list_runs(None, run_window).await?;
+        let audit = store.list_audit(None, audit_window).await?;
+        tracing::debug!(
+            tenants = tenants.len(),
+            runs = runs.len(),
+            audit = audit.len(),
+            "report statistics loaded"
+        );
+        Ok(Statistics::from_tallies(
+            &tenants, &tallies, &runs, &audit, now,
+        ))
+    }
+
+    /// The tenant's statistics, by id.
+    pub fn tenant(&self, id: Guid) -> Option<&TenantStats> {
+        self.tenants.iter().find(|t| t.tenant_id == id)
+    }
+
+    /// The same statistics restricted to one tenant (totals recomputed from
+    /// that tenant's numbers; attention, runs and audit filtered). `None`
+    /// when the tenant is not registered.
+    pub fn for_tenant(&self, id: Guid) -> Option<Statistics> {
+        let t = self.tenant(id)?.clone();
+        let mut totals = Totals {
+            tenants: 1,
+            enabled_tenants: u64::from(t.enabled),
+            guests: t.guests.clone(),
+            critical: 0,
+            warnings: 0,
+        };
+        let attention: Vec<AttentionItem> = self
+            .attention
+            .iter()
+            .filter(|a| a.tenant_id == id)
+            .cloned()
+            .collect();
+        totals.critical = attention
+            .iter()
+            .filter(|a| a.severity == Severity::Critical)
+            .count() as u64;
+        totals.warnings = attention.len() as u64 - totals.critical;
+        Some(Statistics {
+            schema_version: self.schema_version,
+            generated_at: self.generated_at,
+            totals,
+            tenants: vec![t],
+            runs_over_time: self
+                .runs_over_time
+                .iter()
+                .filter(|r| r.tenant_id == id)
+                .cloned()
+                .collect(),
+            // Redemption days are kept over all tenants only.
+            redemption_over_time: self.redemption_over_time.clone(),
+            attention,
+            recent_audit: self
+                .recent_audit
+                .iter()
+                .filter(|a| a.tenant_id == id)
+                .cloned()
+                .collect(),
+        })
+    }
+}
+
+/// Adds the tenant's attention items. `runs` are the tenant's runs, oldest
+/// first.
+fn tenant_attention(
+    t: &SourceTenant,
+    secret: &SecretStatus,
+    runs: &[&RunRecord],
+    tally: &GuestTally,
+    counts: &GuestCounts,
+    out: &mut Vec<AttentionItem>,
+) {
+    let item = |severity, kind, at, message: String| AttentionItem {
+        severity,
+        kind,
+        tenant_id: t.tenant_id,
+        tenant_name: t.display_name.clone(),
+        at,
+        message,
+        run_id: None,
+        job: None,
+        error: None,
+        count: None,
+        guests: Vec::new(),
+    };
+
+    // A failed or parked run matters until a later run of the same job finishes.
+    for (i, r) in runs.iter().enumerate() {
+        if r.outcome != RunOutcome::Failed && !r.parked {
+            continue;
+        }
+        let superseded = runs[i + 1..].iter().any(|later| {
+            later.job == r.job
+                && matches!(later.outcome, RunOutcome::Succeeded | RunOutcome::Partial)
+                && !later.parked
+        });
+        if superseded {
+            continue;
+        }
+        let (kind, message) = if r.parked {
+            (
+                AttentionKind::ParkedItem,
+                format!(
+                    "{} work item parked in the poison queue after repeated failures",
+                    r.job
+                ),
+            )
+        } else {
+            (AttentionKind::FailedRun, format!("{} run failed", r.job))
+        };
+        let mut it = item(Severity::Critical, kind, Some(r.started_at), message);
+        it.run_id = Some(r.run_id);
+        it.job = Some(r.job);
+        it.error = r.error.clone();
+        out.push(it);
+    }
+
+    if let Some(g) = t.guard.as_ref().filter(|g| !g.confirmed) {
+        out.push(item(
+            Severity::Critical,
+            AttentionKind::GuardTripped,
+            Some(g.tripped_at),
+            format!(
+                "deprovision guard tripped: a run wanted to remove {} guests, limit {}; confirm with `guest-sync tenant confirm-deprovision`",
+                g.wanted, g.limit
+            ),
+        ));
+    }
+
+    match secret.level {
+        SecretLevel::Expired => out.push(item(
+            Severity::Critical,
+            AttentionKind::SecretExpired,
+            secret.expires_at,
+            "client secret expired: the tenant's runs fail until it is renewed".to_string(),
+        )),
+        SecretLevel::Warning => out.push(item(
+            Severity::Warning,
+            AttentionKind::SecretExpiring,
+            secret.expires_at,
+            format!(
+                "client secret expires in {} days",
+                secret.days_left.unwrap_or_default()
+            ),
+        )),
+        SecretLevel::Ok | SecretLevel::Unknown => {}
+    }
+
+    if counts.failed > 0 {
+        let mut it = item(
+            Severity::Warning,
+            AttentionKind::FailedGuests,
+            None,
+            format!("{} guests stuck in state failed", counts.failed),
+        );
+        it.count = Some(counts.failed);
+        it.guests = tally.failed_sample.clone();
+        out.push(it);
+    }
+}
