@@ -23,6 +23,9 @@
 //!   development.
 //! - [`functions`]: the custom-handler wire protocol (envelopes in, outputs
 //!   out) and the HTTP server the Functions host talks to.
+//! - [`orchestration`]: the behaviour behind each function: timers fan
+//!   out, the worker runs jobs under a lease and a time budget, poison-watch,
+//!   report and provision.
 //! - [`sync`]: use cases: run one tenant job within a time budget, fan out
 //!   work items, provision one user.
 //! - [`report`]: statistics, the JSON report and the HTML dashboard.
@@ -34,6 +37,7 @@ pub mod domain;
 pub mod events;
 pub mod functions;
 pub mod graph;
+pub mod orchestration;
 pub mod report;
 pub mod secrets;
 pub mod settings;

@@ -1,0 +1,1 @@
+//! Adapter from the sync engine to [`super::TenantJobs`]. Filled when the engine lands.

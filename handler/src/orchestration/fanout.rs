@@ -1,0 +1,97 @@
+//! The three timers: one work item per enabled source tenant.
+//!
+//! A tenant whose job is already running (its lease is held and unexpired)
+//! is skipped: the running job, or its continuation, covers it. The
+//! redemption timer also runs the daily checks (secret expiry, retention).
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::Utc;
+
+use super::Orchestrator;
+use crate::domain::{Job, WorkItem};
+use crate::functions::{Function, FunctionOutput, Invocation, InvokeError};
+
+/// A timer function fanning out one job.
+pub struct Fanout {
+    o: Arc<Orchestrator>,
+    job: Job,
+}
+
+impl Fanout {
+    pub fn new(o: Arc<Orchestrator>, job: Job) -> Self {
+        Fanout { o, job }
+    }
+}
+
+/// The work items for one timer tick, and what was skipped and why (for the
+/// invocation's logs).
+pub async fn plan_fanout(
+    o: &Orchestrator,
+    job: Job,
+) -> Result<(Vec<WorkItem>, Vec<String>), InvokeError> {
+    let tenants = o
+        .store
+        .list_tenants()
+        .await
+        .map_err(|e| InvokeError::Transient(format!("cannot list tenants: {e}")))?;
+    let now = Utc::now();
+    let mut items = Vec::new();
+    let mut logs = Vec::new();
+    for t in tenants {
+        if !t.enabled {
+            continue;
+        }
+        match o.store.current_lease(t.tenant_id, job).await {
+            Ok(Some(l)) => {
+                logs.push(format!(
+                    "tenant {}: {job} skipped, already running (lease held until {})",
+                    t.tenant_id,
+                    l.expires_at.to_rfc3339()
+                ));
+                continue;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                // Fanning out anyway is safe: the worker takes the lease.
+                logs.push(format!("tenant {}: lease check failed ({e}); enqueued anyway", t.tenant_id));
+            }
+        }
+        items.push(WorkItem {
+            job,
+            source_tenant_id: t.tenant_id,
+            run_id: uuid::Uuid::new_v4(),
+            cursor: None,
+            enqueued_at: now,
+        });
+    }
+    Ok((items, logs))
+}
+
+#[async_trait]
+impl Function for Fanout {
+    async fn invoke(&self, _inv: Invocation) -> Result<FunctionOutput, InvokeError> {
+        let mut logs = Vec::new();
+        if self.job == Job::Redemption {
+            if let Some(d) = &self.o.daily {
+                logs.extend(d.run(Utc::now()).await);
+            }
+        }
+        let (items, skipped) = plan_fanout(&self.o, self.job).await?;
+        logs.extend(skipped);
+        logs.push(format!("{} {} work item(s) enqueued", items.len(), self.job));
+        tracing::info!(job = %self.job, work_items = items.len(), "fan-out");
+        let mut messages = Vec::with_capacity(items.len());
+        for i in &items {
+            messages.push(
+                serde_json::to_value(i)
+                    .map_err(|e| InvokeError::Permanent(format!("work item encoding: {e}")))?,
+            );
+        }
+        Ok(FunctionOutput {
+            queue_messages: messages,
+            logs,
+            ..Default::default()
+        })
+    }
+}

@@ -1,0 +1,99 @@
+//! `poison-watch`: a work item that failed `maxDequeueCount` deliveries is
+//! moved by the host to `guestsync-work-poison`; this function records it
+//! as a failed, parked run so that it shows in the report and raises the
+//! poison-queue alert (`work_item_parked` event).
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::Utc;
+
+use super::Orchestrator;
+use crate::domain::{RunOutcome, RunRecord};
+use crate::events;
+use crate::functions::{Function, FunctionOutput, Invocation, InvokeError, Trigger};
+
+/// The `poison-watch` function.
+pub struct PoisonWatch {
+    o: Arc<Orchestrator>,
+}
+
+impl PoisonWatch {
+    pub fn new(o: Arc<Orchestrator>) -> Self {
+        PoisonWatch { o }
+    }
+}
+
+#[async_trait]
+impl Function for PoisonWatch {
+    async fn invoke(&self, inv: Invocation) -> Result<FunctionOutput, InvokeError> {
+        let Trigger::Queue(msg) = &inv.trigger else {
+            return Err(InvokeError::BadInput(
+                "poison-watch is triggered by a queue message".into(),
+            ));
+        };
+        let item = match msg.work_item() {
+            Ok(i) => i,
+            Err(e) => {
+                // Not a work item at all: nothing to attribute it to, but it
+                // must not vanish silently.
+                tracing::error!(
+                    event = events::WORK_ITEM_PARKED,
+                    message_id = msg.id.as_deref().unwrap_or(""),
+                    dequeue_count = msg.dequeue_count,
+                    "a parked message is no work item: {e}"
+                );
+                return Err(e);
+            }
+        };
+        let now = Utc::now();
+        let existing = self
+            .o
+            .store
+            .get_run(item.source_tenant_id, item.run_id)
+            .await
+            .map_err(|e| InvokeError::Transient(format!("cannot read the run: {e}")))?;
+        let last_error = existing
+            .as_ref()
+            .and_then(|r| r.error.clone())
+            .unwrap_or_else(|| "no error was recorded".into());
+        let mut run = existing.unwrap_or(RunRecord {
+            run_id: item.run_id,
+            job: item.job,
+            source_tenant_id: item.source_tenant_id,
+            started_at: item.enqueued_at,
+            finished_at: None,
+            outcome: RunOutcome::Failed,
+            counts: Default::default(),
+            error: None,
+            dry_run: false,
+            parked: true,
+        });
+        run.outcome = RunOutcome::Failed;
+        run.parked = true;
+        run.finished_at = Some(now);
+        run.error = Some(format!(
+            "work item parked in the poison queue after failing {} deliveries; last error: {last_error}",
+            msg.dequeue_count.max(1)
+        ));
+        self.o
+            .store
+            .put_run(&run)
+            .await
+            .map_err(|e| InvokeError::Transient(format!("cannot record the parked run: {e}")))?;
+        tracing::error!(
+            event = events::WORK_ITEM_PARKED,
+            tenant_id = %item.source_tenant_id,
+            job = %item.job,
+            run_id = %item.run_id,
+            dequeue_count = msg.dequeue_count,
+            "work item parked"
+        );
+        Ok(FunctionOutput {
+            logs: vec![format!(
+                "run {} ({} for tenant {}) recorded as parked",
+                item.run_id, item.job, item.source_tenant_id
+            )],
+            ..Default::default()
+        })
+    }
+}
