@@ -3,3 +3,4 @@ mod orchestration;
 mod protocol;
 mod report;
 mod store;
+mod sim;
