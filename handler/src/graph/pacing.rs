@@ -148,10 +148,14 @@ impl BucketState {
         let quiet = self
             .last_pressure
             .is_none_or(|p| now.saturating_duration_since(p) >= a.quiet);
-        if self.factor < 1.0 && quiet && now.saturating_duration_since(self.last_step) >= a.quiet
-        {
-            self.factor = (self.factor + a.increase).min(1.0);
-            self.last_step = now;
+        if self.factor < 1.0 && quiet && !a.quiet.is_zero() {
+            let steps = (now.saturating_duration_since(self.last_step).as_secs_f64()
+                / a.quiet.as_secs_f64())
+            .floor();
+            if steps >= 1.0 {
+                self.factor = (self.factor + a.increase * steps).min(1.0);
+                self.last_step += a.quiet.mul_f64(steps);
+            }
         }
     }
 
