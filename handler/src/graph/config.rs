@@ -3,9 +3,11 @@
 //! or by hand (tests, the benchmark).
 //!
 //! Durations that describe *Graph's* clock (budgets, fresh-object window,
-//! back-off, token lifetime) are given in Graph seconds and divided by
+//! back-off, token refresh margin) are given in Graph seconds and divided by
 //! [`GraphConfig::time_scale`] before the client sleeps, so the client can
-//! run against the simulator at the same speed-up factor.
+//! run against the simulator at the same speed-up factor. Durations Graph
+//! *sends* (`Retry-After`, `expires_in`) are already wall-clock time (the
+//! simulator scales them itself) and are used as they are.
 use std::time::Duration;
 
 use url::Url;

@@ -17,7 +17,7 @@ use super::auth::{AppCredentials, TokenCache};
 use super::error::{scrub_addresses, AadstsCode, ErrorContext, GraphError};
 use super::models::{GraphUser, PagedRead};
 use super::pacing::{Cost, TenantBudget};
-use super::retry::{backoff, parse_retry_after};
+use super::retry::{backoff, retry_after_from};
 use super::stats::{Counters, GraphStats};
 use super::GraphConfig;
 use crate::domain::Guid;
@@ -514,10 +514,8 @@ impl TenantGraph {
                     {
                         self.budget.on_pressure(call.cost.primary(), p);
                     }
-                    let retry_after = headers
-                        .get("retry-after")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
+                    let retry_after =
+                        retry_after_from(|n| headers.get(n).and_then(|v| v.to_str().ok()));
                     match body {
                         None => {
                             Counters::add(&c.transient_failures, 1);
@@ -543,7 +541,7 @@ impl TenantGraph {
                             match status {
                                 429 => {
                                     Counters::add(&c.throttled, 1);
-                                    let real = retry_after.map(|ra| cfg.real(ra));
+                                    let real = retry_after;
                                     self.budget.on_throttled(call.cost.primary(), real);
                                     // The budget itself waits out Retry-After
                                     // before the next acquire; without one,
@@ -570,9 +568,8 @@ impl TenantGraph {
                                 }
                                 s if s >= 500 => {
                                     Counters::add(&c.transient_failures, 1);
-                                    let wait = retry_after
-                                        .map(|ra| cfg.real(ra))
-                                        .unwrap_or_else(|| self.backoff(attempt));
+                                    let wait =
+                                        retry_after.unwrap_or_else(|| self.backoff(attempt));
                                     (
                                         map_error(call.op, status, &body, "", rid, &self.creds),
                                         wait,
