@@ -65,10 +65,13 @@ impl Default for PacingConfig {
                 per_sec: 800.0,
             },
             safety: 0.96,
-            decrease: 0.5,
+            // Mild: an isolated 429 is usually arrival jitter, and the
+            // Retry-After pause already absorbs it; sustained pressure still
+            // drives the rate down geometrically.
+            decrease: 0.7,
             min_factor: 0.1,
             increase: 0.1,
-            quiet_period: Duration::from_secs(10),
+            quiet_period: Duration::from_secs(5),
             pressure_percent: 90.0,
         }
     }

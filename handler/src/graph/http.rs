@@ -16,7 +16,7 @@ use url::Url;
 use super::auth::{AppCredentials, TokenCache};
 use super::error::{scrub_addresses, AadstsCode, ErrorContext, GraphError};
 use super::models::{GraphUser, PagedRead};
-use super::pacing::{Cost, TenantBudget};
+use super::pacing::{limit_percentage, Cost, TenantBudget};
 use super::retry::{backoff, retry_after_from};
 use super::stats::{Counters, GraphStats};
 use super::GraphConfig;
@@ -510,7 +510,7 @@ impl TenantGraph {
                     if let Some(p) = headers
                         .get("x-ms-throttle-limit-percentage")
                         .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.trim().parse::<f64>().ok())
+                        .and_then(limit_percentage)
                     {
                         self.budget.on_pressure(call.cost.primary(), p);
                     }
