@@ -432,3 +432,114 @@ async fn a_throttled_faulty_workload_applies_every_write_once() {
     let stats = w.client.stats();
     assert!(stats.retries > 0);
 }
+
+/// Objects still inside Graph's consistency window answer 404 for a
+/// moment: the client retries them (ids it created itself, or ids the
+/// caller marks fresh) and the call succeeds.
+#[tokio::test]
+async fn fresh_objects_are_retried_past_eventual_consistency_404s() {
+    let cfg = SimConfig {
+        time_scale: 100.0,
+        consistency_window_ms: 3_000,
+        ..SimConfig::fast()
+    };
+    let w = World::start(cfg, ALL_PERMS).await;
+    let g = w.graph();
+    let inv = g.invite(&invite_req("new@contoso.com")).await.unwrap();
+    g.patch_user(inv.user_id, &patch("jobTitle", json!("Fresh")))
+        .await
+        .unwrap();
+    assert_eq!(
+        w.sim.user(w.tenant, inv.user_id).unwrap().str("jobTitle"),
+        Some("Fresh")
+    );
+    let pre = w.sim.create_guest(w.tenant, "old@contoso.com", "Old");
+    g.mark_fresh(pre);
+    assert_eq!(g.get_user(pre, &[]).await.unwrap().id, pre);
+    assert!(w.sim.counts().status(404) > 0, "the window did answer 404s");
+}
+
+/// Many tasks asking for a token at once cause one token request.
+#[tokio::test]
+async fn concurrent_callers_share_one_token_request() {
+    let w = World::fast().await;
+    let id = w
+        .sim
+        .create_user(w.tenant, NewUser::simple("S", "s@host.onmicrosoft.com"));
+    let g = w.graph();
+    let all = futures::future::join_all((0..50).map(|_| g.get_user(id, &[]))).await;
+    assert!(all.iter().all(|r| r.is_ok()));
+    assert_eq!(w.client.stats().token_requests, 1);
+    assert_eq!(w.client.stats().requests, 50);
+}
+
+/// A request that outlives the timeout is retried, then reported as a
+/// transient failure without an HTTP status.
+#[tokio::test]
+async fn a_request_past_its_timeout_is_a_transient_error() {
+    let w = World::fast().await;
+    let id = w
+        .sim
+        .create_user(w.tenant, NewUser::simple("S", "slow@host.onmicrosoft.com"));
+    w.sim.set_faults(Faults {
+        slow_rate: 1.0,
+        slow_ms: 10_000_000,
+        ..Faults::default()
+    });
+    let mut cfg = GraphConfig::new(w.sim.url(), w.sim.url()).with_time_scale(1000.0);
+    cfg.request_timeout = std::time::Duration::from_millis(200);
+    cfg.max_retries = 1;
+    let client = GraphClient::new(cfg).unwrap();
+    let e = client
+        .tenant(w.creds("s3cret"))
+        .get_user(id, &[])
+        .await
+        .unwrap_err();
+    assert!(matches!(e, GraphError::Transient { .. }), "{e}");
+    assert!(e.is_transient());
+    assert_eq!(e.status(), None);
+    assert_eq!(client.stats().retries, 1);
+}
+
+/// Two processes sharing one app's invitation budget: `$batch` items
+/// answered 429 are re-submitted after their Retry-After, and every
+/// invitation lands exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_items_throttled_by_graph_are_resubmitted() {
+    let cfg = SimConfig {
+        time_scale: 50.0,
+        ..SimConfig::fast()
+    };
+    let w = World::start(cfg, ALL_PERMS).await;
+    // A second client = another process that does not share our pacer.
+    let other = GraphClient::new(
+        GraphConfig::new(w.sim.url(), w.sim.url()).with_time_scale(50.0),
+    )
+    .unwrap();
+    let graphs = [w.graph(), other.tenant(w.creds("s3cret"))];
+    let jobs = (0..16).map(|b| {
+        let g = graphs[b % 2].clone();
+        async move {
+            let items = (0..20)
+                .map(|i| BatchRequest::invite(&invite_req(&format!("b{b}-{i}@contoso.com"))))
+                .collect();
+            g.batch(items).await
+        }
+    });
+    let results = futures::future::join_all(jobs).await;
+    let mut ids = Vec::new();
+    for r in results {
+        for item in r.unwrap() {
+            let body = item.result.unwrap().unwrap();
+            ids.push(Guid::parse_named(body["invitedUser"]["id"].as_str().unwrap(), "id").unwrap());
+        }
+    }
+    assert_eq!(ids.len(), 320);
+    let counts = w.sim.counts();
+    for id in &ids {
+        assert_eq!(counts.op_for("invite", *id), 1);
+    }
+    let seen = w.client.stats().throttled + other.stats().throttled;
+    assert!(seen > 0, "the shared budget did throttle some items");
+    assert_eq!(seen, counts.status(429));
+}
