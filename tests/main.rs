@@ -3,4 +3,5 @@ mod orchestration;
 mod protocol;
 mod report;
 mod store;
+mod graph;
 mod sim;
