@@ -80,7 +80,6 @@ pub fn choose_credential(
         let options = ManagedIdentityCredentialOptions {
             user_assigned_id: client_id.clone().map(UserAssignedId::ClientId),
             client_options,
-            ..Default::default()
         };
         let cred = ManagedIdentityCredential::new(Some(options)).map_err(|e| {
             SecretError::Identity {
@@ -226,6 +225,22 @@ impl KeyVaultSource {
         self.cache.lock().await.clear();
     }
 
+    /// What an administrator should check when the credential fails.
+    fn credential_hint(&self) -> String {
+        match &self.credential_kind {
+            Some(CredentialKind::ManagedIdentity { client_id: Some(id) }) => format!(
+                "check that the user-assigned identity {id} (AZURE_CLIENT_ID) is assigned to the function app"
+            ),
+            Some(CredentialKind::ManagedIdentity { client_id: None }) => {
+                "check that the function app has a system-assigned identity, or set AZURE_CLIENT_ID to its user-assigned identity".to_string()
+            }
+            Some(CredentialKind::DeveloperTools) => {
+                "sign in with `az login` (or `azd auth login`) and try again".to_string()
+            }
+            None => "check the credential given to the Key Vault client".to_string(),
+        }
+    }
+
     async fn fetch(&self, name: &SecretName) -> Result<Secret, SecretError> {
         let rsp = self
             .client
@@ -272,7 +287,10 @@ impl KeyVaultSource {
                 let what = format!(
                     "{doing} secret {name}: HTTP {status}{}{}",
                     code.as_deref().map(|c| format!(" {c}")).unwrap_or_default(),
-                    message.as_deref().map(|m| format!(": {m}")).unwrap_or_default()
+                    message
+                        .as_deref()
+                        .map(|m| format!(": {m}"))
+                        .unwrap_or_default()
                 );
                 match status {
                     404 => SecretError::NotFound {
@@ -305,7 +323,11 @@ impl KeyVaultSource {
             }
             ErrorKind::Credential => SecretError::Identity {
                 source_name,
-                detail: format!("{doing} secret {name}: {}", error_chain(e)),
+                detail: format!(
+                    "{doing} secret {name}: {}; {}",
+                    error_chain(e),
+                    self.credential_hint()
+                ),
             },
             ErrorKind::Connection | ErrorKind::Io => SecretError::Unreachable {
                 source_name,
@@ -419,10 +441,12 @@ impl SecretSource for KeyVaultSource {
             ..Default::default()
         };
         let body: RequestContent<SetSecretParameters> =
-            params.try_into().map_err(|e: azure_core::Error| SecretError::Other {
-                source_name: self.describe(),
-                detail: format!("could not encode secret {name}: {}", e.kind()),
-            })?;
+            params
+                .try_into()
+                .map_err(|e: azure_core::Error| SecretError::Other {
+                    source_name: self.describe(),
+                    detail: format!("could not encode secret {name}: {}", e.kind()),
+                })?;
         self.client
             .set_secret(name.as_str(), body, None)
             .await

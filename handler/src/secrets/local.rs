@@ -152,10 +152,12 @@ impl SecretSource for LocalFileSource {
     async fn get(&self, name: &SecretName) -> Result<Secret, SecretError> {
         let _g = self.lock.lock().await;
         let map = self.load().await?;
-        let e = map.get(name.as_str()).ok_or_else(|| SecretError::NotFound {
-            name: name.to_string(),
-            source_name: self.describe(),
-        })?;
+        let e = map
+            .get(name.as_str())
+            .ok_or_else(|| SecretError::NotFound {
+                name: name.to_string(),
+                source_name: self.describe(),
+            })?;
         if !e.enabled {
             return Err(SecretError::Disabled {
                 name: name.to_string(),
