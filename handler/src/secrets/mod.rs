@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use crate::domain::SecretName;
 use crate::settings::Settings;
 
+pub mod expiry;
 pub mod keyvault;
 pub mod local;
 
