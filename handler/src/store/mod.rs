@@ -5,10 +5,17 @@
 //! all of them. Backends: SQLite (embedded default) and Azure Table Storage;
 //! both pass one conformance suite. No backend detail leaks through these
 //! traits: errors are [`StoreError`].
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::domain::{AuditEntry, GuestRecord, Guid, Job, RunRecord, SourceTenant};
+use crate::domain::{AuditEntry, GuestRecord, GuestState, Guid, Job, RunRecord, SourceTenant};
+
+pub mod sqlite;
+pub mod table;
+pub mod validate;
 
 /// Store failures, backend-neutral.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +90,71 @@ pub trait GuestStore: Send + Sync {
         }
     }
     async fn delete_guest(&self, tenant: Guid, source_user: Guid) -> StoreResult<()>;
+
+    /// A record with its version token, for [`GuestStore::put_guest_if`].
+    ///
+    /// The default reads the record and derives the token from its content;
+    /// both real backends override it with their native version (row version,
+    /// ETag).
+    async fn get_guest_versioned(
+        &self,
+        tenant: Guid,
+        source_user: Guid,
+    ) -> StoreResult<Option<Versioned<GuestRecord>>> {
+        Ok(self
+            .get_guest(tenant, source_user)
+            .await?
+            .map(|g| Versioned {
+                version: content_version(&g),
+                record: g,
+            }))
+    }
+
+    /// Optimistic concurrency: writes `g` only if the stored record still has
+    /// version `expected` (`None` = only if no record exists yet). Returns the
+    /// new version; `Err(Conflict)` when someone else wrote in between.
+    ///
+    /// The default is a non-atomic check-then-write for simple fakes; both
+    /// real backends override it atomically.
+    async fn put_guest_if(&self, g: &GuestRecord, expected: Option<&str>) -> StoreResult<String> {
+        let now = self
+            .get_guest_versioned(g.source_tenant_id, g.source_user_id)
+            .await?;
+        if now.as_ref().map(|v| v.version.as_str()) != expected {
+            return Err(StoreError::Conflict(format!(
+                "guest {}/{} changed since it was read",
+                g.source_tenant_id, g.source_user_id
+            )));
+        }
+        self.put_guest(g).await?;
+        Ok(content_version(g))
+    }
+
+    /// How many records of a tenant are in each state (the report's
+    /// summary). States with no records are absent.
+    async fn guest_counts(&self, tenant: Guid) -> StoreResult<BTreeMap<GuestState, u64>> {
+        let mut out = BTreeMap::new();
+        for g in self.list_guests(tenant).await? {
+            *out.entry(g.state).or_insert(0) += 1;
+        }
+        Ok(out)
+    }
+}
+
+/// A record read together with its version token (optimistic concurrency).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned<T> {
+    pub record: T,
+    /// Opaque; pass to [`GuestStore::put_guest_if`].
+    pub version: String,
+}
+
+/// A version token derived from a record's content (the trait defaults).
+fn content_version(g: &GuestRecord) -> String {
+    use sha2::Digest;
+    let doc = serde_json::to_vec(g).unwrap_or_default();
+    let d = sha2::Sha256::digest(&doc);
+    d.iter().take(12).map(|b| format!("{b:02x}")).collect()
 }
 
 /// Run history.
@@ -155,3 +227,33 @@ pub trait Store:
 }
 impl<T: TenantRegistry + GuestStore + RunStore + AuditLog + LeaseStore + Retention> Store for T {}
 pub mod bench;
+
+/// Opens the store `GUESTSYNC_STORE` names: a SQLite file (schema migrated
+/// on open), or Azure Table Storage through a connection string (Shared Key)
+/// or a table endpoint URL (Entra credentials: managed identity when
+/// `IDENTITY_ENDPOINT` is set, else the developer tools' sign-in). Tables
+/// are created when missing.
+pub async fn open(spec: &crate::settings::StoreSpec) -> Result<Arc<dyn Store>, StoreError> {
+    use crate::settings::StoreSpec;
+    match spec {
+        StoreSpec::Sqlite(path) => Ok(Arc::new(sqlite::SqliteStore::open(path).await?)),
+        StoreSpec::ConnectionString(cs) => {
+            let client = table::TableClient::from_connection_string(cs)?;
+            Ok(Arc::new(table::TableStore::open(client).await?))
+        }
+        StoreSpec::TableEndpoint(url) => {
+            let tokens = table::auth::default_token_source()?;
+            open_with_credential(url, tokens).await
+        }
+    }
+}
+
+/// Opens Azure Table Storage at a table endpoint URL with bearer tokens from
+/// `tokens` (scope `https://storage.azure.com/.default`).
+pub async fn open_with_credential(
+    endpoint: &url::Url,
+    tokens: Arc<dyn table::auth::TokenSource>,
+) -> Result<Arc<dyn Store>, StoreError> {
+    let client = table::TableClient::with_bearer(endpoint.clone(), tokens)?;
+    Ok(Arc::new(table::TableStore::open(client).await?))
+}

@@ -1,0 +1,6 @@
+//! Store tests: the conformance suite run against each backend, plus checks
+//! specific to one backend (two SQLite processes on one file, the Tables
+//! REST client against Azurite).
+#[macro_use]
+pub mod conformance;
+mod sqlite;
