@@ -37,20 +37,38 @@ pub enum OnboardingError {
     #[error("tenant {0} is not registered (see `guest-sync tenant list`)")]
     NotRegistered(Guid),
     #[error("connection test failed, nothing was registered: {0}")]
-    Connection(#[from] ConnectionProblem),
+    Connection(ConnectionProblem),
     #[error("connection test of tenant {tenant_id} failed: {problem}")]
     TestFailed {
         tenant_id: Guid,
         problem: ConnectionProblem,
     },
     #[error("{0}")]
-    Secret(#[from] SecretError),
+    Secret(SecretError),
     #[error("no client secret given and none stored: {0}; pass the secret with --secret-stdin")]
     NoSecret(SecretError),
     #[error("store: {0}")]
-    Store(#[from] StoreError),
+    Store(StoreError),
     #[error("tenant {0} has no deletion guard holding removals back; nothing to confirm")]
     NoGuardHold(Guid),
+}
+
+// Manual `From`s: the wrapped error is part of the message, not a
+// `source()`, so `{:#}` chains do not print it twice.
+impl From<ConnectionProblem> for OnboardingError {
+    fn from(e: ConnectionProblem) -> Self {
+        OnboardingError::Connection(e)
+    }
+}
+impl From<SecretError> for OnboardingError {
+    fn from(e: SecretError) -> Self {
+        OnboardingError::Secret(e)
+    }
+}
+impl From<StoreError> for OnboardingError {
+    fn from(e: StoreError) -> Self {
+        OnboardingError::Store(e)
+    }
 }
 
 /// The raw fields of `tenant add`, as typed.
