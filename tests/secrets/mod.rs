@@ -5,9 +5,12 @@
 //!
 //! Environment variables are process-global: every test that sets one
 //! holds [`ENV_LOCK`] through an [`EnvGuard`] for its whole duration.
+mod expiry;
 mod fake_vault;
+mod harness;
 mod keyvault;
 mod setup_script;
+mod tenant_cli;
 
 /// Serialises the tests that set process environment variables.
 pub static ENV_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
