@@ -9,6 +9,7 @@ mod expiry;
 mod fake_vault;
 mod harness;
 mod keyvault;
+mod no_leak;
 mod setup_script;
 mod tenant_cli;
 
