@@ -335,3 +335,57 @@ async fn confirm_deprovision_sets_the_guard_confirmed() {
         .unwrap();
     assert!(g.confirmed);
 }
+
+/// A second tenant cannot reuse another tenant's secret name (its secret
+/// would be overwritten), nor can a tenant be registered twice.
+#[tokio::test]
+async fn secret_names_and_tenants_are_not_registered_twice() {
+    let mut cli = TenantCli::new(None).await;
+    add_skip_test(&mut cli).await;
+    let e = cli
+        .run(
+            &[
+                "add",
+                "--tenant-id",
+                "aaaaaaaa-0000-4000-8000-000000000002",
+                "--client-id",
+                APP,
+                "--group-id",
+                GROUP,
+                "--name",
+                "Fabrikam",
+                "--secret-name",
+                "contoso-app",
+                "--secret-stdin",
+                "--skip-test",
+            ],
+            "Zq8~another-secret-value\n",
+            now(),
+        )
+        .await
+        .unwrap_err();
+    assert!(e.contains("contoso-app") && e.contains(T), "{e}");
+    let e = cli
+        .run(
+            &[
+                "add",
+                "--tenant-id",
+                T,
+                "--client-id",
+                APP,
+                "--group-id",
+                GROUP,
+                "--name",
+                "Contoso",
+                "--secret-name",
+                "contoso-app-2",
+                "--skip-test",
+            ],
+            "",
+            now(),
+        )
+        .await
+        .unwrap_err();
+    assert!(e.contains("already registered"), "{e}");
+    assert_eq!(cli.ctx.store.list_tenants().await.unwrap().len(), 1);
+}

@@ -239,8 +239,16 @@ pub async fn add_tenant(
     skip_test: bool,
     now: DateTime<Utc>,
 ) -> Result<AddReport, OnboardingError> {
-    if ob.store.get_tenant(t.tenant_id).await?.is_some() {
+    let registered = ob.store.list_tenants().await?;
+    if registered.iter().any(|r| r.tenant_id == t.tenant_id) {
         return Err(OnboardingError::AlreadyRegistered(t.tenant_id));
+    }
+    if let Some(other) = registered.iter().find(|r| r.secret_name == t.secret_name) {
+        // Writing would replace the other tenant's client secret.
+        return Err(OnboardingError::Invalid(vec![format!(
+            "--secret-name: {} is already the secret of tenant {}; choose a name of its own (e.g. <tenant>-app-secret)",
+            t.secret_name, other.tenant_id
+        )]));
     }
     // The secret to test with and its expiry.
     let (value, expires) = match &secret {
