@@ -178,8 +178,8 @@ fn log_status(s: &SecretExpiryStatus) {
 /// secret was readable), logs [`events::SECRET_EXPIRY`] events, and returns
 /// one status per secret, the host's first. A store or vault failure for
 /// one tenant does not stop the others.
-pub async fn check_secret_expiry(
-    store: &dyn TenantRegistry,
+pub async fn check_secret_expiry<S: TenantRegistry + ?Sized>(
+    store: &S,
     secrets: &dyn SecretSource,
     settings: &Settings,
     now: DateTime<Utc>,
