@@ -560,3 +560,48 @@ pub async fn execute(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Without host settings the tenant commands still read and validate
+    /// the rest; a malformed host setting is still an error.
+    #[test]
+    fn host_settings_are_optional_but_validated() {
+        let (s, host) = load_settings(|k| match k {
+            "GUESTSYNC_STORE" => Some("sqlite:/tmp/x.db".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert!(!host);
+        assert_eq!(s.store.to_string(), "sqlite:/tmp/x.db");
+        let e = load_settings(|k| match k {
+            "GUESTSYNC_HOST_TENANT_ID" => Some("contoso".into()),
+            _ => None,
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("GUESTSYNC_HOST_TENANT_ID"), "{e}");
+        let e = load_settings(|k| match k {
+            "GUESTSYNC_GRAPH_URL" => Some("ftp://x".into()),
+            _ => None,
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("GUESTSYNC_GRAPH_URL"), "{e}");
+    }
+
+    /// A secret read from stdin loses its line ending; empty input and a
+    /// GUID (the secret's ID) are refused.
+    #[test]
+    fn secret_from_stdin_is_checked() {
+        let mut i = std::io::Cursor::new(b"abc~def\r\n".to_vec());
+        assert_eq!(read_secret(&mut i, false).unwrap().expose(), "abc~def");
+        let mut i = std::io::Cursor::new(b"\n".to_vec());
+        assert!(read_secret(&mut i, false).is_err());
+        let mut i = std::io::Cursor::new(b"0f9e8d7c-0000-4000-8000-000000000001\n".to_vec());
+        assert!(read_secret(&mut i, false)
+            .unwrap_err()
+            .to_string()
+            .contains("secret's ID"));
+    }
+}
