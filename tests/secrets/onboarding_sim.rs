@@ -88,9 +88,14 @@ async fn add_succeeds_against_the_simulator_and_reports_the_members() {
     let (cap, _g) = Capture::start();
     let s = source(READ_BOTH).await;
     let mut cli = TenantCli::new(Some(s.sim.url())).await;
-    let out = run_add(&mut cli, &add_args(&s, s.group), LEAK_1).await.unwrap();
+    let out = run_add(&mut cli, &add_args(&s, s.group), LEAK_1)
+        .await
+        .unwrap();
     assert!(out.contains("token ............ ok"), "{out}");
-    assert!(out.contains(&format!("members .......... {}", s.members)), "{out}");
+    assert!(
+        out.contains(&format!("members .......... {}", s.members)),
+        "{out}"
+    );
     assert!(out.contains("User.Read.All ok"), "{out}");
     assert!(out.contains("Registered Contoso"), "{out}");
     let t = cli.ctx.store.get_tenant(s.tenant).await.unwrap().unwrap();
@@ -101,15 +106,25 @@ async fn add_succeeds_against_the_simulator_and_reports_the_members() {
         Some(Utc.with_ymd_and_hms(2027, 11, 23, 0, 0, 0).unwrap())
     );
 
-    let tested = cli.run(&["test", &s.tenant.to_string()], "", now()).await.unwrap();
+    let tested = cli
+        .run(&["test", &s.tenant.to_string()], "", now())
+        .await
+        .unwrap();
     assert!(tested.contains("passed"), "{tested}");
-    let live = cli.run(&["list", "--live", "--json"], "", now()).await.unwrap();
+    let live = cli
+        .run(&["list", "--live", "--json"], "", now())
+        .await
+        .unwrap();
     let v: serde_json::Value = serde_json::from_str(&live).unwrap();
     assert_eq!(v[0]["memberCount"], s.members as u64);
 
     // A rotated secret: the wrong one is refused, the right one stored.
     let e = cli
-        .run(&["secret-update", &s.tenant.to_string(), "--secret-stdin"], &format!("{LEAK_2}\n"), now())
+        .run(
+            &["secret-update", &s.tenant.to_string(), "--secret-stdin"],
+            &format!("{LEAK_2}\n"),
+            now(),
+        )
         .await
         .unwrap_err();
     assert!(e.contains("AADSTS7000215"), "{e}");
@@ -138,8 +153,13 @@ async fn wrong_secret_is_reported_and_nothing_registered() {
     let (cap, _g) = Capture::start();
     let s = source(READ_BOTH).await;
     let mut cli = TenantCli::new(Some(s.sim.url())).await;
-    let e = run_add(&mut cli, &add_args(&s, s.group), LEAK_2).await.unwrap_err();
-    assert!(e.contains("AADSTS7000215") && e.contains("client secret is wrong"), "{e}");
+    let e = run_add(&mut cli, &add_args(&s, s.group), LEAK_2)
+        .await
+        .unwrap_err();
+    assert!(
+        e.contains("AADSTS7000215") && e.contains("client secret is wrong"),
+        "{e}"
+    );
     assert!(e.contains(&s.app.to_string()), "{e}");
     assert_nothing_written(&cli).await;
     assert_no_canary("CLI transcript", &cli.transcript.join("\n"));
@@ -152,7 +172,9 @@ async fn expired_secret_is_reported_and_nothing_registered() {
     let s = source(READ_BOTH).await;
     s.sim.expire_app_secret(s.tenant, s.app);
     let mut cli = TenantCli::new(Some(s.sim.url())).await;
-    let e = run_add(&mut cli, &add_args(&s, s.group), LEAK_1).await.unwrap_err();
+    let e = run_add(&mut cli, &add_args(&s, s.group), LEAK_1)
+        .await
+        .unwrap_err();
     assert!(e.contains("AADSTS7000222") && e.contains("expired"), "{e}");
     assert_nothing_written(&cli).await;
 }
@@ -167,8 +189,14 @@ async fn app_not_consented_is_reported_and_nothing_registered() {
     let stranger = Guid::new_v4();
     args[4] = stranger.to_string();
     let e = run_add(&mut cli, &args, LEAK_1).await.unwrap_err();
-    assert!(e.contains("AADSTS700016") && e.contains("admin consent"), "{e}");
-    assert!(e.contains(&stranger.to_string()) && e.contains(&s.tenant.to_string()), "{e}");
+    assert!(
+        e.contains("AADSTS700016") && e.contains("admin consent"),
+        "{e}"
+    );
+    assert!(
+        e.contains(&stranger.to_string()) && e.contains(&s.tenant.to_string()),
+        "{e}"
+    );
     assert_nothing_written(&cli).await;
 }
 
@@ -178,7 +206,9 @@ async fn group_not_found_is_reported_and_nothing_registered() {
     let s = source(READ_BOTH).await;
     let mut cli = TenantCli::new(Some(s.sim.url())).await;
     let missing = Guid::new_v4();
-    let e = run_add(&mut cli, &add_args(&s, missing), LEAK_1).await.unwrap_err();
+    let e = run_add(&mut cli, &add_args(&s, missing), LEAK_1)
+        .await
+        .unwrap_err();
     assert!(e.contains(&format!("group {missing} was not found")), "{e}");
     assert_nothing_written(&cli).await;
 }
@@ -189,7 +219,12 @@ async fn group_not_found_is_reported_and_nothing_registered() {
 async fn missing_user_read_all_is_reported_and_nothing_registered() {
     let s = source(&["GroupMember.Read.All"]).await;
     let mut cli = TenantCli::new(Some(s.sim.url())).await;
-    let e = run_add(&mut cli, &add_args(&s, s.group), LEAK_1).await.unwrap_err();
-    assert!(e.contains("User.Read.All") && e.contains("admin consent"), "{e}");
+    let e = run_add(&mut cli, &add_args(&s, s.group), LEAK_1)
+        .await
+        .unwrap_err();
+    assert!(
+        e.contains("User.Read.All") && e.contains("admin consent"),
+        "{e}"
+    );
     assert_nothing_written(&cli).await;
 }
