@@ -228,3 +228,64 @@ async fn missing_user_read_all_is_reported_and_nothing_registered() {
     );
     assert_nothing_written(&cli).await;
 }
+
+/// The real `guest-sync` binary, configured only through the environment
+/// (no host settings), registers a tenant from a piped secret, lists it,
+/// and refuses a wrong secret; its stdout and stderr never contain a
+/// secret value.
+#[tokio::test]
+async fn the_binary_onboards_from_the_environment_without_revealing_secrets() {
+    let s = source(READ_BOTH).await;
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_guest-sync");
+    let run = |args: Vec<String>, stdin: String| {
+        let dir = dir.path().to_path_buf();
+        let url = s.sim.url().to_string();
+        async move {
+            use tokio::io::AsyncWriteExt;
+            let mut child = tokio::process::Command::new(bin)
+                .args(&args)
+                .env_clear()
+                .env("PATH", std::env::var("PATH").unwrap_or_default())
+                .env(
+                    "GUESTSYNC_STORE",
+                    format!("sqlite:{}", dir.join("gs.db").display()),
+                )
+                .env("GUESTSYNC_LOCAL_SECRETS", dir.join("secrets.json"))
+                .env("GUESTSYNC_GRAPH_URL", &url)
+                .env("GUESTSYNC_AUTHORITY_URL", &url)
+                .env("RUST_LOG", "trace")
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut i = child.stdin.take().unwrap();
+            i.write_all(stdin.as_bytes()).await.unwrap();
+            drop(i);
+            let o = child.wait_with_output().await.unwrap();
+            (
+                o.status.success(),
+                String::from_utf8_lossy(&o.stdout).into_owned(),
+                String::from_utf8_lossy(&o.stderr).into_owned(),
+            )
+        }
+    };
+    let mut args: Vec<String> = vec!["tenant".into()];
+    args.extend(add_args(&s, s.group));
+
+    let (ok, out, err) = run(args.clone(), format!("{LEAK_2}\n")).await;
+    assert!(!ok && err.contains("AADSTS7000215"), "{out}{err}");
+    assert_no_canary("binary output (wrong secret)", &format!("{out}{err}"));
+
+    let (ok, out, err) = run(args, format!("{LEAK_1}\n")).await;
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("Registered Contoso"), "{out}");
+    assert_no_canary("binary output (add)", &format!("{out}{err}"));
+
+    let (ok, out, err) = run(vec!["tenant".into(), "list".into()], String::new()).await;
+    assert!(ok && out.contains(&s.tenant.to_string()), "{out}{err}");
+    assert_no_canary("binary output (list)", &format!("{out}{err}"));
+    let db = std::fs::read(dir.path().join("gs.db")).unwrap();
+    assert_no_canary("store file", &String::from_utf8_lossy(&db));
+}
