@@ -4,4 +4,6 @@ mod protocol;
 mod report;
 mod store;
 mod graph;
+mod secrets;
 mod sim;
+mod store;
