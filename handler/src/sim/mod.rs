@@ -1,1 +1,475 @@
-//! The Graph simulator. Filled by the simulator work.
+//! A stateful Microsoft Graph + Entra token simulator.
+//!
+//! One axum server on 127.0.0.1 serves the token authority
+//! (`POST /{tenant}/oauth2/v2.0/token`), Graph (`/v1.0/...`) and a control
+//! interface (`/_sim/...`). It holds several tenants (sources and a host) in
+//! memory and behaves like Graph does as described in `graph.md`: tokens bound
+//! to their tenant and app, Graph's JSON and error shapes, paging by
+//! `@odata.nextLink`, `$select`/`$filter`/`$batch`, throttling as real token
+//! buckets, latency, eventual-consistency 404s, the photo cool-down and
+//! injectable faults, all scaled by one time factor and deterministic for a
+//! given seed. The contract is `SIM_API.md`; `docs/simulator.md` documents the
+//! behaviour.
+//!
+//! # Layout
+//! - [`model`]: the in-memory directory (tenants, apps, users, groups, deleted
+//!   items, indexes, cached transitive closures) and the simulated clock.
+//! - [`generate`]: source tenant generation ([`GenerateSpec`]).
+//! - [`token`]: the token endpoint and its AADSTS errors.
+//! - [`http`]: the router, the request/answer types shared by plain calls and
+//!   `$batch` sub-requests, Graph's error shape and common headers.
+//! - [`graph`]: the Graph routes.
+//! - [`query`]: `$select`, `$top`, `$filter` parsing and evaluation.
+//! - [`batch`]: `POST /v1.0/$batch`.
+//! - [`throttle`]: Graph's throttle budgets as token buckets.
+//! - [`faults`]: latency and injected faults from a seeded RNG.
+//! - [`counts`]: request counters ([`SimCounts`]).
+//! - [`control`]: the `/_sim` HTTP control interface.
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::Guid;
+
+mod batch;
+mod control;
+mod counts;
+mod faults;
+mod generate;
+mod graph;
+mod http;
+mod model;
+mod query;
+mod throttle;
+mod token;
+
+pub use counts::SimCounts;
+pub use faults::{Faults, LatencyModel};
+pub use generate::{GenerateSpec, Generated};
+pub use model::{NewUser, SimError, SimUser};
+
+/// How the simulator behaves. Durations are *unscaled* (as Graph would show
+/// them at `time_scale` 1.0); the simulator divides them by `time_scale`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SimConfig {
+    /// Seeds all randomness (generation, ids, tokens, faults, latency
+    /// jitter): the same seed and the same request sequence give the same
+    /// answers.
+    pub seed: u64,
+    /// 1.0 = real time; 10.0 = everything 10x faster (buckets, latency,
+    /// cool-downs, token lifetime, consistency delay, `Retry-After`).
+    pub time_scale: f64,
+    /// Graph's budgets (graph.md table) as real token buckets.
+    pub throttling: bool,
+    /// Per-request latency (unscaled).
+    pub latency: LatencyModel,
+    /// Injected faults on Graph calls.
+    pub faults: Faults,
+    /// Fresh objects answer 404 to reads/PATCH/photo calls this long after
+    /// creation (unscaled milliseconds).
+    pub consistency_window_ms: u64,
+    /// `PUT photo` on a guest younger than this fails (unscaled seconds).
+    pub photo_cooldown_secs: u64,
+    /// Lifetime of issued tokens (unscaled seconds; `expires_in` is reported
+    /// in scaled seconds, i.e. what the client's clock will see).
+    pub token_lifetime_secs: u64,
+}
+
+impl Default for SimConfig {
+    /// Realistic but test-friendly: throttling on, no faults, ~5 ms latency,
+    /// real time, 2 s consistency window, 5 min photo cool-down.
+    fn default() -> Self {
+        SimConfig {
+            seed: 42,
+            time_scale: 1.0,
+            throttling: true,
+            latency: LatencyModel {
+                base_ms: 5,
+                jitter_ms: 3,
+            },
+            faults: Faults::default(),
+            consistency_window_ms: 2_000,
+            photo_cooldown_secs: 300,
+            token_lifetime_secs: 3599,
+        }
+    }
+}
+
+impl SimConfig {
+    /// For tests: no latency, no faults, no consistency delay, no photo
+    /// cool-down, throttling on, time_scale 1000. The token lifetime is set
+    /// so that tokens live about an hour of *real* time.
+    pub fn fast() -> Self {
+        SimConfig {
+            seed: 42,
+            time_scale: 1000.0,
+            throttling: true,
+            latency: LatencyModel {
+                base_ms: 0,
+                jitter_ms: 0,
+            },
+            faults: Faults::default(),
+            consistency_window_ms: 0,
+            photo_cooldown_secs: 0,
+            token_lifetime_secs: 3_600_000,
+        }
+    }
+}
+
+/// Settings that can change while the simulator runs.
+#[derive(Debug, Clone)]
+pub(crate) struct Dynamic {
+    pub faults: Faults,
+    pub throttling: bool,
+    pub latency: LatencyModel,
+    pub consistency_window_ms: u64,
+    pub photo_cooldown_secs: u64,
+}
+
+/// Shared state behind every clone of [`Sim`] and every request handler.
+pub(crate) struct Inner {
+    pub cfg: SimConfig,
+    pub dynamic: RwLock<Dynamic>,
+    pub world: Mutex<model::World>,
+    pub clock: model::Clock,
+    pub url: url::Url,
+}
+
+impl Inner {
+    /// Locks the directory. A poisoned lock (a panic elsewhere) is taken
+    /// over: the simulator keeps answering.
+    pub fn world(&self) -> MutexGuard<'_, model::World> {
+        self.world.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    pub fn dynamic(&self) -> Dynamic {
+        self.dynamic
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// A running simulator. Cheap to clone (an `Arc` inside); the server runs
+/// until the tokio runtime that started it ends.
+#[derive(Clone)]
+pub struct Sim {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Sim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sim").field("url", &self.inner.url).finish()
+    }
+}
+
+/// Logs a failed control call on the infallible API (unknown tenant, user...).
+fn logged<T>(r: Result<T, SimError>, fallback: T) -> T {
+    match r {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!(error = %e, "simulator control call ignored");
+            fallback
+        }
+    }
+}
+
+impl Sim {
+    /// Starts the simulator on 127.0.0.1 with an OS-chosen port.
+    pub async fn start(cfg: SimConfig) -> std::io::Result<Sim> {
+        Self::start_on(cfg, SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// Starts the simulator on the given address (`guest-sync sim serve`).
+    pub async fn start_on(cfg: SimConfig, addr: SocketAddr) -> std::io::Result<Sim> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let local = listener.local_addr()?;
+        let url = url::Url::parse(&format!("http://{local}"))
+            .map_err(|e| std::io::Error::other(format!("bad listen address {local}: {e}")))?;
+        let scale = if cfg.time_scale.is_finite() && cfg.time_scale > 0.0 {
+            cfg.time_scale
+        } else {
+            1.0
+        };
+        let mut cfg = cfg;
+        cfg.time_scale = scale;
+        let inner = Arc::new(Inner {
+            dynamic: RwLock::new(Dynamic {
+                faults: cfg.faults.clone(),
+                throttling: cfg.throttling,
+                latency: cfg.latency.clone(),
+                consistency_window_ms: cfg.consistency_window_ms,
+                photo_cooldown_secs: cfg.photo_cooldown_secs,
+            }),
+            world: Mutex::new(model::World::new(cfg.seed)),
+            clock: model::Clock::new(scale),
+            url,
+            cfg,
+        });
+        let app = http::router(inner.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "simulator server stopped");
+            }
+        });
+        tracing::info!(port = local.port(), "graph simulator listening");
+        Ok(Sim { inner })
+    }
+
+    /// `http://127.0.0.1:port`: the Graph base URL AND the authority URL.
+    pub fn url(&self) -> url::Url {
+        self.inner.url.clone()
+    }
+
+    /// The configuration the simulator started with.
+    pub fn config(&self) -> &SimConfig {
+        &self.inner.cfg
+    }
+
+    /// Replaces the injected faults.
+    pub fn set_faults(&self, f: Faults) {
+        if let Ok(mut d) = self.inner.dynamic.write() {
+            d.faults = f;
+        }
+    }
+
+    /// Turns throttling on or off.
+    pub fn set_throttling(&self, on: bool) {
+        if let Ok(mut d) = self.inner.dynamic.write() {
+            d.throttling = on;
+        }
+    }
+
+    /// Replaces the latency model.
+    pub fn set_latency(&self, l: LatencyModel) {
+        if let Ok(mut d) = self.inner.dynamic.write() {
+            d.latency = l;
+        }
+    }
+
+    /// Changes the consistency window (unscaled ms) for objects checked from now on.
+    pub fn set_consistency_window_ms(&self, ms: u64) {
+        if let Ok(mut d) = self.inner.dynamic.write() {
+            d.consistency_window_ms = ms;
+        }
+    }
+
+    /// Changes the photo cool-down (unscaled seconds).
+    pub fn set_photo_cooldown_secs(&self, secs: u64) {
+        if let Ok(mut d) = self.inner.dynamic.write() {
+            d.photo_cooldown_secs = secs;
+        }
+    }
+
+    /// Moves the simulated clock forward by `secs` simulated seconds (token
+    /// expiry, buckets, cool-downs, consistency windows) without waiting.
+    pub fn advance(&self, secs: f64) {
+        self.inner.clock.advance(secs);
+    }
+
+    /// Simulated seconds since start (scaled wall time plus [`Sim::advance`]).
+    pub fn now_secs(&self) -> f64 {
+        self.inner.clock.now()
+    }
+
+    // ---- tenants and apps
+
+    /// Adds a tenant (`initial_domain` like `contoso.onmicrosoft.com`). Adding
+    /// an existing tenant again updates its names.
+    pub fn add_tenant(&self, tenant_id: Guid, display_name: &str, initial_domain: &str) {
+        self.inner
+            .world()
+            .add_tenant(tenant_id, display_name, initial_domain);
+    }
+
+    /// Registers (or replaces) an app with one secret and the application
+    /// permissions granted to it in that tenant.
+    pub fn register_app(
+        &self,
+        tenant_id: Guid,
+        client_id: Guid,
+        secret: &str,
+        permissions: &[&str],
+    ) {
+        let r = self
+            .inner
+            .world()
+            .register_app(tenant_id, client_id, secret, permissions);
+        logged(r, ())
+    }
+
+    /// Marks the app's secret expired: token requests answer AADSTS7000222.
+    pub fn expire_app_secret(&self, tenant_id: Guid, client_id: Guid) {
+        let r = self.inner.world().expire_app_secret(tenant_id, client_id);
+        logged(r, ())
+    }
+
+    /// When on, app-only invitations into this tenant are refused (403).
+    pub fn restrict_invitations(&self, host_tenant: Guid, on: bool) {
+        let r = self.inner.world().restrict_invitations(host_tenant, on);
+        logged(r, ())
+    }
+
+    // ---- source generation and mutation
+
+    /// Generates a source population under one new group (nested groups
+    /// included). Creates the tenant if unknown (domain `<id8>.onmicrosoft.com`).
+    pub fn generate_source(&self, tenant_id: Guid, spec: &GenerateSpec) -> Generated {
+        let now = self.inner.clock.now();
+        let mut w = self.inner.world();
+        generate::generate(&mut w, tenant_id, spec, now)
+    }
+
+    /// Creates a user; returns its id (a nil-like fresh id if the tenant is unknown, logged).
+    pub fn create_user(&self, tenant_id: Guid, u: NewUser) -> Guid {
+        let now = self.inner.clock.now();
+        let wall = self.inner.clock.wall(now);
+        let mut w = self.inner.world();
+        let r = w.create_user(tenant_id, u, now);
+        if let Ok(id) = r {
+            w.stamp_created(tenant_id, id, wall);
+        }
+        logged(r, Guid::from_uuid(uuid::Uuid::nil()))
+    }
+
+    /// Creates a security group; returns its id.
+    pub fn create_group(&self, tenant_id: Guid, display_name: &str) -> Guid {
+        let now = self.inner.clock.now();
+        let r = self
+            .inner
+            .world()
+            .create_group(tenant_id, display_name, now);
+        logged(r, Guid::from_uuid(uuid::Uuid::nil()))
+    }
+
+    /// Adds a user or group as a direct member (no-op if already a member).
+    pub fn add_member(&self, tenant_id: Guid, group_id: Guid, member_id: Guid) {
+        let r = self
+            .inner
+            .world()
+            .add_member(tenant_id, group_id, member_id)
+            .map(|_| ());
+        logged(r, ())
+    }
+
+    /// Removes a direct member.
+    pub fn remove_member(&self, tenant_id: Guid, group_id: Guid, member_id: Guid) {
+        let r = self
+            .inner
+            .world()
+            .remove_member(tenant_id, group_id, member_id)
+            .map(|_| ());
+        logged(r, ())
+    }
+
+    /// Merges `patch` into the user's attributes (a `null` removes one).
+    pub fn update_user(
+        &self,
+        tenant_id: Guid,
+        user_id: Guid,
+        patch: serde_json::Map<String, serde_json::Value>,
+    ) {
+        let r = self.inner.world().update_user(tenant_id, user_id, patch);
+        logged(r, ())
+    }
+
+    /// Sets the user's photo (JPEG assumed); a new media ETag each time.
+    pub fn set_photo(&self, tenant_id: Guid, user_id: Guid, bytes: Vec<u8>) {
+        let r = self
+            .inner
+            .world()
+            .set_photo(tenant_id, user_id, bytes.into(), "image/jpeg");
+        logged(r, ())
+    }
+
+    /// Removes the user's photo.
+    pub fn remove_photo(&self, tenant_id: Guid, user_id: Guid) {
+        let r = self
+            .inner
+            .world()
+            .remove_photo(tenant_id, user_id)
+            .map(|_| ());
+        logged(r, ())
+    }
+
+    /// Soft-deletes a user (to deleted items).
+    pub fn delete_user(&self, tenant_id: Guid, user_id: Guid) {
+        let now = self.inner.clock.now();
+        let wall = self.inner.clock.wall(now);
+        let r = self
+            .inner
+            .world()
+            .delete_user(tenant_id, user_id, wall)
+            .map(|_| ());
+        logged(r, ())
+    }
+
+    // ---- inspection and host mutation
+
+    /// One live user, with all attributes and the photo.
+    pub fn user(&self, tenant_id: Guid, user_id: Guid) -> Option<SimUser> {
+        self.inner.world().sim_user(tenant_id, user_id, false)
+    }
+
+    /// One soft-deleted user.
+    pub fn deleted_user(&self, tenant_id: Guid, user_id: Guid) -> Option<SimUser> {
+        self.inner.world().sim_user(tenant_id, user_id, true)
+    }
+
+    /// All live users of the tenant, ordered by id.
+    pub fn users(&self, tenant_id: Guid) -> Vec<SimUser> {
+        self.inner.world().sim_users(tenant_id, false)
+    }
+
+    /// All soft-deleted users of the tenant, ordered by id.
+    pub fn deleted_users(&self, tenant_id: Guid) -> Vec<SimUser> {
+        self.inner.world().sim_users(tenant_id, true)
+    }
+
+    /// Direct members (users and groups) of a group, ordered by id.
+    pub fn group_members(&self, tenant_id: Guid, group_id: Guid) -> Vec<Guid> {
+        self.inner.world().group_members(tenant_id, group_id)
+    }
+
+    /// Live user members of a group, transitively, ordered by id.
+    pub fn transitive_user_members(&self, tenant_id: Guid, group_id: Guid) -> Vec<Guid> {
+        let mut w = self.inner.world();
+        match w.tenant_mut(tenant_id) {
+            Ok(t) => t.closure(group_id).map(|c| c.to_vec()).unwrap_or_default(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Redeems a guest's invitation: `externalUserState` Accepted with a
+    /// change date, and the display name overwritten from the home profile
+    /// (the source user with that address, else the address's local part).
+    pub fn redeem(&self, host_tenant: Guid, user_id: Guid) {
+        let now = self.inner.clock.now();
+        let wall = self.inner.clock.wall(now);
+        let r = self.inner.world().redeem(host_tenant, user_id, wall);
+        logged(r, ())
+    }
+
+    /// Creates a pre-existing guest (for adoption tests), already redeemed
+    /// never; it is old enough to be past the consistency window and photo
+    /// cool-down.
+    pub fn create_guest(&self, host_tenant: Guid, mail: &str, display_name: &str) -> Guid {
+        let r = self
+            .inner
+            .world()
+            .create_guest(host_tenant, mail, display_name, f64::NEG_INFINITY);
+        logged(r, Guid::from_uuid(uuid::Uuid::nil()))
+    }
+
+    // ---- counters
+
+    /// A snapshot of the request counters.
+    pub fn counts(&self) -> SimCounts {
+        self.inner.world().counts.clone()
+    }
+
+    /// Zeroes the counters.
+    pub fn reset_counts(&self) {
+        self.inner.world().counts = SimCounts::default();
+    }
+}

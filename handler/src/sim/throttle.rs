@@ -1,0 +1,202 @@
+//! Graph's identity-and-access throttle budgets (graph.md table) as token
+//! buckets in simulated time. A call is admitted only if every bucket it
+//! touches holds enough; then all are charged. A refused call charges
+//! nothing and learns how long the emptiest bucket needs to refill.
+use std::collections::HashMap;
+
+use crate::domain::Guid;
+
+/// What one call costs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Cost {
+    /// Resource units (graph.md: GET users 2, group members 3,
+    /// transitiveMembers 5, other GET 1, writes 1; `$select` takes 1 off).
+    pub ru: u32,
+    pub write: bool,
+    pub invite: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Key {
+    AppTenantRu(Guid, Guid),
+    AppTenantWrites(Guid, Guid),
+    AppRu(Guid),
+    AppWrites(Guid),
+    TenantWrites(Guid),
+    TenantInvites(Guid),
+    AppRequests(Guid),
+}
+
+impl Key {
+    /// `(capacity, period in seconds)`.
+    fn budget(&self, tenant_users: usize) -> (f64, f64) {
+        match self {
+            Key::AppTenantRu(..) => {
+                let cap = if tenant_users < 50 {
+                    3_500.0
+                } else if tenant_users <= 500 {
+                    5_000.0
+                } else {
+                    8_000.0
+                };
+                (cap, 10.0)
+            }
+            Key::AppTenantWrites(..) => (3_000.0, 150.0),
+            Key::AppRu(_) => (150_000.0, 20.0),
+            Key::AppWrites(_) => (35_000.0, 300.0),
+            Key::TenantWrites(_) => (18_000.0, 300.0),
+            Key::TenantInvites(_) => (150.0, 5.0),
+            Key::AppRequests(_) => (130_000.0, 10.0),
+        }
+    }
+    fn scope(&self) -> String {
+        match self {
+            Key::AppTenantRu(a, t) => format!("Tenant_Application/ResourceUnits/{a}/{t}"),
+            Key::AppTenantWrites(a, t) => format!("Tenant_Application/ReadWrite/{a}/{t}"),
+            Key::AppRu(a) => format!("Application/ResourceUnits/{a}"),
+            Key::AppWrites(a) => format!("Application/ReadWrite/{a}"),
+            Key::TenantWrites(t) => format!("Tenant/ReadWrite/{t}"),
+            Key::TenantInvites(t) => format!("Tenant/Invitations/{t}"),
+            Key::AppRequests(a) => format!("Application/Requests/{a}"),
+        }
+    }
+    fn information(&self) -> &'static str {
+        match self {
+            Key::AppTenantRu(..) | Key::AppRu(_) => "ResourceUnitLimitExceeded",
+            Key::AppTenantWrites(..) | Key::AppWrites(_) | Key::TenantWrites(_) => {
+                "WriteLimitExceeded"
+            }
+            Key::TenantInvites(_) => "InvitationLimitExceeded",
+            Key::AppRequests(_) => "RequestLimitExceeded",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    last: f64,
+}
+
+/// A refused call.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Throttled {
+    /// Simulated seconds until the call would be admitted.
+    pub wait_secs: f64,
+    /// `x-ms-throttle-scope`.
+    pub scope: String,
+    /// `x-ms-throttle-information`.
+    pub information: &'static str,
+}
+
+/// All buckets, created full on first use.
+#[derive(Debug, Default)]
+pub(crate) struct Buckets {
+    map: HashMap<Key, Bucket>,
+}
+
+impl Buckets {
+    /// Admits or refuses one call of `app` in `tenant` at simulated `now`.
+    /// `Ok` carries the highest share of a budget used after charging
+    /// (for `x-ms-throttle-limit-percentage`).
+    pub fn admit(
+        &mut self,
+        app: Guid,
+        tenant: Guid,
+        tenant_users: usize,
+        cost: Cost,
+        now: f64,
+    ) -> Result<f64, Throttled> {
+        let ru = f64::from(cost.ru);
+        let mut wants: Vec<(Key, f64)> = vec![
+            (Key::AppRequests(app), 1.0),
+            (Key::AppTenantRu(app, tenant), ru),
+            (Key::AppRu(app), ru),
+        ];
+        if cost.write {
+            wants.push((Key::AppTenantWrites(app, tenant), 1.0));
+            wants.push((Key::AppWrites(app), 1.0));
+            wants.push((Key::TenantWrites(tenant), 1.0));
+        }
+        if cost.invite {
+            wants.push((Key::TenantInvites(tenant), 1.0));
+        }
+        let mut worst: Option<Throttled> = None;
+        for (k, n) in &wants {
+            let (cap, period) = k.budget(tenant_users);
+            let b = self.map.entry(*k).or_insert(Bucket {
+                tokens: cap,
+                last: now,
+            });
+            let dt = (now - b.last).max(0.0);
+            b.tokens = (b.tokens + dt * cap / period).min(cap);
+            b.last = b.last.max(now);
+            if b.tokens + 1e-9 < *n {
+                let wait = (*n - b.tokens) * period / cap;
+                if worst.as_ref().is_none_or(|w| w.wait_secs < wait) {
+                    worst = Some(Throttled {
+                        wait_secs: wait,
+                        scope: k.scope(),
+                        information: k.information(),
+                    });
+                }
+            }
+        }
+        if let Some(t) = worst {
+            return Err(t);
+        }
+        let mut used: f64 = 0.0;
+        for (k, n) in &wants {
+            let (cap, _) = k.budget(tenant_users);
+            if let Some(b) = self.map.get_mut(k) {
+                b.tokens -= n;
+                used = used.max((cap - b.tokens) / cap);
+            }
+        }
+        Ok(used)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write() -> Cost {
+        Cost {
+            ru: 1,
+            write: true,
+            invite: false,
+        }
+    }
+
+    /// 3,000 writes pass, the next waits about 1/20 s, and refill restores it.
+    #[test]
+    fn the_write_bucket_admits_3000_then_refuses_until_refilled() {
+        let mut b = Buckets::default();
+        let (a, t) = (Guid::new_v4(), Guid::new_v4());
+        for _ in 0..3000 {
+            assert!(b.admit(a, t, 10, write(), 0.0).is_ok());
+        }
+        let e = b.admit(a, t, 10, write(), 0.0).unwrap_err();
+        assert!((e.wait_secs - 0.05).abs() < 1e-6, "{e:?}");
+        assert_eq!(e.information, "WriteLimitExceeded");
+        assert!(b.admit(a, t, 10, write(), 0.06).is_ok());
+    }
+
+    /// Invitations are limited to 150 per 5 s per tenant.
+    #[test]
+    fn invitations_stop_at_150_per_five_seconds() {
+        let mut b = Buckets::default();
+        let (a, t) = (Guid::new_v4(), Guid::new_v4());
+        let inv = Cost {
+            ru: 1,
+            write: true,
+            invite: true,
+        };
+        for _ in 0..150 {
+            assert!(b.admit(a, t, 10, inv, 0.0).is_ok());
+        }
+        let e = b.admit(a, t, 10, inv, 0.0).unwrap_err();
+        assert_eq!(e.information, "InvitationLimitExceeded");
+    }
+}

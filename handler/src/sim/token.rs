@@ -1,0 +1,177 @@
+//! The Entra token endpoint: `POST /{tenant}/oauth2/v2.0/token` with client
+//! credentials. Issues opaque bearer tokens bound to tenant + app, and answers
+//! the AADSTS errors graph.md lists in Entra's error shape.
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bytes::Bytes;
+use serde_json::json;
+
+use super::model::{graph_time, TokenInfo};
+use super::Inner;
+
+/// An Entra error answer.
+fn aad_error(inner: &Inner, status: StatusCode, error: &str, code: u32, text: String) -> Response {
+    let (trace, corr) = {
+        let mut w = inner.world();
+        (w.new_id(), w.new_id())
+    };
+    let now = inner.clock.wall(inner.clock.now());
+    let ts = graph_time(now);
+    let body = json!({
+        "error": error,
+        "error_description": format!(
+            "AADSTS{code}: {text} Trace ID: {trace} Correlation ID: {corr} Timestamp: {ts}"
+        ),
+        "error_codes": [code],
+        "timestamp": ts,
+        "trace_id": trace.to_string(),
+        "correlation_id": corr.to_string(),
+        "error_uri": format!("https://login.microsoftonline.com/error?code={code}"),
+    });
+    (status, Json(body)).into_response()
+}
+
+/// `POST /{tenant}/oauth2/v2.0/token`.
+pub(crate) async fn token(
+    State(inner): State<Arc<Inner>>,
+    Path(tenant_key): Path<String>,
+    body: Bytes,
+) -> Response {
+    let dynamic = inner.dynamic();
+    let delay = {
+        let mut w = inner.world();
+        super::faults::decide(
+            &mut w.fault_rng,
+            &super::Faults::default(),
+            &dynamic.latency,
+            inner.clock.scale(),
+        )
+        .delay
+    };
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let resp = issue(&inner, &tenant_key, &body);
+    let status = resp.status().as_u16();
+    {
+        let mut w = inner.world();
+        w.counts.http_requests += 1;
+        w.counts.record("token", status);
+    }
+    resp
+}
+
+fn issue(inner: &Inner, tenant_key: &str, body: &[u8]) -> Response {
+    let form: HashMap<String, String> = url::form_urlencoded::parse(body).into_owned().collect();
+    let field = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
+    for k in ["client_id", "grant_type"] {
+        if field(k).is_empty() {
+            return aad_error(
+                inner,
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                900144,
+                format!("The request body must contain the following parameter: '{k}'."),
+            );
+        }
+    }
+    if field("grant_type") != "client_credentials" {
+        return aad_error(
+            inner,
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            70003,
+            format!(
+                "The app requested an unsupported grant type '{}'.",
+                field("grant_type")
+            ),
+        );
+    }
+    let scope = field("scope");
+    if !scope.ends_with("/.default") {
+        return aad_error(
+            inner,
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            1002012,
+            format!("The provided value for scope {scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."),
+        );
+    }
+    let now = inner.clock.now();
+    let mut w = inner.world();
+    let Some(tenant) = w.find_tenant(tenant_key) else {
+        drop(w);
+        return aad_error(
+            inner,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            90002,
+            format!("Tenant '{tenant_key}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant."),
+        );
+    };
+    let client = field("client_id");
+    let app = crate::domain::Guid::parse_named(client, "client_id")
+        .ok()
+        .and_then(|c| {
+            w.tenants
+                .get(&tenant)
+                .and_then(|t| t.apps.get(&c))
+                .map(|a| (c, a.clone()))
+        });
+    let Some((client_id, app)) = app else {
+        drop(w);
+        return aad_error(
+            inner,
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            700016,
+            format!("Application with identifier '{client}' was not found in the directory '{tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant."),
+        );
+    };
+    if app.expired {
+        drop(w);
+        return aad_error(
+            inner,
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000222,
+            format!("The provided client secret keys for app '{client_id}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds."),
+        );
+    }
+    if field("client_secret") != app.secret {
+        drop(w);
+        return aad_error(
+            inner,
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000215,
+            format!("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."),
+        );
+    }
+    let token = format!("simtok.{}.{}", tenant.as_uuid().simple(), w.hex(40));
+    let lifetime = inner.cfg.token_lifetime_secs as f64;
+    w.tokens.insert(
+        token.clone(),
+        TokenInfo {
+            tenant,
+            app: client_id,
+            expires_at: now + lifetime,
+        },
+    );
+    let expires_in = (lifetime / inner.clock.scale()).ceil().max(1.0) as u64;
+    (
+        StatusCode::OK,
+        Json(json!({
+            "token_type": "Bearer",
+            "expires_in": expires_in,
+            "ext_expires_in": expires_in,
+            "access_token": token,
+        })),
+    )
+        .into_response()
+}
