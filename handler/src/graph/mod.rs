@@ -1,2 +1,44 @@
-//! The Graph client (see graph.md). Filled by the Graph client work.
+//! The Microsoft Graph client (graph.md is the contract).
+//!
+//! - [`config`]: [`GraphConfig`] (URLs, timeouts, retry bounds, budgets,
+//!   time scale), built from the settings.
+//! - [`auth`]: client-credentials tokens cached per (tenant, app), refreshed
+//!   early, one fetch in flight per key.
+//! - [`error`]: [`GraphError`]; every error carries the operation, the HTTP
+//!   status and the `client-request-id`.
+//! - [`pacing`]: one [`TenantBudget`] per tenant (writes, invitations, read
+//!   units) shared by all tasks; AIMD on 429 and throttle headers.
+//! - [`retry`]: `Retry-After` parsing and full-jitter back-off.
+//! - [`http`]: [`GraphClient`], [`TenantGraph`] and the send loop.
+//! - [`ops`]: typed operations (members, users, guests, invitations,
+//!   patches, delete/restore, photos, group membership).
+//! - [`batch`]: `$batch` with per-item results and per-item retries.
+//! - [`models`]: [`GraphUser`] and friends.
+//! - [`stats`]: counters the engine and the benchmark read.
+//! - [`bench`]: `guest-sync bench graph`.
+//!
+//! Design notes (pacing, retries, errors): docs/graph-client.md.
+pub mod auth;
+pub mod batch;
 pub mod bench;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod models;
+pub mod ops;
+pub mod pacing;
+pub mod retry;
+pub mod stats;
+
+pub use auth::AppCredentials;
+pub use batch::{BatchItemResult, BatchRequest, MAX_BATCH};
+pub use config::{BucketSpec, GraphConfig, PacingConfig};
+pub use error::{AadstsCode, ErrorContext, GraphError};
+pub use http::{GraphClient, Operation, TenantGraph};
+pub use models::{
+    GraphGroup, GraphUser, InviteRequest, Invitation, PagedRead, Photo, PhotoMeta,
+    DEFAULT_USER_SELECT, GUEST_SELECT,
+};
+pub use ops::{address_filter, odata_quote};
+pub use pacing::{BudgetKind, Cost, TenantBudget};
+pub use stats::GraphStats;

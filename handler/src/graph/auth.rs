@@ -1,0 +1,264 @@
+//! Client-credentials tokens, cached per (tenant, app).
+//!
+//! A token is refreshed before it expires (at 80% of its lifetime or
+//! `token_refresh_margin` before expiry, whichever is first). Each key has
+//! its own async mutex, so when many tasks need a token at once exactly one
+//! request goes to the authority (single flight) and the others reuse its
+//! answer. Token values and secrets are never logged.
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Deserialize;
+use tokio::time::Instant;
+
+use super::error::{scrub_addresses, AadstsCode, ErrorContext, GraphError};
+use super::retry::{backoff, parse_retry_after};
+use super::stats::Counters;
+use super::GraphConfig;
+use crate::domain::Guid;
+use crate::secrets::SecretString;
+
+/// An app registration's credentials in one tenant. The secret never shows
+/// in Debug output.
+#[derive(Debug, Clone)]
+pub struct AppCredentials {
+    pub tenant_id: Guid,
+    pub client_id: Guid,
+    pub secret: SecretString,
+}
+
+/// A cached access token.
+#[derive(Clone)]
+pub(crate) struct CachedToken {
+    pub value: Arc<SecretString>,
+    refresh_at: Instant,
+}
+
+type Slot = Arc<tokio::sync::Mutex<Option<CachedToken>>>;
+
+/// The cache: one slot per (tenant, client id).
+#[derive(Default)]
+pub(crate) struct TokenCache {
+    slots: Mutex<HashMap<(Guid, Guid), Slot>>,
+}
+
+#[derive(Deserialize)]
+struct TokenAnswer {
+    access_token: String,
+    expires_in: Option<f64>,
+}
+
+#[derive(Deserialize, Default)]
+struct TokenErrorAnswer {
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    error_description: Option<String>,
+    #[serde(default)]
+    error_codes: Vec<u32>,
+}
+
+impl TokenCache {
+    fn slot(&self, key: (Guid, Guid)) -> Slot {
+        let mut m = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        m.entry(key).or_default().clone()
+    }
+
+    /// A valid token for `creds`, fetched if missing or due for refresh.
+    pub async fn token(
+        &self,
+        http: &reqwest::Client,
+        cfg: &GraphConfig,
+        counters: &Counters,
+        creds: &AppCredentials,
+    ) -> Result<Arc<SecretString>, GraphError> {
+        let slot = self.slot((creds.tenant_id, creds.client_id));
+        let mut g = slot.lock().await;
+        if let Some(t) = g.as_ref() {
+            if Instant::now() < t.refresh_at {
+                return Ok(t.value.clone());
+            }
+        }
+        let t = fetch(http, cfg, counters, creds).await?;
+        let v = t.value.clone();
+        *g = Some(t);
+        Ok(v)
+    }
+
+    /// Forgets `used` (Graph refused it) unless a newer token replaced it.
+    pub async fn invalidate(&self, creds: &AppCredentials, used: &Arc<SecretString>) {
+        let slot = self.slot((creds.tenant_id, creds.client_id));
+        let mut g = slot.lock().await;
+        if g.as_ref().is_some_and(|t| Arc::ptr_eq(&t.value, used)) {
+            *g = None;
+        }
+    }
+}
+
+/// When to refresh a token living `lifetime` (wall clock).
+/// A margin longer than half the lifetime (short-lived test tokens) is
+/// ignored, so a token is always used for most of its life.
+pub(crate) fn refresh_after(lifetime: Duration, margin: Duration) -> Duration {
+    let at80 = lifetime.mul_f64(0.8);
+    if lifetime > margin * 2 {
+        at80.min(lifetime - margin)
+    } else {
+        at80
+    }
+}
+
+async fn fetch(
+    http: &reqwest::Client,
+    cfg: &GraphConfig,
+    counters: &Counters,
+    creds: &AppCredentials,
+) -> Result<CachedToken, GraphError> {
+    let mut url = cfg.authority_url.clone();
+    {
+        let mut segs = url.path_segments_mut().map_err(|_| GraphError::Permanent {
+            detail: "GUESTSYNC_AUTHORITY_URL cannot be a base URL".into(),
+            ctx: ErrorContext {
+                operation: "get token",
+                status: None,
+                client_request_id: uuid::Uuid::nil(),
+                graph_code: None,
+            },
+        })?;
+        segs.pop_if_empty();
+        segs.push(&creds.tenant_id.to_string());
+        segs.extend(["oauth2", "v2.0", "token"]);
+    }
+    let scope = {
+        let mut g = cfg.graph_url.clone();
+        g.set_path("/.default");
+        g.set_query(None);
+        g.to_string()
+    };
+    let mut attempt = 0u32;
+    loop {
+        let rid = uuid::Uuid::new_v4();
+        let ctx = |status: Option<u16>, code: Option<String>| ErrorContext {
+            operation: "get token",
+            status,
+            client_request_id: rid,
+            graph_code: code,
+        };
+        Counters::add(&counters.token_requests, 1);
+        let client_id = creds.client_id.to_string();
+        let form = [
+            ("client_id", client_id.as_str()),
+            ("client_secret", creds.secret.expose()),
+            ("grant_type", "client_credentials"),
+            ("scope", scope.as_str()),
+        ];
+        let sent = http
+            .post(url.clone())
+            .header("client-request-id", rid.to_string())
+            .form(&form)
+            .send()
+            .await;
+        let err = match sent {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                let retry_after = resp
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
+                let body = resp.bytes().await.unwrap_or_default();
+                tracing::debug!(tenant_id = %creds.tenant_id, client_id = %creds.client_id, status, client_request_id = %rid, "token request");
+                if (200..300).contains(&status) {
+                    let a: TokenAnswer =
+                        serde_json::from_slice(&body).map_err(|e| GraphError::InvalidResponse {
+                            what: format!("token answer is not the documented JSON ({e})"),
+                            ctx: ctx(Some(status), None),
+                        })?;
+                    let lifetime = cfg.real(Duration::from_secs_f64(
+                        a.expires_in.unwrap_or(3599.0).clamp(1.0, 86_400.0),
+                    ));
+                    let margin = cfg.real(cfg.token_refresh_margin);
+                    return Ok(CachedToken {
+                        value: Arc::new(SecretString::new(a.access_token)),
+                        refresh_at: Instant::now() + refresh_after(lifetime, margin),
+                    });
+                }
+                if status == 429 || status >= 500 {
+                    (
+                        GraphError::Transient {
+                            detail: format!("the token authority answered {status}"),
+                            ctx: ctx(Some(status), None),
+                        },
+                        retry_after,
+                    )
+                } else {
+                    let e: TokenErrorAnswer = serde_json::from_slice(&body).unwrap_or_default();
+                    let desc = e.error_description.unwrap_or_default();
+                    let code = AadstsCode::from_answer(&e.error_codes, &desc);
+                    let first_line = desc.lines().next().unwrap_or_default();
+                    return Err(GraphError::Auth {
+                        code,
+                        message: format!(
+                            "{} (authority said: {})",
+                            code.admin_message(creds.tenant_id, creds.client_id),
+                            scrub_addresses(first_line)
+                        ),
+                        ctx: ctx(Some(status), e.error),
+                    });
+                }
+            }
+            Err(e) => (
+                GraphError::Transient {
+                    detail: if e.is_timeout() {
+                        "the token request timed out".into()
+                    } else {
+                        "the token authority could not be reached".into()
+                    },
+                    ctx: ctx(None, None),
+                },
+                None,
+            ),
+        };
+        let (e, retry_after) = err;
+        Counters::add(&counters.transient_failures, 1);
+        if attempt >= cfg.max_retries {
+            return Err(e);
+        }
+        let wait = match retry_after {
+            Some(ra) => cfg.real(ra),
+            None => cfg.real(backoff(
+                attempt,
+                cfg.backoff_base,
+                cfg.backoff_cap,
+                &mut rand::thread_rng(),
+            )),
+        };
+        attempt += 1;
+        Counters::add(&counters.retries, 1);
+        tokio::time::sleep(wait).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Tokens are refreshed at 80% of their life or 5 minutes early,
+    /// whichever comes first; short-lived tokens at 80%.
+    #[test]
+    fn refresh_point_is_the_earlier_of_80_percent_and_margin() {
+        let m = Duration::from_secs(300);
+        assert_eq!(
+            refresh_after(Duration::from_secs(3600), m),
+            Duration::from_secs(2880)
+        );
+        assert_eq!(
+            refresh_after(Duration::from_secs(1200), m),
+            Duration::from_secs(900)
+        );
+        assert_eq!(
+            refresh_after(Duration::from_secs(10), m),
+            Duration::from_secs(8)
+        );
+    }
+}

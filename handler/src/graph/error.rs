@@ -1,0 +1,308 @@
+//! The Graph client's errors. Every error carries an [`ErrorContext`]: the
+//! operation, the HTTP status (when an answer came) and the
+//! `client-request-id` sent with the request, which Microsoft support asks
+//! for. Messages never hold secrets, tokens or e-mail addresses.
+use std::fmt;
+use std::time::Duration;
+
+use crate::domain::Guid;
+
+/// Where an error happened: enough to find the request in Graph's logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorContext {
+    /// What the client was doing (`"invite"`, `"patch user"`, ...).
+    pub operation: &'static str,
+    /// HTTP status of the answer; None when no answer came (timeout, dropped
+    /// connection).
+    pub status: Option<u16>,
+    /// The `client-request-id` header sent with the (last) request.
+    pub client_request_id: uuid::Uuid,
+    /// Graph's `error.code` (or the token endpoint's `error`), when given.
+    pub graph_code: Option<String>,
+}
+
+impl fmt::Display for ErrorContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}, ", self.operation)?;
+        match self.status {
+            Some(s) => write!(f, "HTTP {s}")?,
+            None => f.write_str("no HTTP answer")?,
+        }
+        if let Some(c) = &self.graph_code {
+            write!(f, ", code {c}")?;
+        }
+        write!(f, ", client-request-id {}", self.client_request_id)
+    }
+}
+
+/// The AADSTS codes of the token endpoint an administrator can act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AadstsCode {
+    /// AADSTS7000215: the client secret is wrong.
+    InvalidSecret,
+    /// AADSTS7000222: the client secret has expired.
+    ExpiredSecret,
+    /// AADSTS700016: the app is not found in the tenant (not consented there,
+    /// or a wrong client id).
+    AppNotFound,
+    /// AADSTS90002: the tenant does not exist.
+    TenantNotFound,
+    /// Any other AADSTS number.
+    Other(u32),
+    /// No AADSTS code in the answer (e.g. Graph refused the token itself).
+    Unknown,
+}
+
+impl AadstsCode {
+    /// Maps an AADSTS number.
+    pub fn from_number(n: u32) -> Self {
+        match n {
+            7_000_215 => AadstsCode::InvalidSecret,
+            7_000_222 => AadstsCode::ExpiredSecret,
+            700_016 => AadstsCode::AppNotFound,
+            90_002 => AadstsCode::TenantNotFound,
+            n => AadstsCode::Other(n),
+        }
+    }
+
+    /// The code of a token error answer: the first of `error_codes`, else the
+    /// first `AADSTS<digits>` in `error_description`.
+    pub fn from_answer(error_codes: &[u32], description: &str) -> Self {
+        if let Some(n) = error_codes.first() {
+            return Self::from_number(*n);
+        }
+        if let Some(pos) = description.find("AADSTS") {
+            let digits: String = description[pos + 6..]
+                .chars()
+                .take_while(|c| c.is_ascii_digit())
+                .collect();
+            if let Ok(n) = digits.parse() {
+                return Self::from_number(n);
+            }
+        }
+        AadstsCode::Unknown
+    }
+
+    /// The AADSTS number, when known.
+    pub fn number(&self) -> Option<u32> {
+        match self {
+            AadstsCode::InvalidSecret => Some(7_000_215),
+            AadstsCode::ExpiredSecret => Some(7_000_222),
+            AadstsCode::AppNotFound => Some(700_016),
+            AadstsCode::TenantNotFound => Some(90_002),
+            AadstsCode::Other(n) => Some(*n),
+            AadstsCode::Unknown => None,
+        }
+    }
+
+    /// What an administrator should do, for tenant `tenant` and app `client`.
+    pub fn admin_message(&self, tenant: Guid, client: Guid) -> String {
+        match self {
+            AadstsCode::InvalidSecret => format!(
+                "the client secret of app {client} is wrong for tenant {tenant}: store the current secret value (not its id) in Key Vault"
+            ),
+            AadstsCode::ExpiredSecret => format!(
+                "the client secret of app {client} in tenant {tenant} has expired: create a new secret in the app registration and store it in Key Vault"
+            ),
+            AadstsCode::AppNotFound => format!(
+                "app {client} was not found in tenant {tenant}: check the client id, and have an administrator of that tenant grant admin consent"
+            ),
+            AadstsCode::TenantNotFound => format!(
+                "tenant {tenant} does not exist (or is not in this cloud): check the tenant id and GUESTSYNC_AUTHORITY_URL"
+            ),
+            AadstsCode::Other(n) => format!(
+                "the token request for app {client} in tenant {tenant} was refused (AADSTS{n}); look the code up in the Entra error reference"
+            ),
+            AadstsCode::Unknown => format!(
+                "Graph refused the token of app {client} for tenant {tenant}; check the app's credentials and consent"
+            ),
+        }
+    }
+}
+
+impl fmt::Display for AadstsCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.number() {
+            Some(n) => write!(f, "AADSTS{n}"),
+            None => f.write_str("no AADSTS code"),
+        }
+    }
+}
+
+/// Why a Graph call failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum GraphError {
+    /// Graph answered 429 (or a `$batch` item did) and the retries ran out.
+    #[error("Graph throttled the request; retry after {retry_after:?} ({ctx})")]
+    Throttled {
+        retry_after: Duration,
+        ctx: ErrorContext,
+    },
+    /// The object does not exist (after the fresh-object retries).
+    #[error("not found: {what} ({ctx})")]
+    NotFound { what: String, ctx: ErrorContext },
+    /// The app lacks a permission; `missing_permission` names the one the
+    /// operation needs (from Graph's message when it names one).
+    #[error("forbidden: the app needs the application permission {} with admin consent ({ctx}): {detail}", .missing_permission.as_deref().unwrap_or("required for this operation"))]
+    Forbidden {
+        missing_permission: Option<String>,
+        detail: String,
+        ctx: ErrorContext,
+    },
+    /// No token could be had (or Graph refused it).
+    #[error("authentication failed ({code}): {message} ({ctx})")]
+    Auth {
+        code: AadstsCode,
+        /// What an administrator should do.
+        message: String,
+        ctx: ErrorContext,
+    },
+    /// The host tenant only lets admins (or nobody) invite guests.
+    #[error("the host tenant does not let this app invite guests: in Entra admin center > External Identities > External collaboration settings, allow guest invitations by member users and users assigned to specific admin roles or more ({ctx})")]
+    InvitationsRestricted { detail: String, ctx: ErrorContext },
+    /// Worth retrying later (5xx, timeout, dropped connection) and the
+    /// client's own retries ran out.
+    #[error("transient Graph failure: {detail} ({ctx})")]
+    Transient { detail: String, ctx: ErrorContext },
+    /// Retrying will not help (bad request, conflict, ...).
+    #[error("Graph refused the request: {detail} ({ctx})")]
+    Permanent { detail: String, ctx: ErrorContext },
+    /// Graph's answer was not what its documentation describes.
+    #[error("malformed Graph answer: {what} ({ctx})")]
+    InvalidResponse { what: String, ctx: ErrorContext },
+}
+
+impl GraphError {
+    /// Worth retrying later (the queue's retry): throttling and transient
+    /// failures.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            GraphError::Throttled { .. } | GraphError::Transient { .. }
+        )
+    }
+
+    /// The context (operation, status, client-request-id).
+    pub fn context(&self) -> &ErrorContext {
+        match self {
+            GraphError::Throttled { ctx, .. }
+            | GraphError::NotFound { ctx, .. }
+            | GraphError::Forbidden { ctx, .. }
+            | GraphError::Auth { ctx, .. }
+            | GraphError::InvitationsRestricted { ctx, .. }
+            | GraphError::Transient { ctx, .. }
+            | GraphError::Permanent { ctx, .. }
+            | GraphError::InvalidResponse { ctx, .. } => ctx,
+        }
+    }
+
+    /// The `client-request-id` sent with the failed request.
+    pub fn client_request_id(&self) -> uuid::Uuid {
+        self.context().client_request_id
+    }
+
+    /// The HTTP status, when an answer came.
+    pub fn status(&self) -> Option<u16> {
+        self.context().status
+    }
+
+    /// Graph's error code, when given.
+    pub fn graph_code(&self) -> Option<&str> {
+        self.context().graph_code.as_deref()
+    }
+}
+
+/// Replaces every word holding an `@` (an e-mail address or UPN) by
+/// `[address]`, so Graph's messages can be carried in errors and logs.
+pub fn scrub_addresses(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for (i, w) in s.split(' ').enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        if w.contains('@') {
+            out.push_str("[address]");
+        } else {
+            out.push_str(w);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> ErrorContext {
+        ErrorContext {
+            operation: "invite",
+            status: Some(403),
+            client_request_id: uuid::Uuid::nil(),
+            graph_code: None,
+        }
+    }
+
+    /// The four documented AADSTS codes map to their variants, from the
+    /// code list or from the description.
+    #[test]
+    fn aadsts_codes_map_from_codes_or_description() {
+        assert_eq!(
+            AadstsCode::from_answer(&[7000215], ""),
+            AadstsCode::InvalidSecret
+        );
+        assert_eq!(
+            AadstsCode::from_answer(&[], "AADSTS7000222: The provided client secret keys are expired."),
+            AadstsCode::ExpiredSecret
+        );
+        assert_eq!(
+            AadstsCode::from_answer(&[700016], ""),
+            AadstsCode::AppNotFound
+        );
+        assert_eq!(
+            AadstsCode::from_answer(&[], "AADSTS90002: Tenant not found"),
+            AadstsCode::TenantNotFound
+        );
+        assert_eq!(AadstsCode::from_answer(&[50034], ""), AadstsCode::Other(50034));
+        assert_eq!(AadstsCode::from_answer(&[], "nothing"), AadstsCode::Unknown);
+    }
+
+    /// Admin messages say what to do and name the tenant and app.
+    #[test]
+    fn admin_messages_name_tenant_app_and_action() {
+        let t = Guid::new_v4();
+        let c = Guid::new_v4();
+        let m = AadstsCode::ExpiredSecret.admin_message(t, c);
+        assert!(m.contains(&t.to_string()) && m.contains(&c.to_string()));
+        assert!(m.contains("new secret"));
+    }
+
+    /// Every error shows its client-request-id and status; Forbidden names
+    /// the permission.
+    #[test]
+    fn errors_show_request_id_status_and_permission() {
+        let e = GraphError::Forbidden {
+            missing_permission: Some("User.Invite.All".into()),
+            detail: "Insufficient privileges".into(),
+            ctx: ctx(),
+        };
+        let s = e.to_string();
+        assert!(s.contains("User.Invite.All"), "{s}");
+        assert!(s.contains("HTTP 403"), "{s}");
+        assert!(s.contains(&uuid::Uuid::nil().to_string()), "{s}");
+        assert!(!e.is_transient());
+        let t = GraphError::Throttled {
+            retry_after: Duration::from_secs(3),
+            ctx: ctx(),
+        };
+        assert!(t.is_transient());
+    }
+
+    /// Addresses are scrubbed out of carried messages.
+    #[test]
+    fn addresses_are_scrubbed() {
+        assert_eq!(
+            scrub_addresses("user alice@contoso.com already exists"),
+            "user [address] already exists"
+        );
+    }
+}
