@@ -1,9 +1,607 @@
-//! `guest-sync tenant`.
+//! `guest-sync tenant`: register and manage source tenants. Thin layer over
+//! [`crate::sync::onboarding`]: parses arguments, reads the secret from
+//! stdin, prints tables or JSON. Secrets are never printed.
+//!
+//! Settings needed (environment): `GUESTSYNC_STORE`, `GUESTSYNC_KEYVAULT_URL`
+//! (or `GUESTSYNC_LOCAL_SECRETS` for development), `GUESTSYNC_GRAPH_URL` and
+//! `GUESTSYNC_AUTHORITY_URL` (defaults: public cloud). The host settings
+//! (`GUESTSYNC_HOST_*`) are not required here, except by `check-expiry`
+//! (which also checks the host's secret); when set they must be valid, and
+//! `add` then refuses to register the host tenant as a source.
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use chrono::{DateTime, Utc};
+use clap::{Args, Subcommand};
+
+use crate::domain::Guid;
+use crate::secrets::expiry::{check_secret_expiry, ExpiryLevel};
+use crate::secrets::{SecretSource, SecretString};
+use crate::settings::Settings;
+use crate::store::Store;
+use crate::sync::onboarding::{
+    self, ConnectionReport, GraphEndpoints, GuestDisposition, Onboarding, RemoveOutcome,
+    SourceProbe, TenantInput, TenantRow,
+};
 
 /// Arguments of `guest-sync tenant`.
-#[derive(Debug, clap::Args)]
-pub struct TenantArgs {}
+#[derive(Debug, Args)]
+pub struct TenantArgs {
+    #[command(subcommand)]
+    pub command: TenantCommand,
+}
 
-pub async fn run(_args: TenantArgs) -> anyhow::Result<()> {
-    anyhow::bail!("guest-sync tenant is not available in this build yet")
+/// The `tenant` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Register a source tenant: validate, test the connection, store the
+    /// secret, register. Nothing is registered if the test fails.
+    Add(AddArgs),
+    /// List the registered tenants with their health.
+    List(ListArgs),
+    /// Test a registered tenant's connection (token, group, members,
+    /// attributes) with its stored secret.
+    Test(IdArgs),
+    /// Let the tenant's jobs run again.
+    Enable(IdArgs),
+    /// Stop the tenant's jobs (its guests stay as they are).
+    Disable(IdArgs),
+    /// Remove a tenant; say what happens to its guests.
+    Remove(RemoveArgs),
+    /// Release a tripped deletion guard: the next run may remove the guests
+    /// it held back.
+    ConfirmDeprovision(IdArgs),
+    /// Store a new client secret for a registered tenant (tested first).
+    SecretUpdate(SecretUpdateArgs),
+    /// Check every secret's expiry now (the host's too) and record it.
+    CheckExpiry(JsonArg),
+}
+
+/// `tenant add`.
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// Source tenant id (Directory (tenant) ID).
+    #[arg(long)]
+    pub tenant_id: String,
+    /// The source app registration's Application (client) ID.
+    #[arg(long)]
+    pub client_id: String,
+    /// The source security group's Object ID.
+    #[arg(long)]
+    pub group_id: String,
+    /// Display name of the source tenant (shown in reports).
+    #[arg(long)]
+    pub name: String,
+    /// Name of the Key Vault secret holding the app's client secret.
+    #[arg(long)]
+    pub secret_name: String,
+    /// Read the client secret's value from stdin and store it in Key Vault.
+    #[arg(long)]
+    pub secret_stdin: bool,
+    /// The client secret's expiry date (YYYY-MM-DD), stored with it.
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub secret_expires: Option<String>,
+    /// Register without testing the connection (the first run reports
+    /// problems instead).
+    #[arg(long)]
+    pub skip_test: bool,
+    /// Tenant options (attribute mapping, invite address, ...) as a JSON file.
+    #[arg(long, value_name = "FILE")]
+    pub options_json: Option<PathBuf>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `tenant list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Also test each enabled tenant's connection now and count its group's
+    /// members (one token and a few Graph reads per tenant).
+    #[arg(long)]
+    pub live: bool,
+}
+
+/// A tenant id.
+#[derive(Debug, Args)]
+pub struct IdArgs {
+    /// Source tenant id.
+    pub tenant_id: String,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Only `--json`.
+#[derive(Debug, Args)]
+pub struct JsonArg {
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `tenant remove`.
+#[derive(Debug, Args)]
+pub struct RemoveArgs {
+    /// Source tenant id.
+    pub tenant_id: String,
+    /// What happens to the tenant's guests in the host: `keep` leaves them
+    /// (unmanaged); `deprovision` has the engine remove them first (through
+    /// the deletion guard), after which `remove` deletes the record.
+    #[arg(long, value_enum)]
+    pub guests: GuestDisposition,
+}
+
+/// `tenant secret-update`.
+#[derive(Debug, Args)]
+pub struct SecretUpdateArgs {
+    /// Source tenant id.
+    pub tenant_id: String,
+    /// Read the new client secret's value from stdin (required).
+    #[arg(long, required = true)]
+    pub secret_stdin: bool,
+    /// The new secret's expiry date (YYYY-MM-DD).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub secret_expires: Option<String>,
+    /// Store without testing it.
+    #[arg(long)]
+    pub skip_test: bool,
+}
+
+/// What the tenant commands work with.
+pub struct TenantContext {
+    pub store: Arc<dyn Store>,
+    pub secrets: Arc<dyn SecretSource>,
+    pub probe: SourceProbe,
+    /// Full settings, when the host settings are set (needed by
+    /// `check-expiry`; used by `add` to refuse the host tenant).
+    pub settings: Option<Settings>,
+}
+
+const PLACEHOLDER_GUID: &str = "00000000-0000-0000-0000-000000000000";
+const PLACEHOLDER_SECRET: &str = "guest-sync-host-settings-unset";
+
+/// Reads the settings the tenant commands need. Host settings are optional
+/// here: when unset, placeholders let the other settings be read and
+/// validated exactly as the handler reads them.
+pub fn load_settings(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<(Settings, bool)> {
+    let get = |k: &str| lookup(k).filter(|v| !v.trim().is_empty());
+    let host_set = crate::settings::REQUIRED_SETTINGS
+        .iter()
+        .all(|k| get(k).is_some());
+    let s = Settings::from_lookup(|k| {
+        get(k).or_else(|| match k {
+            "GUESTSYNC_HOST_TENANT_ID" | "GUESTSYNC_HOST_CLIENT_ID" => {
+                Some(PLACEHOLDER_GUID.to_string())
+            }
+            "GUESTSYNC_HOST_SECRET_NAME" => Some(PLACEHOLDER_SECRET.to_string()),
+            _ => None,
+        })
+    })?;
+    Ok((s, host_set))
+}
+
+impl TenantContext {
+    /// Builds the context from the process environment.
+    pub async fn from_env() -> anyhow::Result<Self> {
+        let (settings, host_set) = load_settings(|k| std::env::var(k).ok())?;
+        let store = crate::store::open(&settings.store)
+            .await
+            .with_context(|| format!("opening the store {}", settings.store))?;
+        let secrets = crate::secrets::secret_source(&settings).await?;
+        let probe = SourceProbe::new(GraphEndpoints {
+            authority_url: settings.authority_url.clone(),
+            graph_url: settings.graph_url.clone(),
+        });
+        Ok(TenantContext {
+            store,
+            secrets,
+            probe,
+            settings: host_set.then_some(settings),
+        })
+    }
+
+    fn onboarding(&self) -> Onboarding<'_> {
+        Onboarding {
+            store: self.store.as_ref(),
+            secrets: self.secrets.as_ref(),
+            probe: &self.probe,
+        }
+    }
+}
+
+/// Runs `guest-sync tenant …` with the process environment, stdin, stdout.
+pub async fn run(args: TenantArgs) -> anyhow::Result<()> {
+    if let TenantCommand::Add(a) = &args.command {
+        // Bad input is reported before anything is opened or created.
+        let raw = TenantInput {
+            tenant_id: a.tenant_id.clone(),
+            client_id: a.client_id.clone(),
+            group_id: a.group_id.clone(),
+            display_name: a.name.clone(),
+            secret_name: a.secret_name.clone(),
+            secret_expires: a.secret_expires.clone(),
+            options_json: None,
+        };
+        onboarding::validate_input(&raw, None, Utc::now())?;
+    }
+    let ctx = TenantContext::from_env().await?;
+    let stdin = std::io::stdin();
+    let interactive = stdin.is_terminal();
+    let mut input = stdin.lock();
+    let mut out = std::io::stdout().lock();
+    execute(args, &ctx, &mut input, interactive, &mut out, Utc::now()).await
+}
+
+fn parse_id(s: &str) -> anyhow::Result<Guid> {
+    Ok(Guid::parse_named(s, "tenant id")?)
+}
+
+/// Reads one secret value from `input`. On a terminal the typing is not
+/// echoed (`stty -echo`) and a prompt goes to stderr. Refuses an empty value
+/// and a GUID (the secret's ID pasted instead of its value).
+pub fn read_secret(input: &mut dyn BufRead, interactive: bool) -> anyhow::Result<SecretString> {
+    let mut line = String::new();
+    if interactive {
+        eprint!("Paste the client secret's value, then press Enter (it is not shown): ");
+        let _ = std::io::stderr().flush();
+        let _ = std::process::Command::new("stty").arg("-echo").status();
+    }
+    let res = input.read_line(&mut line);
+    if interactive {
+        let _ = std::process::Command::new("stty").arg("echo").status();
+        eprintln!();
+    }
+    res.context("reading the client secret from stdin")?;
+    let v = line.trim_end_matches(['\r', '\n']).trim();
+    if v.is_empty() {
+        bail!("--secret-stdin: no secret value on stdin (pipe or paste the value)");
+    }
+    if Guid::parse_named(v, "secret").is_ok() {
+        bail!("--secret-stdin: that is a GUID, probably the secret's ID; paste the secret's Value (shown once when it was created)");
+    }
+    Ok(SecretString::new(v))
+}
+
+fn print_json(out: &mut dyn Write, v: &impl serde::Serialize) -> anyhow::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, v)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+fn print_connection(out: &mut dyn Write, r: &ConnectionReport) -> anyhow::Result<()> {
+    writeln!(out, "  token ............ ok")?;
+    writeln!(
+        out,
+        "  group ............ ok{}",
+        r.group_name
+            .as_deref()
+            .map(|n| format!(" ({n})"))
+            .unwrap_or_default()
+    )?;
+    writeln!(out, "  members .......... {}", r.member_count)?;
+    writeln!(
+        out,
+        "  user attributes .. {}",
+        match r.attributes_readable {
+            Some(true) => "readable (User.Read.All ok)",
+            Some(false) => "NOT readable",
+            None => "not verified (no users to read)",
+        }
+    )?;
+    for n in &r.notes {
+        writeln!(out, "  note: {n}")?;
+    }
+    Ok(())
+}
+
+fn days_text(d: Option<i64>) -> String {
+    match d {
+        Some(d) if d < 0 => "expired".to_string(),
+        Some(d) => d.to_string(),
+        None => "?".to_string(),
+    }
+}
+
+fn print_table(out: &mut dyn Write, rows: &[TenantRow]) -> anyhow::Result<()> {
+    if rows.is_empty() {
+        writeln!(
+            out,
+            "No source tenants registered. Add one with `guest-sync tenant add` (see docs/onboarding.md)."
+        )?;
+        return Ok(());
+    }
+    let head = [
+        "TENANT ID",
+        "NAME",
+        "HEALTH",
+        "MEMBERS",
+        "GUESTS",
+        "SECRET DAYS",
+        "LAST RUN",
+    ];
+    let cells: Vec<[String; 7]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.tenant_id.to_string(),
+                r.display_name.clone(),
+                serde_json::to_value(r.health)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                r.member_count
+                    .map(|n| n.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                r.guests_managed.to_string(),
+                days_text(r.secret_days_left),
+                r.last_run
+                    .as_ref()
+                    .map(|l| {
+                        format!(
+                            "{} {} {}",
+                            l.job,
+                            l.outcome,
+                            l.started_at.format("%Y-%m-%d %H:%M")
+                        )
+                    })
+                    .unwrap_or_else(|| "never".into()),
+            ]
+        })
+        .collect();
+    let mut width = head.map(|h| h.chars().count());
+    for c in &cells {
+        for (i, v) in c.iter().enumerate() {
+            width[i] = width[i].max(v.chars().count());
+        }
+    }
+    let line = |vals: Vec<&str>| {
+        vals.iter()
+            .enumerate()
+            .map(|(i, v)| format!("{v:<w$}", w = width[i]))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    writeln!(out, "{}", line(head.to_vec()))?;
+    for (c, r) in cells.iter().zip(rows) {
+        writeln!(out, "{}", line(c.iter().map(String::as_str).collect()))?;
+        for why in &r.reasons {
+            writeln!(out, "    - {why}")?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs one tenant command against `ctx`, reading a secret from `input`
+/// and printing to `out` (tests pass buffers). `now` is the clock.
+pub async fn execute(
+    args: TenantArgs,
+    ctx: &TenantContext,
+    input: &mut dyn BufRead,
+    interactive: bool,
+    out: &mut dyn Write,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let ob = ctx.onboarding();
+    match args.command {
+        TenantCommand::Add(a) => {
+            let options_json = match &a.options_json {
+                Some(p) => Some(
+                    std::fs::read_to_string(p)
+                        .with_context(|| format!("--options-json: cannot read {}", p.display()))?,
+                ),
+                None => None,
+            };
+            let raw = TenantInput {
+                tenant_id: a.tenant_id,
+                client_id: a.client_id,
+                group_id: a.group_id,
+                display_name: a.name,
+                secret_name: a.secret_name,
+                secret_expires: a.secret_expires,
+                options_json,
+            };
+            let host = ctx.settings.as_ref().map(|s| s.host_tenant_id);
+            let t = onboarding::validate_input(&raw, host, now)?;
+            if a.secret_stdin && t.secret_expires.is_none() {
+                writeln!(out, "warning: no --secret-expires given: guest-sync cannot warn before this secret expires")?;
+            }
+            let secret = if a.secret_stdin {
+                Some(read_secret(input, interactive)?)
+            } else {
+                None
+            };
+            if !a.json {
+                writeln!(
+                    out,
+                    "Testing the connection to tenant {} with app {}{}",
+                    t.tenant_id,
+                    t.client_id,
+                    if a.skip_test {
+                        " (skipped: --skip-test)"
+                    } else {
+                        ""
+                    }
+                )?;
+            }
+            let rep = onboarding::add_tenant(&ob, t, secret, a.skip_test, now).await?;
+            if a.json {
+                return print_json(out, &rep);
+            }
+            if let Some(c) = &rep.connection {
+                print_connection(out, c)?;
+            }
+            if rep.secret_written {
+                writeln!(
+                    out,
+                    "Secret stored as {} in {}{}",
+                    rep.tenant.secret_name,
+                    ctx.secrets.describe(),
+                    rep.tenant
+                        .secret_expires_at
+                        .map(|e| format!(", expires {}", e.format("%Y-%m-%d")))
+                        .unwrap_or_default()
+                )?;
+            }
+            writeln!(
+                out,
+                "Registered {} ({}), enabled. The next sync-timer run picks it up.",
+                rep.tenant.display_name, rep.tenant.tenant_id
+            )?;
+        }
+        TenantCommand::List(a) => {
+            let probe = a.live.then_some(&ctx.probe);
+            let rows = onboarding::tenant_overview(
+                ctx.store.as_ref(),
+                Some(ctx.secrets.as_ref()),
+                probe,
+                now,
+            )
+            .await?;
+            if a.json {
+                print_json(out, &rows)?;
+            } else {
+                print_table(out, &rows)?;
+            }
+        }
+        TenantCommand::Test(a) => {
+            let id = parse_id(&a.tenant_id)?;
+            let r = onboarding::test_tenant(&ob, id).await?;
+            if a.json {
+                print_json(out, &r)?;
+            } else {
+                writeln!(out, "Connection test of tenant {id} passed:")?;
+                print_connection(out, &r)?;
+            }
+        }
+        TenantCommand::Enable(a) => {
+            let id = parse_id(&a.tenant_id)?;
+            let t = onboarding::set_enabled(ctx.store.as_ref(), id, true).await?;
+            writeln!(out, "Tenant {} ({}) enabled.", t.display_name, id)?;
+        }
+        TenantCommand::Disable(a) => {
+            let id = parse_id(&a.tenant_id)?;
+            let t = onboarding::set_enabled(ctx.store.as_ref(), id, false).await?;
+            writeln!(
+                out,
+                "Tenant {} ({}) disabled: no jobs run for it; its guests stay as they are.",
+                t.display_name, id
+            )?;
+        }
+        TenantCommand::Remove(a) => {
+            let id = parse_id(&a.tenant_id)?;
+            match onboarding::remove_tenant(ctx.store.as_ref(), id, a.guests).await? {
+                RemoveOutcome::Removed { guests_left } => writeln!(
+                    out,
+                    "Tenant {id} removed. {guests_left} guests stay in the host tenant, no longer managed (their records are kept for the report)."
+                )?,
+                RemoveOutcome::Offboarding {
+                    guests_to_deprovision,
+                } => writeln!(
+                    out,
+                    "Tenant {id} is being offboarded: the next reconcile run deprovisions its {guests_to_deprovision} guests (GUESTSYNC_DEPROVISION; the deletion guard may hold them until `guest-sync tenant confirm-deprovision {id}`). When `guest-sync tenant list` shows 0 guests, run `guest-sync tenant remove {id} --guests deprovision` again to delete the record."
+                )?,
+            }
+        }
+        TenantCommand::ConfirmDeprovision(a) => {
+            let id = parse_id(&a.tenant_id)?;
+            let g = onboarding::confirm_deprovision(ctx.store.as_ref(), id).await?;
+            writeln!(
+                out,
+                "Confirmed: the next reconcile run of tenant {id} may remove up to {} guests (the guard's limit is {}).",
+                g.wanted, g.limit
+            )?;
+        }
+        TenantCommand::SecretUpdate(a) => {
+            let id = parse_id(&a.tenant_id)?;
+            let expires = match &a.secret_expires {
+                Some(s) => Some(onboarding::parse_expiry_date(s, now).map_err(anyhow::Error::msg)?),
+                None => None,
+            };
+            let secret = read_secret(input, interactive)?;
+            let r = onboarding::update_secret(&ob, id, secret, expires, a.skip_test).await?;
+            if let Some(r) = &r {
+                print_connection(out, r)?;
+            }
+            writeln!(out, "New client secret stored for tenant {id}.")?;
+        }
+        TenantCommand::CheckExpiry(a) => {
+            let Some(settings) = &ctx.settings else {
+                bail!("check-expiry also checks the host's secret: set GUESTSYNC_HOST_TENANT_ID, GUESTSYNC_HOST_CLIENT_ID and GUESTSYNC_HOST_SECRET_NAME");
+            };
+            let st =
+                check_secret_expiry(ctx.store.as_ref(), ctx.secrets.as_ref(), settings, now).await;
+            if a.json {
+                print_json(out, &st)?;
+            } else {
+                for s in &st {
+                    writeln!(
+                        out,
+                        "{:<38} {:<32} {:<10} {}",
+                        s.owner.to_string(),
+                        s.secret_name.to_string(),
+                        s.level.as_str(),
+                        match (s.level, s.days_left, &s.error) {
+                            (ExpiryLevel::Unreadable, _, Some(e)) => e.clone(),
+                            (_, Some(d), _) => format!("{d} days left"),
+                            _ => String::new(),
+                        }
+                    )?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Without host settings the tenant commands still read and validate
+    /// the rest; a malformed host setting is still an error.
+    #[test]
+    fn host_settings_are_optional_but_validated() {
+        let (s, host) = load_settings(|k| match k {
+            "GUESTSYNC_STORE" => Some("sqlite:/tmp/x.db".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert!(!host);
+        assert_eq!(s.store.to_string(), "sqlite:/tmp/x.db");
+        let e = load_settings(|k| match k {
+            "GUESTSYNC_HOST_TENANT_ID" => Some("contoso".into()),
+            _ => None,
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("GUESTSYNC_HOST_TENANT_ID"), "{e}");
+        let e = load_settings(|k| match k {
+            "GUESTSYNC_GRAPH_URL" => Some("ftp://x".into()),
+            _ => None,
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("GUESTSYNC_GRAPH_URL"), "{e}");
+    }
+
+    /// A secret read from stdin loses its line ending; empty input and a
+    /// GUID (the secret's ID) are refused.
+    #[test]
+    fn secret_from_stdin_is_checked() {
+        let mut i = std::io::Cursor::new(b"abc~def\r\n".to_vec());
+        assert_eq!(read_secret(&mut i, false).unwrap().expose(), "abc~def");
+        let mut i = std::io::Cursor::new(b"\n".to_vec());
+        assert!(read_secret(&mut i, false).is_err());
+        let mut i = std::io::Cursor::new(b"0f9e8d7c-0000-4000-8000-000000000001\n".to_vec());
+        assert!(read_secret(&mut i, false)
+            .unwrap_err()
+            .to_string()
+            .contains("secret's ID"));
+    }
 }

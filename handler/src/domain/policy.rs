@@ -143,6 +143,14 @@ pub struct TenantOptions {
     /// No photo is written within this many seconds of a guest's creation.
     #[serde(default = "default_cooldown")]
     pub photo_cooldown_secs: u64,
+    /// Set by `guest-sync tenant remove --guests deprovision`: the tenant is
+    /// being removed and nobody is in scope any more. Reconcile then
+    /// deprovisions every managed guest of the tenant (per the deprovision
+    /// mode, through the deletion guard; adopted guests only with
+    /// `deprovisionAdopted`) without reading the source tenant, whose app
+    /// may already be gone. Not meant to be set by hand.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub offboarding: bool,
 }
 
 impl Default for TenantOptions {
@@ -156,6 +164,7 @@ impl Default for TenantOptions {
             deprovision_adopted: false,
             photos: true,
             photo_cooldown_secs: default_cooldown(),
+            offboarding: false,
         }
     }
 }

@@ -9,11 +9,17 @@
 //! SDK) and a local file for development (never used when
 //! `GUESTSYNC_KEYVAULT_URL` is set).
 use std::fmt;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::SecretName;
+use crate::settings::Settings;
+
+pub mod expiry;
+pub mod keyvault;
+pub mod local;
 
 /// A secret value. Never printed: Debug and Display are redacted.
 #[derive(Clone, PartialEq, Eq)]
@@ -94,6 +100,25 @@ pub trait SecretSource: Send + Sync {
         value: &SecretString,
         expires_on: Option<DateTime<Utc>>,
     ) -> Result<(), SecretError>;
+}
+
+/// The secret source the settings ask for: Azure Key Vault when
+/// `GUESTSYNC_KEYVAULT_URL` is set (never the local file then), else the
+/// local file `GUESTSYNC_LOCAL_SECRETS` (development only; a warning is
+/// logged).
+pub async fn secret_source(settings: &Settings) -> Result<Arc<dyn SecretSource>, SecretError> {
+    match &settings.keyvault_url {
+        Some(url) => Ok(Arc::new(keyvault::KeyVaultSource::from_env(url)?)),
+        None => {
+            tracing::warn!(
+                file = %settings.local_secrets.display(),
+                "GUESTSYNC_KEYVAULT_URL is not set: using the local secrets file (development only)"
+            );
+            Ok(Arc::new(local::LocalFileSource::new(
+                settings.local_secrets.clone(),
+            )))
+        }
+    }
 }
 
 #[cfg(test)]

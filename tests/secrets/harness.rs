@@ -1,0 +1,166 @@
+//! Shared test plumbing: a captured tracing output, and a `guest-sync
+//! tenant` runner over a temporary SQLite store and local secrets file, with
+//! stdout, stdin and errors captured.
+use std::io::Cursor;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use clap::Parser;
+use guest_sync::cli::tenant::{execute, load_settings, TenantContext};
+use guest_sync::cli::{Cli, Command};
+use guest_sync::secrets::local::LocalFileSource;
+use guest_sync::store::sqlite::SqliteStore;
+use guest_sync::sync::onboarding::{GraphEndpoints, SourceProbe};
+
+/// Everything tracing wrote while a [`Capture`] was the default subscriber
+/// (JSON lines, every level).
+#[derive(Clone, Default)]
+pub struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
+    type Writer = Capture;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+impl Capture {
+    /// Installs a capturing subscriber for this thread (tokio tests run on
+    /// one thread) at TRACE level, so dependencies' debug output is
+    /// scanned too.
+    pub fn start() -> (Capture, tracing::subscriber::DefaultGuard) {
+        let c = Capture::default();
+        let sub = tracing_subscriber::fmt()
+            .json()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(c.clone())
+            .finish();
+        let g = tracing::subscriber::set_default(sub);
+        (c, g)
+    }
+
+    /// The captured text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    /// The captured events' `fields` objects.
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        self.text()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .map(|v| v["fields"].clone())
+            .collect()
+    }
+}
+
+/// Host settings used by the CLI tests.
+pub const HOST_TENANT: &str = "11111111-1111-4111-8111-111111111111";
+pub const HOST_SECRET: &str = "host-app-secret";
+
+/// A `guest-sync tenant` runner with its own store and secrets file.
+pub struct TenantCli {
+    pub dir: tempfile::TempDir,
+    pub ctx: TenantContext,
+    /// Every stdout text and error message produced so far.
+    pub transcript: Vec<String>,
+}
+
+impl TenantCli {
+    /// A runner whose Graph and authority are at `graph` (the simulator),
+    /// or an unused port when None.
+    pub async fn new(graph: Option<url::Url>) -> TenantCli {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("store.db");
+        let secrets = dir.path().join("secrets.json");
+        let graph = graph.unwrap_or_else(|| url::Url::parse("http://127.0.0.1:9").unwrap());
+        let env = |k: &str| match k {
+            "GUESTSYNC_HOST_TENANT_ID" => Some(HOST_TENANT.to_string()),
+            "GUESTSYNC_HOST_CLIENT_ID" => Some("22222222-2222-4222-8222-222222222222".to_string()),
+            "GUESTSYNC_HOST_SECRET_NAME" => Some(HOST_SECRET.to_string()),
+            "GUESTSYNC_STORE" => Some(format!("sqlite:{}", db.display())),
+            "GUESTSYNC_LOCAL_SECRETS" => Some(secrets.display().to_string()),
+            "GUESTSYNC_GRAPH_URL" | "GUESTSYNC_AUTHORITY_URL" => Some(graph.to_string()),
+            _ => None,
+        };
+        let (settings, host_set) = load_settings(env).unwrap();
+        assert!(host_set);
+        let ctx = TenantContext {
+            store: Arc::new(SqliteStore::open(&db).await.unwrap()),
+            secrets: Arc::new(LocalFileSource::new(secrets)),
+            probe: SourceProbe::new(GraphEndpoints {
+                authority_url: settings.authority_url.clone(),
+                graph_url: settings.graph_url.clone(),
+            }),
+            settings: Some(settings),
+        };
+        TenantCli {
+            dir,
+            ctx,
+            transcript: Vec::new(),
+        }
+    }
+
+    /// Runs `guest-sync tenant <args>` with `stdin`; Ok(stdout) or
+    /// Err(stdout + the error chain). Both go to the transcript.
+    pub async fn run(
+        &mut self,
+        args: &[&str],
+        stdin: &str,
+        now: DateTime<Utc>,
+    ) -> Result<String, String> {
+        let argv: Vec<&str> = ["guest-sync", "tenant"]
+            .iter()
+            .chain(args)
+            .copied()
+            .collect();
+        let cli = match Cli::try_parse_from(&argv) {
+            Ok(c) => c,
+            Err(e) => {
+                let msg = e.to_string();
+                self.transcript.push(msg.clone());
+                return Err(msg);
+            }
+        };
+        let Command::Tenant(t) = cli.command else {
+            unreachable!("tenant args")
+        };
+        let mut out = Vec::new();
+        let mut input = Cursor::new(stdin.as_bytes().to_vec());
+        let r = execute(t, &self.ctx, &mut input, false, &mut out, now).await;
+        let stdout = String::from_utf8(out).unwrap();
+        self.transcript.push(stdout.clone());
+        match r {
+            Ok(()) => Ok(stdout),
+            Err(e) => {
+                let msg = format!("{e:#}");
+                self.transcript.push(msg.clone());
+                self.transcript.push(format!("{e:?}"));
+                Err(format!("{stdout}{msg}"))
+            }
+        }
+    }
+
+    /// The raw bytes of every file in the runner's directory (store,
+    /// secrets file excluded), for leak scans.
+    pub fn store_bytes(&self) -> Vec<u8> {
+        let mut all = Vec::new();
+        for e in std::fs::read_dir(self.dir.path()).unwrap() {
+            let p = e.unwrap().path();
+            if p.file_name().and_then(|n| n.to_str()) != Some("secrets.json") {
+                all.extend(std::fs::read(&p).unwrap_or_default());
+            }
+        }
+        all
+    }
+}
