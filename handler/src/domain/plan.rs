@@ -404,12 +404,14 @@ fn live_state(src: &SourceUser, host_accepted: bool, was_redeemed: bool) -> Gues
     }
 }
 
-/// True when two records differ in anything the planner decides.
-/// Timestamps that only say "when we last looked" (`last_synced_at`) and
-/// photo fields (the photo job's) do not count.
+/// True when the stored record `a` differs from the wanted record `b` in
+/// anything the planner decides. Timestamps that only say "when we last
+/// looked" (`last_synced_at`) and photo fields (the photo job's) do not
+/// count, nor does a host UPN the record never had (an invitation's answer
+/// carries only the id; the UPN is filled in with the next real change).
 pub fn record_differs(a: &GuestRecord, b: &GuestRecord) -> bool {
     a.host_user_id != b.host_user_id
-        || a.host_upn != b.host_upn
+        || (a.host_upn.is_some() && a.host_upn != b.host_upn)
         || a.state != b.state
         || a.adopted != b.adopted
         || a.redeemed_at != b.redeemed_at
