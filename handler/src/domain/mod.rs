@@ -4,10 +4,12 @@
 //! - [`records`]: what the store keeps (tenants, guests, runs, audit) and the
 //!   queue work item.
 //! - [`policy`]: per-tenant options (attribute mapping, invite address, ...).
+//! - [`profile`]: wanted profile values, field-level diffs.
 //! - [`plan`]: the planner, `plan(source, tracked, host, policy) -> Plan`.
 pub mod ids;
 pub mod plan;
 pub mod policy;
+pub mod profile;
 pub mod records;
 
 pub use ids::{Guid, IdError, SecretName};

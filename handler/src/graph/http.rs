@@ -216,11 +216,7 @@ impl GraphClient {
 
     /// The pacing budget of `tenant` (created on first use).
     pub fn budget(&self, tenant: Guid) -> Arc<TenantBudget> {
-        let mut m = self
-            .inner
-            .budgets
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut m = self.inner.budgets.lock().unwrap_or_else(|p| p.into_inner());
         m.entry(tenant)
             .or_insert_with(|| {
                 Arc::new(TenantBudget::new(
@@ -449,10 +445,7 @@ impl TenantGraph {
         let mut token_retried = false;
         loop {
             self.budget.acquire(call.cost).await;
-            let token = inner
-                .tokens
-                .token(&inner.http, cfg, c, &self.creds)
-                .await?;
+            let token = inner.tokens.token(&inner.http, cfg, c, &self.creds).await?;
             let rid = uuid::Uuid::new_v4();
             Counters::add(&c.requests, 1);
             Counters::add(&c.writes, u64::from(call.cost.writes));
@@ -728,7 +721,10 @@ mod tests {
             named_permission("Missing role permissions on the request. API requires one of 'User.Invite.All, User.ReadWrite.All'."),
             Some("User.Invite.All".to_string())
         );
-        assert_eq!(named_permission("Insufficient privileges to complete the operation."), None);
+        assert_eq!(
+            named_permission("Insufficient privileges to complete the operation."),
+            None
+        );
     }
 
     /// A 403 on an invitation is "restricted" only when Graph talks about
@@ -741,17 +737,38 @@ mod tests {
             secret: crate::secrets::SecretString::new("x"),
         };
         let restricted = br#"{"error":{"code":"Authorization_RequestDenied","message":"Guest invitations not allowed for your company. Contact your company administrator for more details."}}"#;
-        let e = map_error(Operation::Invite, 403, restricted, "", uuid::Uuid::nil(), &creds);
+        let e = map_error(
+            Operation::Invite,
+            403,
+            restricted,
+            "",
+            uuid::Uuid::nil(),
+            &creds,
+        );
         assert!(matches!(e, GraphError::InvitationsRestricted { .. }), "{e}");
         let denied = br#"{"error":{"code":"Authorization_RequestDenied","message":"Insufficient privileges to complete the operation."}}"#;
-        let e = map_error(Operation::Invite, 403, denied, "", uuid::Uuid::nil(), &creds);
+        let e = map_error(
+            Operation::Invite,
+            403,
+            denied,
+            "",
+            uuid::Uuid::nil(),
+            &creds,
+        );
         match e {
             GraphError::Forbidden {
                 missing_permission, ..
             } => assert_eq!(missing_permission.as_deref(), Some("User.Invite.All")),
             other => panic!("{other}"),
         }
-        let e = map_error(Operation::ReadGroupMembers, 403, denied, "", uuid::Uuid::nil(), &creds);
+        let e = map_error(
+            Operation::ReadGroupMembers,
+            403,
+            denied,
+            "",
+            uuid::Uuid::nil(),
+            &creds,
+        );
         assert!(e.to_string().contains("GroupMember.Read.All"), "{e}");
     }
 }

@@ -1,3 +1,292 @@
-//! Use cases: tenant jobs, fan-out, provisioning. Filled by the engine and orchestration work.
+//! Use cases: run one tenant job within a time budget, provision one user
+//! on demand. This is the engine's driver: pre-flight (credentials),
+//! fetch (source and host), transform (the pure planner in
+//! [`crate::domain::plan`]), submit (the [`execute::Executor`]).
+//!
+//! # Entry points (what the orchestration calls)
+//!
+//! ```text
+//! let ctx = SyncContext::new(store, graph, secrets, settings);
+//! let out = run_job(&ctx, &tenant, Job::Reconcile, run_id, cursor, deadline, &NoProgress).await;
+//! match out {
+//!     Ok(o) if o.cursor.is_some() => /* enqueue a continuation with o.cursor, same run_id */,
+//!     Ok(o) => /* done; o.outcome is Succeeded or Partial */,
+//!     Err(e) if e.is_transient() => /* fail the invocation: the queue redelivers */,
+//!     Err(e) => /* permanent: already recorded on the run; complete the item */,
+//! }
+//! let p = provision_user(&ctx, &tenant, "ann@contoso.com" /* or object id */, preview).await?;
+//! ```
+//!
+//! - [`run_job`] runs `reconcile`, `photos` or `redemption` for one tenant.
+//!   It keeps the [`crate::domain::RunRecord`] of `(tenant, run_id)` up to
+//!   date (continuations add their counts to the same run), stores guest
+//!   records and one audit entry per write, emits
+//!   [`crate::events::RUN_SUMMARY`] when the run finishes and
+//!   [`crate::events::GUARD_TRIPPED`] when the deletion guard holds removals
+//!   back. It does NOT take the tenant lease: the caller does.
+//! - The `deadline` is when to stop *launching* writes; writes in flight
+//!   (at most [`SyncContext::concurrency`]) still finish, so pass a deadline
+//!   some seconds before the hard limit (e.g. budget minus 30 s).
+//! - Cursors are small and opaque (`{"pass":2}`, `{"after":"<id>"}`).
+//!   Reconcile needs no position: it re-reads both sides and re-plans, and
+//!   because the planner compares actual state, whatever the last pass did
+//!   is simply not planned again. A cursor from another job, or garbage,
+//!   is treated as no cursor.
+//! - Dry run (`settings.dry_run` or [`SyncContext::dry_run`]): the plan is
+//!   computed and audited with outcome `dry-run`; nothing is written to
+//!   Graph and no guest record changes.
 pub mod bench;
+pub mod execute;
+pub mod jobs;
 pub mod onboarding;
+pub mod read;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::plan::Plan;
+use crate::domain::{GuestRecord, Guid, RunCounts, RunOutcome, SourceTenant};
+use crate::graph::{GraphClient, GraphError};
+use crate::secrets::{SecretError, SecretSource};
+use crate::settings::Settings;
+use crate::store::{Store, StoreError};
+
+pub use jobs::{provision_user, run_job};
+
+/// The time as the engine sees it (records, cool-downs, restore windows).
+/// Tests and the simulator substitute their own.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// Progress reporting for people (the CLI's bars). Phases are `read
+/// source`, `read host`, `plan`, `apply`, `photos`, `redemption`.
+pub trait Progress: Send + Sync {
+    /// A new phase begins; `total` when known.
+    fn phase(&self, name: &str, total: Option<u64>);
+    /// `n` more items of the current phase are done.
+    fn inc(&self, n: u64);
+}
+
+/// Reports nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn phase(&self, _: &str, _: Option<u64>) {}
+    fn inc(&self, _: u64) {}
+}
+
+/// What the engine needs from the process: built once, shared by jobs.
+#[derive(Clone)]
+pub struct SyncContext {
+    pub store: Arc<dyn Store>,
+    /// One client for the process: its pacer holds the host's write budget
+    /// across all tenants' jobs.
+    pub graph: GraphClient,
+    pub secrets: Arc<dyn SecretSource>,
+    pub settings: Arc<Settings>,
+    pub clock: Arc<dyn Clock>,
+    /// Guest actions in flight at once (the pacer sets the rate; this only
+    /// needs to be high enough to keep it busy).
+    pub concurrency: usize,
+    /// Plan and audit only; nothing is written to Graph.
+    pub dry_run: bool,
+}
+
+impl SyncContext {
+    /// A context with the system clock, 48 actions in flight, and dry run
+    /// as `GUESTSYNC_DRY_RUN` says.
+    pub fn new(
+        store: Arc<dyn Store>,
+        graph: GraphClient,
+        secrets: Arc<dyn SecretSource>,
+        settings: Arc<Settings>,
+    ) -> Self {
+        SyncContext {
+            dry_run: settings.dry_run,
+            store,
+            graph,
+            secrets,
+            settings,
+            clock: Arc::new(SystemClock),
+            concurrency: 48,
+        }
+    }
+}
+
+/// Why a job failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// A client secret could not be had (missing, expired, vault down).
+    #[error("client secret of {whose}: {source}")]
+    Secret {
+        whose: String,
+        #[source]
+        source: SecretError,
+    },
+    /// A Graph call failed; `doing` says what the engine was doing.
+    #[error("{doing}: {source}")]
+    Graph {
+        doing: String,
+        #[source]
+        source: GraphError,
+    },
+    #[error("store: {0}")]
+    Store(#[source] StoreError),
+    /// `provision`: the source user does not exist.
+    #[error("source user {0:?} was not found in the source tenant")]
+    UserNotFound(String),
+    /// The tenant cannot be synced as registered.
+    #[error("tenant {tenant}: {problem}")]
+    Tenant { tenant: Guid, problem: String },
+}
+
+impl SyncError {
+    pub(crate) fn graph(doing: &str, source: GraphError) -> Self {
+        SyncError::Graph {
+            doing: doing.to_string(),
+            source,
+        }
+    }
+
+    /// Worth retrying the queue message later (network, throttling, a busy
+    /// store) as opposed to needing an administrator (bad secret, missing
+    /// permission, invitations restricted).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            SyncError::Secret { source, .. } => source.is_transient(),
+            SyncError::Graph { source, .. } => source.is_transient(),
+            SyncError::Store(e) => {
+                matches!(e, StoreError::Unavailable(_) | StoreError::Conflict(_))
+            }
+            SyncError::UserNotFound(_) | SyncError::Tenant { .. } => false,
+        }
+    }
+}
+
+/// What one invocation of a job did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobOutcome {
+    /// This invocation's counts (the run record holds the run's total).
+    pub counts: RunCounts,
+    /// Some = unfinished: enqueue a continuation work item with this cursor
+    /// and the same run id.
+    pub cursor: Option<serde_json::Value>,
+    /// `Continued` (cursor set), `Succeeded`, or `Partial` (finished, some
+    /// guests failed; see the audit).
+    pub outcome: RunOutcome,
+    /// Set when the deletion guard held removals back this invocation.
+    pub guard: Option<crate::domain::plan::GuardTrip>,
+    pub dry_run: bool,
+}
+
+/// What `provision_user` did (or, in preview, would do).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProvisionOutcome {
+    pub source_user_id: Guid,
+    /// Whether the user is a (transitive) member of the tenant's group and
+    /// of a user type in scope. A user out of scope is not touched
+    /// (on-demand provisioning never deprovisions).
+    pub in_scope: bool,
+    /// The steps planned for this user.
+    pub plan: Plan,
+    /// False for a preview (nothing written).
+    pub applied: bool,
+    pub counts: RunCounts,
+    /// The guest record after the call (None in preview or if out of scope
+    /// and never managed).
+    pub record: Option<GuestRecord>,
+}
+
+/// The source tenant's app credentials (secret from the secret source).
+pub(crate) async fn source_credentials(
+    ctx: &SyncContext,
+    tenant: &SourceTenant,
+) -> Result<crate::graph::AppCredentials, SyncError> {
+    let s = ctx
+        .secrets
+        .get(&tenant.secret_name)
+        .await
+        .map_err(|source| SyncError::Secret {
+            whose: format!("source tenant {}", tenant.tenant_id),
+            source,
+        })?;
+    check_expiry(
+        &tenant.secret_name,
+        s.expires_on,
+        ctx,
+        &ctx.secrets.describe(),
+    )
+    .map_err(|source| SyncError::Secret {
+        whose: format!("source tenant {}", tenant.tenant_id),
+        source,
+    })?;
+    Ok(crate::graph::AppCredentials {
+        tenant_id: tenant.tenant_id,
+        client_id: tenant.client_id,
+        secret: s.value,
+    })
+}
+
+/// The host app's credentials (settings + secret source).
+pub(crate) async fn host_credentials(
+    ctx: &SyncContext,
+) -> Result<crate::graph::AppCredentials, SyncError> {
+    let st = &ctx.settings;
+    let s = ctx
+        .secrets
+        .get(&st.host_secret_name)
+        .await
+        .map_err(|source| SyncError::Secret {
+            whose: "the host app".into(),
+            source,
+        })?;
+    check_expiry(
+        &st.host_secret_name,
+        s.expires_on,
+        ctx,
+        &ctx.secrets.describe(),
+    )
+    .map_err(|source| SyncError::Secret {
+        whose: "the host app".into(),
+        source,
+    })?;
+    Ok(crate::graph::AppCredentials {
+        tenant_id: st.host_tenant_id,
+        client_id: st.host_client_id,
+        secret: s.value,
+    })
+}
+
+/// Rule 9: after its expiry date a secret fails the run with a clear
+/// message (instead of an opaque AADSTS7000222 from the authority).
+fn check_expiry(
+    name: &crate::domain::SecretName,
+    expires_on: Option<DateTime<Utc>>,
+    ctx: &SyncContext,
+    source_name: &str,
+) -> Result<(), SecretError> {
+    match expires_on {
+        Some(t) if t <= ctx.clock.now() => Err(SecretError::Expired {
+            name: name.to_string(),
+            source_name: source_name.to_string(),
+            expired_on: t,
+        }),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,532 @@
+//! The executor: applies a [`Plan`] to the host through a [`HostWriter`],
+//! many actions at once (the Graph client's pacer holds the rate), and
+//! records every outcome: the guest record after each action, one
+//! [`AuditEntry`] per write made or attempted.
+//!
+//! Crash safety comes from the write order, together with the planner
+//! comparing actual state:
+//! - An invite first stores a *pending* record (no host id), then invites,
+//!   then stores the host id at once. A crash after the invite but before
+//!   the id was stored is healed next run: the pending record's address
+//!   finds the guest and re-links it (never a duplicate, never "adopted").
+//! - Every other action writes Graph first and the record after; a lost
+//!   record write just means the next plan sees the host already as wanted
+//!   and only fixes the record.
+//!
+//! Dry run is not an `if` in here: [`DryRunWriter`] stands in for Graph,
+//! answers every write with success, writes nothing, and makes the
+//! executor keep guest records out of the store; audit entries then carry
+//! the outcome `dry-run`.
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::StreamExt;
+use serde_json::{Map, Value};
+
+use crate::domain::plan::{Action, ActionKind, Plan};
+use crate::domain::profile::Changes;
+use crate::domain::{AuditEntry, DeprovisionMode, GuestRecord, GuestState, Guid, RunCounts};
+use crate::graph::{GraphError, InviteRequest, TenantGraph};
+use crate::store::Store;
+
+use super::{Clock, Progress, SyncError};
+
+/// The writes the engine makes in the host tenant. [`GraphWriter`] makes
+/// them; [`DryRunWriter`] only pretends.
+#[async_trait]
+pub trait HostWriter: Send + Sync {
+    /// The audit outcome of a write this writer accepted: `ok` or `dry-run`.
+    fn outcome_label(&self) -> &'static str;
+    /// Whether guest records and tenant state may be stored (false in dry run).
+    fn persists(&self) -> bool;
+    /// Invites without an e-mail; returns the guest's object id.
+    async fn invite(&self, req: &InviteRequest) -> Result<Guid, GraphError>;
+    async fn patch_user(&self, id: Guid, patch: &Map<String, Value>) -> Result<(), GraphError>;
+    /// Soft delete; an already deleted user is success.
+    async fn delete_user(&self, id: Guid) -> Result<(), GraphError>;
+    async fn restore_user(&self, id: Guid) -> Result<(), GraphError>;
+    /// Already a member is success.
+    async fn add_group_member(&self, group: Guid, id: Guid) -> Result<(), GraphError>;
+    async fn put_photo(&self, id: Guid, bytes: Bytes, content_type: &str)
+        -> Result<(), GraphError>;
+    /// No photo is success.
+    async fn delete_photo(&self, id: Guid) -> Result<(), GraphError>;
+}
+
+/// Writes through the Graph client into the host tenant.
+#[derive(Debug, Clone)]
+pub struct GraphWriter(pub TenantGraph);
+
+#[async_trait]
+impl HostWriter for GraphWriter {
+    fn outcome_label(&self) -> &'static str {
+        "ok"
+    }
+    fn persists(&self) -> bool {
+        true
+    }
+    async fn invite(&self, req: &InviteRequest) -> Result<Guid, GraphError> {
+        self.0.invite(req).await.map(|i| i.user_id)
+    }
+    async fn patch_user(&self, id: Guid, patch: &Map<String, Value>) -> Result<(), GraphError> {
+        self.0.patch_user(id, patch).await
+    }
+    async fn delete_user(&self, id: Guid) -> Result<(), GraphError> {
+        match self.0.delete_user(id).await {
+            Ok(()) | Err(GraphError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+    async fn restore_user(&self, id: Guid) -> Result<(), GraphError> {
+        self.0.restore_deleted_user(id).await
+    }
+    async fn add_group_member(&self, group: Guid, id: Guid) -> Result<(), GraphError> {
+        self.0.add_group_member(group, id).await
+    }
+    async fn put_photo(
+        &self,
+        id: Guid,
+        bytes: Bytes,
+        content_type: &str,
+    ) -> Result<(), GraphError> {
+        self.0.put_photo(id, bytes, content_type).await
+    }
+    async fn delete_photo(&self, id: Guid) -> Result<(), GraphError> {
+        self.0.delete_photo(id).await
+    }
+}
+
+/// Dry run: every write "succeeds" without reaching Graph.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DryRunWriter;
+
+#[async_trait]
+impl HostWriter for DryRunWriter {
+    fn outcome_label(&self) -> &'static str {
+        "dry-run"
+    }
+    fn persists(&self) -> bool {
+        false
+    }
+    async fn invite(&self, _req: &InviteRequest) -> Result<Guid, GraphError> {
+        Ok(Guid::from_uuid(uuid::Uuid::nil()))
+    }
+    async fn patch_user(&self, _: Guid, _: &Map<String, Value>) -> Result<(), GraphError> {
+        Ok(())
+    }
+    async fn delete_user(&self, _: Guid) -> Result<(), GraphError> {
+        Ok(())
+    }
+    async fn restore_user(&self, _: Guid) -> Result<(), GraphError> {
+        Ok(())
+    }
+    async fn add_group_member(&self, _: Guid, _: Guid) -> Result<(), GraphError> {
+        Ok(())
+    }
+    async fn put_photo(&self, _: Guid, _: Bytes, _: &str) -> Result<(), GraphError> {
+        Ok(())
+    }
+    async fn delete_photo(&self, _: Guid) -> Result<(), GraphError> {
+        Ok(())
+    }
+}
+
+/// Graph errors after which no further write of this job can succeed:
+/// stop launching and fail the job with the error.
+pub(crate) fn is_fatal(e: &GraphError) -> bool {
+    matches!(
+        e,
+        GraphError::Auth { .. }
+            | GraphError::Forbidden { .. }
+            | GraphError::InvitationsRestricted { .. }
+    )
+}
+
+/// What applying (part of) a plan did.
+#[derive(Debug, Default)]
+pub struct ExecReport {
+    pub counts: RunCounts,
+    /// Actions finished (succeeded or failed).
+    pub done: usize,
+    /// Actions not started (deadline, or a fatal error stopped the run).
+    pub not_started: usize,
+    /// Actions that failed with a transient error (worth another pass).
+    pub transient_failures: u64,
+    /// The error that stopped the run (a fatal Graph error or the store).
+    pub fatal: Option<SyncError>,
+}
+
+/// Applies plans of one tenant for one run.
+pub struct Executor {
+    pub tenant: Guid,
+    pub run_id: uuid::Uuid,
+    pub writer: Arc<dyn HostWriter>,
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    /// `inviteRedirectUrl`.
+    pub redirect_url: String,
+    /// `GUESTSYNC_HOST_GROUP_ID`.
+    pub host_group: Option<Guid>,
+    /// Records as they were when the plan was made (for counting
+    /// transitions such as invited -> accepted).
+    pub before: HashMap<Guid, GuestRecord>,
+    /// Actions in flight at once.
+    pub concurrency: usize,
+}
+
+/// Per-action result.
+enum Done {
+    Ok(RunCounts),
+    /// Failed; `transient` says whether a retry may help.
+    Failed {
+        transient: bool,
+    },
+}
+
+fn audit_op_for_patch(ch: &Changes) -> &'static str {
+    match (ch.set.is_empty(), ch.account_enabled) {
+        (true, Some(false)) => "disable",
+        (true, Some(true)) => "enable",
+        _ => "patch",
+    }
+}
+
+impl Executor {
+    fn audit(
+        &self,
+        a: &Action,
+        operation: &str,
+        target: Option<Guid>,
+        result: Result<(), &GraphError>,
+        detail: Option<String>,
+    ) -> AuditEntry {
+        let (outcome, detail, crid) = match result {
+            Ok(()) => (self.writer.outcome_label().to_string(), detail, None),
+            Err(e) => (
+                "failed".to_string(),
+                Some(e.to_string()),
+                Some(e.client_request_id().to_string()),
+            ),
+        };
+        AuditEntry {
+            at: self.clock.now(),
+            run_id: self.run_id,
+            source_tenant_id: self.tenant,
+            source_user_id: Some(a.source_user_id),
+            target_id: target.filter(|t| !t.as_uuid().is_nil()),
+            target_upn: a.record.host_upn.clone(),
+            operation: operation.to_string(),
+            outcome,
+            detail,
+            client_request_id: crid,
+        }
+    }
+
+    /// Stores a guest record. The photo fields belong to the photo job,
+    /// which may run at the same time: they are kept as stored.
+    async fn put(&self, r: &GuestRecord) -> Result<(), SyncError> {
+        if !self.writer.persists() {
+            return Ok(());
+        }
+        let cur = self
+            .store
+            .get_guest(r.source_tenant_id, r.source_user_id)
+            .await
+            .map_err(SyncError::Store)?;
+        let mut r = r.clone();
+        if let Some(c) = cur {
+            r.photo_etag = c.photo_etag;
+            r.photo_copied_at = c.photo_copied_at;
+        }
+        self.store.put_guest(&r).await.map_err(SyncError::Store)
+    }
+
+    async fn log(&self, entries: Vec<AuditEntry>) -> Result<(), SyncError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        self.store
+            .append_audit(&entries)
+            .await
+            .map_err(SyncError::Store)
+    }
+
+    /// Applies `plan`: launches actions in plan order, at most
+    /// `concurrency` at once, and none after `deadline` or after a fatal
+    /// error. Every finished action has its record and audit stored.
+    pub async fn execute(
+        &self,
+        plan: &Plan,
+        deadline: tokio::time::Instant,
+        progress: &dyn Progress,
+    ) -> ExecReport {
+        progress.phase("apply", Some(plan.actions.len() as u64));
+        let stop = AtomicBool::new(false);
+        let fatal: Mutex<Option<SyncError>> = Mutex::new(None);
+        let results: Vec<Option<Done>> = futures::stream::iter(plan.actions.iter())
+            .map(|a| {
+                let stop = &stop;
+                let fatal = &fatal;
+                async move {
+                    if stop.load(Ordering::SeqCst) || tokio::time::Instant::now() >= deadline {
+                        return None;
+                    }
+                    let r = match self.apply(a).await {
+                        Ok(d) => d,
+                        Err(e) => {
+                            stop.store(true, Ordering::SeqCst);
+                            let mut f = fatal.lock().unwrap_or_else(|p| p.into_inner());
+                            f.get_or_insert(e);
+                            Done::Failed { transient: false }
+                        }
+                    };
+                    progress.inc(1);
+                    Some(r)
+                }
+            })
+            .buffer_unordered(self.concurrency.max(1))
+            .collect()
+            .await;
+        let mut rep = ExecReport {
+            fatal: fatal.into_inner().unwrap_or_else(|p| p.into_inner()),
+            ..ExecReport::default()
+        };
+        for r in results {
+            match r {
+                None => rep.not_started += 1,
+                Some(Done::Ok(c)) => {
+                    rep.done += 1;
+                    rep.counts.add(&c);
+                }
+                Some(Done::Failed { transient }) => {
+                    rep.done += 1;
+                    rep.counts.failed += 1;
+                    if transient {
+                        rep.transient_failures += 1;
+                    }
+                }
+            }
+        }
+        rep
+    }
+
+    /// Records a failed action: the record keeps what is true (a pending
+    /// invite becomes `failed`) plus the error; one audit entry. A fatal
+    /// error is returned so the run stops.
+    async fn failed(
+        &self,
+        a: &Action,
+        mut rec: GuestRecord,
+        audit: Vec<AuditEntry>,
+        e: GraphError,
+    ) -> Result<Done, SyncError> {
+        rec.last_error = Some(e.to_string());
+        rec.last_synced_at = Some(self.clock.now());
+        self.put(&rec).await?;
+        self.log(audit).await?;
+        tracing::warn!(source_user_id = %a.source_user_id, action = a.kind.name(), error = %e, "guest action failed");
+        if is_fatal(&e) {
+            return Err(SyncError::graph("writing to the host", e));
+        }
+        Ok(Done::Failed {
+            transient: e.is_transient() || matches!(e, GraphError::NotFound { .. }),
+        })
+    }
+
+    /// Applies one action. `Err` only for what stops the whole run (store
+    /// failures, fatal Graph errors).
+    async fn apply(&self, a: &Action) -> Result<Done, SyncError> {
+        let w = &self.writer;
+        let now = self.clock.now();
+        let mut rec = a.record.clone();
+        rec.last_synced_at = Some(now);
+        let mut counts = RunCounts::default();
+        let mut audit = Vec::new();
+        let old = self.before.get(&a.source_user_id);
+        match &a.kind {
+            ActionKind::Invite {
+                address,
+                display_name,
+                user_type,
+                changes,
+                add_to_group,
+            } => {
+                rec.created_at = now;
+                let mut pending = rec.clone();
+                pending.host_user_id = None;
+                pending.host_upn = None;
+                pending.state = GuestState::Invited;
+                self.put(&pending).await?;
+                let req = InviteRequest {
+                    email: address.clone(),
+                    display_name: Some(display_name.clone()),
+                    redirect_url: self.redirect_url.clone(),
+                    user_type: user_type.clone(),
+                };
+                let id = match w.invite(&req).await {
+                    Ok(id) => id,
+                    Err(e) => {
+                        audit.push(self.audit(a, "invite", None, Err(&e), None));
+                        pending.state = GuestState::Failed;
+                        return self.failed(a, pending, audit, e).await;
+                    }
+                };
+                audit.push(self.audit(a, "invite", Some(id), Ok(()), None));
+                rec.host_user_id = Some(id).filter(|i| !i.as_uuid().is_nil());
+                pending.host_user_id = rec.host_user_id;
+                // The id is stored before anything else happens to the guest.
+                self.put(&pending).await?;
+                self.log(std::mem::take(&mut audit)).await?;
+                counts.created += 1;
+                if let Err(e) = self.patch(a, id, changes, &mut audit).await {
+                    return self.failed(a, pending, audit, e).await;
+                }
+                if *add_to_group {
+                    if let Err(e) = self.group_add(a, id, &mut audit).await {
+                        return self.failed(a, pending, audit, e).await;
+                    }
+                }
+            }
+            ActionKind::Adopt {
+                host_id,
+                taken_over,
+                changes,
+                add_to_group,
+                ..
+            } => {
+                // Link first: from here on the guest is ours.
+                self.put(&rec).await?;
+                if let Err(e) = self.patch(a, *host_id, changes, &mut audit).await {
+                    return self.failed(a, rec, audit, e).await;
+                }
+                if *add_to_group {
+                    if let Err(e) = self.group_add(a, *host_id, &mut audit).await {
+                        return self.failed(a, rec, audit, e).await;
+                    }
+                }
+                if *taken_over {
+                    counts.adopted += 1;
+                } else if !changes.is_empty() {
+                    counts.updated += 1;
+                } else {
+                    counts.unchanged += 1;
+                }
+            }
+            ActionKind::Restore {
+                host_id,
+                changes,
+                add_to_group,
+            } => {
+                let r = w.restore_user(*host_id).await;
+                audit.push(self.audit(a, "restore", Some(*host_id), r.as_ref().map(|_| ()), None));
+                if let Err(e) = r {
+                    let mut keep = old.cloned().unwrap_or(rec);
+                    keep.last_synced_at = Some(now);
+                    return self.failed(a, keep, audit, e).await;
+                }
+                if let Err(e) = self.patch(a, *host_id, changes, &mut audit).await {
+                    return self.failed(a, rec, audit, e).await;
+                }
+                if *add_to_group {
+                    if let Err(e) = self.group_add(a, *host_id, &mut audit).await {
+                        return self.failed(a, rec, audit, e).await;
+                    }
+                }
+                counts.restored += 1;
+            }
+            ActionKind::Update {
+                host_id,
+                changes,
+                returning,
+            } => {
+                if let Err(e) = self.patch(a, *host_id, changes, &mut audit).await {
+                    let mut keep = old.cloned().unwrap_or(rec);
+                    keep.last_synced_at = Some(now);
+                    return self.failed(a, keep, audit, e).await;
+                }
+                if *returning {
+                    counts.restored += 1;
+                } else {
+                    match changes.account_enabled {
+                        Some(false) => counts.disabled += 1,
+                        Some(true) => counts.enabled += 1,
+                        None => {}
+                    }
+                    if !changes.set.is_empty() {
+                        counts.updated += 1;
+                    }
+                }
+            }
+            ActionKind::AddToGroup { host_id } => {
+                if let Err(e) = self.group_add(a, *host_id, &mut audit).await {
+                    let keep = old.cloned().unwrap_or(rec);
+                    return self.failed(a, keep, audit, e).await;
+                }
+                counts.updated += 1;
+            }
+            ActionKind::Deprovision { host_id, mode } => {
+                let (op, r) = match mode {
+                    DeprovisionMode::Delete => ("delete", w.delete_user(*host_id).await),
+                    DeprovisionMode::Disable => {
+                        let mut p = Map::new();
+                        p.insert("accountEnabled".into(), Value::Bool(false));
+                        ("disable", w.patch_user(*host_id, &p).await)
+                    }
+                };
+                audit.push(self.audit(a, op, Some(*host_id), r.as_ref().map(|_| ()), None));
+                if let Err(e) = r {
+                    let mut keep = old.cloned().unwrap_or(rec);
+                    keep.last_synced_at = Some(now);
+                    return self.failed(a, keep, audit, e).await;
+                }
+                counts.deprovisioned += 1;
+            }
+            ActionKind::Release { .. } | ActionKind::RecordOnly { .. } => {}
+        }
+        if old.is_some_and(|o| o.state == GuestState::Invited) && rec.state == GuestState::Accepted
+        {
+            counts.redeemed += 1;
+        }
+        self.put(&rec).await?;
+        self.log(audit).await?;
+        Ok(Done::Ok(counts))
+    }
+
+    async fn patch(
+        &self,
+        a: &Action,
+        id: Guid,
+        changes: &Changes,
+        audit: &mut Vec<AuditEntry>,
+    ) -> Result<(), GraphError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let r = self.writer.patch_user(id, &changes.to_patch()).await;
+        audit.push(self.audit(
+            a,
+            audit_op_for_patch(changes),
+            Some(id),
+            r.as_ref().map(|_| ()),
+            Some(changes.field_names().join(",")),
+        ));
+        r
+    }
+
+    async fn group_add(
+        &self,
+        a: &Action,
+        id: Guid,
+        audit: &mut Vec<AuditEntry>,
+    ) -> Result<(), GraphError> {
+        let Some(group) = self.host_group else {
+            return Ok(());
+        };
+        let r = self.writer.add_group_member(group, id).await;
+        audit.push(self.audit(a, "group-add", Some(id), r.as_ref().map(|_| ()), None));
+        r
+    }
+}

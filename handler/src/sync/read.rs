@@ -1,0 +1,196 @@
+//! Reading the two sides for the planner: the source group's in-scope users
+//! and the host's guests, deleted users and host group members, turned
+//! from Graph objects into the planner's plain values
+//! ([`SourceUser`], [`HostGuest`], [`DeletedHostUser`]).
+use std::collections::BTreeSet;
+
+use crate::domain::plan::{DeletedHostUser, HostGuest, HostPicture, SourcePicture, SourceUser};
+use crate::domain::{Guid, MappingSource, TenantOptions};
+use crate::graph::{GraphError, GraphUser, TenantGraph, DEFAULT_USER_SELECT, GUEST_SELECT};
+
+use super::{Progress, SyncError};
+
+/// The properties read from source users: the defaults plus every source
+/// attribute the tenant's mapping reads.
+pub fn source_select(opts: &TenantOptions) -> Vec<String> {
+    let mut v: Vec<String> = DEFAULT_USER_SELECT.iter().map(|s| s.to_string()).collect();
+    for m in &opts.attribute_mapping {
+        if let MappingSource::Attribute { name, .. } = &m.source {
+            if !v.contains(name) {
+                v.push(name.clone());
+            }
+        }
+    }
+    v
+}
+
+/// The properties read from host guests: adoption, redemption and every
+/// mapped target (the profile is compared with these actual values).
+pub fn host_select(opts: &TenantOptions) -> Vec<String> {
+    let mut v: Vec<String> = GUEST_SELECT.iter().map(|s| s.to_string()).collect();
+    for m in &opts.attribute_mapping {
+        if !v.contains(&m.target) {
+            v.push(m.target.clone());
+        }
+    }
+    v
+}
+
+fn as_refs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// A source user as the planner sees it; None when Graph gave no UPN (the
+/// source app lacks `User.Read.All`: members come back with ids only).
+pub fn to_source_user(u: GraphUser) -> Option<SourceUser> {
+    let upn = u.user_principal_name()?.to_string();
+    Some(SourceUser {
+        id: u.id,
+        mail: u.mail().map(str::to_string),
+        account_enabled: u.account_enabled().unwrap_or(true),
+        user_type: u.user_type().unwrap_or("Member").to_string(),
+        upn,
+        attrs: u.attrs,
+        photo_etag: None,
+    })
+}
+
+/// A live host user as the planner sees it.
+pub fn to_host_guest(u: GraphUser) -> HostGuest {
+    HostGuest {
+        id: u.id,
+        upn: u.user_principal_name().unwrap_or_default().to_string(),
+        mail: u.mail().map(str::to_string),
+        other_mails: u.other_mails().into_iter().map(str::to_string).collect(),
+        account_enabled: u.account_enabled().unwrap_or(true),
+        user_type: u.user_type().unwrap_or("Guest").to_string(),
+        external_user_state: u.external_user_state().map(str::to_string),
+        external_user_state_changed_at: u.external_user_state_changed(),
+        created_at: u.created(),
+        attrs: u.attrs,
+    }
+}
+
+/// A deleted host user as the planner sees it.
+pub fn to_deleted(u: GraphUser) -> DeletedHostUser {
+    let deleted_at = u
+        .str("deletedDateTime")
+        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+        .map(|d| d.with_timezone(&chrono::Utc));
+    DeletedHostUser {
+        id: u.id,
+        upn: u.user_principal_name().map(str::to_string),
+        mail: u.mail().map(str::to_string),
+        deleted_at,
+        account_enabled: u.account_enabled().unwrap_or(true),
+        attrs: u.attrs,
+    }
+}
+
+/// Reads the source group's transitive user members. A read that fails
+/// part-way gives an incomplete picture (which deprovisions nobody); a read
+/// that fails before any page is an error. Users without a UPN make the
+/// picture incomplete too.
+pub async fn read_source(
+    g: &TenantGraph,
+    group: Guid,
+    opts: &TenantOptions,
+    progress: &dyn Progress,
+) -> Result<(SourcePicture, Option<GraphError>), SyncError> {
+    let select = source_select(opts);
+    let mut users = Vec::new();
+    let mut missing_upn = 0u64;
+    progress.phase("read source", None);
+    let read = g
+        .for_each_group_member_page(group, &as_refs(&select), |page| {
+            progress.inc(page.len() as u64);
+            for u in page {
+                match to_source_user(u) {
+                    Some(s) => users.push(s),
+                    None => missing_upn += 1,
+                }
+            }
+        })
+        .await;
+    if let Some(e) = read.error {
+        if read.pages == 0 {
+            return Err(SyncError::graph("reading the source group", e));
+        }
+        tracing::warn!(group_id = %group, pages = read.pages, error = %e, "source group read stopped part-way; no guest is deprovisioned this run");
+        return Ok((
+            SourcePicture {
+                users,
+                complete: false,
+            },
+            Some(e),
+        ));
+    }
+    if missing_upn > 0 {
+        tracing::warn!(group_id = %group, missing_upn, "source members came back without userPrincipalName (does the source app have User.Read.All?); no guest is deprovisioned this run");
+    }
+    Ok((
+        SourcePicture {
+            users,
+            complete: missing_upn == 0,
+        },
+        None,
+    ))
+}
+
+/// Reads the host: every guest, the deleted users and, when configured,
+/// the host group's members.
+pub async fn read_host(
+    g: &TenantGraph,
+    opts: &TenantOptions,
+    host_group: Option<Guid>,
+    progress: &dyn Progress,
+) -> Result<HostPicture, SyncError> {
+    let select = host_select(opts);
+    progress.phase("read host", None);
+    let mut guests = Vec::new();
+    let read = g
+        .for_each_guest_page(&as_refs(&select), |page| {
+            progress.inc(page.len() as u64);
+            guests.extend(page.into_iter().map(to_host_guest));
+        })
+        .await;
+    if let Some(e) = read.error {
+        return Err(SyncError::graph("reading the host's guests", e));
+    }
+    let deleted = g
+        .list_deleted_users(&[
+            "displayName",
+            "mail",
+            "userPrincipalName",
+            "accountEnabled",
+            "deletedDateTime",
+            "jobTitle",
+            "department",
+            "companyName",
+        ])
+        .await
+        .map_err(|e| SyncError::graph("reading the host's deleted users", e))?
+        .into_iter()
+        .map(to_deleted)
+        .collect();
+    let group_members = match host_group {
+        None => None,
+        Some(gid) => {
+            let mut set = BTreeSet::new();
+            let read = g
+                .for_each_group_member_page(gid, &["id"], |page| {
+                    set.extend(page.into_iter().map(|u| u.id));
+                })
+                .await;
+            if let Some(e) = read.error {
+                return Err(SyncError::graph("reading the host group's members", e));
+            }
+            Some(set)
+        }
+    };
+    Ok(HostPicture {
+        guests,
+        deleted,
+        group_members,
+    })
+}
