@@ -15,13 +15,16 @@ use guest_sync::report::{render_html, Statistics};
 use browser::{body_attr, load, screenshot, testid, testid_text};
 use fixtures::*;
 
-/// A mixed one-tenant data set: every state, runs, audit, a failed guest.
-pub fn one_tenant() -> (
+/// Records a report is computed from: tenants, guests by tenant, runs, audit.
+pub type DataSet = (
     Vec<SourceTenant>,
     HashMap<guest_sync::domain::Guid, Vec<GuestRecord>>,
     Vec<guest_sync::domain::RunRecord>,
     Vec<guest_sync::domain::AuditEntry>,
-) {
+);
+
+/// A mixed one-tenant data set: every state, runs, audit, a failed guest.
+pub fn one_tenant() -> DataSet {
     let t = tenant(1, "Contoso Ltd", Some(200));
     let states = [
         (GuestState::Accepted, 12),

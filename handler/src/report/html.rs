@@ -89,14 +89,15 @@ td.name{min-width:12em;max-width:28em;overflow-wrap:anywhere}
 td.wrap{overflow-wrap:anywhere;max-width:36em}
 .id{color:#777;font-size:11px;font-family:ui-monospace,monospace;overflow-wrap:anywhere}
 .att{list-style:none;margin:0;padding:0}
+.att{max-height:70vh;overflow-y:auto}
 .att li{border-left:4px solid #f9a825;padding:6px 10px;margin:6px 0;background:#fffbeb;overflow-wrap:anywhere}
-.att li.critical{border-color:#c62828;background:#fef2f2}
+.att li.sev-critical{border-color:#c62828;background:#fef2f2}
 .att .sev{font-weight:600;text-transform:uppercase;font-size:11px;margin-right:6px}
 .att pre{white-space:pre-wrap;overflow-wrap:anywhere;margin:4px 0 0;font-size:12px}
 .ok{color:#2e7d32}.warning{color:#b45309}.expired,.failed{color:#c62828;font-weight:600}.unknown{color:#777}
 .outcome-succeeded{color:#2e7d32}.outcome-partial{color:#b45309}.outcome-failed{color:#c62828;font-weight:600}
 .charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,420px),1fr));gap:12px}
-.chart{width:100%;height:auto;display:block}
+.chart{max-width:100%;height:auto;display:block}
 .empty{color:#777;font-style:italic}
 footer{color:#777;font-size:12px;text-align:center;padding:12px}
 @media (max-width:600px){main{padding:6px}section{padding:8px}}
@@ -186,7 +187,7 @@ fn attention_section(o: &mut String, items: &[AttentionItem]) {
         };
         let _ = write!(
             o,
-            r#"<li class="{sev}" data-testid="attention-item" data-kind="{kind}" data-tenant="{tid}"><span class="sev">{sev}</span><strong>{name}</strong>: {msg}"#,
+            r#"<li class="sev-{sev}" data-testid="attention-item" data-kind="{kind}" data-tenant="{tid}"><span class="sev">{sev}</span><strong>{name}</strong>: {msg}"#,
             kind = a.kind.as_str(),
             tid = a.tenant_id,
             name = esc(&a.tenant_name),

@@ -516,7 +516,7 @@ impl Statistics {
             .collect();
 
         let mut audit_sorted: Vec<&AuditEntry> = audit.iter().collect();
-        audit_sorted.sort_by(|a, b| b.at.cmp(&a.at));
+        audit_sorted.sort_by_key(|a| std::cmp::Reverse(a.at));
         let recent_audit = audit_sorted
             .into_iter()
             .map(|a| AuditRow {
@@ -738,7 +738,15 @@ fn tenant_attention(
             Severity::Warning,
             AttentionKind::FailedGuests,
             None,
-            format!("{} guests stuck in state failed", counts.failed),
+            format!(
+                "{} {} stuck in state failed",
+                counts.failed,
+                if counts.failed == 1 {
+                    "guest"
+                } else {
+                    "guests"
+                }
+            ),
         );
         it.count = Some(counts.failed);
         it.guests = tally.failed_sample.clone();
