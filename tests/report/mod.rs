@@ -5,6 +5,7 @@
 mod browser;
 mod fixtures;
 mod pure;
+mod scale;
 mod sqlite;
 
 use std::collections::HashMap;

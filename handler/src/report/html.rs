@@ -93,6 +93,7 @@ td.wrap{overflow-wrap:anywhere;max-width:36em}
 .att li{border-left:4px solid #f9a825;padding:6px 10px;margin:6px 0;background:#fffbeb;overflow-wrap:anywhere}
 .att li.sev-critical{border-color:#c62828;background:#fef2f2}
 .att .sev{font-weight:600;text-transform:uppercase;font-size:11px;margin-right:6px}
+.att summary{cursor:pointer;margin-top:4px;font-size:12px}
 .att pre{white-space:pre-wrap;overflow-wrap:anywhere;margin:4px 0 0;font-size:12px}
 .ok{color:#2e7d32}.warning{color:#b45309}.expired,.failed{color:#c62828;font-weight:600}.unknown{color:#777}
 .outcome-succeeded{color:#2e7d32}.outcome-partial{color:#b45309}.outcome-failed{color:#c62828;font-weight:600}
@@ -207,7 +208,15 @@ fn attention_section(o: &mut String, items: &[AttentionItem]) {
             let _ = write!(o, "<pre>{}</pre>", esc(e));
         }
         if !a.guests.is_empty() {
-            o.push_str(r#"<div class="scroll"><table><thead><tr><th>source user id</th><th>last error</th></tr></thead><tbody>"#);
+            let _ = write!(
+                o,
+                r#"<details><summary>{} by source user id</summary><div class="scroll"><table><thead><tr><th>source user id</th><th>last error</th></tr></thead><tbody>"#,
+                if a.count.unwrap_or(0) > a.guests.len() as u64 {
+                    format!("The first {}", a.guests.len())
+                } else {
+                    "All".to_string()
+                }
+            );
             for g in &a.guests {
                 let _ = write!(
                     o,
@@ -216,7 +225,7 @@ fn attention_section(o: &mut String, items: &[AttentionItem]) {
                     esc(g.last_error.as_deref().unwrap_or(""))
                 );
             }
-            o.push_str("</tbody></table></div>");
+            o.push_str("</tbody></table></div></details>");
             if let Some(c) = a.count {
                 if c > a.guests.len() as u64 {
                     let _ = write!(o, "<p>… and {} more.</p>", c - a.guests.len() as u64);
