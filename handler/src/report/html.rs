@@ -52,7 +52,8 @@ pub fn rate(r: Option<f64>) -> String {
     }
 }
 
-/// The only script on the page: the audit filter, plus two markers on
+/// The only script on the page: the audit filter (a link ending in
+/// `#audit-tenant=<tenant id>` opens it filtered to that tenant), plus two markers on
 /// `<body>` (`data-js="ready"`, `data-overflow-x`) that tell tests the
 /// script ran and whether the page is wider than the viewport.
 const SCRIPT: &str = r#"(function(){
@@ -62,7 +63,12 @@ var v=sel.value,rows=document.querySelectorAll('#audit-table tbody tr'),shown=0;
 for(var i=0;i<rows.length;i++){var ok=!v||rows[i].getAttribute('data-tenant')===v;rows[i].hidden=!ok;if(ok){shown++;}}
 var c=document.getElementById('audit-shown');if(c){c.textContent=String(shown);}
 }
-if(sel){document.getElementById('audit-filter-box').hidden=false;sel.addEventListener('change',apply);apply();}
+if(sel){
+document.getElementById('audit-filter-box').hidden=false;
+var m=/^#audit-tenant=([0-9a-f-]{36})$/.exec(location.hash);
+if(m){for(var j=0;j<sel.options.length;j++){if(sel.options[j].value===m[1]){sel.value=m[1];}}}
+sel.addEventListener('change',apply);apply();
+}
 var d=document.documentElement;
 document.body.setAttribute('data-overflow-x',d.scrollWidth>d.clientWidth?'yes':'no');
 document.body.setAttribute('data-js','ready');
