@@ -7,14 +7,14 @@ use super::html::esc;
 use super::stats::{RedemptionPoint, RunPoint, TenantStats};
 use crate::domain::Job;
 
-/// Chart colours (also used by the legends in the page's CSS).
-pub const C_CREATED: &str = "#2e7d32";
-pub const C_UPDATED: &str = "#1565c0";
-pub const C_DEPROVISIONED: &str = "#c62828";
-pub const C_ACCEPTED: &str = "#2e7d32";
-pub const C_INVITED: &str = "#f9a825";
-pub const C_DISABLED: &str = "#757575";
-pub const C_FAILED: &str = "#c62828";
+/// Chart colours, one per series across all charts.
+const C_CREATED: &str = "#2e7d32";
+const C_UPDATED: &str = "#1565c0";
+const C_DEPROVISIONED: &str = "#c62828";
+const C_ACCEPTED: &str = "#2e7d32";
+const C_INVITED: &str = "#f9a825";
+const C_DISABLED: &str = "#757575";
+const C_FAILED: &str = "#c62828";
 const C_LINE: &str = "#1565c0";
 const C_GRID: &str = "#ddd";
 const C_TEXT: &str = "#333";
