@@ -172,6 +172,11 @@ fn run(mut c: Command) -> (String, String) {
 /// Loads `html` over HTTP in a `width`-pixel-wide window and returns the DOM,
 /// console messages and every request beyond the page.
 pub fn load(html: &str, width: u32) -> Loaded {
+    load_at(html, width, "")
+}
+
+/// [`load`] with a URL fragment (`#...`) appended to the page's address.
+pub fn load_at(html: &str, width: u32, fragment: &str) -> Loaded {
     let server = PageServer::start(html.to_string());
     let profile = tempfile::tempdir().unwrap();
     let mut c = base_command(profile.path());
@@ -180,7 +185,10 @@ pub fn load(html: &str, width: u32) -> Loaded {
         .arg(format!("--window-size={width},900"))
         .arg(format!("--proxy-server=http://127.0.0.1:{}", server.port))
         .arg("--dump-dom")
-        .arg(format!("http://127.0.0.1:{}/dashboard.html", server.port));
+        .arg(format!(
+            "http://127.0.0.1:{}/dashboard.html{fragment}",
+            server.port
+        ));
     let (dom, stderr) = run(c);
     let console = stderr
         .lines()

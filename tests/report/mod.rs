@@ -5,6 +5,7 @@
 mod browser;
 mod fixtures;
 mod pure;
+mod scale;
 mod sqlite;
 
 use std::collections::HashMap;
@@ -15,13 +16,16 @@ use guest_sync::report::{render_html, Statistics};
 use browser::{body_attr, load, screenshot, testid, testid_text};
 use fixtures::*;
 
-/// A mixed one-tenant data set: every state, runs, audit, a failed guest.
-pub fn one_tenant() -> (
+/// Records a report is computed from: tenants, guests by tenant, runs, audit.
+pub type DataSet = (
     Vec<SourceTenant>,
     HashMap<guest_sync::domain::Guid, Vec<GuestRecord>>,
     Vec<guest_sync::domain::RunRecord>,
     Vec<guest_sync::domain::AuditEntry>,
-) {
+);
+
+/// A mixed one-tenant data set: every state, runs, audit, a failed guest.
+pub fn one_tenant() -> DataSet {
     let t = tenant(1, "Contoso Ltd", Some(200));
     let states = [
         (GuestState::Accepted, 12),
@@ -294,5 +298,32 @@ fn the_browser_harness_sees_console_errors_and_network_requests() {
         l.extra_requests.iter().any(|r| r.contains("cdn.example")),
         "{:#?}",
         l.extra_requests
+    );
+}
+
+/// The audit filter works offline: opening the page with
+/// `#audit-tenant=<id>` shows only that tenant's audit rows.
+#[test]
+fn the_audit_trail_filters_by_tenant_without_network() {
+    let (a, b) = (tenant(1, "Alpha", Some(100)), tenant(2, "Beta", Some(100)));
+    let audit = vec![
+        fixtures::audit(&a, 1, "invite", "x#EXT#@host.example"),
+        fixtures::audit(&b, 2, "patch", "y#EXT#@host.example"),
+        fixtures::audit(&b, 3, "delete", "z#EXT#@host.example"),
+    ];
+    let s = Statistics::compute(&[a, b.clone()], &HashMap::new(), &[], &audit, now());
+    let html = render_html(&s);
+    let l = browser::load_at(&html, 1280, &format!("#audit-tenant={}", b.tenant_id));
+    assert_clean(&l, "audit filter");
+    assert_eq!(testid_text(&l.dom, "audit-shown"), Some("2".into()));
+    assert_eq!(testid(&l.dom, "audit-count"), Some("3".into()));
+    let hidden = |id: guest_sync::domain::Guid| {
+        l.dom
+            .matches(&format!("<tr data-tenant=\"{id}\" hidden=\"\""))
+            .count()
+    };
+    assert_eq!(
+        (hidden(s.tenants[0].tenant_id), hidden(b.tenant_id)),
+        (1, 0)
     );
 }

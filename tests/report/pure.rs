@@ -133,7 +133,7 @@ fn failed_guests_are_counted_exactly_and_sampled_without_personal_data() {
     let t = tenant(1, "a", Some(300));
     let gs: Vec<_> = (0..45).map(|n| guest(&t, n, GuestState::Failed)).collect();
     let s = Statistics::compute(
-        &[t.clone()],
+        std::slice::from_ref(&t),
         &HashMap::from([(t.tenant_id, gs)]),
         &[],
         &[],

@@ -46,7 +46,7 @@ pub async fn execute(
     args: &ReportArgs,
     now: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<String> {
-    let spec = StoreSpec::parse(&args.store).context("GUESTSYNC_STORE")?;
+    let spec = StoreSpec::parse(&args.store)?;
     if let StoreSpec::Sqlite(path) = &spec {
         // Opening would create an empty database; a report should not.
         if !path.exists() {

@@ -52,7 +52,8 @@ pub fn rate(r: Option<f64>) -> String {
     }
 }
 
-/// The only script on the page: the audit filter, plus two markers on
+/// The only script on the page: the audit filter (a link ending in
+/// `#audit-tenant=<tenant id>` opens it filtered to that tenant), plus two markers on
 /// `<body>` (`data-js="ready"`, `data-overflow-x`) that tell tests the
 /// script ran and whether the page is wider than the viewport.
 const SCRIPT: &str = r#"(function(){
@@ -62,7 +63,12 @@ var v=sel.value,rows=document.querySelectorAll('#audit-table tbody tr'),shown=0;
 for(var i=0;i<rows.length;i++){var ok=!v||rows[i].getAttribute('data-tenant')===v;rows[i].hidden=!ok;if(ok){shown++;}}
 var c=document.getElementById('audit-shown');if(c){c.textContent=String(shown);}
 }
-if(sel){document.getElementById('audit-filter-box').hidden=false;sel.addEventListener('change',apply);apply();}
+if(sel){
+document.getElementById('audit-filter-box').hidden=false;
+var m=/^#audit-tenant=([0-9a-f-]{36})$/.exec(location.hash);
+if(m){for(var j=0;j<sel.options.length;j++){if(sel.options[j].value===m[1]){sel.value=m[1];}}}
+sel.addEventListener('change',apply);apply();
+}
 var d=document.documentElement;
 document.body.setAttribute('data-overflow-x',d.scrollWidth>d.clientWidth?'yes':'no');
 document.body.setAttribute('data-js','ready');
@@ -89,14 +95,16 @@ td.name{min-width:12em;max-width:28em;overflow-wrap:anywhere}
 td.wrap{overflow-wrap:anywhere;max-width:36em}
 .id{color:#777;font-size:11px;font-family:ui-monospace,monospace;overflow-wrap:anywhere}
 .att{list-style:none;margin:0;padding:0}
+.att{max-height:70vh;overflow-y:auto}
 .att li{border-left:4px solid #f9a825;padding:6px 10px;margin:6px 0;background:#fffbeb;overflow-wrap:anywhere}
-.att li.critical{border-color:#c62828;background:#fef2f2}
+.att li.sev-critical{border-color:#c62828;background:#fef2f2}
 .att .sev{font-weight:600;text-transform:uppercase;font-size:11px;margin-right:6px}
+.att summary{cursor:pointer;margin-top:4px;font-size:12px}
 .att pre{white-space:pre-wrap;overflow-wrap:anywhere;margin:4px 0 0;font-size:12px}
 .ok{color:#2e7d32}.warning{color:#b45309}.expired,.failed{color:#c62828;font-weight:600}.unknown{color:#777}
 .outcome-succeeded{color:#2e7d32}.outcome-partial{color:#b45309}.outcome-failed{color:#c62828;font-weight:600}
 .charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,420px),1fr));gap:12px}
-.chart{width:100%;height:auto;display:block}
+.chart{max-width:100%;height:auto;display:block}
 .empty{color:#777;font-style:italic}
 footer{color:#777;font-size:12px;text-align:center;padding:12px}
 @media (max-width:600px){main{padding:6px}section{padding:8px}}
@@ -186,7 +194,7 @@ fn attention_section(o: &mut String, items: &[AttentionItem]) {
         };
         let _ = write!(
             o,
-            r#"<li class="{sev}" data-testid="attention-item" data-kind="{kind}" data-tenant="{tid}"><span class="sev">{sev}</span><strong>{name}</strong>: {msg}"#,
+            r#"<li class="sev-{sev}" data-testid="attention-item" data-kind="{kind}" data-tenant="{tid}"><span class="sev">{sev}</span><strong>{name}</strong>: {msg}"#,
             kind = a.kind.as_str(),
             tid = a.tenant_id,
             name = esc(&a.tenant_name),
@@ -206,7 +214,15 @@ fn attention_section(o: &mut String, items: &[AttentionItem]) {
             let _ = write!(o, "<pre>{}</pre>", esc(e));
         }
         if !a.guests.is_empty() {
-            o.push_str(r#"<div class="scroll"><table><thead><tr><th>source user id</th><th>last error</th></tr></thead><tbody>"#);
+            let _ = write!(
+                o,
+                r#"<details><summary>{} by source user id</summary><div class="scroll"><table><thead><tr><th>source user id</th><th>last error</th></tr></thead><tbody>"#,
+                if a.count.unwrap_or(0) > a.guests.len() as u64 {
+                    format!("The first {}", a.guests.len())
+                } else {
+                    "All".to_string()
+                }
+            );
             for g in &a.guests {
                 let _ = write!(
                     o,
@@ -215,7 +231,7 @@ fn attention_section(o: &mut String, items: &[AttentionItem]) {
                     esc(g.last_error.as_deref().unwrap_or(""))
                 );
             }
-            o.push_str("</tbody></table></div>");
+            o.push_str("</tbody></table></div></details>");
             if let Some(c) = a.count {
                 if c > a.guests.len() as u64 {
                     let _ = write!(o, "<p>… and {} more.</p>", c - a.guests.len() as u64);

@@ -44,6 +44,7 @@ pub struct Statistics {
     pub schema_version: u32,
     /// The `now` the statistics were computed for.
     pub generated_at: DateTime<Utc>,
+    /// Sums over all registered tenants.
     pub totals: Totals,
     /// One entry per registered source tenant, ordered by display name.
     pub tenants: Vec<TenantStats>,
@@ -100,7 +101,9 @@ impl GuestCounts {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Totals {
+    /// Registered source tenants.
     pub tenants: u64,
+    /// Of those, the enabled ones (timers fan out to these only).
     pub enabled_tenants: u64,
     #[serde(flatten)]
     pub guests: GuestCounts,
@@ -124,6 +127,7 @@ pub enum SecretLevel {
 }
 
 impl SecretLevel {
+    /// The JSON name (`ok`, `warning`, `expired`, `unknown`).
     pub fn as_str(&self) -> &'static str {
         match self {
             SecretLevel::Ok => "ok",
@@ -138,6 +142,7 @@ impl SecretLevel {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SecretStatus {
+    /// `null` until the daily expiry check has read it from the vault.
     pub expires_at: Option<DateTime<Utc>>,
     /// Whole days until expiry (negative once expired); `null` when unknown.
     pub days_left: Option<i64>,
@@ -181,8 +186,11 @@ pub struct LastRun {
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
     pub counts: RunCounts,
+    /// The recorded error of a failed run.
     pub error: Option<String>,
+    /// The run planned only and wrote nothing to Graph.
     pub dry_run: bool,
+    /// The work item was parked in the poison queue.
     pub parked: bool,
 }
 
@@ -271,6 +279,7 @@ pub enum AttentionKind {
 }
 
 impl AttentionKind {
+    /// The JSON name (`failedRun`, ...).
     pub fn as_str(&self) -> &'static str {
         match self {
             AttentionKind::FailedRun => "failedRun",
@@ -289,6 +298,7 @@ impl AttentionKind {
 pub struct FailedGuest {
     pub source_user_id: Guid,
     pub host_user_id: Option<Guid>,
+    /// Why the guest failed, as the engine recorded it.
     pub last_error: Option<String>,
     pub last_synced_at: Option<DateTime<Utc>>,
 }
@@ -516,7 +526,7 @@ impl Statistics {
             .collect();
 
         let mut audit_sorted: Vec<&AuditEntry> = audit.iter().collect();
-        audit_sorted.sort_by(|a, b| b.at.cmp(&a.at));
+        audit_sorted.sort_by_key(|a| std::cmp::Reverse(a.at));
         let recent_audit = audit_sorted
             .into_iter()
             .map(|a| AuditRow {
@@ -738,7 +748,15 @@ fn tenant_attention(
             Severity::Warning,
             AttentionKind::FailedGuests,
             None,
-            format!("{} guests stuck in state failed", counts.failed),
+            format!(
+                "{} {} stuck in state failed",
+                counts.failed,
+                if counts.failed == 1 {
+                    "guest"
+                } else {
+                    "guests"
+                }
+            ),
         );
         it.count = Some(counts.failed);
         it.guests = tally.failed_sample.clone();

@@ -7,14 +7,14 @@ use super::html::esc;
 use super::stats::{RedemptionPoint, RunPoint, TenantStats};
 use crate::domain::Job;
 
-/// Chart colours (also used by the legends in the page's CSS).
-pub const C_CREATED: &str = "#2e7d32";
-pub const C_UPDATED: &str = "#1565c0";
-pub const C_DEPROVISIONED: &str = "#c62828";
-pub const C_ACCEPTED: &str = "#2e7d32";
-pub const C_INVITED: &str = "#f9a825";
-pub const C_DISABLED: &str = "#757575";
-pub const C_FAILED: &str = "#c62828";
+/// Chart colours, one per series across all charts.
+const C_CREATED: &str = "#2e7d32";
+const C_UPDATED: &str = "#1565c0";
+const C_DEPROVISIONED: &str = "#c62828";
+const C_ACCEPTED: &str = "#2e7d32";
+const C_INVITED: &str = "#f9a825";
+const C_DISABLED: &str = "#757575";
+const C_FAILED: &str = "#c62828";
 const C_LINE: &str = "#1565c0";
 const C_GRID: &str = "#ddd";
 const C_TEXT: &str = "#333";
@@ -29,7 +29,7 @@ const BOTTOM: f64 = 28.0;
 fn open(out: &mut String, id: &str, h: f64, title: &str) {
     let _ = write!(
         out,
-        r#"<svg id="{id}" class="chart" viewBox="0 0 {W} {h}" preserveAspectRatio="xMinYMin meet" role="img" aria-label="{t}" xmlns="http://www.w3.org/2000/svg"><title>{t}</title>"#,
+        r#"<svg id="{id}" class="chart" width="{W}" height="{h}" viewBox="0 0 {W} {h}" preserveAspectRatio="xMinYMin meet" role="img" aria-label="{t}" xmlns="http://www.w3.org/2000/svg"><title>{t}</title>"#,
         t = esc(title)
     );
 }
@@ -92,7 +92,6 @@ pub fn redemption_chart(points: &[RedemptionPoint]) -> String {
     let h = 240.0;
     let plot_w = W - LEFT - RIGHT;
     let plot_h = h - TOP - BOTTOM;
-    let max_day = points.iter().map(|p| p.accepted).max().unwrap_or(0).max(1);
     let max_cum = points.last().map(|p| p.cumulative).unwrap_or(0).max(1);
     let n = points.len() as f64;
     let slot = plot_w / n;
@@ -114,9 +113,8 @@ pub fn redemption_chart(points: &[RedemptionPoint]) -> String {
     let mut line = String::new();
     for (i, p) in points.iter().enumerate() {
         let x = LEFT + slot * i as f64;
-        // Daily bars share the plot height with the cumulative line's axis
-        // scaled to the daily maximum, so both stay readable.
-        let bh = plot_h * p.accepted as f64 / max_day as f64 * 0.5;
+        // Daily bars and the running total share one axis, so heights compare.
+        let bh = plot_h * p.accepted as f64 / max_cum as f64;
         let _ = write!(
             out,
             r#"<rect x="{x:.2}" y="{y:.2}" width="{w:.2}" height="{bh:.2}" fill="{C_ACCEPTED}" opacity="0.6"><title>{d}: {a} accepted</title></rect>"#,
