@@ -57,7 +57,8 @@ impl BatchRequest {
     }
     /// GET `/users/{id}?$select=...`.
     pub fn get_user(id: Guid, select: &[&str]) -> Self {
-        let sel: String = url::form_urlencoded::byte_serialize(select.join(",").as_bytes()).collect();
+        let sel: String =
+            url::form_urlencoded::byte_serialize(select.join(",").as_bytes()).collect();
         BatchRequest {
             op: Operation::GetUser,
             method: Method::GET,
@@ -102,7 +103,10 @@ impl TenantGraph {
     /// Sends up to [`MAX_BATCH`] requests in one `$batch`; results come back
     /// in the order of `items`. Throttled and transient items are retried
     /// on their own; an error of the whole batch is returned as `Err`.
-    pub async fn batch(&self, items: Vec<BatchRequest>) -> Result<Vec<BatchItemResult>, GraphError> {
+    pub async fn batch(
+        &self,
+        items: Vec<BatchRequest>,
+    ) -> Result<Vec<BatchItemResult>, GraphError> {
         let cfg = &self.client.inner.cfg;
         let counters = &self.client.inner.counters;
         if items.len() > MAX_BATCH {
@@ -134,7 +138,10 @@ impl TenantGraph {
                     });
                     if let (Some(b), Some(o)) = (&it.body, r.as_object_mut()) {
                         o.insert("body".into(), b.clone());
-                        o.insert("headers".into(), json!({"Content-Type": "application/json"}));
+                        o.insert(
+                            "headers".into(),
+                            json!({"Content-Type": "application/json"}),
+                        );
                     }
                     r
                 })
@@ -205,7 +212,11 @@ impl TenantGraph {
                     it.op,
                     status,
                     &body_bytes,
-                    &it.url.split('?').next().unwrap_or_default().replace('@', "[at]"),
+                    &it.url
+                        .split('?')
+                        .next()
+                        .unwrap_or_default()
+                        .replace('@', "[at]"),
                     answer.request_id,
                     &self.creds,
                 );

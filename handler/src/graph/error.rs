@@ -251,7 +251,10 @@ mod tests {
             AadstsCode::InvalidSecret
         );
         assert_eq!(
-            AadstsCode::from_answer(&[], "AADSTS7000222: The provided client secret keys are expired."),
+            AadstsCode::from_answer(
+                &[],
+                "AADSTS7000222: The provided client secret keys are expired."
+            ),
             AadstsCode::ExpiredSecret
         );
         assert_eq!(
@@ -262,7 +265,10 @@ mod tests {
             AadstsCode::from_answer(&[], "AADSTS90002: Tenant not found"),
             AadstsCode::TenantNotFound
         );
-        assert_eq!(AadstsCode::from_answer(&[50034], ""), AadstsCode::Other(50034));
+        assert_eq!(
+            AadstsCode::from_answer(&[50034], ""),
+            AadstsCode::Other(50034)
+        );
         assert_eq!(AadstsCode::from_answer(&[], "nothing"), AadstsCode::Unknown);
     }
 

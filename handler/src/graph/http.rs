@@ -216,11 +216,7 @@ impl GraphClient {
 
     /// The pacing budget of `tenant` (created on first use).
     pub fn budget(&self, tenant: Guid) -> Arc<TenantBudget> {
-        let mut m = self
-            .inner
-            .budgets
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut m = self.inner.budgets.lock().unwrap_or_else(|p| p.into_inner());
         m.entry(tenant)
             .or_insert_with(|| {
                 Arc::new(TenantBudget::new(
@@ -449,10 +445,7 @@ impl TenantGraph {
         let mut token_retried = false;
         loop {
             self.budget.acquire(call.cost).await;
-            let token = inner
-                .tokens
-                .token(&inner.http, cfg, c, &self.creds)
-                .await?;
+            let token = inner.tokens.token(&inner.http, cfg, c, &self.creds).await?;
             let rid = uuid::Uuid::new_v4();
             Counters::add(&c.requests, 1);
             Counters::add(&c.writes, u64::from(call.cost.writes));
@@ -502,10 +495,7 @@ impl TenantGraph {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     let headers = resp.headers().clone();
-                    let body = match resp.bytes().await {
-                        Ok(b) => Some(b),
-                        Err(_) => None,
-                    };
+                    let body = resp.bytes().await.ok();
                     tracing::debug!(method = %call.method, path = %log_path(&call.url), status, client_request_id = %rid, attempt, elapsed_ms = started.elapsed().as_millis() as u64, "graph request");
                     if let Some(p) = headers
                         .get("x-ms-throttle-limit-percentage")
@@ -568,8 +558,7 @@ impl TenantGraph {
                                 }
                                 s if s >= 500 => {
                                     Counters::add(&c.transient_failures, 1);
-                                    let wait =
-                                        retry_after.unwrap_or_else(|| self.backoff(attempt));
+                                    let wait = retry_after.unwrap_or_else(|| self.backoff(attempt));
                                     (
                                         map_error(call.op, status, &body, "", rid, &self.creds),
                                         wait,
@@ -728,7 +717,10 @@ mod tests {
             named_permission("Missing role permissions on the request. API requires one of 'User.Invite.All, User.ReadWrite.All'."),
             Some("User.Invite.All".to_string())
         );
-        assert_eq!(named_permission("Insufficient privileges to complete the operation."), None);
+        assert_eq!(
+            named_permission("Insufficient privileges to complete the operation."),
+            None
+        );
     }
 
     /// A 403 on an invitation is "restricted" only when Graph talks about
@@ -741,17 +733,38 @@ mod tests {
             secret: crate::secrets::SecretString::new("x"),
         };
         let restricted = br#"{"error":{"code":"Authorization_RequestDenied","message":"Guest invitations not allowed for your company. Contact your company administrator for more details."}}"#;
-        let e = map_error(Operation::Invite, 403, restricted, "", uuid::Uuid::nil(), &creds);
+        let e = map_error(
+            Operation::Invite,
+            403,
+            restricted,
+            "",
+            uuid::Uuid::nil(),
+            &creds,
+        );
         assert!(matches!(e, GraphError::InvitationsRestricted { .. }), "{e}");
         let denied = br#"{"error":{"code":"Authorization_RequestDenied","message":"Insufficient privileges to complete the operation."}}"#;
-        let e = map_error(Operation::Invite, 403, denied, "", uuid::Uuid::nil(), &creds);
+        let e = map_error(
+            Operation::Invite,
+            403,
+            denied,
+            "",
+            uuid::Uuid::nil(),
+            &creds,
+        );
         match e {
             GraphError::Forbidden {
                 missing_permission, ..
             } => assert_eq!(missing_permission.as_deref(), Some("User.Invite.All")),
             other => panic!("{other}"),
         }
-        let e = map_error(Operation::ReadGroupMembers, 403, denied, "", uuid::Uuid::nil(), &creds);
+        let e = map_error(
+            Operation::ReadGroupMembers,
+            403,
+            denied,
+            "",
+            uuid::Uuid::nil(),
+            &creds,
+        );
         assert!(e.to_string().contains("GroupMember.Read.All"), "{e}");
     }
 }

@@ -36,7 +36,7 @@ pub use config::{BucketSpec, GraphConfig, PacingConfig};
 pub use error::{AadstsCode, ErrorContext, GraphError};
 pub use http::{GraphClient, Operation, TenantGraph};
 pub use models::{
-    GraphGroup, GraphUser, InviteRequest, Invitation, PagedRead, Photo, PhotoMeta,
+    GraphGroup, GraphUser, Invitation, InviteRequest, PagedRead, Photo, PhotoMeta,
     DEFAULT_USER_SELECT, GUEST_SELECT,
 };
 pub use ops::{address_filter, odata_quote};

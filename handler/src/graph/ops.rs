@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 use super::error::GraphError;
 use super::http::{Body, Call, Operation, TenantGraph};
 use super::models::{
-    GraphGroup, GraphUser, InviteRequest, Invitation, PagedRead, Photo, PhotoMeta, GUEST_SELECT,
+    GraphGroup, GraphUser, Invitation, InviteRequest, PagedRead, Photo, PhotoMeta, GUEST_SELECT,
 };
 use super::pacing::Cost;
 use crate::domain::Guid;
@@ -26,11 +26,15 @@ pub fn address_filter(address: &str) -> String {
 
 /// Read costs (graph.md): `$select` takes one resource unit off.
 fn read_cost(base: u32, selected: bool) -> Cost {
-    Cost::read(if selected { base.saturating_sub(1).max(1) } else { base })
+    Cost::read(if selected {
+        base.saturating_sub(1).max(1)
+    } else {
+        base
+    })
 }
 
 fn select_value(select: &[&str]) -> String {
-    if select.iter().any(|s| *s == "id") {
+    if select.contains(&"id") {
         select.join(",")
     } else {
         let mut v = vec!["id"];

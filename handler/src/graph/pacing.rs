@@ -392,7 +392,10 @@ mod tests {
             t.await.unwrap();
         }
         let t = secs(t0);
-        assert!((19.9..=20.1).contains(&t), "50 writes (10 burst + 40 at 2/s) took {t}s");
+        assert!(
+            (19.9..=20.1).contains(&t),
+            "50 writes (10 burst + 40 at 2/s) took {t}s"
+        );
     }
 
     /// At time scale 10 the same work takes a tenth of the time.
