@@ -495,7 +495,7 @@ async fn a_throttled_faulty_workload_applies_every_write_once() {
 async fn fresh_objects_are_retried_past_eventual_consistency_404s() {
     let cfg = SimConfig {
         time_scale: 100.0,
-        consistency_window_ms: 3_000,
+        consistency_window_ms: 10_000,
         ..SimConfig::fast()
     };
     let w = World::start(cfg, ALL_PERMS).await;
