@@ -562,13 +562,13 @@ async fn a_request_past_its_timeout_is_a_transient_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batch_items_throttled_by_graph_are_resubmitted() {
     let cfg = SimConfig {
-        time_scale: 50.0,
+        time_scale: 5.0,
         ..SimConfig::fast()
     };
     let w = World::start(cfg, ALL_PERMS).await;
     // A second client = another process that does not share our pacer.
     let other =
-        GraphClient::new(GraphConfig::new(w.sim.url(), w.sim.url()).with_time_scale(50.0)).unwrap();
+        GraphClient::new(GraphConfig::new(w.sim.url(), w.sim.url()).with_time_scale(5.0)).unwrap();
     let graphs = [w.graph(), other.tenant(w.creds("s3cret"))];
     let jobs = (0..16).map(|b| {
         let g = graphs[b % 2].clone();

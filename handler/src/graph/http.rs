@@ -26,22 +26,39 @@ use crate::domain::Guid;
 /// needs in [`GraphError::Forbidden`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Operation {
+    /// `GET /groups/{id}/transitiveMembers/microsoft.graph.user`.
     ReadGroupMembers,
+    /// `GET /groups/{id}`.
     GetGroup,
+    /// `@odata.count` of the transitive user members.
     CountGroupMembers,
+    /// `GET /users/{id or UPN}`.
     GetUser,
+    /// `GET /users?$filter=` by address.
     FindUsers,
+    /// `GET /users?$filter=userType eq 'Guest'`.
     ListGuests,
+    /// `GET /directory/deletedItems/microsoft.graph.user`.
     ListDeletedUsers,
+    /// `POST /invitations`.
     Invite,
+    /// `PATCH /users/{id}`.
     PatchUser,
+    /// `DELETE /users/{id}`.
     DeleteUser,
+    /// `POST /directory/deletedItems/{id}/restore`.
     RestoreUser,
+    /// `GET /users/{id}/photo`.
     GetPhoto,
+    /// `GET /users/{id}/photo/$value`.
     GetPhotoBytes,
+    /// `PUT /users/{id}/photo/$value`.
     PutPhoto,
+    /// `DELETE /users/{id}/photo/$value`.
     DeletePhoto,
+    /// `POST /groups/{id}/members/$ref`.
     AddGroupMember,
+    /// `POST /$batch` (the envelope; items carry their own operation).
     Batch,
 }
 
