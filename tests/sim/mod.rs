@@ -12,6 +12,7 @@ mod consistency;
 mod faults;
 mod fidelity;
 mod paging;
+mod perf;
 mod throttling;
 mod writes;
 

@@ -172,8 +172,9 @@ async fn fetch(
                             ctx: ctx(Some(status), None),
                         })?;
                     // expires_in is wall-clock seconds (the simulator scales it).
-                    let lifetime =
-                        Duration::from_secs_f64(a.expires_in.unwrap_or(3599.0).clamp(1.0, 86_400.0));
+                    let lifetime = Duration::from_secs_f64(
+                        a.expires_in.unwrap_or(3599.0).clamp(1.0, 86_400.0),
+                    );
                     let margin = cfg.real(cfg.token_refresh_margin);
                     return Ok(CachedToken {
                         value: Arc::new(SecretString::new(a.access_token)),

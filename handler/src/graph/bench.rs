@@ -193,7 +193,9 @@ pub async fn run(args: GraphBenchArgs) -> anyhow::Result<()> {
         if args.writes / 3 > 1 && (from as f64) > WRITE_BURST {
             if let (Some(a), Some(b)) = (done_at.get(from - 1), done_at.last()) {
                 let steady = (args.writes / 3) as f64 / ((b - a) * scale);
-                let sustained = if args.mode == "invite" && (n - INVITE_BURST) / INVITES_PER_SEC > (n - WRITE_BURST) / WRITES_PER_SEC {
+                let sustained = if args.mode == "invite"
+                    && (n - INVITE_BURST) / INVITES_PER_SEC > (n - WRITE_BURST) / WRITES_PER_SEC
+                {
                     INVITES_PER_SEC
                 } else {
                     WRITES_PER_SEC
@@ -214,10 +216,7 @@ pub async fn run(args: GraphBenchArgs) -> anyhow::Result<()> {
         "  429 answers          {throttled} ({:.2}% of {requests} requests)",
         100.0 * throttled as f64 / requests.max(1) as f64
     );
-    println!(
-        "  5xx answers          {}",
-        counts.status_class(5)
-    );
+    println!("  5xx answers          {}", counts.status_class(5));
     println!("  requests per write   {:.3}", requests as f64 / n);
     println!(
         "  client               {} requests, {} retries, {} 429s seen, {} token requests",

@@ -26,22 +26,39 @@ use crate::domain::Guid;
 /// needs in [`GraphError::Forbidden`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Operation {
+    /// `GET /groups/{id}/transitiveMembers/microsoft.graph.user`.
     ReadGroupMembers,
+    /// `GET /groups/{id}`.
     GetGroup,
+    /// `@odata.count` of the transitive user members.
     CountGroupMembers,
+    /// `GET /users/{id or UPN}`.
     GetUser,
+    /// `GET /users?$filter=` by address.
     FindUsers,
+    /// `GET /users?$filter=userType eq 'Guest'`.
     ListGuests,
+    /// `GET /directory/deletedItems/microsoft.graph.user`.
     ListDeletedUsers,
+    /// `POST /invitations`.
     Invite,
+    /// `PATCH /users/{id}`.
     PatchUser,
+    /// `DELETE /users/{id}`.
     DeleteUser,
+    /// `POST /directory/deletedItems/{id}/restore`.
     RestoreUser,
+    /// `GET /users/{id}/photo`.
     GetPhoto,
+    /// `GET /users/{id}/photo/$value`.
     GetPhotoBytes,
+    /// `PUT /users/{id}/photo/$value`.
     PutPhoto,
+    /// `DELETE /users/{id}/photo/$value`.
     DeletePhoto,
+    /// `POST /groups/{id}/members/$ref`.
     AddGroupMember,
+    /// `POST /$batch` (the envelope; items carry their own operation).
     Batch,
 }
 
@@ -495,10 +512,7 @@ impl TenantGraph {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     let headers = resp.headers().clone();
-                    let body = match resp.bytes().await {
-                        Ok(b) => Some(b),
-                        Err(_) => None,
-                    };
+                    let body = resp.bytes().await.ok();
                     tracing::debug!(method = %call.method, path = %log_path(&call.url), status, client_request_id = %rid, attempt, elapsed_ms = started.elapsed().as_millis() as u64, "graph request");
                     if let Some(p) = headers
                         .get("x-ms-throttle-limit-percentage")
@@ -561,8 +575,7 @@ impl TenantGraph {
                                 }
                                 s if s >= 500 => {
                                     Counters::add(&c.transient_failures, 1);
-                                    let wait =
-                                        retry_after.unwrap_or_else(|| self.backoff(attempt));
+                                    let wait = retry_after.unwrap_or_else(|| self.backoff(attempt));
                                     (
                                         map_error(call.op, status, &body, "", rid, &self.creds),
                                         wait,

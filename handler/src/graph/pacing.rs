@@ -31,16 +31,22 @@ use super::config::{BucketSpec, PacingConfig};
 /// Which of the three budgets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BudgetKind {
+    /// Writes per app + tenant.
     Writes,
+    /// Invitations per tenant.
     Invitations,
+    /// Read resource units per app + tenant.
     ReadUnits,
 }
 
 /// What one request costs against the budgets (graph.md, "Costs").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Cost {
+    /// Resource units (every request costs at least one).
     pub read_units: u32,
+    /// Writes (POST/PATCH/PUT/DELETE).
     pub writes: u32,
+    /// Invitations (also writes).
     pub invitations: u32,
 }
 
