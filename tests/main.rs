@@ -1,9 +1,8 @@
 //! Integration tests: one binary, a module per area.
+mod graph;
 mod orchestration;
 mod protocol;
 mod report;
-mod store;
-mod graph;
 mod secrets;
 mod sim;
 mod store;

@@ -16,13 +16,28 @@ pub struct Spawned {
     pub base: String,
     pub addr: String,
     lines: mpsc::UnboundedReceiver<Value>,
+    /// Holds the handler's SQLite store and local secrets file.
+    _state: tempfile::TempDir,
+}
+
+/// The settings a handler needs to start, with its state in `dir`.
+pub fn handler_settings(dir: &Path) -> Vec<(&'static str, String)> {
+    vec![
+        ("GUESTSYNC_HOST_TENANT_ID", "11111111-1111-4111-8111-111111111111".into()),
+        ("GUESTSYNC_HOST_CLIENT_ID", "22222222-2222-4222-8222-222222222222".into()),
+        ("GUESTSYNC_HOST_SECRET_NAME", "host-app-secret".into()),
+        ("GUESTSYNC_STORE", format!("sqlite:{}", dir.join("guest-sync.db").display())),
+        ("GUESTSYNC_LOCAL_SECRETS", dir.join("secrets.json").display().to_string()),
+    ]
 }
 
 impl Spawned {
     /// Starts `binary` on a free port with JSON logs at `rust_log` and
     /// waits for its "handler listening" line.
     pub async fn start(binary: &Path, rust_log: &str) -> Spawned {
+        let state = tempfile::tempdir().unwrap();
         let mut child = Command::new(binary)
+            .envs(handler_settings(state.path()))
             .env("FUNCTIONS_CUSTOMHANDLER_PORT", "0")
             .env("GUESTSYNC_LOG_FORMAT", "json")
             .env("RUST_LOG", rust_log)
@@ -48,6 +63,7 @@ impl Spawned {
             base: String::new(),
             addr: String::new(),
             lines,
+            _state: state,
         };
         let listening = spawned.wait_for_message("handler listening").await;
         spawned.addr = listening["addr"].as_str().unwrap().to_string();
@@ -133,9 +149,30 @@ async fn spawned_handler_answers_readiness_and_invocations() {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status().as_u16(), 500);
+    // A work item for a tenant that is not registered is a permanent
+    // failure: recorded, answered 200 so it does not loop.
+    assert_eq!(res.status().as_u16(), 200);
     let body: Value = res.json().await.unwrap();
-    assert!(body["error"].as_str().unwrap().contains("not configured"));
+    assert!(body["Logs"].to_string().contains("is not registered"), "{body}");
+}
+
+/// A bad setting stops start-up with exit code 1 and names the setting.
+#[tokio::test]
+async fn handler_refuses_to_start_with_a_bad_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = within(
+        "handler start-up failure",
+        Command::new(handler_binary())
+            .envs(handler_settings(dir.path()))
+            .env("FUNCTIONS_CUSTOMHANDLER_PORT", "0")
+            .env("GUESTSYNC_MAX_DEPROVISIONS", "lots")
+            .output(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("GUESTSYNC_MAX_DEPROVISIONS"), "{stderr}");
 }
 
 /// SIGTERM to an idle handler stops it with exit code 0.
@@ -171,9 +208,9 @@ async fn sigterm_during_an_invocation_lets_it_finish_then_exits_zero() {
         .await
         .unwrap();
 
-    assert!(answer.starts_with("HTTP/1.1 500"), "{answer}");
-    assert!(answer.contains("sync-timer is not configured"), "{answer}");
-    let finished = handler.wait_for_message("invocation failed").await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("0 reconcile work item(s) enqueued"), "{answer}");
+    let finished = handler.wait_for_message("invocation finished").await;
     assert_eq!(finished["function"], "sync-timer");
     assert_eq!(handler.exit_code().await, Some(0));
 }

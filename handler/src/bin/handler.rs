@@ -7,16 +7,9 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 
-use guest_sync::functions::{self, FunctionSet};
+use guest_sync::functions;
+use guest_sync::settings::Settings;
 use guest_sync::telemetry;
-
-/// The behaviour behind each function. For now every function answers
-/// "not configured" (a clear error, never a fake success); the orchestration
-/// work replaces this with the real set built from
-/// `guest_sync::settings::Settings`.
-fn function_set() -> FunctionSet {
-    FunctionSet::unconfigured()
-}
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -29,6 +22,16 @@ async fn main() -> ExitCode {
     }
     let port = match functions::port_from_lookup(|k| std::env::var(k).ok()) {
         Ok(p) => p,
+        Err(e) => return fail(&e),
+    };
+    // Settings are read and validated once; a bad value stops start-up
+    // with a message naming the setting.
+    let settings = match Settings::from_env() {
+        Ok(s) => s,
+        Err(e) => return fail(&e),
+    };
+    let set = match guest_sync::orchestration::build::build(settings).await {
+        Ok(s) => s,
         Err(e) => return fail(&e),
     };
     // Signal handlers first, so a SIGTERM right after readiness is honoured.
@@ -45,7 +48,7 @@ async fn main() -> ExitCode {
         Ok(addr) => tracing::info!(%addr, version = env!("CARGO_PKG_VERSION"), "handler listening"),
         Err(e) => return fail(&format!("cannot read the bound address: {e}")),
     }
-    match functions::serve(listener, function_set(), shutdown).await {
+    match functions::serve(listener, set, shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&format!("server error: {e}")),
     }

@@ -26,6 +26,7 @@ use crate::domain::{Job, RunCounts, SourceTenant};
 use crate::functions::{FunctionName, FunctionSet};
 use crate::store::Store;
 
+pub mod build;
 pub mod engine_jobs;
 pub mod fanout;
 pub mod http;

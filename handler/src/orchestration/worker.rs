@@ -12,7 +12,6 @@
 //! deliveries it is parked and `poison-watch` records it); a permanent one
 //! is recorded and the message completes.
 use std::sync::Arc;
-use std::time::Instant as StdInstant;
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -112,6 +111,7 @@ pub async fn run_work_item(
     item: WorkItem,
     dequeue_count: u32,
 ) -> Result<FunctionOutput, InvokeError> {
+    tracing::debug!(run_id = %item.run_id, dequeue_count, "work item received");
     let tid = item.source_tenant_id;
     let tenant = match o.store.get_tenant(tid).await {
         Ok(Some(t)) => t,
@@ -134,10 +134,9 @@ pub async fn run_work_item(
         .await
         .map_err(|e| store_err("cannot read the run", e))?;
     if let Some(r) = &existing {
-        if matches!(
-            r.outcome,
-            RunOutcome::Succeeded | RunOutcome::Partial
-        ) || (r.outcome == RunOutcome::Failed && r.finished_at.is_some() && !r.parked && r.error.as_deref().is_some_and(|e| !e.starts_with("transient")))
+        // A finished run (new timer ticks get new run ids) means this is a
+        // duplicate delivery of one of its items.
+        if r.finished_at.is_some() && r.outcome != RunOutcome::Running
         {
             return Ok(FunctionOutput {
                 logs: vec![format!(
@@ -167,7 +166,7 @@ pub async fn run_work_item(
         }
         Err(e) => return Err(store_err("cannot take the tenant lease", e)),
     };
-    let result = run_leased(o, &tenant, &item, existing, dequeue_count).await;
+    let result = run_leased(o, &tenant, &item).await;
     if let Err(e) = o.store.release(&lease).await {
         // Not fatal: the lease expires by itself.
         tracing::warn!(tenant_id = %tid, job = %item.job, error = %e, "lease release failed; it will expire");
@@ -179,42 +178,25 @@ async fn run_leased(
     o: &Orchestrator,
     tenant: &SourceTenant,
     item: &WorkItem,
-    existing: Option<RunRecord>,
-    dequeue_count: u32,
 ) -> Result<FunctionOutput, InvokeError> {
-    let started = StdInstant::now();
-    let now = Utc::now();
-    let mut run = existing.unwrap_or(RunRecord {
-        run_id: item.run_id,
-        job: item.job,
-        source_tenant_id: tenant.tenant_id,
-        started_at: now,
-        finished_at: None,
-        outcome: RunOutcome::Running,
-        counts: Default::default(),
-        error: None,
-        dry_run: false,
-        parked: false,
-    });
-    run.outcome = RunOutcome::Running;
-    run.finished_at = None;
-    run.error = None;
-    o.store
-        .put_run(&run)
-        .await
-        .map_err(|e| store_err("cannot record the run", e))?;
-    let deadline = tokio::time::Instant::now() + o.job_budget;
-    let res = o
+    // Stop launching writes a little before the budget ends, so in-flight
+    // writes and the run record finish inside it.
+    let margin = (o.job_budget / 16).min(std::time::Duration::from_secs(30));
+    let deadline = tokio::time::Instant::now() + o.job_budget.saturating_sub(margin);
+    // The engine keeps the run record (counts of every slice, outcome,
+    // error) and emits the run summary; this function turns its answer into
+    // the host's terms.
+    match o
         .jobs
         .run(tenant, item.job, item.run_id, item.cursor.clone(), deadline)
-        .await;
-    let elapsed = started.elapsed().as_millis();
-    match res {
+        .await
+    {
         Ok(slice) => {
-            run.counts.add(&slice.counts);
             let mut out = FunctionOutput::default();
+            if let Some(w) = slice.warning {
+                out.logs.push(format!("tenant {}: {w}", tenant.tenant_id));
+            }
             if let Some(cursor) = slice.cursor {
-                run.outcome = RunOutcome::Continued;
                 let next = WorkItem {
                     job: item.job,
                     source_tenant_id: item.source_tenant_id,
@@ -230,44 +212,10 @@ async fn run_leased(
                     "tenant {}: {} continues in a new work item (time budget used)",
                     tenant.tenant_id, item.job
                 ));
-            } else {
-                run.outcome = if run.counts.failed > 0 || slice.warning.is_some() {
-                    RunOutcome::Partial
-                } else {
-                    RunOutcome::Succeeded
-                };
-                run.finished_at = Some(Utc::now());
-                run.error = slice.warning;
-            }
-            o.store
-                .put_run(&run)
-                .await
-                .map_err(|e| store_err("cannot record the run", e))?;
-            if run.finished_at.is_some() {
-                log_run_summary(&run, elapsed);
             }
             Ok(out)
         }
-        Err(JobError::Transient(m)) => {
-            run.outcome = RunOutcome::Failed;
-            run.error = Some(format!(
-                "transient: {m} (delivery {dequeue_count}; the host retries)"
-            ));
-            if let Err(e) = o.store.put_run(&run).await {
-                tracing::warn!(run_id = %run.run_id, error = %e, "could not record the transient failure");
-            }
-            Err(InvokeError::Transient(m))
-        }
-        Err(JobError::Permanent(m)) => {
-            run.outcome = RunOutcome::Failed;
-            run.finished_at = Some(Utc::now());
-            run.error = Some(m.clone());
-            o.store
-                .put_run(&run)
-                .await
-                .map_err(|e| store_err("cannot record the run", e))?;
-            log_run_summary(&run, elapsed);
-            Err(InvokeError::Permanent(m))
-        }
+        Err(JobError::Transient(m)) => Err(InvokeError::Transient(m)),
+        Err(JobError::Permanent(m)) => Err(InvokeError::Permanent(m)),
     }
 }

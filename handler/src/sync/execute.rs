@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures::FutureExt;
 use futures::StreamExt;
 use serde_json::{Map, Value};
 
@@ -266,8 +267,11 @@ impl Executor {
         progress.phase("apply", Some(plan.actions.len() as u64));
         let stop = AtomicBool::new(false);
         let fatal: Mutex<Option<SyncError>> = Mutex::new(None);
-        let results: Vec<Option<Done>> = futures::stream::iter(plan.actions.iter())
-            .map(|a| {
+        let results: Vec<Option<Done>> = futures::stream::iter(0..plan.actions.len())
+            .map(|i| {
+                // Indices, not `iter()`: a stream of borrowed items makes
+                // this future not provably `Send` (rustc #102211).
+                let a = &plan.actions[i];
                 let stop = &stop;
                 let fatal = &fatal;
                 async move {
@@ -286,6 +290,7 @@ impl Executor {
                     progress.inc(1);
                     Some(r)
                 }
+                .boxed()
             })
             .buffer_unordered(self.concurrency.max(1))
             .collect()

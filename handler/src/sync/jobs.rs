@@ -4,6 +4,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
+use futures::FutureExt;
 use futures::StreamExt;
 use serde_json::{json, Value};
 
@@ -456,8 +457,8 @@ async fn photos(
             ctx.clock.now(),
         );
         counts.unchanged += p.unchanged;
-        let results: Vec<Result<RunCounts, SyncError>> = futures::stream::iter(p.actions.iter())
-            .map(|a| photo_action(ctx, tenant.tenant_id, run_id, &src, w.as_ref(), a))
+        let results: Vec<Result<RunCounts, SyncError>> = futures::stream::iter(0..p.actions.len())
+            .map(|i| photo_action(ctx, tenant.tenant_id, run_id, &src, w.as_ref(), &p.actions[i]).boxed())
             .buffer_unordered(conc)
             .collect()
             .await;
@@ -617,7 +618,7 @@ async fn redemption(
         let src = ctx.graph.tenant(source_credentials(ctx, tenant).await?);
         let sel = source_select(opts);
         let users: Vec<SourceUser> =
-            futures::stream::iter(redeemed.iter().map(|r| r.source_user_id))
+            futures::stream::iter(redeemed.iter().map(|r| r.source_user_id).collect::<Vec<Guid>>())
                 .map(|id| {
                     let src = &src;
                     let sel = &sel;
@@ -625,6 +626,7 @@ async fn redemption(
                         let refs: Vec<&str> = sel.iter().map(String::as_str).collect();
                         src.get_user(id, &refs).await
                     }
+                    .boxed()
                 })
                 .buffer_unordered(ctx.concurrency.max(1))
                 .filter_map(|r| async move { r.ok().and_then(to_source_user) })
