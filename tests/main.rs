@@ -6,3 +6,4 @@ mod report;
 mod secrets;
 mod sim;
 mod store;
+mod support;
