@@ -14,8 +14,6 @@ pub struct ReceivedMessage {
     pub id: String,
     pub pop_receipt: String,
     pub dequeue_count: u32,
-    pub insertion_time: String,
-    pub expiration_time: String,
     /// The message text (base64-decoded, as the host's default encoding).
     pub text: String,
 }
@@ -168,8 +166,6 @@ impl QueueClient {
                 id: field("MessageId"),
                 pop_receipt: xml_unescape(&field("PopReceipt")),
                 dequeue_count: field("DequeueCount").parse().unwrap_or(1),
-                insertion_time: field("InsertionTime"),
-                expiration_time: field("ExpirationTime"),
                 text: String::from_utf8(bytes)?,
             });
         }
@@ -188,6 +184,30 @@ impl QueueClient {
             )
             .await?;
         anyhow::ensure!(s == 204, "delete message from {queue}: {s} {t}");
+        Ok(())
+    }
+
+    /// Makes a received message visible again after `visibility_secs`
+    /// (what the host does when an invocation fails).
+    pub async fn release(
+        &self,
+        queue: &str,
+        m: &ReceivedMessage,
+        visibility_secs: u32,
+    ) -> anyhow::Result<()> {
+        let q = [
+            ("popreceipt", m.pop_receipt.clone()),
+            ("visibilitytimeout", visibility_secs.to_string()),
+        ];
+        let (s, t) = self
+            .send(
+                reqwest::Method::PUT,
+                &format!("/{queue}/messages/{}", m.id),
+                &q,
+                None,
+            )
+            .await?;
+        anyhow::ensure!(s == 204, "update message on {queue}: {s} {t}");
         Ok(())
     }
 

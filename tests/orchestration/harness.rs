@@ -1,0 +1,222 @@
+//! The host harness: plays the Azure Functions host against the handler's
+//! real HTTP server, with real queues in Azurite.
+//!
+//! What it does, as the host does (functions-protocol.md):
+//! - fires a timer by POSTing the captured timer envelope;
+//! - turns `Outputs.workItems` into messages on `guestsync-work`
+//!   (base64 message encoding, as the host's default);
+//! - delivers queued messages to `tenant-worker` with the host's envelope
+//!   (the message text double- or single-encoded, `DequeueCount` as a number
+//!   or a string, quoted `Id`/`PopReceipt`), several at once;
+//! - deletes a message on a 2xx answer and enqueues its outputs; leaves it on
+//!   a non-2xx answer so it comes back after the visibility timeout; after
+//!   `maxDequeueCount` deliveries moves it to `guestsync-work-poison`, whose
+//!   messages go to `poison-watch`.
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use guest_sync::functions::{self, FunctionSet};
+use serde_json::{json, Value};
+
+use super::queue::{QueueClient, ReceivedMessage};
+
+pub const WORK: &str = "guestsync-work";
+pub const POISON: &str = "guestsync-work-poison";
+/// Azurite's well-known development account key.
+pub const DEV_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+/// What the harness saw, for assertions.
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub deliveries: AtomicU64,
+    pub non_2xx: AtomicU64,
+    pub poisoned: AtomicU64,
+    pub poison_deliveries: AtomicU64,
+    /// The `Logs` of every 2xx answer to a queue delivery.
+    pub logs: std::sync::Mutex<Vec<String>>,
+}
+
+pub struct Host {
+    pub base: String,
+    pub queues: QueueClient,
+    http: reqwest::Client,
+    pub max_dequeue: u32,
+    pub visibility_secs: u32,
+    pub tally: Arc<Tally>,
+    server: tokio::task::JoinHandle<()>,
+    _azurite: guest_sync::store::table::azurite::Azurite,
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl Host {
+    /// Serves `set` on a loopback port (the handler's real router) and
+    /// starts Azurite's queue service.
+    pub async fn start(set: FunctionSet) -> Host {
+        let azurite = crate::support::azurite::start();
+        let queues = QueueClient::new(&azurite.queue_endpoint, "devstoreaccount1", DEV_KEY).unwrap();
+        queues.create_queue(WORK).await.unwrap();
+        queues.create_queue(POISON).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            let _ = functions::serve(listener, set, std::future::pending()).await;
+        });
+        Host {
+            base,
+            queues,
+            http: reqwest::Client::new(),
+            max_dequeue: 5,
+            visibility_secs: 1,
+            tally: Arc::new(Tally::default()),
+            server,
+            _azurite: azurite,
+        }
+    }
+
+    async fn post(&self, function: &str, envelope: Value) -> (u16, Value) {
+        let res = self
+            .http
+            .post(format!("{}/{function}", self.base))
+            .header("X-Azure-Functions-InvocationId", uuid::Uuid::new_v4().to_string())
+            .json(&envelope)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let body = res.json().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    async fn enqueue_outputs(&self, body: &Value) -> usize {
+        let items = body["Outputs"]["workItems"].as_array().cloned().unwrap_or_default();
+        for i in &items {
+            assert!(i.is_object(), "queue outputs must be objects: {i}");
+            self.queues.put(WORK, &i.to_string()).await.unwrap();
+        }
+        items.len()
+    }
+
+    /// Fires a timer function; returns how many work items it enqueued.
+    pub async fn fire_timer(&self, function: &str) -> usize {
+        let env = json!({"Data":{"timer":{"Schedule":{"AdjustForDST":true},
+            "ScheduleStatus":{"Last":"0001-01-01T00:00:00","Next":"2026-11-23T14:45:51+00:00","LastUpdated":"2026-11-23T14:43:50.403838+00:00"},
+            "IsPastDue":false}},
+            "Metadata":{"sys":{"MethodName":function,"UtcNow":chrono::Utc::now().to_rfc3339(),"RandGuid":uuid::Uuid::new_v4().to_string()}}});
+        let (status, body) = self.post(function, env).await;
+        assert_eq!(status, 200, "{function}: {body}");
+        self.enqueue_outputs(&body).await
+    }
+
+    /// Puts a work item on the queue as a previous output would.
+    pub async fn enqueue(&self, item: &Value) {
+        self.queues.put(WORK, &item.to_string()).await.unwrap();
+    }
+
+    /// The host's queue-trigger envelope for a received message.
+    fn queue_envelope(m: &ReceivedMessage) -> Value {
+        // The host sends both encodings in the wild; alternate them.
+        let data = if m.dequeue_count % 2 == 1 {
+            Value::String(Value::String(m.text.clone()).to_string())
+        } else {
+            Value::String(m.text.clone())
+        };
+        let count = if m.dequeue_count % 2 == 1 {
+            json!(m.dequeue_count)
+        } else {
+            json!(m.dequeue_count.to_string())
+        };
+        let mut meta = json!({
+            "DequeueCount": count,
+            "Id": format!("\"{}\"", m.id),
+            "PopReceipt": format!("\"{}\"", m.pop_receipt),
+            "InsertionTime": chrono::Utc::now().to_rfc3339(),
+            "ExpirationTime": chrono::Utc::now().to_rfc3339(),
+            "NextVisibleTime": chrono::Utc::now().to_rfc3339(),
+            "sys": {"MethodName": "tenant-worker", "UtcNow": chrono::Utc::now().to_rfc3339()}
+        });
+        // The host merges the message's own top-level fields into metadata.
+        if let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(&m.text) {
+            if let Value::Object(md) = &mut meta {
+                for (k, v) in fields {
+                    md.entry(k).or_insert(v);
+                }
+            }
+        }
+        json!({"Data": {"workItem": data}, "Metadata": meta})
+    }
+
+    async fn deliver(&self, queue: &str, function: &str, m: ReceivedMessage) {
+        if queue == WORK {
+            self.tally.deliveries.fetch_add(1, Ordering::SeqCst);
+        } else {
+            self.tally.poison_deliveries.fetch_add(1, Ordering::SeqCst);
+        }
+        let (status, body) = self.post(function, Self::queue_envelope(&m)).await;
+        if (200..300).contains(&status) {
+            if let Some(lines) = body["Logs"].as_array() {
+                let mut logs = self.tally.logs.lock().unwrap();
+                logs.extend(lines.iter().filter_map(|l| l.as_str().map(String::from)));
+            }
+            self.enqueue_outputs(&body).await;
+            self.queues.delete(queue, &m).await.unwrap();
+        } else {
+            self.tally.non_2xx.fetch_add(1, Ordering::SeqCst);
+            if m.dequeue_count >= self.max_dequeue && queue == WORK {
+                self.queues.put(POISON, &m.text).await.unwrap();
+                self.queues.delete(queue, &m).await.unwrap();
+                self.tally.poisoned.fetch_add(1, Ordering::SeqCst);
+            } else {
+                // Visible again after the visibility timeout, then delivered
+                // once more with a higher dequeue count.
+                self.queues.release(queue, &m, self.visibility_secs).await.unwrap();
+            }
+        }
+    }
+
+    /// Delivers messages (up to 16 at once, as the host's batch) until both
+    /// queues are empty, or `limit` passes. Returns false on timeout.
+    pub async fn run_until_idle(&self, limit: Duration) -> bool {
+        let end = tokio::time::Instant::now() + limit;
+        while tokio::time::Instant::now() < end {
+            let msgs = self.queues.get(WORK, 16, 120).await.unwrap();
+            if !msgs.is_empty() {
+                futures::future::join_all(msgs.into_iter().map(|m| self.deliver(WORK, "tenant-worker", m))).await;
+                continue;
+            }
+            let poison = self.queues.get(POISON, 16, 120).await.unwrap();
+            if !poison.is_empty() {
+                futures::future::join_all(poison.into_iter().map(|m| self.deliver(POISON, "poison-watch", m))).await;
+                continue;
+            }
+            if self.queues.count(WORK).await.unwrap() == 0 && self.queues.count(POISON).await.unwrap() == 0 {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        false
+    }
+
+    /// Calls an HTTP function; returns `Outputs.res` (status, headers, body).
+    pub async fn http(&self, function: &str, method: &str, query: Value, headers: Value, body: Option<&str>) -> (u16, Value, String) {
+        let mut req = json!({"Url": format!("https://app.example/api/{function}"), "Method": method,
+            "Query": query, "Headers": headers, "Params": {}, "Identities": []});
+        if let Some(b) = body {
+            req["Body"] = Value::String(b.to_string());
+        }
+        let (status, out) = self.post(function, json!({"Data": {"req": req}, "Metadata": {}})).await;
+        assert_eq!(status, 200, "{out}");
+        let res = &out["Outputs"]["res"];
+        (
+            res["statusCode"].as_u64().unwrap_or(0) as u16,
+            res["headers"].clone(),
+            res["body"].as_str().unwrap_or_default().to_string(),
+        )
+    }
+}
