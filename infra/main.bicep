@@ -45,7 +45,7 @@ param hostSecretName string = 'host-app-secret'
 @description('E-mail address receiving the alerts.')
 param alertEmail string
 
-@description('Object id of the administrator (user, group or service principal) who gets Key Vault Secrets Officer to add tenant secrets; empty = none.')
+@description('Object id of the administrator (user, group or service principal) who gets Key Vault Secrets Officer (add tenant secrets) and Storage Table Data Contributor (the CLI writes the tenant registry); empty = none.')
 param adminObjectId string = ''
 
 @description('Principal type of adminObjectId.')

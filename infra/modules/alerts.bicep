@@ -29,7 +29,7 @@ var failedRunsQuery = '${events} | where event == "run_summary" | where tostring
 
 var parkedQuery = '${events} | where event == "work_item_parked" | project timestamp, tenant_id = tostring(f.tenant_id), job = tostring(f.job), run_id = tostring(f.run_id), dequeue_count = tolong(f.dequeue_count)'
 
-var guardQuery = '${events} | where event == "guard_tripped" | project timestamp, tenant_id = tostring(f.tenant_id), run_id = tostring(f.run_id), wanted = tolong(f.wanted), limit = tolong(f.limit)'
+var guardQuery = '${events} | where event == "guard_tripped" | project timestamp, tenant_id = tostring(f.tenant_id), run_id = tostring(f.run_id), wanted = tolong(f.wanted), max_removals = tolong(f["limit"])'
 
 var secretQuery = '${events} | where event == "secret_expiry" | summarize days_left = min(tolong(f.days_left)) by tenant_id = tostring(f.tenant_id), secret_name = tostring(f.secret_name), level = tostring(f.level)'
 

@@ -3,7 +3,8 @@
 // (host timers' state + the guest-sync store), Key Vault Secrets User (read
 // tenant secrets), Monitoring Metrics Publisher (Entra-authenticated
 // telemetry). The deploying admin may get Key Vault Secrets Officer to add
-// tenant secrets with `guest-sync tenant add`.
+// tenant secrets with `guest-sync tenant add`, and Storage Table Data
+// Contributor so that CLI can register the tenant in the store.
 
 @description('Principal id (object id) of the app\'s user-assigned identity.')
 param principalId string
@@ -103,6 +104,18 @@ resource adminSecretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01
   scope: vault
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultSecretsOfficer)
+    principalId: adminObjectId
+    principalType: adminPrincipalType
+  }
+}
+
+// The admin's `guest-sync tenant add` / `report` CLI reads and writes the
+// store's tables directly (GUESTSYNC_STORE = the table endpoint).
+resource adminTableContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(adminObjectId)) {
+  name: guid(storage.id, adminObjectId, storageTableDataContributor)
+  scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageTableDataContributor)
     principalId: adminObjectId
     principalType: adminPrincipalType
   }

@@ -74,10 +74,10 @@ def test_queries_use_only_events_the_handler_writes():
 
 
 def test_queries_read_only_documented_fields():
-    """Every f.<field> the queries read is documented in events.rs."""
+    """Every f.<field> or f["<field>"] the queries read is documented in events.rs."""
     known = _documented_fields()
     for name, q in _queries().items():
-        used = set(re.findall(r"\bf\.([a-zA-Z_][a-zA-Z0-9_]*)", q))
+        used = set(re.findall(r"\bf\.([a-zA-Z_][a-zA-Z0-9_]*)", q)) | set(re.findall(r'\bf\["([^"]+)"\]', q))
         assert used <= known, f"{name}: undocumented fields {used - known}"
 
 

@@ -26,6 +26,13 @@ APP_ROLES = {
     ("Monitoring Metrics Publisher", "appInsights"),
 }
 
+# What the optional admin (adminObjectId) gets: secrets for `guest-sync tenant
+# add`, and the store's tables, which that CLI writes directly.
+ADMIN_ROLES = {
+    ("Key Vault Secrets Officer", "vault"),
+    ("Storage Table Data Contributor", "storage"),
+}
+
 
 def _resources(parsed, rtype):
     for fname, doc in parsed.items():
@@ -180,8 +187,8 @@ def test_every_role_assignment_uses_an_expected_role_id(parsed):
 
 
 def test_role_assignments_are_least_privilege_and_deterministically_named(parsed):
-    """The app identity gets exactly five data-plane roles; names are guid(scope.id, principal, role); only the admin gets Secrets Officer, and only when asked."""
-    app_roles = set()
+    """The app identity gets exactly five data-plane roles; names are guid(scope.id, principal, role); the admin gets Secrets Officer (and table access for the CLI) only when asked."""
+    app_roles, admin_roles = set(), set()
     for fname, name, cfg, role_var, role_id in _role_assignments(parsed):
         guid = cfg["name"]["function"]
         assert guid["type"] == "guid"
@@ -197,6 +204,7 @@ def test_role_assignments_are_least_privilege_and_deterministically_named(parsed
             app_roles.add((ROLE_IDS[role_id], scope))
         else:
             assert principal == "adminObjectId", name
-            assert ROLE_IDS[role_id] == "Key Vault Secrets Officer" and scope == "vault"
-            assert cfg["__condition__"] is not None, "the admin's role must be optional"
+            assert cfg["__condition__"] is not None, "the admin's roles must be optional"
+            admin_roles.add((ROLE_IDS[role_id], scope))
     assert app_roles == APP_ROLES
+    assert admin_roles == ADMIN_ROLES
