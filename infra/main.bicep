@@ -231,8 +231,8 @@ output identityClientId string = identity.properties.clientId
 
 @description('What to run next (no secrets: the host secret is typed in, never passed through the deployment).')
 output nextCommands array = [
-  'az keyvault secret set --vault-name ${vault.outputs.name} --name ${hostSecretName} --file /dev/stdin --expires <YYYY-MM-DDT00:00:00Z>   # paste the host app secret, then Ctrl-D'
-  'scripts/package.sh && cd dist/functionapp && func azure functionapp publish ${app.outputs.name}'
+  'az keyvault secret set --vault-name ${vault.outputs.name} --name ${hostSecretName} --file /dev/stdin --expires <YYYY-MM-DDT00:00:00Z>   # type the host app secret, Enter, Ctrl-D'
+  'scripts/package.sh --musl && cd dist/functionapp && func azure functionapp publish ${app.outputs.name}'
   'export GUESTSYNC_KEYVAULT_URL=${vault.outputs.uri} GUESTSYNC_STORE=https://${storage.outputs.name}.table.${environment().suffixes.storage} GUESTSYNC_HOST_TENANT_ID=${hostTenantId} GUESTSYNC_HOST_CLIENT_ID=${hostClientId} GUESTSYNC_HOST_SECRET_NAME=${hostSecretName}'
   'guest-sync tenant add --tenant-id <source-tenant-id> --client-id <source-app-id> --group-id <source-group-id> --name <name> --secret-name <name>-app-secret --secret-stdin --secret-expires <YYYY-MM-DD>'
 ]
