@@ -32,7 +32,7 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
     publicNetworkAccess: 'Enabled'
     networkAcls: {
       // checkov:skip=CKV_AZURE_109: the Flex Consumption app (no VNet integration) and the admin's `guest-sync tenant add` reach the vault over its public endpoint; every call needs an Entra token and an RBAC role. Add a private endpoint to close it.
-      // checkov:skip=CKV_AZURE_189: same reason as CKV_AZURE_109.
+      // checkov:skip=CKV_AZURE_189: public network access stays on for the Flex Consumption app without VNet integration and the admin's CLI; RBAC + Entra tokens guard every call. Add a private endpoint to close it.
       defaultAction: 'Allow'
       bypass: 'AzureServices'
     }

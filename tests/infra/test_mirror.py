@@ -137,3 +137,11 @@ def test_tables_match_the_store(parsed):
     from_code = _store_table_names()
     expected = from_code if from_code is not None else DOCUMENTED_TABLES
     assert sorted(created) == sorted(expected), f"template {created} vs {'store code' if from_code else 'documented list'} {expected}"
+
+
+def test_default_job_budget_fits_in_the_function_timeout(parsed):
+    """jobBudgetSecs' default leaves room before host.json's functionTimeout kills the handler."""
+    host = json.loads((REPO / "host.json").read_text())
+    h, m, s = (int(x) for x in host["functionTimeout"].split(":"))
+    budget = parsed["main.bicep"]["parameters"]["jobBudgetSecs"]["default"]
+    assert budget + 60 <= h * 3600 + m * 60 + s, f"budget {budget}s vs functionTimeout {host['functionTimeout']}"
