@@ -146,6 +146,10 @@ pub(crate) fn is_fatal(e: &GraphError) -> bool {
     )
 }
 
+/// Actions (per unit of concurrency) every slice starts even past its
+/// deadline, so that each continuation makes progress.
+pub const MIN_PROGRESS_PER_CONCURRENCY: usize = 4;
+
 /// What applying (part of) a plan did.
 #[derive(Debug, Default)]
 pub struct ExecReport {
@@ -256,8 +260,8 @@ impl Executor {
     }
 
     /// Applies `plan`: launches actions in plan order, at most
-    /// `concurrency` at once, and none after `deadline` or after a fatal
-    /// error. Every finished action has its record and audit stored.
+    /// `concurrency` at once, and none after a fatal error nor, beyond the
+    /// first `MIN_PROGRESS_PER_CONCURRENCY × concurrency`, after `deadline`. Every finished action has its record and audit stored.
     pub async fn execute(
         &self,
         plan: &Plan,
@@ -267,6 +271,7 @@ impl Executor {
         progress.phase("apply", Some(plan.actions.len() as u64));
         let stop = AtomicBool::new(false);
         let fatal: Mutex<Option<SyncError>> = Mutex::new(None);
+        let min_progress = MIN_PROGRESS_PER_CONCURRENCY * self.concurrency.max(1);
         let results: Vec<Option<Done>> = futures::stream::iter(0..plan.actions.len())
             .map(|i| {
                 // Indices, not `iter()`: a stream of borrowed items makes
@@ -275,7 +280,13 @@ impl Executor {
                 let stop = &stop;
                 let fatal = &fatal;
                 async move {
-                    if stop.load(Ordering::SeqCst) || tokio::time::Instant::now() >= deadline {
+                    // Past the deadline, only the first `min_progress`
+                    // actions still start: a slice whose reads used up the
+                    // whole budget must still move the tenant forward, or
+                    // a large tenant would continue forever.
+                    if stop.load(Ordering::SeqCst)
+                        || (i >= min_progress && tokio::time::Instant::now() >= deadline)
+                    {
                         return None;
                     }
                     let r = match self.apply(a).await {
