@@ -143,6 +143,8 @@ impl Azurite {
             .map_err(|e| fail(format!("log file: {e}")))?;
         let child = Command::new(exe)
             .args(["--inMemoryPersistence", "--skipApiVersionCheck", "--loose"])
+            // No telemetry leaves the machine (Azurite sends some by default).
+            .arg("--disableTelemetry")
             .args(["--blobHost", "127.0.0.1", "--blobPort", &blob.to_string()])
             .args([
                 "--queueHost",
@@ -211,5 +213,18 @@ impl Drop for Azurite {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The not-found error tells how to install Azurite, so a missing
+    /// emulator fails a test with a fix rather than a bare error.
+    #[test]
+    fn not_found_names_the_install_command() {
+        let m = AzuriteError::NotFound.to_string();
+        assert!(m.contains("npm install --prefix .tools azurite"), "{m}");
     }
 }
