@@ -549,6 +549,16 @@ impl TenantGraph {
                                 429 => {
                                     Counters::add(&c.throttled, 1);
                                     let real = retry_after;
+                                    tracing::warn!(
+                                        event = crate::events::GRAPH_THROTTLED,
+                                        tenant_id = %self.tenant_id(),
+                                        scope = headers
+                                            .get("x-ms-throttle-scope")
+                                            .and_then(|v| v.to_str().ok())
+                                            .unwrap_or(""),
+                                        retry_after_ms = real.map(|d| d.as_millis() as u64).unwrap_or(0),
+                                        "Graph throttled a request"
+                                    );
                                     self.budget.on_throttled(call.cost.primary(), real);
                                     // The budget itself waits out Retry-After
                                     // before the next acquire; without one,
