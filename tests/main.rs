@@ -1,4 +1,5 @@
 //! Integration tests: one binary, a module per area.
+mod engine;
 mod secrets;
 mod sim;
 mod store;
