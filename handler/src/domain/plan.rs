@@ -587,7 +587,7 @@ pub fn plan(
     }
 
     out.actions
-        .sort_by(|a, b| (a.kind.rank(), a.source_user_id).cmp(&(b.kind.rank(), b.source_user_id)));
+        .sort_by_key(|a| (a.kind.rank(), a.source_user_id));
     out.held_back.sort_by_key(|h| h.source_user_id);
     out
 }
