@@ -1,5 +1,6 @@
 //! Integration tests: one binary, a module per area.
 mod engine;
+mod graph;
 mod secrets;
 mod sim;
 mod store;

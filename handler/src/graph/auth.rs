@@ -13,7 +13,7 @@ use serde::Deserialize;
 use tokio::time::Instant;
 
 use super::error::{scrub_addresses, AadstsCode, ErrorContext, GraphError};
-use super::retry::{backoff, parse_retry_after};
+use super::retry::{backoff, retry_after_from};
 use super::stats::Counters;
 use super::GraphConfig;
 use crate::domain::Guid;
@@ -161,11 +161,8 @@ async fn fetch(
         let err = match sent {
             Ok(resp) => {
                 let status = resp.status().as_u16();
-                let retry_after = resp
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
+                let retry_after =
+                    retry_after_from(|n| resp.headers().get(n).and_then(|v| v.to_str().ok()));
                 let body = resp.bytes().await.unwrap_or_default();
                 tracing::debug!(tenant_id = %creds.tenant_id, client_id = %creds.client_id, status, client_request_id = %rid, "token request");
                 if (200..300).contains(&status) {
@@ -174,9 +171,10 @@ async fn fetch(
                             what: format!("token answer is not the documented JSON ({e})"),
                             ctx: ctx(Some(status), None),
                         })?;
-                    let lifetime = cfg.real(Duration::from_secs_f64(
+                    // expires_in is wall-clock seconds (the simulator scales it).
+                    let lifetime = Duration::from_secs_f64(
                         a.expires_in.unwrap_or(3599.0).clamp(1.0, 86_400.0),
-                    ));
+                    );
                     let margin = cfg.real(cfg.token_refresh_margin);
                     return Ok(CachedToken {
                         value: Arc::new(SecretString::new(a.access_token)),
@@ -225,7 +223,7 @@ async fn fetch(
             return Err(e);
         }
         let wait = match retry_after {
-            Some(ra) => cfg.real(ra),
+            Some(ra) => ra,
             None => cfg.real(backoff(
                 attempt,
                 cfg.backoff_base,

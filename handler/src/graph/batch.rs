@@ -12,7 +12,7 @@ use super::http::{map_error, Body, Call, Operation, TenantGraph};
 use super::models::InviteRequest;
 use super::ops::is_already_member;
 use super::pacing::Cost;
-use super::retry::parse_retry_after;
+use super::retry::retry_after_from;
 use super::stats::Counters;
 use crate::domain::Guid;
 
@@ -224,9 +224,7 @@ impl TenantGraph {
                 let retryable = match status {
                     429 => {
                         Counters::add(&counters.throttled, 1);
-                        let ra = header("retry-after")
-                            .and_then(|v| parse_retry_after(v, chrono::Utc::now()))
-                            .map(|d| cfg.real(d));
+                        let ra = retry_after_from(header);
                         self.budget.on_throttled(it.cost.primary(), ra);
                         let d = ra.unwrap_or_else(|| {
                             cfg.real(super::retry::backoff(

@@ -3,9 +3,11 @@
 //! or by hand (tests, the benchmark).
 //!
 //! Durations that describe *Graph's* clock (budgets, fresh-object window,
-//! back-off, token lifetime) are given in Graph seconds and divided by
+//! back-off, token refresh margin) are given in Graph seconds and divided by
 //! [`GraphConfig::time_scale`] before the client sleeps, so the client can
-//! run against the simulator at the same speed-up factor.
+//! run against the simulator at the same speed-up factor. Durations Graph
+//! *sends* (`Retry-After`, `expires_in`) are already wall-clock time (the
+//! simulator scales them itself) and are used as they are.
 use std::time::Duration;
 
 use url::Url;
@@ -63,10 +65,13 @@ impl Default for PacingConfig {
                 per_sec: 800.0,
             },
             safety: 0.96,
-            decrease: 0.5,
+            // Mild: an isolated 429 is usually arrival jitter, and the
+            // Retry-After pause already absorbs it; sustained pressure still
+            // drives the rate down geometrically.
+            decrease: 0.7,
             min_factor: 0.1,
             increase: 0.1,
-            quiet_period: Duration::from_secs(10),
+            quiet_period: Duration::from_secs(5),
             pressure_percent: 90.0,
         }
     }

@@ -16,8 +16,8 @@ use url::Url;
 use super::auth::{AppCredentials, TokenCache};
 use super::error::{scrub_addresses, AadstsCode, ErrorContext, GraphError};
 use super::models::{GraphUser, PagedRead};
-use super::pacing::{Cost, TenantBudget};
-use super::retry::{backoff, parse_retry_after};
+use super::pacing::{limit_percentage, Cost, TenantBudget};
+use super::retry::{backoff, retry_after_from};
 use super::stats::{Counters, GraphStats};
 use super::GraphConfig;
 use crate::domain::Guid;
@@ -26,22 +26,39 @@ use crate::domain::Guid;
 /// needs in [`GraphError::Forbidden`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Operation {
+    /// `GET /groups/{id}/transitiveMembers/microsoft.graph.user`.
     ReadGroupMembers,
+    /// `GET /groups/{id}`.
     GetGroup,
+    /// `@odata.count` of the transitive user members.
     CountGroupMembers,
+    /// `GET /users/{id or UPN}`.
     GetUser,
+    /// `GET /users?$filter=` by address.
     FindUsers,
+    /// `GET /users?$filter=userType eq 'Guest'`.
     ListGuests,
+    /// `GET /directory/deletedItems/microsoft.graph.user`.
     ListDeletedUsers,
+    /// `POST /invitations`.
     Invite,
+    /// `PATCH /users/{id}`.
     PatchUser,
+    /// `DELETE /users/{id}`.
     DeleteUser,
+    /// `POST /directory/deletedItems/{id}/restore`.
     RestoreUser,
+    /// `GET /users/{id}/photo`.
     GetPhoto,
+    /// `GET /users/{id}/photo/$value`.
     GetPhotoBytes,
+    /// `PUT /users/{id}/photo/$value`.
     PutPhoto,
+    /// `DELETE /users/{id}/photo/$value`.
     DeletePhoto,
+    /// `POST /groups/{id}/members/$ref`.
     AddGroupMember,
+    /// `POST /$batch` (the envelope; items carry their own operation).
     Batch,
 }
 
@@ -495,22 +512,17 @@ impl TenantGraph {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     let headers = resp.headers().clone();
-                    let body = match resp.bytes().await {
-                        Ok(b) => Some(b),
-                        Err(_) => None,
-                    };
+                    let body = resp.bytes().await.ok();
                     tracing::debug!(method = %call.method, path = %log_path(&call.url), status, client_request_id = %rid, attempt, elapsed_ms = started.elapsed().as_millis() as u64, "graph request");
                     if let Some(p) = headers
                         .get("x-ms-throttle-limit-percentage")
                         .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.trim().parse::<f64>().ok())
+                        .and_then(limit_percentage)
                     {
                         self.budget.on_pressure(call.cost.primary(), p);
                     }
-                    let retry_after = headers
-                        .get("retry-after")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
+                    let retry_after =
+                        retry_after_from(|n| headers.get(n).and_then(|v| v.to_str().ok()));
                     match body {
                         None => {
                             Counters::add(&c.transient_failures, 1);
@@ -536,7 +548,7 @@ impl TenantGraph {
                             match status {
                                 429 => {
                                     Counters::add(&c.throttled, 1);
-                                    let real = retry_after.map(|ra| cfg.real(ra));
+                                    let real = retry_after;
                                     self.budget.on_throttled(call.cost.primary(), real);
                                     // The budget itself waits out Retry-After
                                     // before the next acquire; without one,
@@ -563,9 +575,7 @@ impl TenantGraph {
                                 }
                                 s if s >= 500 => {
                                     Counters::add(&c.transient_failures, 1);
-                                    let wait = retry_after
-                                        .map(|ra| cfg.real(ra))
-                                        .unwrap_or_else(|| self.backoff(attempt));
+                                    let wait = retry_after.unwrap_or_else(|| self.backoff(attempt));
                                     (
                                         map_error(call.op, status, &body, "", rid, &self.creds),
                                         wait,

@@ -153,7 +153,9 @@ pub struct Invitation {
 /// What to invite.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InviteRequest {
+    /// `invitedUserEmailAddress` (personal data: never logged).
     pub email: String,
+    /// `invitedUserDisplayName`; redemption may overwrite it.
     pub display_name: Option<String>,
     /// `inviteRedirectUrl` (GUESTSYNC_INVITE_REDIRECT_URL).
     pub redirect_url: String,
@@ -166,15 +168,20 @@ pub struct InviteRequest {
 pub struct PhotoMeta {
     /// `@odata.mediaEtag`: changes whenever the photo changes.
     pub media_etag: Option<String>,
+    /// `@odata.mediaContentType`.
     pub content_type: Option<String>,
+    /// Pixels, when Graph says.
     pub width: Option<u64>,
+    /// Pixels, when Graph says.
     pub height: Option<u64>,
 }
 
 /// A photo's bytes and type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Photo {
+    /// The image.
     pub bytes: bytes::Bytes,
+    /// `Content-Type` of the answer (`image/jpeg` when absent).
     pub content_type: String,
 }
 

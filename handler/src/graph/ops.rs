@@ -34,7 +34,7 @@ fn read_cost(base: u32, selected: bool) -> Cost {
 }
 
 fn select_value(select: &[&str]) -> String {
-    if select.iter().any(|s| *s == "id") {
+    if select.contains(&"id") {
         select.join(",")
     } else {
         let mut v = vec!["id"];

@@ -31,16 +31,22 @@ use super::config::{BucketSpec, PacingConfig};
 /// Which of the three budgets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BudgetKind {
+    /// Writes per app + tenant.
     Writes,
+    /// Invitations per tenant.
     Invitations,
+    /// Read resource units per app + tenant.
     ReadUnits,
 }
 
 /// What one request costs against the budgets (graph.md, "Costs").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Cost {
+    /// Resource units (every request costs at least one).
     pub read_units: u32,
+    /// Writes (POST/PATCH/PUT/DELETE).
     pub writes: u32,
+    /// Invitations (also writes).
     pub invitations: u32,
 }
 
@@ -86,6 +92,17 @@ impl Cost {
             BudgetKind::ReadUnits
         }
     }
+}
+
+/// Reads `x-ms-throttle-limit-percentage` as a percentage. Graph documents
+/// the value as a share of the limit from 0.8 to 1.8 (a fraction despite the
+/// name); values above 2 are taken to be percentages already.
+pub fn limit_percentage(raw: &str) -> Option<f64> {
+    let v: f64 = raw.trim().trim_end_matches('%').parse().ok()?;
+    if !v.is_finite() || v < 0.0 {
+        return None;
+    }
+    Some(if v <= 2.0 { v * 100.0 } else { v })
 }
 
 /// The mutable state of one bucket (times are wall-clock, rates already
@@ -339,6 +356,8 @@ mod tests {
                 per_sec: 10.0,
             },
             safety: 1.0,
+            decrease: 0.5,
+            quiet_period: Duration::from_secs(10),
             ..PacingConfig::default()
         }
     }
@@ -416,6 +435,15 @@ mod tests {
         assert!((b.rate_factor(BudgetKind::Writes) - 1.0).abs() < 1e-9);
         // other budgets are untouched
         assert!((b.rate_factor(BudgetKind::ReadUnits) - 1.0).abs() < 1e-9);
+    }
+
+    /// Graph's fraction form and a percentage form both read as percent.
+    #[test]
+    fn limit_percentage_reads_fractions_and_percentages() {
+        assert_eq!(limit_percentage("0.95"), Some(95.0));
+        assert_eq!(limit_percentage("1.8"), Some(180.0));
+        assert_eq!(limit_percentage("92"), Some(92.0));
+        assert_eq!(limit_percentage("high"), None);
     }
 
     /// A high limit percentage stops the burst but keeps the sustained rate.

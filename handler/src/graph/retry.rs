@@ -33,6 +33,17 @@ pub fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Opt
     )
 }
 
+/// The wait a 429/503 answer asks for, in wall-clock time: the simulator's
+/// precise `x-sim-retry-after-ms` when present, else `Retry-After`. Both
+/// are already real time (Graph and the simulator speak wall-clock seconds),
+/// so they are not divided by the time scale.
+pub fn retry_after_from<'a>(header: impl Fn(&str) -> Option<&'a str>) -> Option<Duration> {
+    if let Some(ms) = header("x-sim-retry-after-ms").and_then(|v| v.trim().parse::<u64>().ok()) {
+        return Some(Duration::from_millis(ms).min(MAX_RETRY_AFTER));
+    }
+    header("retry-after").and_then(|v| parse_retry_after(v, chrono::Utc::now()))
+}
+
 /// Full-jitter exponential back-off: a uniform wait in
 /// `[0, min(cap, base * 2^attempt)]` (attempt 0 = first retry).
 pub fn backoff(attempt: u32, base: Duration, cap: Duration, rng: &mut impl Rng) -> Duration {

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::post;
@@ -21,12 +21,18 @@ use super::throttle::{Cost, Throttled};
 use super::{Dynamic, Inner};
 use crate::domain::Guid;
 
+/// Largest request body accepted at the HTTP level.
+const MAX_BODY: usize = 128 * 1024 * 1024;
+
 /// The whole server: token endpoint, control interface, Graph as fallback.
 pub(crate) fn router(inner: Arc<Inner>) -> Router {
     Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(super::token::token))
         .nest("/_sim", super::control::router())
         .fallback(graph_entry)
+        // Graph takes photos up to 4 MB, and a $batch of 20 base64 photos is
+        // ~107 MB: the size checks are Graph's (400), not axum's 2 MB default.
+        .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(inner)
 }
 
