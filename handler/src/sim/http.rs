@@ -231,6 +231,20 @@ pub(crate) fn throttled_resp(t: &Throttled, scale: f64) -> GResp {
     .with_header("x-ms-throttle-limit-percentage", "1.0")
 }
 
+/// The answer of an injected 5xx fault, in Graph's error shape.
+pub(crate) fn fault_resp(code: u16) -> GResp {
+    let (c, m) = match code {
+        503 => (
+            "ServiceUnavailable",
+            "The service is temporarily unavailable. Please retry later.",
+        ),
+        502 => ("BadGateway", "Bad gateway."),
+        504 => ("GatewayTimeout", "The request timed out."),
+        _ => ("InternalServerError", "An internal server error occurred."),
+    };
+    GResp::error(code, c, m)
+}
+
 /// Runs one (sub-)request under the world lock: throttling, then the route.
 pub(crate) fn process(w: &mut World, call: &Call<'_>, req: &GReq, scale: f64) -> GResp {
     let (kind, cost) = req.classify();
@@ -390,16 +404,7 @@ async fn graph_entry(
     let crid = client_request_id.unwrap_or_else(|| request_id.clone());
 
     if let Some(code) = decision.error_5xx {
-        let (c, m) = match code {
-            503 => (
-                "ServiceUnavailable",
-                "The service is temporarily unavailable. Please retry later.",
-            ),
-            502 => ("BadGateway", "Bad gateway."),
-            504 => ("GatewayTimeout", "The request timed out."),
-            _ => ("InternalServerError", "An internal server error occurred."),
-        };
-        let mut r = GResp::error(code, c, m);
+        let mut r = fault_resp(code);
         w.counts.record(kind, code);
         drop(w);
         finish(&mut r, &request_id, &crid, wall);
