@@ -333,15 +333,34 @@ fn dropped() -> Response {
     Response::new(Body::from_stream(s))
 }
 
-/// Splits `/v1.0/rest` or `/{tenant}/v1.0/rest`.
+/// Splits `/v1.0/rest` or `/{tenant}/v1.0/rest` (extra leading slashes, as
+/// from a base URL with a trailing slash, are tolerated).
 fn split_path(path: &str) -> Option<(Option<String>, &str)> {
-    if let Some(rest) = path.strip_prefix("/v1.0/") {
+    let p = path.trim_start_matches('/');
+    if let Some(rest) = p.strip_prefix("v1.0/") {
         return Some((None, rest));
     }
-    let p = path.strip_prefix('/')?;
     let (tenant, rest) = p.split_once('/')?;
-    let rest = rest.strip_prefix("v1.0/")?;
-    Some((Some(tenant.to_string()), rest))
+    let rest = rest.trim_start_matches('/').strip_prefix("v1.0/")?;
+    (!tenant.is_empty()).then(|| (Some(tenant.to_string()), rest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Plain, pinned and double-slashed Graph paths are recognised; others are not.
+    #[test]
+    fn graph_paths_are_split_into_tenant_pin_and_rest() {
+        assert_eq!(split_path("/v1.0/users"), Some((None, "users")));
+        assert_eq!(split_path("//v1.0/users/x"), Some((None, "users/x")));
+        assert_eq!(
+            split_path("/abc/v1.0/groups"),
+            Some((Some("abc".to_string()), "groups"))
+        );
+        assert_eq!(split_path("/beta/users"), None);
+        assert_eq!(split_path("/_sim/x"), None);
+    }
 }
 
 /// Every Graph call enters here.
