@@ -345,24 +345,6 @@ fn split_path(path: &str) -> Option<(Option<String>, &str)> {
     (!tenant.is_empty()).then(|| (Some(tenant.to_string()), rest))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Plain, pinned and double-slashed Graph paths are recognised; others are not.
-    #[test]
-    fn graph_paths_are_split_into_tenant_pin_and_rest() {
-        assert_eq!(split_path("/v1.0/users"), Some((None, "users")));
-        assert_eq!(split_path("//v1.0/users/x"), Some((None, "users/x")));
-        assert_eq!(
-            split_path("/abc/v1.0/groups"),
-            Some((Some("abc".to_string()), "groups"))
-        );
-        assert_eq!(split_path("/beta/users"), None);
-        assert_eq!(split_path("/_sim/x"), None);
-    }
-}
-
 /// Every Graph call enters here.
 async fn graph_entry(
     State(inner): State<Arc<Inner>>,
@@ -514,4 +496,22 @@ fn authenticate(
             )
         })?;
     Ok((info.tenant, info.app, perms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Plain, pinned and double-slashed Graph paths are recognised; others are not.
+    #[test]
+    fn graph_paths_are_split_into_tenant_pin_and_rest() {
+        assert_eq!(split_path("/v1.0/users"), Some((None, "users")));
+        assert_eq!(split_path("//v1.0/users/x"), Some((None, "users/x")));
+        assert_eq!(
+            split_path("/abc/v1.0/groups"),
+            Some((Some("abc".to_string()), "groups"))
+        );
+        assert_eq!(split_path("/beta/users"), None);
+        assert_eq!(split_path("/_sim/x"), None);
+    }
 }
