@@ -4,3 +4,4 @@ mod graph;
 mod secrets;
 mod sim;
 mod store;
+mod support;
