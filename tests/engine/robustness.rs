@@ -219,3 +219,22 @@ async fn a_job_out_of_time_continues_with_a_cursor() {
     assert_eq!(run.counts.created, 5);
     assert!(run.finished_at.is_some());
 }
+
+/// Guests invited as `Member` (tenant option) are not in a guest listing;
+/// a second run still finds them by id and writes nothing.
+#[tokio::test]
+async fn member_type_guests_are_found_by_id_and_not_invited_again() {
+    let options = TenantOptions {
+        user_type: "Member".into(),
+        ..TenantOptions::default()
+    };
+    let h = H::start(SimConfig::fast(), &[], options).await;
+    let users = h.members(3);
+    h.reconcile().await;
+    assert_eq!(s(&h.guest(users[0]).await, "userType"), Some("Member"));
+    h.sim.reset_counts();
+    let out = h.reconcile().await;
+    assert_eq!(out.counts.unchanged, 3);
+    assert_eq!(h.sim.counts().writes_total(), 0);
+    assert_eq!(h.host_users_with_mail("user0@contoso.example").len(), 1);
+}

@@ -205,12 +205,14 @@ pub async fn compute_plan(
         let src = ctx.graph.tenant(source_credentials(ctx, tenant).await?);
         read::read_source(&src, tenant.group_id, opts, progress).await?
     };
-    let host_picture = read::read_host(&host, opts, ctx.settings.host_group_id, progress).await?;
+    let mut host_picture =
+        read::read_host(&host, opts, ctx.settings.host_group_id, progress).await?;
     let records = ctx
         .store
         .list_guests(tenant.tenant_id)
         .await
         .map_err(SyncError::Store)?;
+    read::add_unlisted(&host, &mut host_picture, &records, opts, ctx.concurrency).await?;
     let policy = PlanPolicy::new(
         opts.clone(),
         ctx.settings.deprovision,
