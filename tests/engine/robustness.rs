@@ -71,7 +71,8 @@ async fn first_sync_costs_two_writes_per_guest_and_a_quiet_run_none() {
     );
 }
 
-/// With 5xx answers, throttling and eventual-consistency 404s on, the
+/// With 5xx answers, dropped connections, throttling and
+/// eventual-consistency 404s on, the
 /// scenarios (new members, a rename, a leaver, a disabled account)
 /// converge to exactly the desired state with no duplicate guest.
 #[tokio::test]
@@ -79,6 +80,7 @@ async fn faults_throttling_and_eventual_consistency_still_converge() {
     let mut cfg = SimConfig::fast();
     cfg.faults = Faults {
         error_5xx_rate: 0.1,
+        drop_rate: 0.03,
         ..Faults::default()
     };
     cfg.consistency_window_ms = 3_000;
@@ -95,6 +97,7 @@ async fn faults_throttling_and_eventual_consistency_still_converge() {
 
     h.sim.set_faults(Faults {
         error_5xx_rate: 0.1,
+        drop_rate: 0.03,
         ..Faults::default()
     });
     h.sim.update_user(

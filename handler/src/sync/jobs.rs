@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use serde_json::{json, Value};
+use tracing::Instrument;
 
 use crate::domain::plan::{
     self, HostPicture, PhotoActionKind, PlanPolicy, SourcePicture, SourceUser,
@@ -42,7 +43,20 @@ pub async fn run_job(
     progress: &dyn Progress,
 ) -> Result<JobOutcome, SyncError> {
     let span = tracing::info_span!("tenant_job", tenant_id = %tenant.tenant_id, job = %job, run_id = %run_id);
-    let _enter = span.enter();
+    run_job_in_span(ctx, tenant, job, run_id, cursor, deadline, progress)
+        .instrument(span)
+        .await
+}
+
+async fn run_job_in_span(
+    ctx: &SyncContext,
+    tenant: &SourceTenant,
+    job: Job,
+    run_id: uuid::Uuid,
+    cursor: Option<Value>,
+    deadline: tokio::time::Instant,
+    progress: &dyn Progress,
+) -> Result<JobOutcome, SyncError> {
     let started = ctx.clock.now();
     let mut run = match ctx
         .store
