@@ -434,3 +434,115 @@ async fn a_missing_secret_fails_the_run_permanently() {
     assert_eq!(run.outcome, RunOutcome::Failed);
     assert!(run.error.is_some());
 }
+
+/// With a host group configured, every managed guest is added to it: three
+/// writes per new guest, none on a quiet run.
+#[tokio::test]
+async fn guests_join_the_host_group_when_one_is_configured() {
+    let h = H::fast().await;
+    let gid = h.sim.create_group(h.host, "All partner guests");
+    let mut ctx = h.ctx.clone();
+    let mut settings = (*ctx.settings).clone();
+    settings.host_group_id = Some(gid);
+    ctx.settings = std::sync::Arc::new(settings);
+    let users = h.members(3);
+    h.sim.reset_counts();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let t = h.stored_tenant().await;
+    run_job(
+        &ctx,
+        &t,
+        Job::Reconcile,
+        uuid::Uuid::new_v4(),
+        None,
+        deadline,
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    assert_eq!(h.sim.counts().writes_total(), 9);
+    let members = h.sim.group_members(h.host, gid);
+    for u in &users {
+        assert!(members.contains(&h.record(*u).await.host_user_id.unwrap()));
+    }
+    h.sim.reset_counts();
+    run_job(
+        &ctx,
+        &t,
+        Job::Reconcile,
+        uuid::Uuid::new_v4(),
+        None,
+        deadline,
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    assert_eq!(h.sim.counts().writes_total(), 0);
+}
+
+/// A host tenant that refuses app invitations fails the run permanently
+/// with the actionable message; the user's record says `failed`.
+#[tokio::test]
+async fn restricted_invitations_fail_the_run_with_a_clear_message() {
+    let h = H::fast().await;
+    let users = h.members(1);
+    h.sim.restrict_invitations(h.host, true);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let e = run_job(
+        &h.ctx,
+        &h.tenant,
+        Job::Reconcile,
+        uuid::Uuid::new_v4(),
+        None,
+        deadline,
+        &NoProgress,
+    )
+    .await
+    .unwrap_err();
+    assert!(!e.is_transient());
+    assert!(
+        e.to_string().contains("External collaboration settings"),
+        "{e}"
+    );
+    let r = h.record(users[0]).await;
+    assert_eq!(r.state, GuestState::Failed);
+    assert!(r.last_error.is_some());
+
+    h.sim.restrict_invitations(h.host, false);
+    h.reconcile().await;
+    assert_eq!(h.record(users[0]).await.state, GuestState::Invited);
+    assert_eq!(h.host_users_with_mail("user0@contoso.example").len(), 1);
+}
+
+/// When the source group cannot be read, the run fails as transient (the
+/// queue retries it) and nobody is deprovisioned.
+#[tokio::test]
+async fn an_unreadable_source_group_removes_nobody_and_is_retried() {
+    let h = H::fast().await;
+    let users = h.members(3);
+    h.reconcile().await;
+    h.sim.remove_member(h.src, h.group, users[0]);
+    h.sim.set_faults(guest_sync::sim::Faults {
+        error_5xx_rate: 1.0,
+        ..guest_sync::sim::Faults::default()
+    });
+    let run_id = uuid::Uuid::new_v4();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let e = run_job(
+        &h.ctx,
+        &h.tenant,
+        Job::Reconcile,
+        run_id,
+        None,
+        deadline,
+        &NoProgress,
+    )
+    .await
+    .unwrap_err();
+    assert!(e.is_transient(), "{e}");
+    h.sim.set_faults(guest_sync::sim::Faults::default());
+    assert!(h.sim.deleted_users(h.host).is_empty());
+    assert_eq!(h.record(users[0]).await.state, GuestState::Invited);
+    let run = h.store.get_run(h.src, run_id).await.unwrap().unwrap();
+    assert_ne!(run.outcome, RunOutcome::Failed);
+}
