@@ -200,21 +200,18 @@ pub async fn read_host(
     if let Some(e) = read.error {
         return Err(SyncError::graph("reading the host's guests", e));
     }
+    let mut deleted_select = select.clone();
+    deleted_select.push("deletedDateTime".into());
     let deleted = g
-        .list_deleted_users(&[
-            "displayName",
-            "mail",
-            "userPrincipalName",
-            "accountEnabled",
-            "deletedDateTime",
-            "jobTitle",
-            "department",
-            "companyName",
-        ])
+        .list_deleted_users(&as_refs(&deleted_select))
         .await
         .map_err(|e| SyncError::graph("reading the host's deleted users", e))?
         .into_iter()
-        .map(to_deleted)
+        .map(|u| {
+            let mut d = to_deleted(u);
+            trim(&mut d.attrs, &keep);
+            d
+        })
         .collect();
     let group_members = match host_group {
         None => None,
