@@ -168,7 +168,7 @@ fn logged<T>(r: Result<T, SimError>, fallback: T) -> T {
     match r {
         Ok(v) => v,
         Err(e) => {
-            tracing::warn!(error = %e, "simulator control call ignored");
+            tracing::warn!(error = %e.log_safe(), "simulator control call ignored");
             fallback
         }
     }
