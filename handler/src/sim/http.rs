@@ -293,6 +293,14 @@ pub(crate) fn finish(
             );
         }
     }
+    // Every answer states its cost; refused and failed calls cost nothing.
+    if !r
+        .headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("x-ms-resource-unit"))
+    {
+        r.headers.push(("x-ms-resource-unit".into(), "0".into()));
+    }
     r.headers.push(("request-id".into(), request_id.into()));
     r.headers
         .push(("client-request-id".into(), client_request_id.into()));
