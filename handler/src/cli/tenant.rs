@@ -410,7 +410,7 @@ pub async fn execute(
             };
             let host = ctx.settings.as_ref().map(|s| s.host_tenant_id);
             let t = onboarding::validate_input(&raw, host, now)?;
-            if a.secret_stdin && t.secret_expires.is_none() {
+            if a.secret_stdin && t.secret_expires.is_none() && !a.json {
                 writeln!(out, "warning: no --secret-expires given: guest-sync cannot warn before this secret expires")?;
             }
             let secret = if a.secret_stdin {
@@ -419,17 +419,19 @@ pub async fn execute(
                 None
             };
             if !a.json {
-                writeln!(
-                    out,
-                    "Testing the connection to tenant {} with app {}{}",
-                    t.tenant_id,
-                    t.client_id,
-                    if a.skip_test {
-                        " (skipped: --skip-test)"
-                    } else {
-                        ""
-                    }
-                )?;
+                if a.skip_test {
+                    writeln!(
+                        out,
+                        "Registering tenant {} without a connection test (--skip-test)",
+                        t.tenant_id
+                    )?;
+                } else {
+                    writeln!(
+                        out,
+                        "Testing the connection to tenant {} with app {}",
+                        t.tenant_id, t.client_id
+                    )?;
+                }
             }
             let rep = onboarding::add_tenant(&ob, t, secret, a.skip_test, now).await?;
             if a.json {
