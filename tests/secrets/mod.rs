@@ -10,6 +10,7 @@ mod fake_vault;
 mod harness;
 mod keyvault;
 mod no_leak;
+mod onboarding_sim;
 mod setup_script;
 mod tenant_cli;
 

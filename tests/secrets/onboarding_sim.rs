@@ -88,9 +88,14 @@ async fn add_succeeds_against_the_simulator_and_reports_the_members() {
     let (cap, _g) = Capture::start();
     let s = source(READ_BOTH).await;
     let mut cli = TenantCli::new(Some(s.sim.url())).await;
-    let out = run_add(&mut cli, &add_args(&s, s.group), LEAK_1).await.unwrap();
+    let out = run_add(&mut cli, &add_args(&s, s.group), LEAK_1)
+        .await
+        .unwrap();
     assert!(out.contains("token ............ ok"), "{out}");
-    assert!(out.contains(&format!("members .......... {}", s.members)), "{out}");
+    assert!(
+        out.contains(&format!("members .......... {}", s.members)),
+        "{out}"
+    );
     assert!(out.contains("User.Read.All ok"), "{out}");
     assert!(out.contains("Registered Contoso"), "{out}");
     let t = cli.ctx.store.get_tenant(s.tenant).await.unwrap().unwrap();
@@ -101,15 +106,25 @@ async fn add_succeeds_against_the_simulator_and_reports_the_members() {
         Some(Utc.with_ymd_and_hms(2027, 11, 23, 0, 0, 0).unwrap())
     );
 
-    let tested = cli.run(&["test", &s.tenant.to_string()], "", now()).await.unwrap();
+    let tested = cli
+        .run(&["test", &s.tenant.to_string()], "", now())
+        .await
+        .unwrap();
     assert!(tested.contains("passed"), "{tested}");
-    let live = cli.run(&["list", "--live", "--json"], "", now()).await.unwrap();
+    let live = cli
+        .run(&["list", "--live", "--json"], "", now())
+        .await
+        .unwrap();
     let v: serde_json::Value = serde_json::from_str(&live).unwrap();
     assert_eq!(v[0]["memberCount"], s.members as u64);
 
     // A rotated secret: the wrong one is refused, the right one stored.
     let e = cli
-        .run(&["secret-update", &s.tenant.to_string(), "--secret-stdin"], &format!("{LEAK_2}\n"), now())
+        .run(
+            &["secret-update", &s.tenant.to_string(), "--secret-stdin"],
+            &format!("{LEAK_2}\n"),
+            now(),
+        )
         .await
         .unwrap_err();
     assert!(e.contains("AADSTS7000215"), "{e}");
@@ -138,8 +153,13 @@ async fn wrong_secret_is_reported_and_nothing_registered() {
     let (cap, _g) = Capture::start();
     let s = source(READ_BOTH).await;
     let mut cli = TenantCli::new(Some(s.sim.url())).await;
-    let e = run_add(&mut cli, &add_args(&s, s.group), LEAK_2).await.unwrap_err();
-    assert!(e.contains("AADSTS7000215") && e.contains("client secret is wrong"), "{e}");
+    let e = run_add(&mut cli, &add_args(&s, s.group), LEAK_2)
+        .await
+        .unwrap_err();
+    assert!(
+        e.contains("AADSTS7000215") && e.contains("client secret is wrong"),
+        "{e}"
+    );
     assert!(e.contains(&s.app.to_string()), "{e}");
     assert_nothing_written(&cli).await;
     assert_no_canary("CLI transcript", &cli.transcript.join("\n"));
@@ -152,7 +172,9 @@ async fn expired_secret_is_reported_and_nothing_registered() {
     let s = source(READ_BOTH).await;
     s.sim.expire_app_secret(s.tenant, s.app);
     let mut cli = TenantCli::new(Some(s.sim.url())).await;
-    let e = run_add(&mut cli, &add_args(&s, s.group), LEAK_1).await.unwrap_err();
+    let e = run_add(&mut cli, &add_args(&s, s.group), LEAK_1)
+        .await
+        .unwrap_err();
     assert!(e.contains("AADSTS7000222") && e.contains("expired"), "{e}");
     assert_nothing_written(&cli).await;
 }
@@ -167,8 +189,14 @@ async fn app_not_consented_is_reported_and_nothing_registered() {
     let stranger = Guid::new_v4();
     args[4] = stranger.to_string();
     let e = run_add(&mut cli, &args, LEAK_1).await.unwrap_err();
-    assert!(e.contains("AADSTS700016") && e.contains("admin consent"), "{e}");
-    assert!(e.contains(&stranger.to_string()) && e.contains(&s.tenant.to_string()), "{e}");
+    assert!(
+        e.contains("AADSTS700016") && e.contains("admin consent"),
+        "{e}"
+    );
+    assert!(
+        e.contains(&stranger.to_string()) && e.contains(&s.tenant.to_string()),
+        "{e}"
+    );
     assert_nothing_written(&cli).await;
 }
 
@@ -178,7 +206,9 @@ async fn group_not_found_is_reported_and_nothing_registered() {
     let s = source(READ_BOTH).await;
     let mut cli = TenantCli::new(Some(s.sim.url())).await;
     let missing = Guid::new_v4();
-    let e = run_add(&mut cli, &add_args(&s, missing), LEAK_1).await.unwrap_err();
+    let e = run_add(&mut cli, &add_args(&s, missing), LEAK_1)
+        .await
+        .unwrap_err();
     assert!(e.contains(&format!("group {missing} was not found")), "{e}");
     assert_nothing_written(&cli).await;
 }
@@ -189,7 +219,73 @@ async fn group_not_found_is_reported_and_nothing_registered() {
 async fn missing_user_read_all_is_reported_and_nothing_registered() {
     let s = source(&["GroupMember.Read.All"]).await;
     let mut cli = TenantCli::new(Some(s.sim.url())).await;
-    let e = run_add(&mut cli, &add_args(&s, s.group), LEAK_1).await.unwrap_err();
-    assert!(e.contains("User.Read.All") && e.contains("admin consent"), "{e}");
+    let e = run_add(&mut cli, &add_args(&s, s.group), LEAK_1)
+        .await
+        .unwrap_err();
+    assert!(
+        e.contains("User.Read.All") && e.contains("admin consent"),
+        "{e}"
+    );
     assert_nothing_written(&cli).await;
+}
+
+/// The real `guest-sync` binary, configured only through the environment
+/// (no host settings), registers a tenant from a piped secret, lists it,
+/// and refuses a wrong secret; its stdout and stderr never contain a
+/// secret value.
+#[tokio::test]
+async fn the_binary_onboards_from_the_environment_without_revealing_secrets() {
+    let s = source(READ_BOTH).await;
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_guest-sync");
+    let run = |args: Vec<String>, stdin: String| {
+        let dir = dir.path().to_path_buf();
+        let url = s.sim.url().to_string();
+        async move {
+            use tokio::io::AsyncWriteExt;
+            let mut child = tokio::process::Command::new(bin)
+                .args(&args)
+                .env_clear()
+                .env("PATH", std::env::var("PATH").unwrap_or_default())
+                .env(
+                    "GUESTSYNC_STORE",
+                    format!("sqlite:{}", dir.join("gs.db").display()),
+                )
+                .env("GUESTSYNC_LOCAL_SECRETS", dir.join("secrets.json"))
+                .env("GUESTSYNC_GRAPH_URL", &url)
+                .env("GUESTSYNC_AUTHORITY_URL", &url)
+                .env("RUST_LOG", "trace")
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut i = child.stdin.take().unwrap();
+            i.write_all(stdin.as_bytes()).await.unwrap();
+            drop(i);
+            let o = child.wait_with_output().await.unwrap();
+            (
+                o.status.success(),
+                String::from_utf8_lossy(&o.stdout).into_owned(),
+                String::from_utf8_lossy(&o.stderr).into_owned(),
+            )
+        }
+    };
+    let mut args: Vec<String> = vec!["tenant".into()];
+    args.extend(add_args(&s, s.group));
+
+    let (ok, out, err) = run(args.clone(), format!("{LEAK_2}\n")).await;
+    assert!(!ok && err.contains("AADSTS7000215"), "{out}{err}");
+    assert_no_canary("binary output (wrong secret)", &format!("{out}{err}"));
+
+    let (ok, out, err) = run(args, format!("{LEAK_1}\n")).await;
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("Registered Contoso"), "{out}");
+    assert_no_canary("binary output (add)", &format!("{out}{err}"));
+
+    let (ok, out, err) = run(vec!["tenant".into(), "list".into()], String::new()).await;
+    assert!(ok && out.contains(&s.tenant.to_string()), "{out}{err}");
+    assert_no_canary("binary output (list)", &format!("{out}{err}"));
+    let db = std::fs::read(dir.path().join("gs.db")).unwrap();
+    assert_no_canary("store file", &String::from_utf8_lossy(&db));
 }
