@@ -546,3 +546,73 @@ async fn an_unreadable_source_group_removes_nobody_and_is_retried() {
     let run = h.store.get_run(h.src, run_id).await.unwrap().unwrap();
     assert_ne!(run.outcome, RunOutcome::Failed);
 }
+
+/// A shared buffer the tracing subscriber writes JSON lines into.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A finished run emits one `run_summary` event with its counts, and a
+/// tripped guard one `guard_tripped` event; no log line of the run carries
+/// an address.
+#[tokio::test]
+async fn runs_emit_summary_and_guard_events_with_ids_only() {
+    let buf = Captured::default();
+    let writer = buf.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let h = H::start(
+        SimConfig::fast(),
+        &[("GUESTSYNC_MAX_DEPROVISIONS", "1")],
+        TenantOptions::default(),
+    )
+    .await;
+    let users = h.members(4);
+    h.reconcile().await;
+    h.sim.remove_member(h.src, h.group, users[0]);
+    h.sim.remove_member(h.src, h.group, users[1]);
+    h.reconcile().await;
+
+    let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    let events: Vec<Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|v| v.get("fields").cloned())
+        .collect();
+    let summaries: Vec<&Value> = events
+        .iter()
+        .filter(|f| f["event"] == guest_sync::events::RUN_SUMMARY)
+        .collect();
+    assert_eq!(summaries.len(), 2);
+    assert_eq!(summaries[0]["created"], 4);
+    assert_eq!(summaries[0]["tenant_id"], h.src.to_string());
+    for f in guest_sync::events::RUN_COUNT_FIELDS {
+        assert!(summaries[1].get(*f).is_some(), "run_summary lacks {f}");
+    }
+    let trips: Vec<&Value> = events
+        .iter()
+        .filter(|f| f["event"] == guest_sync::events::GUARD_TRIPPED)
+        .collect();
+    assert_eq!(trips.len(), 1);
+    assert_eq!(
+        (trips[0]["wanted"].as_u64(), trips[0]["limit"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert!(
+        !text.contains("@contoso.example"),
+        "an address was logged: {text}"
+    );
+}
