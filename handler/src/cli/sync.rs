@@ -315,3 +315,55 @@ pub fn summary(t: &SourceTenant, plan: &Plan, complete: bool) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::plan::{GuardTrip, HeldBack};
+
+    fn tenant() -> SourceTenant {
+        SourceTenant {
+            tenant_id: Guid::parse_named("2b1f0a6e-7d1c-4a51-9b0e-1c2d3e4f5a6b", "t").unwrap(),
+            display_name: "Contoso".into(),
+            client_id: Guid::new_v4(),
+            secret_name: crate::domain::SecretName::parse("contoso").unwrap(),
+            group_id: Guid::new_v4(),
+            enabled: true,
+            options: Default::default(),
+            created_at: chrono::Utc::now(),
+            secret_expires_at: None,
+            guard: None,
+        }
+    }
+
+    /// The readable plan names the tenant, says when nothing is to do, and
+    /// spells out a tripped guard.
+    #[test]
+    fn summary_shows_counts_and_the_guard() {
+        let t = tenant();
+        let empty = Plan {
+            in_scope: 3,
+            unchanged: 3,
+            ..Plan::default()
+        };
+        let s = summary(&t, &empty, true);
+        assert!(s.contains("Contoso") && s.contains("nothing to do"), "{s}");
+        let held = Plan {
+            held_back: vec![HeldBack {
+                source_user_id: Guid::new_v4(),
+                host_id: Guid::new_v4(),
+                reason: HoldReason::GuardLimit {
+                    wanted: 7,
+                    limit: 2,
+                },
+            }],
+            guard: Some(GuardTrip {
+                wanted: 7,
+                limit: 2,
+            }),
+            ..Plan::default()
+        };
+        let s = summary(&t, &held, true);
+        assert!(s.contains("GUARD: 7 removals wanted, limit 2"), "{s}");
+    }
+}
