@@ -561,19 +561,33 @@ impl std::io::Write for Captured {
     }
 }
 
+/// The process-wide JSON log capture. A *global* subscriber, because
+/// scoped ones (`set_default`) race with other tests installing and
+/// dropping theirs (tracing's max-level cache is process-wide); lines are
+/// told apart by tenant id.
+fn global_capture() -> Captured {
+    static CAPTURE: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+    CAPTURE
+        .get_or_init(|| {
+            let buf = Captured::default();
+            let writer = buf.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .json()
+                .with_max_level(tracing::Level::INFO)
+                .with_writer(move || writer.clone())
+                .finish();
+            let _ = tracing::subscriber::set_global_default(subscriber);
+            buf
+        })
+        .clone()
+}
+
 /// A finished run emits one `run_summary` event with its counts, and a
 /// tripped guard one `guard_tripped` event; no log line of the run carries
 /// an address.
 #[tokio::test]
 async fn runs_emit_summary_and_guard_events_with_ids_only() {
-    let buf = Captured::default();
-    let writer = buf.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_max_level(tracing::Level::INFO)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let buf = global_capture();
     let h = H::start(
         SimConfig::fast(),
         &[("GUESTSYNC_MAX_DEPROVISIONS", "1")],
@@ -591,6 +605,7 @@ async fn runs_emit_summary_and_guard_events_with_ids_only() {
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter_map(|v| v.get("fields").cloned())
+        .filter(|f| f["tenant_id"] == h.src.to_string())
         .collect();
     let summaries: Vec<&Value> = events
         .iter()

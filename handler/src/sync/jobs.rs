@@ -621,11 +621,10 @@ async fn redemption(
     progress.inc(waiting.len() as u64);
     counts.redeemed = redeemed.len() as u64;
     let persist = !ctx.dry_run;
-    if persist && !redeemed.is_empty() {
-        ctx.store
-            .put_guests(&redeemed)
-            .await
-            .map_err(SyncError::Store)?;
+    if persist {
+        for r in &redeemed {
+            mark_accepted(ctx, r).await?;
+        }
     }
     // Re-apply the profile (display name) of the guests that just redeemed.
     let mut outcome = RunOutcome::Succeeded;
@@ -700,6 +699,34 @@ async fn redemption(
         guard: None,
         dry_run: ctx.dry_run,
     })
+}
+
+/// Stores a redemption: only the state and date change, with optimistic
+/// concurrency so a reconcile or photo job writing the same record at the
+/// same time loses nothing.
+async fn mark_accepted(ctx: &SyncContext, r: &GuestRecord) -> Result<(), SyncError> {
+    for _ in 0..5 {
+        let Some(v) = ctx
+            .store
+            .get_guest_versioned(r.source_tenant_id, r.source_user_id)
+            .await
+            .map_err(SyncError::Store)?
+        else {
+            return Ok(());
+        };
+        if v.record.state != GuestState::Invited || v.record.host_user_id != r.host_user_id {
+            return Ok(());
+        }
+        let mut rec = v.record;
+        rec.state = GuestState::Accepted;
+        rec.redeemed_at = r.redeemed_at;
+        match ctx.store.put_guest_if(&rec, Some(&v.version)).await {
+            Ok(_) => return Ok(()),
+            Err(crate::store::StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(SyncError::Store(e)),
+        }
+    }
+    Ok(())
 }
 
 /// Provisions one source user now (`preview` = plan only), like Entra's
