@@ -143,6 +143,8 @@ impl Azurite {
             .map_err(|e| fail(format!("log file: {e}")))?;
         let child = Command::new(exe)
             .args(["--inMemoryPersistence", "--skipApiVersionCheck", "--loose"])
+            // No telemetry leaves the machine (Azurite sends some by default).
+            .arg("--disableTelemetry")
             .args(["--blobHost", "127.0.0.1", "--blobPort", &blob.to_string()])
             .args([
                 "--queueHost",

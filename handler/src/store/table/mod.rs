@@ -6,7 +6,7 @@
 //! | table | PartitionKey | RowKey | columns besides `Doc` |
 //! |---|---|---|---|
 //! | `GuestSyncTenants` | `tenant` | tenant id | DisplayName, Enabled |
-//! | `GuestSyncGuests` | source tenant id | source user id | State, HostUserId |
+//! | `GuestSyncGuests` | source tenant id `_` first two hex digits of the user id | source user id | State, HostUserId |
 //! | `GuestSyncRuns` | source tenant id | run id `_` job | Job, Outcome, StartedAt, FinishedAt |
 //! | `GuestSyncAudit` | source tenant id | inverted time `_` uuid (newest first) | At, Operation, Outcome |
 //! | `GuestSyncLeases` | `tenant|job` | `lease` | Holder, ExpiresAt |
@@ -87,6 +87,29 @@ fn inverted(t: DateTime<Utc>) -> String {
     format!("{:019}", i64::MAX - n.max(0))
 }
 
+/// PartitionKey of a guest: the tenant id and the first two hex digits of
+/// the source user id (`<tenant>_<xx>`, 256 shards per tenant).
+///
+/// Why shards: one partition is served by one partition server (about
+/// 2,000 entities/s), so a 100,000-guest first sync in one partition would
+/// be throttled; and Azurite's per-entity cost grows with the partition's
+/// size (a 100,000-entity partition takes hours to load). Listing a tenant
+/// is one range query over its shards; because the shard is the id's prefix,
+/// (PartitionKey, RowKey) order is source user id order.
+fn guest_pk(tenant: Guid, user: Guid) -> String {
+    let u = user.to_string();
+    format!("{tenant}_{}", u.get(..2).unwrap_or("00"))
+}
+
+/// `$filter` selecting every shard of a tenant's guests.
+fn guest_range(tenant: Guid) -> String {
+    format!(
+        "PartitionKey ge {} and PartitionKey lt {}",
+        odata_str(&format!("{tenant}_")),
+        odata_str(&format!("{tenant}`"))
+    )
+}
+
 fn lease_pk(tenant: Guid, job: Job) -> String {
     encode_key(&format!("{tenant}|{job}"))
 }
@@ -145,7 +168,7 @@ impl TableStore {
     fn guest_entity(g: &GuestRecord) -> StoreResult<Entity> {
         validate::guest(g)?;
         let mut e = entity(
-            &g.source_tenant_id.to_string(),
+            &guest_pk(g.source_tenant_id, g.source_user_id),
             &g.source_user_id.to_string(),
         );
         str_prop(&mut e, "State", g.state.as_str());
@@ -297,7 +320,7 @@ impl GuestStore for TableStore {
             .map(|c| decode_token(c, &t))
             .transpose()?;
         let q = Query {
-            filter: Some(format!("PartitionKey eq {}", odata_str(&t))),
+            filter: Some(guest_range(tenant)),
             select: Some("Doc".into()),
             top: Some(limit.clamp(1, client::MAX_PAGE)),
         };
@@ -307,7 +330,7 @@ impl GuestStore for TableStore {
             .map(|e| doc_of::<GuestRecord>("guest", e))
             .collect::<StoreResult<Vec<_>>>()?;
         // The service's NextPartitionKey is opaque (Azurite encodes it), so
-        // it is passed back untouched; the filter keeps us in the partition.
+        // it is passed back untouched; the filter keeps us in the tenant.
         Ok(Page {
             items,
             continuation: next.as_ref().map(|c| encode_token(&t, c)),
@@ -317,7 +340,12 @@ impl GuestStore for TableStore {
     async fn delete_guest(&self, tenant: Guid, source_user: Guid) -> StoreResult<()> {
         match self
             .client
-            .delete(GUESTS, &tenant.to_string(), &source_user.to_string(), None)
+            .delete(
+                GUESTS,
+                &guest_pk(tenant, source_user),
+                &source_user.to_string(),
+                None,
+            )
             .await
         {
             Ok(()) | Err(StoreError::NotFound(_)) => Ok(()),
@@ -332,7 +360,11 @@ impl GuestStore for TableStore {
     ) -> StoreResult<Option<Versioned<GuestRecord>>> {
         match self
             .client
-            .get(GUESTS, &tenant.to_string(), &source_user.to_string())
+            .get(
+                GUESTS,
+                &guest_pk(tenant, source_user),
+                &source_user.to_string(),
+            )
             .await?
         {
             Some((e, etag)) => Ok(Some(Versioned {
@@ -360,10 +392,7 @@ impl GuestStore for TableStore {
 
     async fn guest_counts(&self, tenant: Guid) -> StoreResult<BTreeMap<GuestState, u64>> {
         let q = Query {
-            filter: Some(format!(
-                "PartitionKey eq {}",
-                odata_str(&tenant.to_string())
-            )),
+            filter: Some(guest_range(tenant)),
             select: Some("State".into()),
             top: None,
         };
