@@ -403,6 +403,7 @@ async fn photos(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
+    let by_id: HashMap<Guid, &SourceUser> = picture.users.iter().map(|u| (u.id, u)).collect();
     progress.phase("photos", Some(ids.len() as u64));
     let conc = ctx.concurrency.max(1);
     for chunk in ids.chunks(PHOTO_CHUNK) {
@@ -444,10 +445,10 @@ async fn photos(
         for (id, m) in metas {
             match m {
                 Ok(etag) => {
-                    if let Some(u) = picture.users.iter().find(|u| u.id == id) {
+                    if let Some(u) = by_id.get(&id) {
                         users.push(SourceUser {
                             photo_etag: etag,
-                            ..u.clone()
+                            ..(*u).clone()
                         });
                     }
                 }
