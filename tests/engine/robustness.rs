@@ -280,3 +280,48 @@ async fn print_first_sync_speed() {
     h.reconcile().await;
     println!("no-change run: {:.2}s wall", t0.elapsed().as_secs_f64());
 }
+
+/// The photo job out of time hands back a cursor; the continuation copies
+/// the photos.
+#[tokio::test]
+async fn the_photo_job_continues_with_a_cursor() {
+    let h = H::fast().await;
+    let users = h.members(3);
+    for u in &users {
+        h.sim.set_photo(h.src, *u, vec![7; 16]);
+    }
+    h.reconcile().await;
+    h.clock.advance_secs(400);
+    let t = h.stored_tenant().await;
+    let run_id = uuid::Uuid::new_v4();
+    let out = run_job(
+        &h.ctx,
+        &t,
+        Job::Photos,
+        run_id,
+        None,
+        tokio::time::Instant::now(),
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    assert!(out.cursor.is_some());
+    assert_eq!(out.counts.photos_copied, 0);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let out = run_job(
+        &h.ctx,
+        &t,
+        Job::Photos,
+        run_id,
+        out.cursor,
+        deadline,
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    assert!(out.cursor.is_none());
+    assert_eq!(out.counts.photos_copied, 3);
+    for u in &users {
+        assert!(h.guest(*u).await.photo.is_some());
+    }
+}
