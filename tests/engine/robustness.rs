@@ -325,3 +325,62 @@ async fn the_photo_job_continues_with_a_cursor() {
         assert!(h.guest(*u).await.photo.is_some());
     }
 }
+
+/// Adoption, deletion and restore, and photo copies also converge with
+/// 5xx answers, dropped connections and eventual consistency on.
+#[tokio::test]
+async fn adoption_restore_and_photos_converge_under_faults() {
+    let mut cfg = SimConfig::fast();
+    cfg.consistency_window_ms = 3_000;
+    let h = H::start(cfg, &[], TenantOptions::default()).await;
+    let faults = Faults {
+        error_5xx_rate: 0.15,
+        drop_rate: 0.03,
+        ..Faults::default()
+    };
+    let existing = h
+        .sim
+        .create_guest(h.host, "user0@contoso.example", "Old Name");
+    let users = h.members(6);
+    for u in &users {
+        h.sim.set_photo(h.src, *u, vec![3; 32]);
+    }
+    h.sim.set_faults(faults.clone());
+    reconcile_until_clean(&h, 6).await;
+    h.sim.remove_member(h.src, h.group, users[1]);
+    reconcile_until_clean(&h, 6).await;
+    h.sim.add_member(h.src, h.group, users[1]);
+    reconcile_until_clean(&h, 6).await;
+    h.clock.advance_secs(400);
+    let mut copied = 0;
+    for _ in 0..6 {
+        let out = h.run(Job::Photos).await;
+        copied += out.counts.photos_copied;
+        if out.counts.failed == 0 {
+            break;
+        }
+    }
+    h.sim.set_faults(Faults::default());
+
+    let expect: HashMap<Guid, (String, bool)> = users
+        .iter()
+        .enumerate()
+        .map(|(i, u)| (*u, (format!("User {i}"), true)))
+        .collect();
+    assert_converged(&h, &users, &expect).await;
+    assert_eq!(h.record(users[0]).await.host_user_id, Some(existing));
+    assert!(h.record(users[0]).await.adopted);
+    assert_eq!(
+        h.sim.deleted_users(h.host).len(),
+        0,
+        "the returning user was not restored"
+    );
+    assert_eq!(copied, 6);
+    for u in &users {
+        assert!(h.guest(*u).await.photo.is_some());
+    }
+    h.sim.reset_counts();
+    h.reconcile().await;
+    h.run(Job::Photos).await;
+    assert_eq!(h.sim.counts().writes_total(), 0);
+}
