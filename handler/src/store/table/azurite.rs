@@ -215,3 +215,16 @@ impl Drop for Azurite {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The not-found error tells how to install Azurite, so a missing
+    /// emulator fails a test with a fix rather than a bare error.
+    #[test]
+    fn not_found_names_the_install_command() {
+        let m = AzuriteError::NotFound.to_string();
+        assert!(m.contains("npm install --prefix .tools azurite"), "{m}");
+    }
+}
