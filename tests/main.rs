@@ -3,6 +3,8 @@ mod graph;
 mod orchestration;
 mod protocol;
 mod report;
+mod engine;
+mod graph;
 mod secrets;
 mod sim;
 mod store;

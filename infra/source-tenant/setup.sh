@@ -20,8 +20,8 @@
 #      ONCE, on the terminal only; pass it to the host admin through a
 #      secure channel (not e-mail or chat), never store it in a file.
 #
-# Nothing here can write to the source directory: the app only reads users
-# and group memberships.
+# The app this creates can write nothing in the source directory: it only
+# reads users and group memberships.
 set -euo pipefail
 
 GRAPH_APP_ID="00000003-0000-0000-c000-000000000000"

@@ -220,3 +220,35 @@ async fn secret_source_prefers_key_vault_when_configured() {
         .unwrap();
     assert!(lf.describe().contains("local.json"), "{}", lf.describe());
 }
+
+/// After the cache TTL a read goes to the vault again, so a rotated secret
+/// is picked up.
+#[tokio::test]
+async fn a_rotated_secret_is_picked_up_after_the_cache_ttl() {
+    let vault = FakeVault::start().await;
+    vault.put("rotating", "first-value-F", true, None);
+    let _env = EnvGuard::set(&[
+        ("IDENTITY_ENDPOINT", Some(&vault.identity_endpoint)),
+        ("IDENTITY_HEADER", Some(&vault.identity_header)),
+        ("AZURE_CLIENT_ID", None),
+    ])
+    .await;
+    let src = KeyVaultSource::from_env_with_options(
+        &vault.vault_url,
+        KeyVaultOptions {
+            client_options: vault.client_options(),
+            cache_ttl: Duration::ZERO,
+            verify_challenge_resource: true,
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        src.get(&name("rotating")).await.unwrap().value.expose(),
+        "first-value-F"
+    );
+    vault.put("rotating", "second-value-G", true, None);
+    assert_eq!(
+        src.get(&name("rotating")).await.unwrap().value.expose(),
+        "second-value-G"
+    );
+}

@@ -37,3 +37,103 @@ fn setup_script_requests_exactly_the_two_read_permissions() {
         );
     }
 }
+
+/// The client secret is printed to the terminal only (`/dev/tty`), once,
+/// with a warning, and the script refuses to create one without a terminal.
+#[test]
+fn setup_script_shows_the_secret_on_the_terminal_only() {
+    let s = std::fs::read_to_string(script()).unwrap();
+    let printed: Vec<&str> = s
+        .lines()
+        .filter(|l| l.contains("$SECRET\"") && (l.contains("printf") || l.contains("echo")))
+        .collect();
+    assert_eq!(printed.len(), 1, "{printed:?}");
+    assert!(s.contains("} >/dev/tty"));
+    assert!(s.contains("shown once"));
+    assert!(s.contains("no terminal to show the client secret on"));
+}
+
+/// Run against a stub `az` (recording its calls), the script creates the
+/// app with exactly the two permissions, consents both, creates the group,
+/// and prints the values and the `tenant add` command for the host admin.
+#[test]
+fn setup_script_runs_against_a_stub_az_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("az.log");
+    let stub = dir.path().join("az");
+    std::fs::write(
+        &stub,
+        r#"#!/usr/bin/env bash
+echo "CALL $*" >> "$AZ_LOG"
+for a in "$@"; do
+  case "$a" in @*) echo "MANIFEST $(tr -d "\n" < "${a#@}")" >> "$AZ_LOG" ;; esac
+done
+case "$*" in
+  "account show"*) echo 2b1f0a6e-7d1c-4a51-9b0e-1c2d3e4f5a6b ;;
+  "rest --method GET"*) echo "Contoso Ltd" ;;
+  "ad app list"*) echo "" ;;
+  "ad app create"*) echo 6f1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e ;;
+  "ad sp list"*) echo "" ;;
+  "ad sp create"*) echo 99999999-0000-4000-8000-000000000001 ;;
+  "ad sp show"*) echo 99999999-0000-4000-8000-000000000002 ;;
+  "rest --method POST"*) echo "{}" ;;
+  "ad group list"*) echo "" ;;
+  "ad group create"*) echo a1b2c3d4-0000-4000-8000-00000000000f ;;
+  *) echo "unexpected az call: $*" >&2; exit 1 ;;
+esac
+"#,
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let path = format!(
+        "{}:{}",
+        dir.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = std::process::Command::new("bash")
+        .arg(script())
+        .args(["--host-name", "Fabrikam", "--no-secret"])
+        .env("PATH", path)
+        .env("AZ_LOG", &log)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let calls = std::fs::read_to_string(&log).unwrap();
+    let manifest = calls
+        .lines()
+        .find(|l| l.starts_with("MANIFEST"))
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(
+        manifest.matches("\"type\": \"Role\"").count(),
+        2,
+        "{manifest}"
+    );
+    assert!(manifest.contains("98830695-27a2-44f7-8c18-0c3ebc9698f6"));
+    assert!(manifest.contains("df021288-bdef-4463-88db-98f22de89214"));
+    let grants: Vec<&str> = calls
+        .lines()
+        .filter(|l| l.contains("rest --method POST") && l.contains("appRoleAssignments"))
+        .collect();
+    assert_eq!(grants.len(), 2, "{calls}");
+    assert!(calls.contains("CALL ad group create"), "{calls}");
+    assert!(
+        !calls.contains("credential reset"),
+        "--no-secret creates no secret"
+    );
+    for v in [
+        "2b1f0a6e-7d1c-4a51-9b0e-1c2d3e4f5a6b",
+        "6f1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e",
+        "a1b2c3d4-0000-4000-8000-00000000000f",
+        "guest-sync tenant add",
+        "--secret-name contoso-ltd-app-secret",
+    ] {
+        assert!(stdout.contains(v), "{v} missing in:\n{stdout}");
+    }
+}

@@ -9,6 +9,7 @@ use serde_json::Value;
 mod auth;
 mod batch;
 mod consistency;
+mod control;
 mod faults;
 mod fidelity;
 mod paging;

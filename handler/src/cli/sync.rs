@@ -1,17 +1,369 @@
-//! `guest-sync sync` and `guest-sync plan`.
+//! `guest-sync sync` (run tenant jobs now, with progress bars) and
+//! `guest-sync plan` (compute the reconcile plan and print it, writing
+//! nothing). Settings come from the environment, as in Azure.
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::domain::plan::{ActionKind, HoldReason, Plan};
+use crate::domain::{Guid, Job, SourceTenant};
+use crate::graph::{GraphClient, GraphConfig};
+use crate::settings::Settings;
+use crate::sync::{jobs::compute_plan, run_job, Progress, SyncContext};
 
 /// Arguments of `guest-sync sync`.
 #[derive(Debug, clap::Args)]
-pub struct SyncArgs {}
+pub struct SyncArgs {
+    /// Only this source tenant (id); default: every enabled tenant.
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// The job to run: reconcile, photos or redemption.
+    #[arg(long, default_value = "reconcile")]
+    pub job: Job,
+    /// Plan and audit only; write nothing to Graph (also GUESTSYNC_DRY_RUN).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// No progress bars (e.g. in CI logs).
+    #[arg(long)]
+    pub quiet: bool,
+}
 
 /// Arguments of `guest-sync plan`.
 #[derive(Debug, clap::Args)]
-pub struct PlanArgs {}
-
-pub async fn run(_args: SyncArgs) -> anyhow::Result<()> {
-    anyhow::bail!("guest-sync sync is not available in this build yet")
+pub struct PlanArgs {
+    /// The source tenant (id).
+    #[arg(long)]
+    pub tenant: String,
+    /// Print the whole plan as JSON instead of a summary.
+    #[arg(long)]
+    pub json: bool,
 }
 
-pub async fn run_plan(_args: PlanArgs) -> anyhow::Result<()> {
-    anyhow::bail!("guest-sync plan is not available in this build yet")
+/// Progress bars: one bar per job, re-labelled per phase, with counts and
+/// rate; a finished phase leaves a line behind.
+struct Bars {
+    bar: ProgressBar,
+    label: String,
+}
+
+impl Bars {
+    fn new(label: String, quiet: bool) -> Self {
+        let bar = if quiet {
+            ProgressBar::hidden()
+        } else {
+            ProgressBar::new_spinner()
+        };
+        bar.enable_steady_tick(Duration::from_millis(120));
+        Bars { bar, label }
+    }
+
+    fn close(&self) {
+        self.end_phase();
+        self.bar.finish_and_clear();
+    }
+
+    fn end_phase(&self) {
+        let msg = self.bar.message();
+        if !msg.is_empty() {
+            let pos = self.bar.position();
+            let secs = self.bar.elapsed().as_secs_f64().max(0.001);
+            self.bar.println(format!(
+                "{} {msg}: {pos} in {secs:.1}s ({:.0}/s)",
+                self.label,
+                pos as f64 / secs
+            ));
+        }
+    }
+}
+
+impl Progress for Bars {
+    fn phase(&self, name: &str, total: Option<u64>) {
+        self.end_phase();
+        let style = match total {
+            Some(_) => ProgressStyle::with_template(
+                "{prefix} {msg:>12} [{bar:30}] {pos}/{len} {per_sec} eta {eta}",
+            ),
+            None => ProgressStyle::with_template("{prefix} {spinner} {msg:>12} {pos} {per_sec}"),
+        };
+        if let Ok(s) = style {
+            self.bar.set_style(s.progress_chars("=> "));
+        }
+        self.bar.set_prefix(self.label.clone());
+        self.bar.reset();
+        self.bar.set_length(total.unwrap_or(0));
+        self.bar.set_message(name.to_string());
+    }
+    fn inc(&self, n: u64) {
+        self.bar.inc(n);
+    }
+}
+
+async fn context(dry_run: bool) -> anyhow::Result<SyncContext> {
+    let settings = Settings::from_env()?;
+    let store = crate::store::open(&settings.store)
+        .await
+        .with_context(|| format!("opening the store {}", settings.store))?;
+    let secrets = crate::secrets::secret_source(&settings).await?;
+    let graph = GraphClient::new(GraphConfig::from_settings(&settings))?;
+    let mut ctx = SyncContext::new(store, graph, secrets, Arc::new(settings));
+    ctx.dry_run |= dry_run;
+    Ok(ctx)
+}
+
+async fn tenant(ctx: &SyncContext, id: &str) -> anyhow::Result<SourceTenant> {
+    let id = Guid::parse_named(id, "--tenant")?;
+    ctx.store.get_tenant(id).await?.with_context(|| {
+        format!("source tenant {id} is not registered (see guest-sync tenant list)")
+    })
+}
+
+/// `guest-sync sync`: runs the job for one or every enabled tenant to the
+/// end (following continuations), holding the tenant's job lease so it
+/// never runs beside the Functions app's worker.
+pub async fn run(args: SyncArgs) -> anyhow::Result<()> {
+    let ctx = context(args.dry_run).await?;
+    let tenants = match &args.tenant {
+        Some(id) => vec![tenant(&ctx, id).await?],
+        None => ctx
+            .store
+            .list_tenants()
+            .await?
+            .into_iter()
+            .filter(|t| t.enabled)
+            .collect(),
+    };
+    if tenants.is_empty() {
+        anyhow::bail!("no enabled source tenant is registered (see guest-sync tenant add)");
+    }
+    let holder = format!("cli-{}", uuid::Uuid::new_v4());
+    let ttl =
+        chrono::Duration::seconds(i64::try_from(ctx.settings.job_budget_secs).unwrap_or(480) + 120);
+    let mut failures = 0;
+    for t in tenants {
+        let Some(lease) = ctx
+            .store
+            .try_acquire(t.tenant_id, args.job, &holder, ttl)
+            .await?
+        else {
+            eprintln!(
+                "{} ({}): a {} job is already running; skipped",
+                t.display_name, t.tenant_id, args.job
+            );
+            failures += 1;
+            continue;
+        };
+        let bars = Bars::new(format!("{} {}", t.display_name, args.job), args.quiet);
+        let run_id = uuid::Uuid::new_v4();
+        let mut cursor = None;
+        let mut total = crate::domain::RunCounts::default();
+        let result = loop {
+            let deadline =
+                tokio::time::Instant::now() + Duration::from_secs(ctx.settings.job_budget_secs);
+            let fresh = ctx
+                .store
+                .get_tenant(t.tenant_id)
+                .await?
+                .unwrap_or_else(|| t.clone());
+            match run_job(
+                &ctx,
+                &fresh,
+                args.job,
+                run_id,
+                cursor.take(),
+                deadline,
+                &bars,
+            )
+            .await
+            {
+                Ok(out) => {
+                    total.add(&out.counts);
+                    match out.cursor {
+                        Some(c) => {
+                            cursor = Some(c);
+                            let _ = ctx.store.renew(&lease, ttl).await;
+                        }
+                        None => break Ok(out),
+                    }
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        bars.close();
+        let _ = ctx.store.release(&lease).await;
+        match result {
+            Ok(out) => {
+                println!(
+                    "{} ({}): {} {}{}",
+                    t.display_name,
+                    t.tenant_id,
+                    args.job,
+                    out.outcome.as_str(),
+                    if out.dry_run { " (dry run)" } else { "" }
+                );
+                println!("  {}", counts_line(&total));
+                if let Some(g) = out.guard {
+                    println!(
+                        "  deprovision guard: {} removals wanted, limit {}; held back until confirmed (guest-sync tenant confirm-deprovision)",
+                        g.wanted, g.limit
+                    );
+                }
+            }
+            Err(e) => {
+                failures += 1;
+                eprintln!(
+                    "{} ({}): {} failed: {e}",
+                    t.display_name, t.tenant_id, args.job
+                );
+            }
+        }
+    }
+    if failures > 0 {
+        anyhow::bail!("{failures} tenant job(s) did not complete");
+    }
+    Ok(())
+}
+
+fn counts_line(c: &crate::domain::RunCounts) -> String {
+    let v = serde_json::to_value(c).unwrap_or_default();
+    v.as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(_, n)| n.as_u64().is_some_and(|n| n > 0))
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "nothing to do".into())
+}
+
+/// `guest-sync plan`: reads both sides, plans, prints; writes nothing.
+pub async fn run_plan(args: PlanArgs) -> anyhow::Result<()> {
+    let ctx = context(true).await?;
+    let t = tenant(&ctx, &args.tenant).await?;
+    let bars = Bars::new(t.display_name.clone(), args.json);
+    let computed = compute_plan(&ctx, &t, &bars).await;
+    bars.close();
+    let computed = computed?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&computed.plan)?);
+        return Ok(());
+    }
+    print!("{}", summary(&t, &computed.plan, computed.source_complete));
+    Ok(())
+}
+
+/// The readable plan: counts per kind, the guard and held-back removals,
+/// and the first few actions of each kind (object ids only).
+pub fn summary(t: &SourceTenant, plan: &Plan, complete: bool) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(s, "Plan for {} ({})", t.display_name, t.tenant_id);
+    let _ = writeln!(
+        s,
+        "  in scope: {}{}   unchanged: {}   Graph writes: {}",
+        plan.in_scope,
+        if complete {
+            ""
+        } else {
+            " (source read incomplete: no removals)"
+        },
+        plan.unchanged,
+        plan.writes()
+    );
+    if plan.actions.is_empty() {
+        let _ = writeln!(s, "  nothing to do");
+    }
+    for (kind, n) in plan.summary() {
+        let _ = writeln!(s, "  {kind:<12} {n}");
+        for a in plan
+            .actions
+            .iter()
+            .filter(|a| a.kind.name() == kind)
+            .take(5)
+        {
+            let what = match &a.kind {
+                ActionKind::Update { changes, .. }
+                | ActionKind::Adopt { changes, .. }
+                | ActionKind::Restore { changes, .. } => changes.field_names().join(","),
+                ActionKind::RecordOnly { reason } => reason.clone(),
+                ActionKind::Deprovision { mode, .. } => format!("{mode:?}").to_lowercase(),
+                _ => String::new(),
+            };
+            let _ = writeln!(s, "      source user {} {what}", a.source_user_id);
+        }
+        if n > 5 {
+            let _ = writeln!(s, "      ... and {} more (--json for all)", n - 5);
+        }
+    }
+    if let Some(g) = plan.guard {
+        let _ = writeln!(
+            s,
+            "  GUARD: {} removals wanted, limit {}: none will be made until an administrator confirms",
+            g.wanted, g.limit
+        );
+    }
+    let incomplete = plan
+        .held_back
+        .iter()
+        .filter(|h| h.reason == HoldReason::IncompleteSourceRead)
+        .count();
+    if incomplete > 0 {
+        let _ = writeln!(s, "  held back (incomplete source read): {incomplete}");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::plan::{GuardTrip, HeldBack};
+
+    fn tenant() -> SourceTenant {
+        SourceTenant {
+            tenant_id: Guid::parse_named("2b1f0a6e-7d1c-4a51-9b0e-1c2d3e4f5a6b", "t").unwrap(),
+            display_name: "Contoso".into(),
+            client_id: Guid::new_v4(),
+            secret_name: crate::domain::SecretName::parse("contoso").unwrap(),
+            group_id: Guid::new_v4(),
+            enabled: true,
+            options: Default::default(),
+            created_at: chrono::Utc::now(),
+            secret_expires_at: None,
+            guard: None,
+        }
+    }
+
+    /// The readable plan names the tenant, says when nothing is to do, and
+    /// spells out a tripped guard.
+    #[test]
+    fn summary_shows_counts_and_the_guard() {
+        let t = tenant();
+        let empty = Plan {
+            in_scope: 3,
+            unchanged: 3,
+            ..Plan::default()
+        };
+        let s = summary(&t, &empty, true);
+        assert!(s.contains("Contoso") && s.contains("nothing to do"), "{s}");
+        let held = Plan {
+            held_back: vec![HeldBack {
+                source_user_id: Guid::new_v4(),
+                host_id: Guid::new_v4(),
+                reason: HoldReason::GuardLimit {
+                    wanted: 7,
+                    limit: 2,
+                },
+            }],
+            guard: Some(GuardTrip {
+                wanted: 7,
+                limit: 2,
+            }),
+            ..Plan::default()
+        };
+        let s = summary(&t, &held, true);
+        assert!(s.contains("GUARD: 7 removals wanted, limit 2"), "{s}");
+    }
 }

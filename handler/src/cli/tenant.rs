@@ -6,8 +6,8 @@
 //! (or `GUESTSYNC_LOCAL_SECRETS` for development), `GUESTSYNC_GRAPH_URL` and
 //! `GUESTSYNC_AUTHORITY_URL` (defaults: public cloud). The host settings
 //! (`GUESTSYNC_HOST_*`) are not required here, except by `check-expiry`
-//! (which also checks the host's secret); when set they must be valid, and
-//! `add` then refuses to register the host tenant as a source.
+//! (which also checks the host's secret); when set and valid, `add` refuses
+//! to register the host tenant as a source.
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -166,24 +166,38 @@ pub struct TenantContext {
 const PLACEHOLDER_GUID: &str = "00000000-0000-0000-0000-000000000000";
 const PLACEHOLDER_SECRET: &str = "guest-sync-host-settings-unset";
 
-/// Reads the settings the tenant commands need. Host settings are optional
-/// here: when unset, placeholders let the other settings be read and
-/// validated exactly as the handler reads them.
+/// Reads the settings the tenant commands need, validated exactly as the
+/// handler reads them. Host settings are optional here: when unset or
+/// malformed they are replaced by placeholders and the returned flag is
+/// false (then `add` cannot refuse the host tenant, and `check-expiry`
+/// refuses to run).
 pub fn load_settings(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<(Settings, bool)> {
     let get = |k: &str| lookup(k).filter(|v| !v.trim().is_empty());
+    let placeholder = |k: &str| match k {
+        "GUESTSYNC_HOST_TENANT_ID" | "GUESTSYNC_HOST_CLIENT_ID" => {
+            Some(PLACEHOLDER_GUID.to_string())
+        }
+        "GUESTSYNC_HOST_SECRET_NAME" => Some(PLACEHOLDER_SECRET.to_string()),
+        _ => None,
+    };
+    let is_host = |k: &str| crate::settings::REQUIRED_SETTINGS.contains(&k);
     let host_set = crate::settings::REQUIRED_SETTINGS
         .iter()
         .all(|k| get(k).is_some());
-    let s = Settings::from_lookup(|k| {
-        get(k).or_else(|| match k {
-            "GUESTSYNC_HOST_TENANT_ID" | "GUESTSYNC_HOST_CLIENT_ID" => {
-                Some(PLACEHOLDER_GUID.to_string())
-            }
-            "GUESTSYNC_HOST_SECRET_NAME" => Some(PLACEHOLDER_SECRET.to_string()),
-            _ => None,
-        })
-    })?;
-    Ok((s, host_set))
+    match Settings::from_lookup(|k| get(k).or_else(|| placeholder(k))) {
+        Ok(s) => Ok((s, host_set)),
+        Err(e) if is_host(e.name) => {
+            // A malformed host setting does not block local tenant
+            // management; commands that need the host say so.
+            tracing::warn!(
+                setting = e.name,
+                "host setting ignored by the tenant commands: {e}"
+            );
+            let s = Settings::from_lookup(|k| if is_host(k) { placeholder(k) } else { get(k) })?;
+            Ok((s, false))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 impl TenantContext {
@@ -410,7 +424,7 @@ pub async fn execute(
             };
             let host = ctx.settings.as_ref().map(|s| s.host_tenant_id);
             let t = onboarding::validate_input(&raw, host, now)?;
-            if a.secret_stdin && t.secret_expires.is_none() {
+            if a.secret_stdin && t.secret_expires.is_none() && !a.json {
                 writeln!(out, "warning: no --secret-expires given: guest-sync cannot warn before this secret expires")?;
             }
             let secret = if a.secret_stdin {
@@ -419,17 +433,19 @@ pub async fn execute(
                 None
             };
             if !a.json {
-                writeln!(
-                    out,
-                    "Testing the connection to tenant {} with app {}{}",
-                    t.tenant_id,
-                    t.client_id,
-                    if a.skip_test {
-                        " (skipped: --skip-test)"
-                    } else {
-                        ""
-                    }
-                )?;
+                if a.skip_test {
+                    writeln!(
+                        out,
+                        "Registering tenant {} without a connection test (--skip-test)",
+                        t.tenant_id
+                    )?;
+                } else {
+                    writeln!(
+                        out,
+                        "Testing the connection to tenant {} with app {}",
+                        t.tenant_id, t.client_id
+                    )?;
+                }
             }
             let rep = onboarding::add_tenant(&ob, t, secret, a.skip_test, now).await?;
             if a.json {
@@ -565,10 +581,10 @@ pub async fn execute(
 mod tests {
     use super::*;
 
-    /// Without host settings the tenant commands still read and validate
-    /// the rest; a malformed host setting is still an error.
+    /// Without (valid) host settings the tenant commands still read and
+    /// validate the rest; other malformed settings are errors.
     #[test]
-    fn host_settings_are_optional_but_validated() {
+    fn host_settings_are_optional_others_validated() {
         let (s, host) = load_settings(|k| match k {
             "GUESTSYNC_STORE" => Some("sqlite:/tmp/x.db".into()),
             _ => None,
@@ -576,12 +592,14 @@ mod tests {
         .unwrap();
         assert!(!host);
         assert_eq!(s.store.to_string(), "sqlite:/tmp/x.db");
-        let e = load_settings(|k| match k {
+        let (_, host) = load_settings(|k| match k {
             "GUESTSYNC_HOST_TENANT_ID" => Some("contoso".into()),
+            "GUESTSYNC_HOST_CLIENT_ID" => Some("22222222-2222-4222-8222-222222222222".into()),
+            "GUESTSYNC_HOST_SECRET_NAME" => Some("host-secret".into()),
             _ => None,
         })
-        .unwrap_err();
-        assert!(e.to_string().contains("GUESTSYNC_HOST_TENANT_ID"), "{e}");
+        .unwrap();
+        assert!(!host, "a malformed host tenant id counts as not set");
         let e = load_settings(|k| match k {
             "GUESTSYNC_GRAPH_URL" => Some("ftp://x".into()),
             _ => None,

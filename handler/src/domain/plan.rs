@@ -37,10 +37,13 @@ pub const RESTORE_WINDOW_DAYS: i64 = 30;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SourceUser {
+    /// The user's object id in the source tenant (the record key).
     pub id: Guid,
+    /// `userPrincipalName` (the default invite address).
     pub upn: String,
     #[serde(default)]
     pub mail: Option<String>,
+    /// Rule 4: a disabled source account disables its guest.
     pub account_enabled: bool,
     /// `Member` or `Guest` (the source tenant's own guests).
     pub user_type: String,
@@ -59,7 +62,9 @@ pub struct SourceUser {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SourcePicture {
+    /// In-scope candidates (the planner still filters by user type).
     pub users: Vec<SourceUser>,
+    /// False when the read failed part-way: then nobody is deprovisioned.
     pub complete: bool,
 }
 
@@ -67,13 +72,17 @@ pub struct SourcePicture {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HostGuest {
+    /// Object id in the host.
     pub id: Guid,
+    /// `userPrincipalName` (`ann_contoso.com#EXT#@host...` for B2B guests).
     pub upn: String,
+    /// `mail`, `otherMails` and the UPN are where adoption looks for an address.
     #[serde(default)]
     pub mail: Option<String>,
     #[serde(default)]
     pub other_mails: Vec<String>,
     pub account_enabled: bool,
+    /// `Guest` or `Member`.
     pub user_type: String,
     /// `PendingAcceptance` or `Accepted` (None for non-invited users).
     #[serde(default)]
@@ -99,6 +108,7 @@ impl HostGuest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeletedHostUser {
+    /// Object id (kept by a restore).
     pub id: Guid,
     #[serde(default)]
     pub upn: Option<String>,
@@ -121,7 +131,9 @@ fn yes() -> bool {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HostPicture {
+    /// Live users the planner may find guests among.
     pub guests: Vec<HostGuest>,
+    /// Deleted users still restorable.
     pub deleted: Vec<DeletedHostUser>,
     /// Direct members of the host group, when one is configured (None = no
     /// host group: nothing is added).
@@ -132,6 +144,7 @@ pub struct HostPicture {
 /// Everything the planner needs to know about the rules in force.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlanPolicy {
+    /// The tenant's options (mapping, invite address, user type, ...).
     pub options: TenantOptions,
     /// The tenant's deprovision mode, already resolved (tenant option, else
     /// `GUESTSYNC_DEPROVISION`).
@@ -281,7 +294,9 @@ impl ActionKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Action {
+    /// The source user this action is for.
     pub source_user_id: Guid,
+    /// What to do.
     #[serde(flatten)]
     pub kind: ActionKind,
     /// The record after success.
@@ -302,8 +317,11 @@ pub enum HoldReason {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HeldBack {
+    /// The source user no longer in scope.
     pub source_user_id: Guid,
+    /// Its guest, left in place.
     pub host_id: Guid,
+    /// Why.
     #[serde(flatten)]
     pub reason: HoldReason,
 }
@@ -587,7 +605,7 @@ pub fn plan(
     }
 
     out.actions
-        .sort_by(|a, b| (a.kind.rank(), a.source_user_id).cmp(&(b.kind.rank(), b.source_user_id)));
+        .sort_by_key(|a| (a.kind.rank(), a.source_user_id));
     out.held_back.sort_by_key(|h| h.source_user_id);
     out
 }
@@ -817,8 +835,11 @@ pub enum PhotoActionKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PhotoAction {
+    /// Whose photo (source side).
     pub source_user_id: Guid,
+    /// The guest written.
     pub host_id: Guid,
+    /// Copy or remove.
     #[serde(flatten)]
     pub kind: PhotoActionKind,
 }

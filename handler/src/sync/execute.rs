@@ -45,12 +45,15 @@ pub trait HostWriter: Send + Sync {
     fn persists(&self) -> bool;
     /// Invites without an e-mail; returns the guest's object id.
     async fn invite(&self, req: &InviteRequest) -> Result<Guid, GraphError>;
+    /// `PATCH /users/{id}` with exactly these properties.
     async fn patch_user(&self, id: Guid, patch: &Map<String, Value>) -> Result<(), GraphError>;
     /// Soft delete; an already deleted user is success.
     async fn delete_user(&self, id: Guid) -> Result<(), GraphError>;
+    /// Restores a soft-deleted user from deleted items.
     async fn restore_user(&self, id: Guid) -> Result<(), GraphError>;
     /// Already a member is success.
     async fn add_group_member(&self, group: Guid, id: Guid) -> Result<(), GraphError>;
+    /// Sets the guest's photo.
     async fn put_photo(&self, id: Guid, bytes: Bytes, content_type: &str)
         -> Result<(), GraphError>;
     /// No photo is success.
@@ -153,6 +156,7 @@ pub const MIN_PROGRESS_PER_CONCURRENCY: usize = 4;
 /// What applying (part of) a plan did.
 #[derive(Debug, Default)]
 pub struct ExecReport {
+    /// What the finished actions did.
     pub counts: RunCounts,
     /// Actions finished (succeeded or failed).
     pub done: usize,
@@ -166,10 +170,15 @@ pub struct ExecReport {
 
 /// Applies plans of one tenant for one run.
 pub struct Executor {
+    /// The source tenant whose plan this is.
     pub tenant: Guid,
+    /// Written on every audit entry.
     pub run_id: uuid::Uuid,
+    /// Graph, or the dry-run stand-in.
     pub writer: Arc<dyn HostWriter>,
+    /// Guest records and audit go here.
     pub store: Arc<dyn Store>,
+    /// Timestamps of records and audit entries.
     pub clock: Arc<dyn Clock>,
     /// `inviteRedirectUrl`.
     pub redirect_url: String,

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use futures::FutureExt;
 use futures::StreamExt;
 use serde_json::{json, Value};
+use tracing::Instrument;
 
 use crate::domain::plan::{
     self, HostPicture, PhotoActionKind, PlanPolicy, SourcePicture, SourceUser,
@@ -43,7 +44,20 @@ pub async fn run_job(
     progress: &dyn Progress,
 ) -> Result<JobOutcome, SyncError> {
     let span = tracing::info_span!("tenant_job", tenant_id = %tenant.tenant_id, job = %job, run_id = %run_id);
-    let _enter = span.enter();
+    run_job_in_span(ctx, tenant, job, run_id, cursor, deadline, progress)
+        .instrument(span)
+        .await
+}
+
+async fn run_job_in_span(
+    ctx: &SyncContext,
+    tenant: &SourceTenant,
+    job: Job,
+    run_id: uuid::Uuid,
+    cursor: Option<Value>,
+    deadline: tokio::time::Instant,
+    progress: &dyn Progress,
+) -> Result<JobOutcome, SyncError> {
     let started = ctx.clock.now();
     let mut run = match ctx
         .store
@@ -206,12 +220,14 @@ pub async fn compute_plan(
         let src = ctx.graph.tenant(source_credentials(ctx, tenant).await?);
         read::read_source(&src, tenant.group_id, opts, progress).await?
     };
-    let host_picture = read::read_host(&host, opts, ctx.settings.host_group_id, progress).await?;
+    let mut host_picture =
+        read::read_host(&host, opts, ctx.settings.host_group_id, progress).await?;
     let records = ctx
         .store
         .list_guests(tenant.tenant_id)
         .await
         .map_err(SyncError::Store)?;
+    read::add_unlisted(&host, &mut host_picture, &records, opts, ctx.concurrency).await?;
     let policy = PlanPolicy::new(
         opts.clone(),
         ctx.settings.deprovision,
@@ -388,6 +404,7 @@ async fn photos(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
+    let by_id: HashMap<Guid, &SourceUser> = picture.users.iter().map(|u| (u.id, u)).collect();
     progress.phase("photos", Some(ids.len() as u64));
     let conc = ctx.concurrency.max(1);
     for chunk in ids.chunks(PHOTO_CHUNK) {
@@ -429,10 +446,10 @@ async fn photos(
         for (id, m) in metas {
             match m {
                 Ok(etag) => {
-                    if let Some(u) = picture.users.iter().find(|u| u.id == id) {
+                    if let Some(u) = by_id.get(&id) {
                         users.push(SourceUser {
                             photo_etag: etag,
-                            ..u.clone()
+                            ..(*u).clone()
                         });
                     }
                 }
@@ -606,11 +623,10 @@ async fn redemption(
     progress.inc(waiting.len() as u64);
     counts.redeemed = redeemed.len() as u64;
     let persist = !ctx.dry_run;
-    if persist && !redeemed.is_empty() {
-        ctx.store
-            .put_guests(&redeemed)
-            .await
-            .map_err(SyncError::Store)?;
+    if persist {
+        for r in &redeemed {
+            mark_accepted(ctx, r).await?;
+        }
     }
     // Re-apply the profile (display name) of the guests that just redeemed.
     let mut outcome = RunOutcome::Succeeded;
@@ -686,6 +702,34 @@ async fn redemption(
         guard: None,
         dry_run: ctx.dry_run,
     })
+}
+
+/// Stores a redemption: only the state and date change, with optimistic
+/// concurrency so a reconcile or photo job writing the same record at the
+/// same time loses nothing.
+async fn mark_accepted(ctx: &SyncContext, r: &GuestRecord) -> Result<(), SyncError> {
+    for _ in 0..5 {
+        let Some(v) = ctx
+            .store
+            .get_guest_versioned(r.source_tenant_id, r.source_user_id)
+            .await
+            .map_err(SyncError::Store)?
+        else {
+            return Ok(());
+        };
+        if v.record.state != GuestState::Invited || v.record.host_user_id != r.host_user_id {
+            return Ok(());
+        }
+        let mut rec = v.record;
+        rec.state = GuestState::Accepted;
+        rec.redeemed_at = r.redeemed_at;
+        match ctx.store.put_guest_if(&rec, Some(&v.version)).await {
+            Ok(_) => return Ok(()),
+            Err(crate::store::StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(SyncError::Store(e)),
+        }
+    }
+    Ok(())
 }
 
 /// Provisions one source user now (`preview` = plan only), like Entra's

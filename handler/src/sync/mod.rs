@@ -23,7 +23,8 @@
 //!   records and one audit entry per write, emits
 //!   [`crate::events::RUN_SUMMARY`] when the run finishes and
 //!   [`crate::events::GUARD_TRIPPED`] when the deletion guard holds removals
-//!   back. It does NOT take the tenant lease: the caller does.
+//!   back. It does NOT take the tenant lease (the caller does) and does not
+//!   look at `tenant.enabled` (fan-out decides which tenants run).
 //! - The `deadline` is when to stop *launching* writes; writes in flight
 //!   (at most [`SyncContext::concurrency`]) still finish, so pass a deadline
 //!   some seconds before the hard limit (e.g. budget minus 30 s).

@@ -2,10 +2,14 @@
 //! and the host's guests, deleted users and host group members, turned
 //! from Graph objects into the planner's plain values
 //! ([`SourceUser`], [`HostGuest`], [`DeletedHostUser`]).
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
+
+use futures::StreamExt;
+
+use serde_json::{Map, Value};
 
 use crate::domain::plan::{DeletedHostUser, HostGuest, HostPicture, SourcePicture, SourceUser};
-use crate::domain::{Guid, MappingSource, TenantOptions};
+use crate::domain::{GuestRecord, GuestState, Guid, MappingSource, TenantOptions};
 use crate::graph::{GraphError, GraphUser, TenantGraph, DEFAULT_USER_SELECT, GUEST_SELECT};
 
 use super::{Progress, SyncError};
@@ -34,6 +38,36 @@ pub fn host_select(opts: &TenantOptions) -> Vec<String> {
         }
     }
     v
+}
+
+/// The attribute names the planner reads from source users (mapping
+/// sources, and `displayName` for the invitation).
+fn source_keep(opts: &TenantOptions) -> BTreeSet<String> {
+    let mut k: BTreeSet<String> = opts
+        .attribute_mapping
+        .iter()
+        .filter_map(|m| match &m.source {
+            MappingSource::Attribute { name, .. } => Some(name.clone()),
+            MappingSource::Constant { .. } => None,
+        })
+        .collect();
+    k.insert("displayName".into());
+    k
+}
+
+/// The attribute names the planner compares on host guests (the mapped
+/// targets).
+fn host_keep(opts: &TenantOptions) -> BTreeSet<String> {
+    opts.attribute_mapping
+        .iter()
+        .map(|m| m.target.clone())
+        .collect()
+}
+
+/// Drops the attributes the planner never reads: at 100,000 users the
+/// pictures must stay small (the typed fields are already extracted).
+fn trim(attrs: &mut Map<String, Value>, keep: &BTreeSet<String>) {
+    attrs.retain(|k, _| keep.contains(k));
 }
 
 fn as_refs(v: &[String]) -> Vec<&str> {
@@ -98,6 +132,7 @@ pub async fn read_source(
     progress: &dyn Progress,
 ) -> Result<(SourcePicture, Option<GraphError>), SyncError> {
     let select = source_select(opts);
+    let keep = source_keep(opts);
     let mut users = Vec::new();
     let mut missing_upn = 0u64;
     progress.phase("read source", None);
@@ -106,7 +141,10 @@ pub async fn read_source(
             progress.inc(page.len() as u64);
             for u in page {
                 match to_source_user(u) {
-                    Some(s) => users.push(s),
+                    Some(mut s) => {
+                        trim(&mut s.attrs, &keep);
+                        users.push(s);
+                    }
                     None => missing_upn += 1,
                 }
             }
@@ -146,32 +184,34 @@ pub async fn read_host(
     progress: &dyn Progress,
 ) -> Result<HostPicture, SyncError> {
     let select = host_select(opts);
+    let keep = host_keep(opts);
     progress.phase("read host", None);
     let mut guests = Vec::new();
     let read = g
         .for_each_guest_page(&as_refs(&select), |page| {
             progress.inc(page.len() as u64);
-            guests.extend(page.into_iter().map(to_host_guest));
+            guests.extend(page.into_iter().map(|u| {
+                let mut h = to_host_guest(u);
+                trim(&mut h.attrs, &keep);
+                h
+            }));
         })
         .await;
     if let Some(e) = read.error {
         return Err(SyncError::graph("reading the host's guests", e));
     }
+    let mut deleted_select = select.clone();
+    deleted_select.push("deletedDateTime".into());
     let deleted = g
-        .list_deleted_users(&[
-            "displayName",
-            "mail",
-            "userPrincipalName",
-            "accountEnabled",
-            "deletedDateTime",
-            "jobTitle",
-            "department",
-            "companyName",
-        ])
+        .list_deleted_users(&as_refs(&deleted_select))
         .await
         .map_err(|e| SyncError::graph("reading the host's deleted users", e))?
         .into_iter()
-        .map(to_deleted)
+        .map(|u| {
+            let mut d = to_deleted(u);
+            trim(&mut d.attrs, &keep);
+            d
+        })
         .collect();
     let group_members = match host_group {
         None => None,
@@ -193,4 +233,58 @@ pub async fn read_host(
         deleted,
         group_members,
     })
+}
+
+/// Managed guests the listing did not show are looked up by id: a listing
+/// (an advanced query) can lag behind objects created moments ago, and
+/// guests invited as `Member` are not in a guest listing at all. Without
+/// this they would be invited again. Ids Graph does not know stay missing
+/// (the planner then re-invites or restores).
+pub async fn add_unlisted(
+    g: &TenantGraph,
+    host: &mut HostPicture,
+    records: &[GuestRecord],
+    opts: &TenantOptions,
+    concurrency: usize,
+) -> Result<(), SyncError> {
+    let known: HashSet<Guid> = host
+        .guests
+        .iter()
+        .map(|h| h.id)
+        .chain(host.deleted.iter().map(|d| d.id))
+        .collect();
+    let missing: BTreeSet<Guid> = records
+        .iter()
+        .filter(|r| r.state != GuestState::Deprovisioned)
+        .filter_map(|r| r.host_user_id)
+        .filter(|id| !known.contains(id))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let select = host_select(opts);
+    let refs = as_refs(&select);
+    let keep = host_keep(opts);
+    let found: Vec<(Guid, Result<GraphUser, GraphError>)> = futures::stream::iter(missing)
+        .map(|id| {
+            let refs = &refs;
+            async move { (id, g.get_user(id, refs).await) }
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    for (id, r) in found {
+        match r {
+            Ok(u) => {
+                let mut h = to_host_guest(u);
+                trim(&mut h.attrs, &keep);
+                host.guests.push(h);
+            }
+            Err(GraphError::NotFound { .. }) => {
+                tracing::info!(host_user_id = %id, "a managed guest is gone from the host");
+            }
+            Err(e) => return Err(SyncError::graph("reading a managed guest", e)),
+        }
+    }
+    Ok(())
 }
