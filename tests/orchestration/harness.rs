@@ -60,7 +60,8 @@ impl Host {
     /// starts Azurite's queue service.
     pub async fn start(set: FunctionSet) -> Host {
         let azurite = crate::support::azurite::start();
-        let queues = QueueClient::new(&azurite.queue_endpoint, "devstoreaccount1", DEV_KEY).unwrap();
+        let queues =
+            QueueClient::new(&azurite.queue_endpoint, "devstoreaccount1", DEV_KEY).unwrap();
         queues.create_queue(WORK).await.unwrap();
         queues.create_queue(POISON).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -84,7 +85,10 @@ impl Host {
         let res = self
             .http
             .post(format!("{}/{function}", self.base))
-            .header("X-Azure-Functions-InvocationId", uuid::Uuid::new_v4().to_string())
+            .header(
+                "X-Azure-Functions-InvocationId",
+                uuid::Uuid::new_v4().to_string(),
+            )
             .json(&envelope)
             .send()
             .await
@@ -95,7 +99,10 @@ impl Host {
     }
 
     async fn enqueue_outputs(&self, body: &Value) -> usize {
-        let items = body["Outputs"]["workItems"].as_array().cloned().unwrap_or_default();
+        let items = body["Outputs"]["workItems"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         for i in &items {
             assert!(i.is_object(), "queue outputs must be objects: {i}");
             self.queues.put(WORK, &i.to_string()).await.unwrap();
@@ -175,7 +182,10 @@ impl Host {
             } else {
                 // Visible again after the visibility timeout, then delivered
                 // once more with a higher dequeue count.
-                self.queues.release(queue, &m, self.visibility_secs).await.unwrap();
+                self.queues
+                    .release(queue, &m, self.visibility_secs)
+                    .await
+                    .unwrap();
             }
         }
     }
@@ -187,15 +197,26 @@ impl Host {
         while tokio::time::Instant::now() < end {
             let msgs = self.queues.get(WORK, 16, 120).await.unwrap();
             if !msgs.is_empty() {
-                futures::future::join_all(msgs.into_iter().map(|m| self.deliver(WORK, "tenant-worker", m))).await;
+                futures::future::join_all(
+                    msgs.into_iter()
+                        .map(|m| self.deliver(WORK, "tenant-worker", m)),
+                )
+                .await;
                 continue;
             }
             let poison = self.queues.get(POISON, 16, 120).await.unwrap();
             if !poison.is_empty() {
-                futures::future::join_all(poison.into_iter().map(|m| self.deliver(POISON, "poison-watch", m))).await;
+                futures::future::join_all(
+                    poison
+                        .into_iter()
+                        .map(|m| self.deliver(POISON, "poison-watch", m)),
+                )
+                .await;
                 continue;
             }
-            if self.queues.count(WORK).await.unwrap() == 0 && self.queues.count(POISON).await.unwrap() == 0 {
+            if self.queues.count(WORK).await.unwrap() == 0
+                && self.queues.count(POISON).await.unwrap() == 0
+            {
                 return true;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -204,13 +225,22 @@ impl Host {
     }
 
     /// Calls an HTTP function; returns `Outputs.res` (status, headers, body).
-    pub async fn http(&self, function: &str, method: &str, query: Value, headers: Value, body: Option<&str>) -> (u16, Value, String) {
+    pub async fn http(
+        &self,
+        function: &str,
+        method: &str,
+        query: Value,
+        headers: Value,
+        body: Option<&str>,
+    ) -> (u16, Value, String) {
         let mut req = json!({"Url": format!("https://app.example/api/{function}"), "Method": method,
             "Query": query, "Headers": headers, "Params": {}, "Identities": []});
         if let Some(b) = body {
             req["Body"] = Value::String(b.to_string());
         }
-        let (status, out) = self.post(function, json!({"Data": {"req": req}, "Metadata": {}})).await;
+        let (status, out) = self
+            .post(function, json!({"Data": {"req": req}, "Metadata": {}}))
+            .await;
         assert_eq!(status, 200, "{out}");
         let res = &out["Outputs"]["res"];
         (

@@ -35,7 +35,9 @@ fn spec(users: usize) -> GenerateSpec {
 async fn queue_client_round_trips_through_azurite() {
     let host = Host::start(guest_sync::functions::FunctionSet::unconfigured()).await;
     let c = &host.queues;
-    c.put(harness::WORK, r#"{"job":"reconcile"}"#).await.unwrap();
+    c.put(harness::WORK, r#"{"job":"reconcile"}"#)
+        .await
+        .unwrap();
     assert_eq!(c.count(harness::WORK).await.unwrap(), 1);
     let got = c.get(harness::WORK, 16, 60).await.unwrap();
     assert_eq!(got.len(), 1);
@@ -55,32 +57,63 @@ async fn queue_client_round_trips_through_azurite() {
 #[tokio::test]
 async fn three_tenants_converge_and_a_wrong_secret_fails_alone() {
     let w = World::new(SimConfig::fast(), 60).await;
-    let a = w.add_source("Alpha", &spec(60), &World::secret_for("Alpha")).await;
-    let b = w.add_source("Beta", &spec(45), &World::secret_for("Beta")).await;
+    let a = w
+        .add_source("Alpha", &spec(60), &World::secret_for("Alpha"))
+        .await;
+    let b = w
+        .add_source("Beta", &spec(45), &World::secret_for("Beta"))
+        .await;
     let c = w.add_source("Gamma", &spec(30), "not-the-secret").await;
     let host = Host::start(function_set(w.orchestrator())).await;
 
     assert_eq!(host.fire_timer("sync-timer").await, 3);
-    assert!(host.run_until_idle(Duration::from_secs(120)).await, "queues did not drain");
+    assert!(
+        host.run_until_idle(Duration::from_secs(120)).await,
+        "queues did not drain"
+    );
 
     for s in [&a, &b] {
         let guests = w.host_guests_of(s);
-        assert_eq!(guests.len(), s.generated.user_ids.len(), "{}", s.tenant.display_name);
+        assert_eq!(
+            guests.len(),
+            s.generated.user_ids.len(),
+            "{}",
+            s.tenant.display_name
+        );
         let records = w.store.list_guests(s.tenant.tenant_id).await.unwrap();
         assert_eq!(records.len(), s.generated.user_ids.len());
         assert!(records.iter().all(|r| r.host_user_id.is_some()));
-        let runs = w.store.list_runs(Some(s.tenant.tenant_id), 10).await.unwrap();
+        let runs = w
+            .store
+            .list_runs(Some(s.tenant.tenant_id), 10)
+            .await
+            .unwrap();
         assert_eq!(runs.len(), 1);
         assert_eq!(runs[0].job, Job::Reconcile);
-        assert_eq!(runs[0].outcome, RunOutcome::Succeeded, "{:?}", runs[0].error);
+        assert_eq!(
+            runs[0].outcome,
+            RunOutcome::Succeeded,
+            "{:?}",
+            runs[0].error
+        );
     }
     assert!(w.host_guests_of(&c).is_empty());
-    let runs = w.store.list_runs(Some(c.tenant.tenant_id), 10).await.unwrap();
+    let runs = w
+        .store
+        .list_runs(Some(c.tenant.tenant_id), 10)
+        .await
+        .unwrap();
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].outcome, RunOutcome::Failed);
     let err = runs[0].error.clone().unwrap_or_default();
-    assert!(err.contains("7000215") || err.to_lowercase().contains("secret"), "{err}");
-    assert!(!err.contains("not-the-secret"), "the secret leaked into the run error");
+    assert!(
+        err.contains("7000215") || err.to_lowercase().contains("secret"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("not-the-secret"),
+        "the secret leaked into the run error"
+    );
     assert_eq!(host.tally.poisoned.load(Ordering::SeqCst), 0);
 
     // The other two timers run their jobs for every tenant too.
@@ -88,7 +121,11 @@ async fn three_tenants_converge_and_a_wrong_secret_fails_alone() {
     assert_eq!(host.fire_timer("redemption-timer").await, 3);
     assert!(host.run_until_idle(Duration::from_secs(120)).await);
     for s in [&a, &b] {
-        let runs = w.store.list_runs(Some(s.tenant.tenant_id), 10).await.unwrap();
+        let runs = w
+            .store
+            .list_runs(Some(s.tenant.tenant_id), 10)
+            .await
+            .unwrap();
         for job in [Job::Photos, Job::Redemption] {
             let r = runs.iter().find(|r| r.job == job).unwrap();
             assert_eq!(r.outcome, RunOutcome::Succeeded, "{job}: {:?}", r.error);
@@ -96,7 +133,13 @@ async fn three_tenants_converge_and_a_wrong_secret_fails_alone() {
     }
     // The report's JSON agrees with the store.
     let (status, _, body) = host
-        .http("report", "GET", json!({}), json!({"accept": ["application/json"]}), None)
+        .http(
+            "report",
+            "GET",
+            json!({}),
+            json!({"accept": ["application/json"]}),
+            None,
+        )
         .await;
     assert_eq!(status, 200);
     let stats: Value = serde_json::from_str(&body).unwrap();
@@ -109,11 +152,9 @@ async fn three_tenants_converge_and_a_wrong_secret_fails_alone() {
         .find(|t| t["tenantId"] == json!(c.tenant.tenant_id.to_string()))
         .unwrap();
     assert_eq!(gamma["managed"], json!(0));
-    assert!(stats["attention"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|i| i["kind"] == "failedRun" && i["tenantId"] == json!(c.tenant.tenant_id.to_string())));
+    assert!(stats["attention"].as_array().unwrap().iter().any(
+        |i| i["kind"] == "failedRun" && i["tenantId"] == json!(c.tenant.tenant_id.to_string())
+    ));
 }
 
 /// A 20,000-user tenant with a small time budget finishes across several
@@ -133,19 +174,37 @@ async fn a_large_tenant_finishes_across_continuations() {
         .await;
     let host = Host::start(function_set(w.orchestrator())).await;
     assert_eq!(host.fire_timer("sync-timer").await, 1);
-    assert!(host.run_until_idle(Duration::from_secs(600)).await, "queues did not drain");
+    assert!(
+        host.run_until_idle(Duration::from_secs(600)).await,
+        "queues did not drain"
+    );
 
     let deliveries = host.tally.deliveries.load(Ordering::SeqCst);
-    assert!(deliveries > 1, "expected continuations, got {deliveries} delivery");
+    assert!(
+        deliveries > 1,
+        "expected continuations, got {deliveries} delivery"
+    );
     let guests = w.host_guests_of(&s);
     assert_eq!(guests.len(), s.generated.user_ids.len());
-    let mut mails: Vec<String> = guests.iter().filter_map(|g| g.str("mail").map(String::from)).collect();
+    let mut mails: Vec<String> = guests
+        .iter()
+        .filter_map(|g| g.str("mail").map(String::from))
+        .collect();
     mails.sort();
     mails.dedup();
     assert_eq!(mails.len(), guests.len(), "duplicate guests");
-    let runs = w.store.list_runs(Some(s.tenant.tenant_id), 10).await.unwrap();
+    let runs = w
+        .store
+        .list_runs(Some(s.tenant.tenant_id), 10)
+        .await
+        .unwrap();
     assert_eq!(runs.len(), 1, "continuations share the run");
-    assert_eq!(runs[0].outcome, RunOutcome::Succeeded, "{:?}", runs[0].error);
+    assert_eq!(
+        runs[0].outcome,
+        RunOutcome::Succeeded,
+        "{:?}",
+        runs[0].error
+    );
     assert_eq!(runs[0].counts.created, s.generated.user_ids.len() as u64);
 }
 
@@ -161,7 +220,9 @@ async fn a_duplicate_item_and_a_timer_mid_run_do_not_run_the_tenant_twice() {
         ..SimConfig::fast()
     };
     let w = World::new(cfg, 60).await;
-    let s = w.add_source("Dup", &spec(150), &World::secret_for("Dup")).await;
+    let s = w
+        .add_source("Dup", &spec(150), &World::secret_for("Dup"))
+        .await;
     let host = Arc::new(Host::start(function_set(w.orchestrator())).await);
     let item = serde_json::to_value(WorkItem {
         job: Job::Reconcile,
@@ -180,25 +241,40 @@ async fn a_duplicate_item_and_a_timer_mid_run_do_not_run_the_tenant_twice() {
     // Wait until the job holds its lease, then fire the timer.
     let mut fired = None;
     for _ in 0..200 {
-        if w.store.current_lease(s.tenant.tenant_id, Job::Reconcile).await.unwrap().is_some() {
+        if w.store
+            .current_lease(s.tenant.tenant_id, Job::Reconcile)
+            .await
+            .unwrap()
+            .is_some()
+        {
             fired = Some(host.fire_timer("sync-timer").await);
             break;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    assert_eq!(fired, Some(0), "the timer must skip a tenant whose job is running");
+    assert_eq!(
+        fired,
+        Some(0),
+        "the timer must skip a tenant whose job is running"
+    );
     assert!(runner.await.unwrap());
 
     let logs = host.tally.logs.lock().unwrap().clone();
     assert_eq!(
-        logs.iter().filter(|l| l.contains("already running elsewhere")).count(),
+        logs.iter()
+            .filter(|l| l.contains("already running elsewhere"))
+            .count(),
         1,
         "{logs:?}"
     );
     let guests = w.host_guests_of(&s);
     assert_eq!(guests.len(), s.generated.user_ids.len());
     let invites: u64 = w.sim.counts().kind("invite");
-    assert_eq!(invites, s.generated.user_ids.len() as u64, "each user invited exactly once");
+    assert_eq!(
+        invites,
+        s.generated.user_ids.len() as u64,
+        "each user invited exactly once"
+    );
 }
 
 /// A work item that always fails transiently is redelivered up to
@@ -207,7 +283,9 @@ async fn a_duplicate_item_and_a_timer_mid_run_do_not_run_the_tenant_twice() {
 #[tokio::test]
 async fn an_always_failing_item_is_parked_and_reported() {
     let w = World::new(SimConfig::fast(), 30).await;
-    let s = w.add_source("Flaky", &spec(10), &World::secret_for("Flaky")).await;
+    let s = w
+        .add_source("Flaky", &spec(10), &World::secret_for("Flaky"))
+        .await;
     w.sim.set_faults(Faults {
         error_5xx_rate: 1.0,
         ..Faults::default()
@@ -219,20 +297,29 @@ async fn an_always_failing_item_is_parked_and_reported() {
     assert_eq!(host.tally.deliveries.load(Ordering::SeqCst), 5);
     assert_eq!(host.tally.poisoned.load(Ordering::SeqCst), 1);
     assert_eq!(host.tally.poison_deliveries.load(Ordering::SeqCst), 1);
-    let runs = w.store.list_runs(Some(s.tenant.tenant_id), 10).await.unwrap();
+    let runs = w
+        .store
+        .list_runs(Some(s.tenant.tenant_id), 10)
+        .await
+        .unwrap();
     assert_eq!(runs.len(), 1);
     assert!(runs[0].parked);
     assert_eq!(runs[0].outcome, RunOutcome::Failed);
     assert!(runs[0].error.as_deref().unwrap_or("").contains("parked"));
 
-    let (status, _, body) = host.http("report", "GET", json!({"format": "json"}), json!({}), None).await;
+    let (status, _, body) = host
+        .http("report", "GET", json!({"format": "json"}), json!({}), None)
+        .await;
     assert_eq!(status, 200);
     let stats: Value = serde_json::from_str(&body).unwrap();
-    assert!(stats["attention"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|i| i["kind"] == "parkedItem" && i["runId"] == json!(runs[0].run_id.to_string())), "{body}");
+    assert!(
+        stats["attention"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["kind"] == "parkedItem" && i["runId"] == json!(runs[0].run_id.to_string())),
+        "{body}"
+    );
 }
 
 /// `provision` previews one user without writing, then provisions it; bad
@@ -240,29 +327,52 @@ async fn an_always_failing_item_is_parked_and_reported() {
 #[tokio::test]
 async fn provision_previews_then_provisions_one_user() {
     let w = World::new(SimConfig::fast(), 60).await;
-    let s = w.add_source("Solo", &spec(20), &World::secret_for("Solo")).await;
+    let s = w
+        .add_source("Solo", &spec(20), &World::secret_for("Solo"))
+        .await;
     let host = Host::start(function_set(w.orchestrator())).await;
     let user = s.generated.user_ids[0];
     let body = |preview: bool| {
         json!({"tenantId": s.tenant.tenant_id.to_string(), "user": user.to_string(), "preview": preview}).to_string()
     };
 
-    let (status, _, out) = host.http("provision", "POST", json!({}), json!({}), Some(&body(true))).await;
+    let (status, _, out) = host
+        .http("provision", "POST", json!({}), json!({}), Some(&body(true)))
+        .await;
     assert_eq!(status, 200, "{out}");
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["applied"], json!(false));
     assert!(w.host_guests_of(&s).is_empty(), "a preview writes nothing");
 
-    let (status, _, out) = host.http("provision", "POST", json!({}), json!({}), Some(&body(false))).await;
+    let (status, _, out) = host
+        .http(
+            "provision",
+            "POST",
+            json!({}),
+            json!({}),
+            Some(&body(false)),
+        )
+        .await;
     assert_eq!(status, 200, "{out}");
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["applied"], json!(true));
     assert_eq!(w.host_guests_of(&s).len(), 1);
-    let rec = w.store.get_guest(s.tenant.tenant_id, user).await.unwrap().unwrap();
+    let rec = w
+        .store
+        .get_guest(s.tenant.tenant_id, user)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(rec.state, GuestState::Invited);
 
     let (status, _, out) = host
-        .http("provision", "POST", json!({}), json!({}), Some(r#"{"tenantId":"nope","user":"x"}"#))
+        .http(
+            "provision",
+            "POST",
+            json!({}),
+            json!({}),
+            Some(r#"{"tenantId":"nope","user":"x"}"#),
+        )
         .await;
     assert_eq!(status, 400);
     assert!(out.contains("tenantId"), "{out}");

@@ -61,12 +61,8 @@ impl World {
             ("GUESTSYNC_MAX_DEPROVISIONS", "50%".to_string()),
         ];
         let settings = Arc::new(
-            Settings::from_lookup(|k| {
-                vars.iter()
-                    .find(|(n, _)| *n == k)
-                    .map(|(_, v)| v.clone())
-            })
-            .unwrap(),
+            Settings::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
+                .unwrap(),
         );
         let store = guest_sync::store::open(&settings.store).await.unwrap();
         let secrets: Arc<dyn SecretSource> =
@@ -91,8 +87,8 @@ impl World {
 
     /// The Graph client as the handler builds it, at the simulator's scale.
     pub fn graph(&self) -> GraphClient {
-        let mut cfg =
-            GraphConfig::from_settings(&self.settings).with_time_scale(self.sim.config().time_scale);
+        let mut cfg = GraphConfig::from_settings(&self.settings)
+            .with_time_scale(self.sim.config().time_scale);
         cfg.max_retries = 3;
         GraphClient::new(cfg).unwrap()
     }

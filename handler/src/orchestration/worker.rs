@@ -18,7 +18,6 @@ use chrono::Utc;
 
 use super::{JobError, Orchestrator};
 use crate::domain::{RunOutcome, RunRecord, SourceTenant, WorkItem};
-use crate::events;
 use crate::functions::{Function, FunctionOutput, Invocation, InvokeError, Trigger};
 
 /// The `tenant-worker` function.
@@ -43,35 +42,6 @@ impl Function for Worker {
         let item = msg.work_item()?;
         run_work_item(&self.o, item, msg.dequeue_count).await
     }
-}
-
-/// Emits the `run_summary` event of a finished (or failed) run.
-pub fn log_run_summary(r: &RunRecord, duration_ms: u128) {
-    let c = &r.counts;
-    tracing::info!(
-        event = events::RUN_SUMMARY,
-        tenant_id = %r.source_tenant_id,
-        job = %r.job,
-        run_id = %r.run_id,
-        outcome = r.outcome.as_str(),
-        duration_ms = duration_ms as u64,
-        dry_run = r.dry_run,
-        created = c.created,
-        adopted = c.adopted,
-        updated = c.updated,
-        deprovisioned = c.deprovisioned,
-        restored = c.restored,
-        disabled = c.disabled,
-        enabled = c.enabled,
-        photos_copied = c.photos_copied,
-        photos_removed = c.photos_removed,
-        redeemed = c.redeemed,
-        unchanged = c.unchanged,
-        failed = c.failed,
-        throttled = c.throttled,
-        held_back = c.held_back,
-        "run finished"
-    );
 }
 
 fn store_err(what: &str, e: impl std::fmt::Display) -> InvokeError {
@@ -101,7 +71,7 @@ async fn record_failed_start(
         .put_run(&r)
         .await
         .map_err(|e| store_err("cannot record the run", e))?;
-    log_run_summary(&r, 0);
+    crate::sync::jobs::log_run_summary(&r);
     Ok(())
 }
 
@@ -136,8 +106,7 @@ pub async fn run_work_item(
     if let Some(r) = &existing {
         // A finished run (new timer ticks get new run ids) means this is a
         // duplicate delivery of one of its items.
-        if r.finished_at.is_some() && r.outcome != RunOutcome::Running
-        {
+        if r.finished_at.is_some() && r.outcome != RunOutcome::Running {
             return Ok(FunctionOutput {
                 logs: vec![format!(
                     "run {} of tenant {tid} already finished ({}); duplicate delivery ignored",

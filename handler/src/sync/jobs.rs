@@ -114,7 +114,7 @@ async fn run_job_in_span(
             }
             ctx.store.put_run(&run).await.map_err(SyncError::Store)?;
             if out.cursor.is_none() {
-                summary(&run);
+                log_run_summary(&run);
             }
             Ok(out)
         }
@@ -124,7 +124,7 @@ async fn run_job_in_span(
             if !e.is_transient() {
                 run.outcome = RunOutcome::Failed;
                 run.finished_at = Some(now);
-                summary(&run);
+                log_run_summary(&run);
             }
             if let Err(se) = ctx.store.put_run(&run).await {
                 tracing::warn!(error = %se, "could not record the failed run");
@@ -135,7 +135,7 @@ async fn run_job_in_span(
 }
 
 /// The `run_summary` event: one per finished run, object ids and counts only.
-fn summary(run: &RunRecord) {
+pub fn log_run_summary(run: &RunRecord) {
     let c = &run.counts;
     let duration_ms = run
         .finished_at
@@ -475,7 +475,17 @@ async fn photos(
         );
         counts.unchanged += p.unchanged;
         let results: Vec<Result<RunCounts, SyncError>> = futures::stream::iter(0..p.actions.len())
-            .map(|i| photo_action(ctx, tenant.tenant_id, run_id, &src, w.as_ref(), &p.actions[i]).boxed())
+            .map(|i| {
+                photo_action(
+                    ctx,
+                    tenant.tenant_id,
+                    run_id,
+                    &src,
+                    w.as_ref(),
+                    &p.actions[i],
+                )
+                .boxed()
+            })
             .buffer_unordered(conc)
             .collect()
             .await;
@@ -633,21 +643,25 @@ async fn redemption(
     if !redeemed.is_empty() && !opts.offboarding {
         let src = ctx.graph.tenant(source_credentials(ctx, tenant).await?);
         let sel = source_select(opts);
-        let users: Vec<SourceUser> =
-            futures::stream::iter(redeemed.iter().map(|r| r.source_user_id).collect::<Vec<Guid>>())
-                .map(|id| {
-                    let src = &src;
-                    let sel = &sel;
-                    async move {
-                        let refs: Vec<&str> = sel.iter().map(String::as_str).collect();
-                        src.get_user(id, &refs).await
-                    }
-                    .boxed()
-                })
-                .buffer_unordered(ctx.concurrency.max(1))
-                .filter_map(|r| async move { r.ok().and_then(to_source_user) })
-                .collect()
-                .await;
+        let users: Vec<SourceUser> = futures::stream::iter(
+            redeemed
+                .iter()
+                .map(|r| r.source_user_id)
+                .collect::<Vec<Guid>>(),
+        )
+        .map(|id| {
+            let src = &src;
+            let sel = &sel;
+            async move {
+                let refs: Vec<&str> = sel.iter().map(String::as_str).collect();
+                src.get_user(id, &refs).await
+            }
+            .boxed()
+        })
+        .buffer_unordered(ctx.concurrency.max(1))
+        .filter_map(|r| async move { r.ok().and_then(to_source_user) })
+        .collect()
+        .await;
         let hosts: BTreeSet<Guid> = redeemed.iter().filter_map(|r| r.host_user_id).collect();
         let host_picture = HostPicture {
             guests: guests
