@@ -6,6 +6,9 @@ use super::*;
 async fn a_fresh_guest_answers_404_until_the_window_has_passed() {
     let mut cfg = SimConfig::fast();
     cfg.consistency_window_ms = 5_000;
+    // Real time: at fast()'s 1000x the window would be 5 ms of wall time,
+    // which a loaded machine can spend between two requests.
+    cfg.time_scale = 1.0;
     let e = env(cfg).await;
     let tok = e.host_token().await;
     let (_, v) = e.invite(&tok, "ann@fabrikam.com").await;
@@ -29,6 +32,7 @@ async fn a_fresh_guest_answers_404_until_the_window_has_passed() {
 async fn a_photo_on_a_new_guest_fails_during_the_cool_down() {
     let mut cfg = SimConfig::fast();
     cfg.photo_cooldown_secs = 300;
+    cfg.time_scale = 1.0;
     let e = env(cfg).await;
     let tok = e.host_token().await;
     let (_, v) = e.invite(&tok, "ann@fabrikam.com").await;
