@@ -9,7 +9,7 @@ use base64::Engine;
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
-use super::http::{finish, process, Call, GBody, GReq, GResp};
+use super::http::{fault_resp, finish, process, Call, GBody, GReq, GResp};
 use super::model::World;
 
 /// Most sub-requests in one batch.
@@ -227,11 +227,7 @@ pub(crate) fn run(w: &mut World, call: &Call<'_>, req: &GReq, scale: f64) -> GRe
                     match d.error_5xx {
                         Some(code) => {
                             w.counts.record(g.classify().0, code);
-                            GResp::error(
-                                code,
-                                "ServiceUnavailable",
-                                "The service is temporarily unavailable. Please retry later.",
-                            )
+                            fault_resp(code)
                         }
                         None => process(w, call, &g, scale),
                     }

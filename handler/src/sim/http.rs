@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::post;
@@ -21,12 +21,18 @@ use super::throttle::{Cost, Throttled};
 use super::{Dynamic, Inner};
 use crate::domain::Guid;
 
+/// Largest request body accepted at the HTTP level.
+const MAX_BODY: usize = 128 * 1024 * 1024;
+
 /// The whole server: token endpoint, control interface, Graph as fallback.
 pub(crate) fn router(inner: Arc<Inner>) -> Router {
     Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(super::token::token))
         .nest("/_sim", super::control::router())
         .fallback(graph_entry)
+        // Graph takes photos up to 4 MB, and a $batch of 20 base64 photos is
+        // ~107 MB: the size checks are Graph's (400), not axum's 2 MB default.
+        .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(inner)
 }
 
@@ -225,6 +231,20 @@ pub(crate) fn throttled_resp(t: &Throttled, scale: f64) -> GResp {
     .with_header("x-ms-throttle-limit-percentage", "1.0")
 }
 
+/// The answer of an injected 5xx fault, in Graph's error shape.
+pub(crate) fn fault_resp(code: u16) -> GResp {
+    let (c, m) = match code {
+        503 => (
+            "ServiceUnavailable",
+            "The service is temporarily unavailable. Please retry later.",
+        ),
+        502 => ("BadGateway", "Bad gateway."),
+        504 => ("GatewayTimeout", "The request timed out."),
+        _ => ("InternalServerError", "An internal server error occurred."),
+    };
+    GResp::error(code, c, m)
+}
+
 /// Runs one (sub-)request under the world lock: throttling, then the route.
 pub(crate) fn process(w: &mut World, call: &Call<'_>, req: &GReq, scale: f64) -> GResp {
     let (kind, cost) = req.classify();
@@ -273,6 +293,14 @@ pub(crate) fn finish(
             );
         }
     }
+    // Every answer states its cost; refused and failed calls cost nothing.
+    if !r
+        .headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("x-ms-resource-unit"))
+    {
+        r.headers.push(("x-ms-resource-unit".into(), "0".into()));
+    }
     r.headers.push(("request-id".into(), request_id.into()));
     r.headers
         .push(("client-request-id".into(), client_request_id.into()));
@@ -313,15 +341,16 @@ fn dropped() -> Response {
     Response::new(Body::from_stream(s))
 }
 
-/// Splits `/v1.0/rest` or `/{tenant}/v1.0/rest`.
+/// Splits `/v1.0/rest` or `/{tenant}/v1.0/rest` (extra leading slashes, as
+/// from a base URL with a trailing slash, are tolerated).
 fn split_path(path: &str) -> Option<(Option<String>, &str)> {
-    if let Some(rest) = path.strip_prefix("/v1.0/") {
+    let p = path.trim_start_matches('/');
+    if let Some(rest) = p.strip_prefix("v1.0/") {
         return Some((None, rest));
     }
-    let p = path.strip_prefix('/')?;
     let (tenant, rest) = p.split_once('/')?;
-    let rest = rest.strip_prefix("v1.0/")?;
-    Some((Some(tenant.to_string()), rest))
+    let rest = rest.trim_start_matches('/').strip_prefix("v1.0/")?;
+    (!tenant.is_empty()).then(|| (Some(tenant.to_string()), rest))
 }
 
 /// Every Graph call enters here.
@@ -384,16 +413,7 @@ async fn graph_entry(
     let crid = client_request_id.unwrap_or_else(|| request_id.clone());
 
     if let Some(code) = decision.error_5xx {
-        let (c, m) = match code {
-            503 => (
-                "ServiceUnavailable",
-                "The service is temporarily unavailable. Please retry later.",
-            ),
-            502 => ("BadGateway", "Bad gateway."),
-            504 => ("GatewayTimeout", "The request timed out."),
-            _ => ("InternalServerError", "An internal server error occurred."),
-        };
-        let mut r = GResp::error(code, c, m);
+        let mut r = fault_resp(code);
         w.counts.record(kind, code);
         drop(w);
         finish(&mut r, &request_id, &crid, wall);
@@ -484,4 +504,22 @@ fn authenticate(
             )
         })?;
     Ok((info.tenant, info.app, perms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Plain, pinned and double-slashed Graph paths are recognised; others are not.
+    #[test]
+    fn graph_paths_are_split_into_tenant_pin_and_rest() {
+        assert_eq!(split_path("/v1.0/users"), Some((None, "users")));
+        assert_eq!(split_path("//v1.0/users/x"), Some((None, "users/x")));
+        assert_eq!(
+            split_path("/abc/v1.0/groups"),
+            Some((Some("abc".to_string()), "groups"))
+        );
+        assert_eq!(split_path("/beta/users"), None);
+        assert_eq!(split_path("/_sim/x"), None);
+    }
 }

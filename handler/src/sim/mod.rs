@@ -168,7 +168,7 @@ fn logged<T>(r: Result<T, SimError>, fallback: T) -> T {
     match r {
         Ok(v) => v,
         Err(e) => {
-            tracing::warn!(error = %e, "simulator control call ignored");
+            tracing::warn!(error = %e.log_safe(), "simulator control call ignored");
             fallback
         }
     }
@@ -320,7 +320,7 @@ impl Sim {
         generate::generate(&mut w, tenant_id, spec, now)
     }
 
-    /// Creates a user; returns its id (a nil-like fresh id if the tenant is unknown, logged).
+    /// Creates a user; returns its id (the nil id, logged, if the tenant is unknown or the UPN taken).
     pub fn create_user(&self, tenant_id: Guid, u: NewUser) -> Guid {
         let now = self.inner.clock.now();
         let wall = self.inner.clock.wall(now);
@@ -450,9 +450,9 @@ impl Sim {
         logged(r, ())
     }
 
-    /// Creates a pre-existing guest (for adoption tests), already redeemed
-    /// never; it is old enough to be past the consistency window and photo
-    /// cool-down.
+    /// Creates a pre-existing guest (for adoption tests) as an invitation
+    /// would, still PendingAcceptance; it counts as old, so it is past the
+    /// consistency window and the photo cool-down.
     pub fn create_guest(&self, host_tenant: Guid, mail: &str, display_name: &str) -> Guid {
         let r = self
             .inner

@@ -35,6 +35,18 @@ pub enum SimError {
     DuplicateUpn { tenant: Guid, upn: String },
 }
 
+impl SimError {
+    /// The message without personal data (a UPN is replaced), for logs.
+    pub fn log_safe(&self) -> String {
+        match self {
+            SimError::DuplicateUpn { tenant, .. } => {
+                format!("another user of tenant {tenant} already has that userPrincipalName")
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
 /// The simulated clock: scaled wall time since start plus manual advances.
 pub(crate) struct Clock {
     start: Instant,

@@ -199,4 +199,22 @@ mod tests {
         let e = b.admit(a, t, 10, inv, 0.0).unwrap_err();
         assert_eq!(e.information, "InvitationLimitExceeded");
     }
+
+    /// The app+tenant resource-unit budget grows with the tenant's size tier.
+    #[test]
+    fn the_resource_unit_budget_follows_the_tenant_size_tier() {
+        let read = Cost {
+            ru: 5,
+            write: false,
+            invite: false,
+        };
+        for (users, cap) in [(10, 3_500), (200, 5_000), (5_000, 8_000)] {
+            let mut b = Buckets::default();
+            let (a, t) = (Guid::new_v4(), Guid::new_v4());
+            let admitted = (0..2_000)
+                .take_while(|_| b.admit(a, t, users, read, 0.0).is_ok())
+                .count();
+            assert_eq!(admitted, cap / 5, "{users} users");
+        }
+    }
 }

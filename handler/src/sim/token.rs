@@ -153,6 +153,10 @@ fn issue(inner: &Inner, tenant_key: &str, body: &[u8]) -> Response {
             format!("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."),
         );
     }
+    // Forget expired tokens now and then so a long run does not grow forever.
+    if w.tokens.len() >= 10_000 {
+        w.tokens.retain(|_, t| t.expires_at > now);
+    }
     let token = format!("simtok.{}.{}", tenant.as_uuid().simple(), w.hex(40));
     let lifetime = inner.cfg.token_lifetime_secs as f64;
     w.tokens.insert(
