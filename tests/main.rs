@@ -2,3 +2,4 @@
 mod secrets;
 mod sim;
 mod store;
+mod support;

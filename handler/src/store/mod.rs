@@ -17,6 +17,8 @@ pub mod sqlite;
 pub mod table;
 pub mod validate;
 
+pub use table::TABLE_NAMES;
+
 /// Store failures, backend-neutral.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
