@@ -1,4 +1,5 @@
 //! Integration tests: one binary, a module per area.
+mod demo;
 mod graph;
 mod orchestration;
 mod protocol;
