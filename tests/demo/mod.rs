@@ -33,7 +33,11 @@ async fn demo_with_300_users_fills_the_store_and_prints_matching_numbers() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(out.status.success(), "exit {:?}\n{stdout}\n{stderr}", out.status);
+    assert!(
+        out.status.success(),
+        "exit {:?}\n{stdout}\n{stderr}",
+        out.status
+    );
 
     let db = dir.path().canonicalize().unwrap().join("guest-sync.db");
     assert!(dir.path().join("report.html").exists(), "{stdout}");
@@ -81,7 +85,11 @@ async fn demo_with_300_users_fills_the_store_and_prints_matching_numbers() {
     assert_eq!(row("reconcile")[2], guests.len().to_string(), "{stdout}");
     let photos = runs.iter().find(|r| r.job == Job::Photos).unwrap();
     assert!(photos.counts.photos_copied > 0, "{stdout}");
-    assert_eq!(row("photos")[4], photos.counts.photos_copied.to_string(), "{stdout}");
+    assert_eq!(
+        row("photos")[4],
+        photos.counts.photos_copied.to_string(),
+        "{stdout}"
+    );
     assert_eq!(row("redemption")[5], accepted.to_string(), "{stdout}");
 
     assert!(

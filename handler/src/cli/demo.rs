@@ -22,7 +22,9 @@ use chrono::{DateTime, Utc};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::domain::policy::DeprovisionMode;
-use crate::domain::{GuestState, Guid, Job, RunCounts, SecretName, SourceTenant, TenantOptions, WorkItem};
+use crate::domain::{
+    GuestState, Guid, Job, RunCounts, SecretName, SourceTenant, TenantOptions, WorkItem,
+};
 use crate::graph::{GraphClient, GraphConfig};
 use crate::orchestration::{JobError, JobSlice, Orchestrator, TenantJobs};
 use crate::secrets::local::LocalFileSource;
@@ -132,9 +134,9 @@ impl Progress for Bars {
             }
             None => {
                 let b = self.multi.add(ProgressBar::new_spinner());
-                if let Ok(s) =
-                    ProgressStyle::with_template("{prefix:>24} {spinner} {pos:>6} {per_sec:>10} {elapsed:>4}")
-                {
+                if let Ok(s) = ProgressStyle::with_template(
+                    "{prefix:>24} {spinner} {pos:>6} {per_sec:>10} {elapsed:>4}",
+                ) {
                     b.set_style(s);
                 }
                 b.enable_steady_tick(Duration::from_millis(120));
@@ -198,9 +200,12 @@ impl TenantJobs for DemoJobs {
         Ok(JobSlice {
             counts: out.counts,
             cursor: out.cursor,
-            warning: out
-                .guard
-                .map(|g| format!("deprovision guard tripped: {} removals wanted, limit {}", g.wanted, g.limit)),
+            warning: out.guard.map(|g| {
+                format!(
+                    "deprovision guard tripped: {} removals wanted, limit {}",
+                    g.wanted, g.limit
+                )
+            }),
         })
     }
 
@@ -210,7 +215,9 @@ impl TenantJobs for DemoJobs {
         _user: &str,
         _preview: bool,
     ) -> Result<serde_json::Value, JobError> {
-        Err(JobError::Permanent("the demo does not provision single users".into()))
+        Err(JobError::Permanent(
+            "the demo does not provision single users".into(),
+        ))
     }
 }
 
@@ -263,7 +270,13 @@ async fn run_job(o: &Orchestrator, tenant: Guid, job: Job) -> anyhow::Result<Job
 /// directory). Returns whether anything was deleted.
 fn clean_dir(dir: &std::path::Path) -> anyhow::Result<bool> {
     let mut any = false;
-    for f in [DB_FILE, SECRETS_FILE, REPORT_FILE, "guest-sync.db-wal", "guest-sync.db-shm"] {
+    for f in [
+        DB_FILE,
+        SECRETS_FILE,
+        REPORT_FILE,
+        "guest-sync.db-wal",
+        "guest-sync.db-shm",
+    ] {
         let p = dir.join(f);
         if p.exists() {
             std::fs::remove_file(&p).with_context(|| format!("cannot delete {}", p.display()))?;
@@ -291,7 +304,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let db = dir.join(DB_FILE);
     let secrets_path = dir.join(SECRETS_FILE);
     let report_path = dir.join(REPORT_FILE);
-    println!("guest-sync demo: {} users, seed {}, simulator at {}x real time", args.users, args.seed, args.time_scale);
+    println!(
+        "guest-sync demo: {} users, seed {}, simulator at {}x real time",
+        args.users, args.seed, args.time_scale
+    );
     println!("  directory        {}", dir.display());
     if clean_dir(&dir)? {
         println!("  (deleted the previous demo's store, secrets and report there)");
@@ -316,12 +332,22 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let host_app = Guid::new_v4();
     let host_secret = format!("demo-host-{}", uuid::Uuid::new_v4().simple());
     sim.add_tenant(host, "Demo Host", "demohost.onmicrosoft.com");
-    sim.register_app(host, host_app, &host_secret, &["User.Invite.All", "User.ReadWrite.All"]);
+    sim.register_app(
+        host,
+        host_app,
+        &host_secret,
+        &["User.Invite.All", "User.ReadWrite.All"],
+    );
     let source = Guid::new_v4();
     let source_app = Guid::new_v4();
     let source_secret = format!("demo-source-{}", uuid::Uuid::new_v4().simple());
     sim.add_tenant(source, "Demo Source", "demosource.onmicrosoft.com");
-    sim.register_app(source, source_app, &source_secret, &["GroupMember.Read.All", "User.Read.All"]);
+    sim.register_app(
+        source,
+        source_app,
+        &source_secret,
+        &["GroupMember.Read.All", "User.Read.All"],
+    );
     let generated = sim.generate_source(
         source,
         &GenerateSpec {
@@ -348,10 +374,18 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let source_secret_name = SecretName::parse("demo-source-app")?;
     let expires = Utc::now() + chrono::Duration::days(365);
     secrets
-        .set(&host_secret_name, &SecretString::new(host_secret), Some(expires))
+        .set(
+            &host_secret_name,
+            &SecretString::new(host_secret),
+            Some(expires),
+        )
         .await?;
     secrets
-        .set(&source_secret_name, &SecretString::new(source_secret), Some(expires))
+        .set(
+            &source_secret_name,
+            &SecretString::new(source_secret),
+            Some(expires),
+        )
         .await?;
     let spec = StoreSpec::Sqlite(db.clone());
     let store = crate::store::open(&spec).await?;
@@ -394,15 +428,25 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         job_budget_secs: crate::settings::DEFAULT_JOB_BUDGET_SECS,
         retention_days: crate::settings::DEFAULT_RETENTION_DAYS,
     });
-    let graph = GraphClient::new(GraphConfig::from_settings(&settings).with_time_scale(args.time_scale))?;
+    let graph =
+        GraphClient::new(GraphConfig::from_settings(&settings).with_time_scale(args.time_scale))?;
     let mut ctx = SyncContext::new(store.clone(), graph, secrets.clone(), settings.clone());
     ctx.clock = Arc::new(SimClock {
         sim: sim.clone(),
         start_wall,
     });
-    let bars = Arc::new(Bars::new(!args.quiet && std::io::stderr().is_terminal() && std::io::stdout().is_terminal()));
+    let bars = Arc::new(Bars::new(
+        !args.quiet && std::io::stderr().is_terminal() && std::io::stdout().is_terminal(),
+    ));
     let budget = Duration::from_secs(settings.job_budget_secs);
-    let o = Orchestrator::new(store.clone(), Arc::new(DemoJobs { ctx, bars: bars.clone() }), budget);
+    let o = Orchestrator::new(
+        store.clone(),
+        Arc::new(DemoJobs {
+            ctx,
+            bars: bars.clone(),
+        }),
+        budget,
+    );
     println!();
 
     // Reconcile.
@@ -479,8 +523,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     println!("  store            sqlite:{}", db.display());
     println!("  secrets          {}", secrets_path.display());
     println!("  dashboard        {}", report_path.display());
-    println!("  statistics       guest-sync report --store sqlite:{}", db.display());
-    println!("  HTML             guest-sync report --store sqlite:{} --html FILE", db.display());
+    println!(
+        "  statistics       guest-sync report --store sqlite:{}",
+        db.display()
+    );
+    println!(
+        "  HTML             guest-sync report --store sqlite:{} --html FILE",
+        db.display()
+    );
     println!();
     println!("Done in {}.", secs(total_start.elapsed()));
     Ok(())
