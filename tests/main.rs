@@ -1,5 +1,6 @@
 //! Integration tests: one binary, a module per area.
 mod engine;
+mod demo;
 mod graph;
 mod orchestration;
 mod protocol;

@@ -1,9 +1,537 @@
-//! `guest-sync demo`.
+//! `guest-sync demo`: the whole product locally, against the built-in Graph
+//! simulator, with nothing but cargo. Starts the simulator in-process with
+//! Graph's real budgets at a time scale, generates a source tenant,
+//! registers it on an embedded SQLite store, and runs reconcile, photos
+//! (after the cool-down) and redemption through the same orchestration the
+//! function app uses ([`crate::orchestration::worker::run_work_item`]). Then
+//! prints a summary and writes the HTML dashboard.
+//!
+//! Time: the simulator runs `--time-scale` times faster than real time. The
+//! engine's clock ([`crate::sync::SyncContext::clock`]) is set to the
+//! simulator's clock, so the photo cool-down (counted from the guests'
+//! `createdDateTime`, which the simulator stamps in simulated time) is
+//! judged on the same time line the simulator enforces it on.
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::domain::policy::DeprovisionMode;
+use crate::domain::{
+    GuestState, Guid, Job, RunCounts, SecretName, SourceTenant, TenantOptions, WorkItem,
+};
+use crate::graph::{GraphClient, GraphConfig};
+use crate::orchestration::{JobError, JobSlice, Orchestrator, TenantJobs};
+use crate::secrets::local::LocalFileSource;
+use crate::secrets::{SecretSource, SecretString};
+use crate::settings::{MaxDeprovisions, Settings, StoreSpec};
+use crate::sim::{GenerateSpec, LatencyModel, Sim, SimConfig};
+use crate::sync::{Clock, Progress, SyncContext, SyncError};
 
 /// Arguments of `guest-sync demo`.
 #[derive(Debug, clap::Args)]
-pub struct DemoArgs {}
+pub struct DemoArgs {
+    /// Users in the generated source tenant.
+    #[arg(long, default_value_t = 3000)]
+    pub users: usize,
+    /// Seed of the simulator (same seed, same tenant).
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// How much faster than real time the simulator runs (budgets, latency,
+    /// cool-downs, Retry-After).
+    #[arg(long, default_value_t = 200.0)]
+    pub time_scale: f64,
+    /// Directory for the demo's store, secrets file and report (its old demo
+    /// files are deleted first).
+    #[arg(long, default_value = "guest-sync-demo")]
+    pub dir: PathBuf,
+    /// No progress bars.
+    #[arg(long)]
+    pub quiet: bool,
+}
 
-pub async fn run(_args: DemoArgs) -> anyhow::Result<()> {
-    anyhow::bail!("guest-sync demo is not available in this build yet")
+/// Files of the demo inside `--dir` (only these are deleted on a re-run).
+const DB_FILE: &str = "guest-sync.db";
+const SECRETS_FILE: &str = "secrets.json";
+const REPORT_FILE: &str = "report.html";
+
+/// Share of new guests whose invitation the demo redeems.
+const REDEEM_SHARE: f64 = 0.4;
+/// The simulator's (and the tenant's) photo cool-down, in simulated seconds.
+const PHOTO_COOLDOWN_SECS: u64 = 300;
+
+/// The engine's clock reading the simulator's time line.
+struct SimClock {
+    sim: Sim,
+    /// Wall time taken just before the simulator started (its own start
+    /// instant is a few microseconds later, so this clock is never ahead).
+    start_wall: DateTime<Utc>,
+}
+
+impl Clock for SimClock {
+    fn now(&self) -> DateTime<Utc> {
+        let ms = (self.sim.now_secs() * 1000.0).clamp(0.0, 1e15) as i64;
+        self.start_wall + chrono::Duration::milliseconds(ms)
+    }
+}
+
+/// Progress bars on an indicatif [`MultiProgress`]: one bar per phase, with
+/// its count and rate; the previous phase's bar stays, finished.
+pub struct Bars {
+    multi: MultiProgress,
+    current: Mutex<Option<ProgressBar>>,
+    job: Mutex<String>,
+}
+
+impl Bars {
+    /// Bars drawn on stderr, or hidden.
+    pub fn new(visible: bool) -> Self {
+        let target = if visible {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        };
+        Bars {
+            multi: MultiProgress::with_draw_target(target),
+            current: Mutex::new(None),
+            job: Mutex::new(String::new()),
+        }
+    }
+
+    fn set_job(&self, job: Job) {
+        if let Ok(mut j) = self.job.lock() {
+            *j = job.to_string();
+        }
+    }
+
+    fn finish(&self) {
+        if let Ok(mut c) = self.current.lock() {
+            if let Some(b) = c.take() {
+                b.finish();
+            }
+        }
+    }
+}
+
+impl Progress for Bars {
+    fn phase(&self, name: &str, total: Option<u64>) {
+        self.finish();
+        let job = self.job.lock().map(|j| j.clone()).unwrap_or_default();
+        let bar = match total {
+            Some(n) => {
+                let b = self.multi.add(ProgressBar::new(n));
+                if let Ok(s) = ProgressStyle::with_template(
+                    "{prefix:>24} [{bar:30}] {pos:>6}/{len:6} {per_sec:>10} {elapsed:>4}",
+                ) {
+                    b.set_style(s.progress_chars("=> "));
+                }
+                b
+            }
+            None => {
+                let b = self.multi.add(ProgressBar::new_spinner());
+                if let Ok(s) = ProgressStyle::with_template(
+                    "{prefix:>24} {spinner} {pos:>6} {per_sec:>10} {elapsed:>4}",
+                ) {
+                    b.set_style(s);
+                }
+                b.enable_steady_tick(Duration::from_millis(120));
+                b
+            }
+        };
+        bar.set_prefix(format!("{job}: {name}"));
+        if let Ok(mut c) = self.current.lock() {
+            *c = Some(bar);
+        }
+    }
+
+    fn inc(&self, n: u64) {
+        if let Ok(c) = self.current.lock() {
+            if let Some(b) = c.as_ref() {
+                b.inc(n);
+            }
+        }
+    }
+}
+
+/// The engine behind the orchestrator, as `orchestration::engine_jobs`
+/// wires it, but reporting progress to the demo's bars.
+struct DemoJobs {
+    ctx: SyncContext,
+    bars: Arc<Bars>,
+}
+
+fn job_error(e: SyncError) -> JobError {
+    if e.is_transient() {
+        JobError::Transient(e.to_string())
+    } else {
+        JobError::Permanent(e.to_string())
+    }
+}
+
+#[async_trait]
+impl TenantJobs for DemoJobs {
+    async fn run(
+        &self,
+        tenant: &SourceTenant,
+        job: Job,
+        run_id: uuid::Uuid,
+        cursor: Option<serde_json::Value>,
+        deadline: tokio::time::Instant,
+    ) -> Result<JobSlice, JobError> {
+        self.bars.set_job(job);
+        let out = crate::sync::run_job(
+            &self.ctx,
+            tenant,
+            job,
+            run_id,
+            cursor,
+            deadline,
+            self.bars.as_ref(),
+        )
+        .await
+        .map_err(job_error);
+        self.bars.finish();
+        let out = out?;
+        Ok(JobSlice {
+            counts: out.counts,
+            cursor: out.cursor,
+            warning: out.guard.map(|g| {
+                format!(
+                    "deprovision guard tripped: {} removals wanted, limit {}",
+                    g.wanted, g.limit
+                )
+            }),
+        })
+    }
+
+    async fn provision(
+        &self,
+        _tenant: &SourceTenant,
+        _user: &str,
+        _preview: bool,
+    ) -> Result<serde_json::Value, JobError> {
+        Err(JobError::Permanent(
+            "the demo does not provision single users".into(),
+        ))
+    }
+}
+
+/// One job as the demo ran it.
+struct JobResult {
+    job: Job,
+    counts: RunCounts,
+    outcome: String,
+    slices: usize,
+    wall: Duration,
+}
+
+/// Runs `job` for the tenant through `run_work_item`, following
+/// continuation items until the run is done.
+async fn run_job(o: &Orchestrator, tenant: Guid, job: Job) -> anyhow::Result<JobResult> {
+    let started = Instant::now();
+    let run_id = uuid::Uuid::new_v4();
+    let mut queue = vec![WorkItem {
+        job,
+        source_tenant_id: tenant,
+        run_id,
+        cursor: None,
+        enqueued_at: Utc::now(),
+    }];
+    let mut slices = 0;
+    while let Some(item) = queue.pop() {
+        slices += 1;
+        let out = crate::orchestration::worker::run_work_item(o, item, 1)
+            .await
+            .map_err(|e| anyhow::anyhow!("{job} failed: {e}"))?;
+        for m in out.queue_messages {
+            queue.push(serde_json::from_value(m).context("continuation work item")?);
+        }
+    }
+    let run = o
+        .store
+        .get_run(tenant, run_id)
+        .await?
+        .with_context(|| format!("run {run_id} of {job} was not recorded"))?;
+    Ok(JobResult {
+        job,
+        counts: run.counts,
+        outcome: run.outcome.as_str().to_string(),
+        slices,
+        wall: started.elapsed(),
+    })
+}
+
+/// Deletes the demo's own files from an earlier run (nothing else in the
+/// directory). Returns whether anything was deleted.
+fn clean_dir(dir: &std::path::Path) -> anyhow::Result<bool> {
+    let mut any = false;
+    for f in [
+        DB_FILE,
+        SECRETS_FILE,
+        REPORT_FILE,
+        "guest-sync.db-wal",
+        "guest-sync.db-shm",
+    ] {
+        let p = dir.join(f);
+        if p.exists() {
+            std::fs::remove_file(&p).with_context(|| format!("cannot delete {}", p.display()))?;
+            any = true;
+        }
+    }
+    Ok(any)
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.1} s", d.as_secs_f64())
+}
+
+pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.users > 0, "--users must be at least 1");
+    anyhow::ensure!(
+        args.time_scale.is_finite() && args.time_scale >= 1.0,
+        "--time-scale must be a number >= 1, not {}",
+        args.time_scale
+    );
+    let total_start = Instant::now();
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("cannot create --dir {}", args.dir.display()))?;
+    let dir = args.dir.canonicalize().unwrap_or_else(|_| args.dir.clone());
+    let db = dir.join(DB_FILE);
+    let secrets_path = dir.join(SECRETS_FILE);
+    let report_path = dir.join(REPORT_FILE);
+    println!(
+        "guest-sync demo: {} users, seed {}, simulator at {}x real time",
+        args.users, args.seed, args.time_scale
+    );
+    println!("  directory        {}", dir.display());
+    if clean_dir(&dir)? {
+        println!("  (deleted the previous demo's store, secrets and report there)");
+    }
+
+    // 1. The simulator, the host and the source.
+    let start_wall = Utc::now();
+    let sim = Sim::start(SimConfig {
+        seed: args.seed,
+        time_scale: args.time_scale,
+        throttling: true,
+        latency: LatencyModel {
+            base_ms: 30,
+            jitter_ms: 20,
+        },
+        photo_cooldown_secs: PHOTO_COOLDOWN_SECS,
+        ..SimConfig::default()
+    })
+    .await
+    .context("cannot start the Graph simulator")?;
+    let host = Guid::new_v4();
+    let host_app = Guid::new_v4();
+    let host_secret = format!("demo-host-{}", uuid::Uuid::new_v4().simple());
+    sim.add_tenant(host, "Demo Host", "demohost.onmicrosoft.com");
+    sim.register_app(
+        host,
+        host_app,
+        &host_secret,
+        &["User.Invite.All", "User.ReadWrite.All"],
+    );
+    let source = Guid::new_v4();
+    let source_app = Guid::new_v4();
+    let source_secret = format!("demo-source-{}", uuid::Uuid::new_v4().simple());
+    sim.add_tenant(source, "Demo Source", "demosource.onmicrosoft.com");
+    sim.register_app(
+        source,
+        source_app,
+        &source_secret,
+        &["GroupMember.Read.All", "User.Read.All"],
+    );
+    let generated = sim.generate_source(
+        source,
+        &GenerateSpec {
+            users: args.users,
+            nested_depth: 3,
+            photo_share: 0.5,
+            disabled_share: 0.05,
+            non_ascii_share: 0.1,
+            guest_share: 0.02,
+        },
+    );
+    println!("  simulator        {}", sim.url());
+    println!(
+        "  source tenant    {source}: {} users in scope, {} source guests (out of scope), {} nested groups",
+        generated.user_ids.len(),
+        generated.guest_ids.len(),
+        generated.nested_group_ids.len()
+    );
+    println!("  host tenant      {host}");
+
+    // 2. Secrets file and store.
+    let secrets: Arc<dyn SecretSource> = Arc::new(LocalFileSource::new(&secrets_path));
+    let host_secret_name = SecretName::parse("demo-host-app")?;
+    let source_secret_name = SecretName::parse("demo-source-app")?;
+    let expires = Utc::now() + chrono::Duration::days(365);
+    secrets
+        .set(
+            &host_secret_name,
+            &SecretString::new(host_secret),
+            Some(expires),
+        )
+        .await?;
+    secrets
+        .set(
+            &source_secret_name,
+            &SecretString::new(source_secret),
+            Some(expires),
+        )
+        .await?;
+    let spec = StoreSpec::Sqlite(db.clone());
+    let store = crate::store::open(&spec).await?;
+    store
+        .put_tenant(&SourceTenant {
+            tenant_id: source,
+            display_name: "Demo Source".into(),
+            client_id: source_app,
+            secret_name: source_secret_name,
+            group_id: generated.group_id,
+            enabled: true,
+            options: TenantOptions {
+                photo_cooldown_secs: PHOTO_COOLDOWN_SECS,
+                ..TenantOptions::default()
+            },
+            created_at: Utc::now(),
+            secret_expires_at: Some(expires),
+            guard: None,
+        })
+        .await?;
+
+    // 3. Settings, Graph client, orchestrator.
+    let settings = Arc::new(Settings {
+        host_tenant_id: host,
+        host_client_id: host_app,
+        host_secret_name,
+        keyvault_url: None,
+        local_secrets: secrets_path.clone(),
+        store: spec,
+        graph_url: sim.url(),
+        authority_url: sim.url(),
+        invite_redirect_url: "https://myapps.microsoft.com".into(),
+        host_group_id: None,
+        deprovision: DeprovisionMode::Delete,
+        max_deprovisions: MaxDeprovisions::Percent(10.0),
+        dry_run: false,
+        sync_schedule: crate::settings::DEFAULT_SYNC_SCHEDULE.into(),
+        photo_schedule: crate::settings::DEFAULT_PHOTO_SCHEDULE.into(),
+        redemption_schedule: crate::settings::DEFAULT_REDEMPTION_SCHEDULE.into(),
+        job_budget_secs: crate::settings::DEFAULT_JOB_BUDGET_SECS,
+        retention_days: crate::settings::DEFAULT_RETENTION_DAYS,
+    });
+    let graph =
+        GraphClient::new(GraphConfig::from_settings(&settings).with_time_scale(args.time_scale))?;
+    let mut ctx = SyncContext::new(store.clone(), graph, secrets.clone(), settings.clone());
+    ctx.clock = Arc::new(SimClock {
+        sim: sim.clone(),
+        start_wall,
+    });
+    let bars = Arc::new(Bars::new(
+        !args.quiet && std::io::stderr().is_terminal() && std::io::stdout().is_terminal(),
+    ));
+    let budget = Duration::from_secs(settings.job_budget_secs);
+    let o = Orchestrator::new(
+        store.clone(),
+        Arc::new(DemoJobs {
+            ctx,
+            bars: bars.clone(),
+        }),
+        budget,
+    );
+    println!();
+
+    // Reconcile.
+    let mut results = Vec::new();
+    results.push(run_job(&o, source, Job::Reconcile).await?);
+
+    // Photos after the cool-down: move the simulator's clock (and with it
+    // the engine's) past it instead of waiting.
+    let guests = store.list_guests(source).await?;
+    let newest = guests.iter().map(|g| g.created_at).max();
+    let cooled = newest.map(|n| n + chrono::Duration::seconds(PHOTO_COOLDOWN_SECS as i64 + 5));
+    let now_sim = SimClock {
+        sim: sim.clone(),
+        start_wall,
+    }
+    .now();
+    let skip = cooled
+        .map(|c| (c - now_sim).num_milliseconds().max(0) as f64 / 1000.0)
+        .unwrap_or(PHOTO_COOLDOWN_SECS as f64 + 5.0)
+        .max(PHOTO_COOLDOWN_SECS as f64 + 5.0);
+    sim.advance(skip);
+    results.push(run_job(&o, source, Job::Photos).await?);
+
+    // Some guests accept their invitations.
+    let invited: Vec<Guid> = guests
+        .iter()
+        .filter(|g| g.state == GuestState::Invited)
+        .filter_map(|g| g.host_user_id)
+        .collect();
+    let redeem_n = ((invited.len() as f64) * REDEEM_SHARE).round() as usize;
+    for id in invited.iter().take(redeem_n) {
+        sim.redeem(host, *id);
+    }
+    results.push(run_job(&o, source, Job::Redemption).await?);
+    drop(bars);
+
+    // 5. Summary.
+    let counts = sim.counts();
+    let throttled = counts.by_status.get(&429).copied().unwrap_or(0);
+    let stats = crate::report::Statistics::load(store.as_ref(), Utc::now()).await?;
+    std::fs::write(&report_path, crate::report::render_html(&stats))
+        .with_context(|| format!("cannot write {}", report_path.display()))?;
+
+    println!("Jobs");
+    println!(
+        "  {:<11} {:>9} {:>7} {:>8} {:>7} {:>8} {:>7} {:>6} {:>8}",
+        "job", "outcome", "created", "updated", "photos", "redeemed", "failed", "slices", "wall"
+    );
+    for r in &results {
+        let c = &r.counts;
+        println!(
+            "  {:<11} {:>9} {:>7} {:>8} {:>7} {:>8} {:>7} {:>6} {:>8}",
+            r.job.to_string(),
+            r.outcome,
+            c.created,
+            c.updated,
+            c.photos_copied,
+            c.redeemed,
+            c.failed,
+            r.slices,
+            secs(r.wall)
+        );
+    }
+    println!();
+    println!("Graph");
+    println!("  requests         {}", counts.total);
+    println!("  throttled (429)  {throttled}");
+    println!("  redemptions      {redeem_n} simulated");
+    println!();
+    println!("Guests by state");
+    print!("{}", crate::report::render_table(&stats));
+    println!();
+    println!("Where things are");
+    println!("  store            sqlite:{}", db.display());
+    println!("  secrets          {}", secrets_path.display());
+    println!("  dashboard        {}", report_path.display());
+    println!(
+        "  statistics       guest-sync report --store sqlite:{}",
+        db.display()
+    );
+    println!(
+        "  HTML             guest-sync report --store sqlite:{} --html FILE",
+        db.display()
+    );
+    println!();
+    println!("Done in {}.", secs(total_start.elapsed()));
+    Ok(())
 }
