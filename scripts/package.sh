@@ -7,7 +7,7 @@
 #
 # ready for `func azure functionapp publish <app>` from inside it.
 #
-# Usage: scripts/package.sh [--musl] [--debug] [--out DIR]
+# Usage: scripts/package.sh [--musl] [--debug] [--out DIR] [--binary PATH]
 #   (default)  release build for the host's glibc x86_64 target
 #              (x86_64-unknown-linux-gnu, dynamically linked against glibc)
 #   --musl     static build for x86_64-unknown-linux-musl (no glibc version
@@ -16,6 +16,8 @@
 #              install when they are missing.
 #   --debug    dev profile (fast; used by the packaging test), not for Azure
 #   --out DIR  stage into DIR instead of dist/functionapp
+#   --binary PATH  stage this already-built handler instead of building one
+#              (the packaging test passes the binary cargo test built)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -26,6 +28,7 @@ MUSL_TARGET="x86_64-unknown-linux-musl"
 musl=0
 profile="release"
 out="$ROOT/dist/functionapp"
+prebuilt=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --musl) musl=1 ;;
@@ -33,6 +36,9 @@ while [ $# -gt 0 ]; do
     --out)
       [ $# -ge 2 ] || { echo "package.sh: --out needs a directory" >&2; exit 2; }
       out="$2"; shift ;;
+    --binary)
+      [ $# -ge 2 ] || { echo "package.sh: --binary needs a path" >&2; exit 2; }
+      prebuilt="$2"; shift ;;
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "package.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -70,16 +76,21 @@ Install them, or run without --musl for a glibc build." >&2
   target_subdir="$MUSL_TARGET/"
 fi
 
-say "cargo ${build_args[*]}"
-"$CARGO" "${build_args[@]}"
+if [ -n "$prebuilt" ]; then
+  binary="$prebuilt"
+  [ -x "$binary" ] || { echo "package.sh: --binary $binary is not an executable file" >&2; exit 1; }
+else
+  say "cargo ${build_args[*]}"
+  "$CARGO" "${build_args[@]}"
 
-target_dir="${CARGO_TARGET_DIR:-}"
-if [ -z "$target_dir" ]; then
-  target_dir="$("$CARGO" metadata --format-version 1 --no-deps \
-    | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
+  target_dir="${CARGO_TARGET_DIR:-}"
+  if [ -z "$target_dir" ]; then
+    target_dir="$("$CARGO" metadata --format-version 1 --no-deps \
+      | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
+  fi
+  binary="$target_dir/${target_subdir}${profile}/handler"
+  [ -x "$binary" ] || { echo "package.sh: built binary not found at $binary" >&2; exit 1; }
 fi
-binary="$target_dir/${target_subdir}${profile}/handler"
-[ -x "$binary" ] || { echo "package.sh: built binary not found at $binary" >&2; exit 1; }
 
 say "staging $out"
 rm -rf "$out"

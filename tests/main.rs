@@ -1,6 +1,6 @@
 //! Integration tests: one binary, a module per area.
-mod engine;
 mod demo;
+mod engine;
 mod graph;
 mod orchestration;
 mod protocol;

@@ -81,7 +81,33 @@ impl QueueClient {
         Ok(format!("SharedKey {}:{}", self.account, sig))
     }
 
+    /// Sends one request, retrying connection failures (a loaded Azurite
+    /// closes idle keep-alive connections; the host's SDK retries too).
     async fn send(
+        &self,
+        method: reqwest::Method,
+        rel: &str,
+        query: &[(&str, String)],
+        body: Option<String>,
+    ) -> anyhow::Result<(u16, String)> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self
+                .send_once(method.clone(), rel, query, body.clone())
+                .await
+            {
+                Ok(r) => return Ok(r),
+                Err(e) if attempt < 5 => {
+                    eprintln!("queue request failed (attempt {attempt}): {e:#}; retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(200 * attempt)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn send_once(
         &self,
         method: reqwest::Method,
         rel: &str,
@@ -224,6 +250,21 @@ impl QueueClient {
 
     /// Approximate number of messages in a queue.
     pub async fn count(&self, queue: &str) -> anyhow::Result<u64> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.count_once(queue).await {
+                Ok(n) => return Ok(n),
+                Err(e) if attempt < 5 => {
+                    eprintln!("queue metadata failed (attempt {attempt}): {e:#}; retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(200 * attempt)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn count_once(&self, queue: &str) -> anyhow::Result<u64> {
         let q = [("comp", "metadata".to_string())];
         let url_path = format!("{}/{queue}", self.endpoint);
         let path = url::Url::parse(&url_path)?.path().to_string();

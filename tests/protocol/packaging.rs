@@ -20,6 +20,11 @@ async fn package_script_stages_a_runnable_function_app() {
             .arg(repo_root().join("scripts/package.sh"))
             .args(["--debug", "--out"])
             .arg(&app_dir)
+            // The binary `cargo test` built: a second cargo build here would
+            // rebuild the crate (dev-dependency features differ) and can take
+            // minutes on a loaded machine.
+            .arg("--binary")
+            .arg(env!("CARGO_BIN_EXE_handler"))
             .status(),
     )
     .await

@@ -26,12 +26,13 @@ use crate::domain::{
     GuestState, Guid, Job, RunCounts, SecretName, SourceTenant, TenantOptions, WorkItem,
 };
 use crate::graph::{GraphClient, GraphConfig};
+use crate::orchestration::engine_jobs::EngineJobs;
 use crate::orchestration::{JobError, JobSlice, Orchestrator, TenantJobs};
 use crate::secrets::local::LocalFileSource;
 use crate::secrets::{SecretSource, SecretString};
 use crate::settings::{MaxDeprovisions, Settings, StoreSpec};
 use crate::sim::{GenerateSpec, LatencyModel, Sim, SimConfig};
-use crate::sync::{Clock, Progress, SyncContext, SyncError};
+use crate::sync::{Clock, Progress, SyncContext};
 
 /// Arguments of `guest-sync demo`.
 #[derive(Debug, clap::Args)]
@@ -161,18 +162,11 @@ impl Progress for Bars {
 /// The engine behind the orchestrator, as `orchestration::engine_jobs`
 /// wires it, but reporting progress to the demo's bars.
 struct DemoJobs {
-    ctx: SyncContext,
+    engine: EngineJobs,
     bars: Arc<Bars>,
 }
 
-fn job_error(e: SyncError) -> JobError {
-    if e.is_transient() {
-        JobError::Transient(e.to_string())
-    } else {
-        JobError::Permanent(e.to_string())
-    }
-}
-
+/// The engine's jobs with a bar set per job.
 #[async_trait]
 impl TenantJobs for DemoJobs {
     async fn run(
@@ -184,40 +178,18 @@ impl TenantJobs for DemoJobs {
         deadline: tokio::time::Instant,
     ) -> Result<JobSlice, JobError> {
         self.bars.set_job(job);
-        let out = crate::sync::run_job(
-            &self.ctx,
-            tenant,
-            job,
-            run_id,
-            cursor,
-            deadline,
-            self.bars.as_ref(),
-        )
-        .await
-        .map_err(job_error);
+        let out = self.engine.run(tenant, job, run_id, cursor, deadline).await;
         self.bars.finish();
-        let out = out?;
-        Ok(JobSlice {
-            counts: out.counts,
-            cursor: out.cursor,
-            warning: out.guard.map(|g| {
-                format!(
-                    "deprovision guard tripped: {} removals wanted, limit {}",
-                    g.wanted, g.limit
-                )
-            }),
-        })
+        out
     }
 
     async fn provision(
         &self,
-        _tenant: &SourceTenant,
-        _user: &str,
-        _preview: bool,
+        tenant: &SourceTenant,
+        user: &str,
+        preview: bool,
     ) -> Result<serde_json::Value, JobError> {
-        Err(JobError::Permanent(
-            "the demo does not provision single users".into(),
-        ))
+        self.engine.provision(tenant, user, preview).await
     }
 }
 
@@ -442,7 +414,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let o = Orchestrator::new(
         store.clone(),
         Arc::new(DemoJobs {
-            ctx,
+            engine: EngineJobs {
+                ctx,
+                progress: bars.clone(),
+            },
             bars: bars.clone(),
         }),
         budget,

@@ -102,7 +102,7 @@ pub fn orchestrator_from_parts(
 ) -> Orchestrator {
     let budget = std::time::Duration::from_secs(settings.job_budget_secs);
     let ctx = SyncContext::new(store.clone(), graph, secrets.clone(), settings.clone());
-    Orchestrator::new(store.clone(), Arc::new(EngineJobs { ctx }), budget).with_daily_checks(
+    Orchestrator::new(store.clone(), Arc::new(EngineJobs::new(ctx)), budget).with_daily_checks(
         Arc::new(SecretExpiryAndRetention {
             store,
             secrets,

@@ -6,11 +6,26 @@ use async_trait::async_trait;
 
 use super::{JobError, JobSlice, TenantJobs};
 use crate::domain::{Job, SourceTenant};
-use crate::sync::{NoProgress, SyncContext, SyncError};
+use std::sync::Arc;
+
+use crate::sync::{NoProgress, Progress, SyncContext, SyncError};
 
 /// [`TenantJobs`] implemented by the sync engine.
 pub struct EngineJobs {
     pub ctx: SyncContext,
+    /// Where job phases are reported (the CLI's progress bars); nothing in
+    /// the function app.
+    pub progress: Arc<dyn Progress>,
+}
+
+impl EngineJobs {
+    /// The engine with no progress reporting (the function app).
+    pub fn new(ctx: SyncContext) -> Self {
+        EngineJobs {
+            ctx,
+            progress: Arc::new(NoProgress),
+        }
+    }
 }
 
 fn job_error(e: SyncError) -> JobError {
