@@ -15,13 +15,25 @@ async fn start_queue_service() -> (std::process::Child, QueueClient) {
         .local_addr()
         .unwrap()
         .port();
-    let bin = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/node_modules/.bin/azurite-queue");
+    let bin = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(".tools/node_modules/.bin/azurite-queue");
     let child = std::process::Command::new(bin)
-        .args(["--queuePort", &port.to_string(), "--inMemoryPersistence", "--skipApiVersionCheck", "--disableTelemetry"])
+        .args([
+            "--queuePort",
+            &port.to_string(),
+            "--inMemoryPersistence",
+            "--skipApiVersionCheck",
+            "--disableTelemetry",
+        ])
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let c = QueueClient::new(&format!("http://127.0.0.1:{port}/devstoreaccount1"), "devstoreaccount1", DEV_KEY).unwrap();
+    let c = QueueClient::new(
+        &format!("http://127.0.0.1:{port}/devstoreaccount1"),
+        "devstoreaccount1",
+        DEV_KEY,
+    )
+    .unwrap();
     for _ in 0..100 {
         if c.create_queue("probe").await.is_ok() {
             break;
@@ -36,7 +48,9 @@ async fn start_queue_service() -> (std::process::Child, QueueClient) {
 async fn queue_client_round_trips_through_azurite() {
     let (mut child, c) = start_queue_service().await;
     c.create_queue("guestsync-work").await.unwrap();
-    c.put("guestsync-work", r#"{"job":"reconcile"}"#).await.unwrap();
+    c.put("guestsync-work", r#"{"job":"reconcile"}"#)
+        .await
+        .unwrap();
     assert_eq!(c.count("guestsync-work").await.unwrap(), 1);
     let got = c.get("guestsync-work", 16, 1).await.unwrap();
     assert_eq!(got.len(), 1);

@@ -70,10 +70,13 @@ impl QueueClient {
         } else {
             content_len.to_string()
         };
-        let content_type = if content_len == 0 { "" } else { "application/xml" };
-        let to_sign = format!(
-            "{method}\n\n\n{len}\n\n{content_type}\n\n\n\n\n\n\n{canon_headers}{resource}"
-        );
+        let content_type = if content_len == 0 {
+            ""
+        } else {
+            "application/xml"
+        };
+        let to_sign =
+            format!("{method}\n\n\n{len}\n\n{content_type}\n\n\n\n\n\n\n{canon_headers}{resource}");
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.key)?;
         mac.update(to_sign.as_bytes());
         let sig = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
@@ -90,7 +93,10 @@ impl QueueClient {
         let url_path = format!("{}{}", self.endpoint, rel);
         let path = url::Url::parse(&url_path)?.path().to_string();
         let date = Utc::now().format("%a, %d %b %Y %H:%M:%S GMT").to_string();
-        let ms = [("x-ms-date", date.clone()), ("x-ms-version", API_VERSION.to_string())];
+        let ms = [
+            ("x-ms-date", date.clone()),
+            ("x-ms-version", API_VERSION.to_string()),
+        ];
         let len = body.as_ref().map(|b| b.len()).unwrap_or(0);
         let auth = self.sign(method.as_str(), &path, query, len, &ms)?;
         let mut req = self
@@ -148,7 +154,12 @@ impl QueueClient {
             ("visibilitytimeout", visibility_secs.to_string()),
         ];
         let (s, t) = self
-            .send(reqwest::Method::GET, &format!("/{queue}/messages"), &q, None)
+            .send(
+                reqwest::Method::GET,
+                &format!("/{queue}/messages"),
+                &q,
+                None,
+            )
             .await?;
         anyhow::ensure!(s == 200, "get messages from {queue}: {s} {t}");
         let mut out = Vec::new();
@@ -197,7 +208,10 @@ impl QueueClient {
         let url_path = format!("{}/{queue}", self.endpoint);
         let path = url::Url::parse(&url_path)?.path().to_string();
         let date = Utc::now().format("%a, %d %b %Y %H:%M:%S GMT").to_string();
-        let ms = [("x-ms-date", date.clone()), ("x-ms-version", API_VERSION.to_string())];
+        let ms = [
+            ("x-ms-date", date.clone()),
+            ("x-ms-version", API_VERSION.to_string()),
+        ];
         let auth = self.sign("GET", &path, &q, 0, &ms)?;
         let resp = self
             .http
@@ -208,7 +222,11 @@ impl QueueClient {
             .header("Authorization", auth)
             .send()
             .await?;
-        anyhow::ensure!(resp.status().as_u16() == 200, "queue metadata {queue}: {}", resp.status());
+        anyhow::ensure!(
+            resp.status().as_u16() == 200,
+            "queue metadata {queue}: {}",
+            resp.status()
+        );
         let n = resp
             .headers()
             .get("x-ms-approximate-messages-count")

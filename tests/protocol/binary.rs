@@ -23,11 +23,23 @@ pub struct Spawned {
 /// The settings a handler needs to start, with its state in `dir`.
 pub fn handler_settings(dir: &Path) -> Vec<(&'static str, String)> {
     vec![
-        ("GUESTSYNC_HOST_TENANT_ID", "11111111-1111-4111-8111-111111111111".into()),
-        ("GUESTSYNC_HOST_CLIENT_ID", "22222222-2222-4222-8222-222222222222".into()),
+        (
+            "GUESTSYNC_HOST_TENANT_ID",
+            "11111111-1111-4111-8111-111111111111".into(),
+        ),
+        (
+            "GUESTSYNC_HOST_CLIENT_ID",
+            "22222222-2222-4222-8222-222222222222".into(),
+        ),
         ("GUESTSYNC_HOST_SECRET_NAME", "host-app-secret".into()),
-        ("GUESTSYNC_STORE", format!("sqlite:{}", dir.join("guest-sync.db").display())),
-        ("GUESTSYNC_LOCAL_SECRETS", dir.join("secrets.json").display().to_string()),
+        (
+            "GUESTSYNC_STORE",
+            format!("sqlite:{}", dir.join("guest-sync.db").display()),
+        ),
+        (
+            "GUESTSYNC_LOCAL_SECRETS",
+            dir.join("secrets.json").display().to_string(),
+        ),
     ]
 }
 
@@ -153,7 +165,10 @@ async fn spawned_handler_answers_readiness_and_invocations() {
     // failure: recorded, answered 200 so it does not loop.
     assert_eq!(res.status().as_u16(), 200);
     let body: Value = res.json().await.unwrap();
-    assert!(body["Logs"].to_string().contains("is not registered"), "{body}");
+    assert!(
+        body["Logs"].to_string().contains("is not registered"),
+        "{body}"
+    );
 }
 
 /// A bad setting stops start-up with exit code 1 and names the setting.
@@ -209,7 +224,10 @@ async fn sigterm_during_an_invocation_lets_it_finish_then_exits_zero() {
         .unwrap();
 
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    assert!(answer.contains("0 reconcile work item(s) enqueued"), "{answer}");
+    assert!(
+        answer.contains("0 reconcile work item(s) enqueued"),
+        "{answer}"
+    );
     let finished = handler.wait_for_message("invocation finished").await;
     assert_eq!(finished["function"], "sync-timer");
     assert_eq!(handler.exit_code().await, Some(0));

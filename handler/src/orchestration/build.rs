@@ -86,8 +86,11 @@ pub async fn orchestrator(settings: Settings) -> Result<Arc<Orchestrator>, Build
     let secrets = crate::secrets::secret_source(&settings)
         .await
         .map_err(BuildError::Secrets)?;
-    let graph = GraphClient::new(GraphConfig::from_settings(&settings)).map_err(BuildError::Graph)?;
-    Ok(Arc::new(orchestrator_from_parts(store, graph, secrets, settings)))
+    let graph =
+        GraphClient::new(GraphConfig::from_settings(&settings)).map_err(BuildError::Graph)?;
+    Ok(Arc::new(orchestrator_from_parts(
+        store, graph, secrets, settings,
+    )))
 }
 
 /// The orchestrator over parts built elsewhere (tests, the demo).

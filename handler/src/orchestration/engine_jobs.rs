@@ -31,9 +31,17 @@ impl TenantJobs for EngineJobs {
         cursor: Option<serde_json::Value>,
         deadline: tokio::time::Instant,
     ) -> Result<JobSlice, JobError> {
-        let out = crate::sync::run_job(&self.ctx, tenant, job, run_id, cursor, deadline, &NoProgress)
-            .await
-            .map_err(job_error)?;
+        let out = crate::sync::run_job(
+            &self.ctx,
+            tenant,
+            job,
+            run_id,
+            cursor,
+            deadline,
+            &NoProgress,
+        )
+        .await
+        .map_err(job_error)?;
         Ok(JobSlice {
             counts: out.counts,
             cursor: out.cursor,

@@ -54,7 +54,10 @@ pub async fn plan_fanout(
             Ok(None) => {}
             Err(e) => {
                 // Fanning out anyway is safe: the worker takes the lease.
-                logs.push(format!("tenant {}: lease check failed ({e}); enqueued anyway", t.tenant_id));
+                logs.push(format!(
+                    "tenant {}: lease check failed ({e}); enqueued anyway",
+                    t.tenant_id
+                ));
             }
         }
         items.push(WorkItem {
@@ -79,7 +82,11 @@ impl Function for Fanout {
         }
         let (items, skipped) = plan_fanout(&self.o, self.job).await?;
         logs.extend(skipped);
-        logs.push(format!("{} {} work item(s) enqueued", items.len(), self.job));
+        logs.push(format!(
+            "{} {} work item(s) enqueued",
+            items.len(),
+            self.job
+        ));
         tracing::info!(job = %self.job, work_items = items.len(), "fan-out");
         let mut messages = Vec::with_capacity(items.len());
         for i in &items {

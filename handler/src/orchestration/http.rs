@@ -102,14 +102,20 @@ impl Function for Provision {
         };
         let p: ProvisionRequest = match serde_json::from_slice(body) {
             Ok(p) => p,
-            Err(e) => return Ok(bad_request(format!("the body is not a provision request: {e}"))),
+            Err(e) => {
+                return Ok(bad_request(format!(
+                    "the body is not a provision request: {e}"
+                )))
+            }
         };
         let tid = match Guid::parse_named(&p.tenant_id, "tenantId") {
             Ok(t) => t,
             Err(e) => return Ok(bad_request(e.to_string())),
         };
         if p.user.trim().is_empty() {
-            return Ok(bad_request("user must be a source object id or user principal name"));
+            return Ok(bad_request(
+                "user must be a source object id or user principal name",
+            ));
         }
         let tenant = match self.o.store.get_tenant(tid).await {
             Ok(Some(t)) => t,
@@ -119,9 +125,18 @@ impl Function for Provision {
                     &serde_json::json!({ "error": format!("source tenant {tid} is not registered") }),
                 )))
             }
-            Err(e) => return Err(InvokeError::Transient(format!("cannot read the tenant registry: {e}"))),
+            Err(e) => {
+                return Err(InvokeError::Transient(format!(
+                    "cannot read the tenant registry: {e}"
+                )))
+            }
         };
-        match self.o.jobs.provision(&tenant, p.user.trim(), p.preview).await {
+        match self
+            .o
+            .jobs
+            .provision(&tenant, p.user.trim(), p.preview)
+            .await
+        {
             Ok(v) => Ok(FunctionOutput::http(HttpResponse::json(200, &v))),
             Err(JobError::Permanent(m)) => Ok(FunctionOutput::http(HttpResponse::json(
                 422,

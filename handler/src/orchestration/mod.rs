@@ -101,7 +101,11 @@ pub struct Orchestrator {
 }
 
 impl Orchestrator {
-    pub fn new(store: Arc<dyn Store>, jobs: Arc<dyn TenantJobs>, job_budget: std::time::Duration) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        jobs: Arc<dyn TenantJobs>,
+        job_budget: std::time::Duration,
+    ) -> Self {
         Orchestrator {
             store,
             jobs,
@@ -134,14 +138,26 @@ fn hostname() -> String {
 /// The real behaviour of every function, ready to serve.
 pub fn function_set(o: Arc<Orchestrator>) -> FunctionSet {
     FunctionSet::unconfigured()
-        .with(FunctionName::SyncTimer, Arc::new(fanout::Fanout::new(o.clone(), Job::Reconcile)))
-        .with(FunctionName::PhotoTimer, Arc::new(fanout::Fanout::new(o.clone(), Job::Photos)))
+        .with(
+            FunctionName::SyncTimer,
+            Arc::new(fanout::Fanout::new(o.clone(), Job::Reconcile)),
+        )
+        .with(
+            FunctionName::PhotoTimer,
+            Arc::new(fanout::Fanout::new(o.clone(), Job::Photos)),
+        )
         .with(
             FunctionName::RedemptionTimer,
             Arc::new(fanout::Fanout::new(o.clone(), Job::Redemption)),
         )
-        .with(FunctionName::TenantWorker, Arc::new(worker::Worker::new(o.clone())))
-        .with(FunctionName::PoisonWatch, Arc::new(poison::PoisonWatch::new(o.clone())))
+        .with(
+            FunctionName::TenantWorker,
+            Arc::new(worker::Worker::new(o.clone())),
+        )
+        .with(
+            FunctionName::PoisonWatch,
+            Arc::new(poison::PoisonWatch::new(o.clone())),
+        )
         .with(FunctionName::Report, Arc::new(http::Report::new(o.clone())))
         .with(FunctionName::Provision, Arc::new(http::Provision::new(o)))
 }

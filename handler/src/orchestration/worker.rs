@@ -136,8 +136,7 @@ pub async fn run_work_item(
     if let Some(r) = &existing {
         // A finished run (new timer ticks get new run ids) means this is a
         // duplicate delivery of one of its items.
-        if r.finished_at.is_some() && r.outcome != RunOutcome::Running
-        {
+        if r.finished_at.is_some() && r.outcome != RunOutcome::Running {
             return Ok(FunctionOutput {
                 logs: vec![format!(
                     "run {} of tenant {tid} already finished ({}); duplicate delivery ignored",

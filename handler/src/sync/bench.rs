@@ -276,8 +276,17 @@ struct Source {
 fn add_source(sim: &Sim, name: &str, secret: &str, spec: &GenerateSpec) -> Source {
     let tenant = Guid::new_v4();
     let app = Guid::new_v4();
-    sim.add_tenant(tenant, name, &format!("{}.onmicrosoft.com", name.to_lowercase()));
-    sim.register_app(tenant, app, secret, &["GroupMember.Read.All", "User.Read.All"]);
+    sim.add_tenant(
+        tenant,
+        name,
+        &format!("{}.onmicrosoft.com", name.to_lowercase()),
+    );
+    sim.register_app(
+        tenant,
+        app,
+        secret,
+        &["GroupMember.Read.All", "User.Read.All"],
+    );
     let generated = sim.generate_source(tenant, spec);
     Source {
         tenant,
@@ -289,7 +298,11 @@ fn add_source(sim: &Sim, name: &str, secret: &str, spec: &GenerateSpec) -> Sourc
 fn add_host(sim: &Sim, name: &str, secret: &str) -> (Guid, Guid) {
     let tenant = Guid::new_v4();
     let app = Guid::new_v4();
-    sim.add_tenant(tenant, name, &format!("{}.onmicrosoft.com", name.to_lowercase()));
+    sim.add_tenant(
+        tenant,
+        name,
+        &format!("{}.onmicrosoft.com", name.to_lowercase()),
+    );
     sim.register_app(
         tenant,
         app,
@@ -416,15 +429,17 @@ pub async fn scale(args: &ScaleBenchArgs) -> anyhow::Result<ScaleReport> {
         ("GUESTSYNC_HOST_CLIENT_ID", host_app.to_string()),
         ("GUESTSYNC_HOST_SECRET_NAME", HOST_SECRET.to_string()),
         ("GUESTSYNC_STORE", format!("sqlite:{}", db.display())),
-        ("GUESTSYNC_LOCAL_SECRETS", secrets_path.display().to_string()),
+        (
+            "GUESTSYNC_LOCAL_SECRETS",
+            secrets_path.display().to_string(),
+        ),
         ("GUESTSYNC_GRAPH_URL", sim.url().to_string()),
         ("GUESTSYNC_AUTHORITY_URL", sim.url().to_string()),
     ]
     .into_iter()
     .collect();
-    let settings = Arc::new(
-        Settings::from_lookup(|k| env.get(k).cloned()).context("benchmark settings")?,
-    );
+    let settings =
+        Arc::new(Settings::from_lookup(|k| env.get(k).cloned()).context("benchmark settings")?);
     let store = crate::store::open(&settings.store)
         .await
         .context("opening the SQLite store")?;
@@ -655,7 +670,12 @@ async fn baseline_user(
     id: Guid,
 ) -> Result<(), GraphError> {
     let user = src_g.get_user(id, PROFILE).await?;
-    let attr = |k: &str| user.attrs.get(k).and_then(Value::as_str).map(str::to_string);
+    let attr = |k: &str| {
+        user.attrs
+            .get(k)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
     let Some(address) = attr("mail").or_else(|| attr("userPrincipalName")) else {
         return Ok(());
     };
@@ -732,7 +752,9 @@ fn targets(r: &ScaleReport) -> Vec<TargetCheck> {
     }
     let est = r.engine_peak_estimate_mb();
     t.push(TargetCheck {
-        target: format!("peak memory under {TARGET_PEAK_MB} MB at {TARGET_MEMORY_USERS} users (engine share)"),
+        target: format!(
+            "peak memory under {TARGET_PEAK_MB} MB at {TARGET_MEMORY_USERS} users (engine share)"
+        ),
         measured: match (r.peak_after_engine_kb, est) {
             (Some(p), Some(e)) => format!(
                 "engine ~{e:.1} MB (VmHWM {:.1} MB incl. simulator) at {} users",
@@ -757,7 +779,7 @@ fn fmt_opt(x: Option<f64>, unit: &str) -> String {
 
 fn phase_lines(out: &mut String, p: &PhaseMetrics) {
     out.push_str(&format!(
-        "  {:<12} wall {:>8.1} s  graph {:>8.0} s  bound {:>7.0} s  ratio {:>8}  writes {:>7} ({:.3}/guest, {:.3}/new guest)  reads {:>7} ({:.2}/guest)  429s {} ({:.3}%)\n",
+        "  {:<12} wall {:>8.1} s  graph {:>8.0} s  bound {:>7.0} s  ratio {:>8}  writes {:>7} ({:.3}/guest, {}/new guest)  reads {:>7} ({:.2}/guest)  429s {} ({:.3}%)\n",
         p.name,
         p.wall_secs,
         p.graph_secs,
@@ -765,7 +787,7 @@ fn phase_lines(out: &mut String, p: &PhaseMetrics) {
         fmt_opt(p.bound_ratio(), "x"),
         p.writes,
         p.writes_per_guest(),
-        p.writes_per_new_guest().unwrap_or(0.0),
+        fmt_opt(p.writes_per_new_guest(), ""),
         p.reads,
         p.reads_per_guest(),
         p.throttled,
@@ -810,7 +832,12 @@ pub fn render(r: &ScaleReport) -> String {
             ));
         }
         out.push_str("ours / baseline:\n");
-        for ((o, bp), bx) in r.phases.iter().zip(&b.phases).zip(&b.extrapolated_graph_secs) {
+        for ((o, bp), bx) in r
+            .phases
+            .iter()
+            .zip(&b.phases)
+            .zip(&b.extrapolated_graph_secs)
+        {
             out.push_str(&format!(
                 "  {:<12} graph time {:.0} s / {:.0} s = {}   writes per guest {:.3} / {:.3}   reads per guest {:.2} / {:.2}\n",
                 o.name,

@@ -458,7 +458,17 @@ async fn photos(
         );
         counts.unchanged += p.unchanged;
         let results: Vec<Result<RunCounts, SyncError>> = futures::stream::iter(0..p.actions.len())
-            .map(|i| photo_action(ctx, tenant.tenant_id, run_id, &src, w.as_ref(), &p.actions[i]).boxed())
+            .map(|i| {
+                photo_action(
+                    ctx,
+                    tenant.tenant_id,
+                    run_id,
+                    &src,
+                    w.as_ref(),
+                    &p.actions[i],
+                )
+                .boxed()
+            })
             .buffer_unordered(conc)
             .collect()
             .await;
@@ -617,21 +627,25 @@ async fn redemption(
     if !redeemed.is_empty() && !opts.offboarding {
         let src = ctx.graph.tenant(source_credentials(ctx, tenant).await?);
         let sel = source_select(opts);
-        let users: Vec<SourceUser> =
-            futures::stream::iter(redeemed.iter().map(|r| r.source_user_id).collect::<Vec<Guid>>())
-                .map(|id| {
-                    let src = &src;
-                    let sel = &sel;
-                    async move {
-                        let refs: Vec<&str> = sel.iter().map(String::as_str).collect();
-                        src.get_user(id, &refs).await
-                    }
-                    .boxed()
-                })
-                .buffer_unordered(ctx.concurrency.max(1))
-                .filter_map(|r| async move { r.ok().and_then(to_source_user) })
-                .collect()
-                .await;
+        let users: Vec<SourceUser> = futures::stream::iter(
+            redeemed
+                .iter()
+                .map(|r| r.source_user_id)
+                .collect::<Vec<Guid>>(),
+        )
+        .map(|id| {
+            let src = &src;
+            let sel = &sel;
+            async move {
+                let refs: Vec<&str> = sel.iter().map(String::as_str).collect();
+                src.get_user(id, &refs).await
+            }
+            .boxed()
+        })
+        .buffer_unordered(ctx.concurrency.max(1))
+        .filter_map(|r| async move { r.ok().and_then(to_source_user) })
+        .collect()
+        .await;
         let hosts: BTreeSet<Guid> = redeemed.iter().filter_map(|r| r.host_user_id).collect();
         let host_picture = HostPicture {
             guests: guests
