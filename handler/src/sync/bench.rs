@@ -779,7 +779,7 @@ fn fmt_opt(x: Option<f64>, unit: &str) -> String {
 
 fn phase_lines(out: &mut String, p: &PhaseMetrics) {
     out.push_str(&format!(
-        "  {:<12} wall {:>8.1} s  graph {:>8.0} s  bound {:>7.0} s  ratio {:>8}  writes {:>7} ({:.3}/guest, {}/new guest)  reads {:>7} ({:.2}/guest)  429s {} ({:.3}%)\n",
+        "  {:<12} wall {:>8.1} s  graph {:>8.0} s  bound {:>7.0} s  ratio {:>8}  writes {:>7} ({:.3}/guest, {}/new guest)  reads {:>7} ({:.3}/guest)  429s {} ({:.3}%)\n",
         p.name,
         p.wall_secs,
         p.graph_secs,
@@ -839,7 +839,7 @@ pub fn render(r: &ScaleReport) -> String {
             .zip(&b.extrapolated_graph_secs)
         {
             out.push_str(&format!(
-                "  {:<12} graph time {:.0} s / {:.0} s = {}   writes per guest {:.3} / {:.3}   reads per guest {:.2} / {:.2}\n",
+                "  {:<12} graph time {:.0} s / {:.0} s = {}   writes per guest {:.3} / {:.3}   reads per guest {:.3} / {:.3}\n",
                 o.name,
                 o.graph_secs,
                 bx,
