@@ -1,4 +1,5 @@
 //! Integration tests: one binary, a module per area.
+mod bench;
 mod demo;
 mod engine;
 mod graph;

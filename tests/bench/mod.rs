@@ -1,0 +1,32 @@
+//! Smoke test of the scale benchmark (`guest-sync bench scale`): run with
+//! tiny numbers, it returns a report whose counts have the right shape.
+//! Timing is never asserted; only counter-based outcomes are.
+use guest_sync::sync::bench::{render, scale, ScaleBenchArgs};
+
+/// A 200-user benchmark makes two writes per new guest on the first sync,
+/// none on the no-change run, and reports the baseline and every target.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tiny_scale_benchmark_reports_two_writes_per_guest_then_none() {
+    let args = ScaleBenchArgs {
+        users: 200,
+        time_scale: 200.0,
+        baseline_users: Some(40),
+        ..ScaleBenchArgs::default()
+    };
+    let r = scale(&args).await.unwrap();
+    assert_eq!(r.phases.len(), 3);
+    let first = &r.phases[0];
+    assert_eq!(first.new_guests, 200);
+    assert_eq!(first.writes, 400);
+    assert_eq!(first.writes_per_new_guest(), Some(2.0));
+    assert_eq!(r.phases[1].writes, 0);
+    assert!(r.phases[2].writes > 0, "churn causes writes");
+    let b = r.baseline.as_ref().unwrap();
+    assert_eq!(b.users, 40);
+    assert_eq!(b.phases.len(), 3);
+    assert!(b.phases[1].writes > 0, "the baseline rewrites every run");
+    assert_eq!(r.targets.len(), 5);
+    let text = render(&r);
+    assert!(text.contains("EXTRAPOLATED"));
+    assert!(text.contains("targets (issue 7)"));
+}
