@@ -246,45 +246,6 @@ async fn member_type_guests_are_found_by_id_and_not_invited_again() {
     assert_eq!(h.host_users_with_mail("user0@contoso.example").len(), 1);
 }
 
-/// Prints how close a first sync of N users comes to the host's write
-/// budget (a measurement, not an assertion): `cargo test --release --test
-/// integration engine::robustness::print_first_sync_speed -- --ignored
-/// --nocapture`. Env `ENGINE_BENCH_USERS` (default 3000).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a measurement; run by hand"]
-async fn print_first_sync_speed() {
-    let n: usize = std::env::var("ENGINE_BENCH_USERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3000);
-    let scale = 50.0;
-    let cfg = SimConfig {
-        time_scale: scale,
-        photo_cooldown_secs: 0,
-        ..SimConfig::default()
-    };
-    let h = H::start(cfg, &[], TenantOptions::default()).await;
-    h.members(n);
-    h.sim.reset_counts();
-    let t0 = std::time::Instant::now();
-    let out = h.reconcile().await;
-    let secs = t0.elapsed().as_secs_f64();
-    let c = h.sim.counts();
-    // 20 writes/s sustained (graph.md), scaled; with the 3,000-write
-    // bucket spent at once the bound would be lower.
-    let writes = c.writes_total() as f64;
-    let bound = (writes / 20.0) / scale;
-    println!(
-        "first sync: {n} users, {} created, {writes} writes, {:.2} writes/user, {} 429s, {secs:.2}s wall, sustained-rate bound {bound:.2}s",
-        out.counts.created,
-        writes / n as f64,
-        c.status(429)
-    );
-    let t0 = std::time::Instant::now();
-    h.reconcile().await;
-    println!("no-change run: {:.2}s wall", t0.elapsed().as_secs_f64());
-}
-
 /// The photo job out of time hands back a cursor; the continuation copies
 /// the photos.
 #[tokio::test]

@@ -89,7 +89,7 @@ impl QueueClient {
         rel: &str,
         query: &[(&str, String)],
         body: Option<String>,
-    ) -> anyhow::Result<(u16, String)> {
+    ) -> anyhow::Result<(u16, reqwest::header::HeaderMap, String)> {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -113,7 +113,7 @@ impl QueueClient {
         rel: &str,
         query: &[(&str, String)],
         body: Option<String>,
-    ) -> anyhow::Result<(u16, String)> {
+    ) -> anyhow::Result<(u16, reqwest::header::HeaderMap, String)> {
         let url_path = format!("{}{}", self.endpoint, rel);
         let path = url::Url::parse(&url_path)?.path().to_string();
         let date = Utc::now().format("%a, %d %b %Y %H:%M:%S GMT").to_string();
@@ -137,13 +137,14 @@ impl QueueClient {
         }
         let resp = req.send().await?;
         let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
         let text = resp.text().await?;
-        Ok((status, text))
+        Ok((status, headers, text))
     }
 
     /// Creates a queue (no error if it exists).
     pub async fn create_queue(&self, queue: &str) -> anyhow::Result<()> {
-        let (s, t) = self
+        let (s, _, t) = self
             .send(reqwest::Method::PUT, &format!("/{queue}"), &[], None)
             .await?;
         anyhow::ensure!(s == 201 || s == 204, "create queue {queue}: {s} {t}");
@@ -154,7 +155,7 @@ impl QueueClient {
     pub async fn put(&self, queue: &str, text: &str) -> anyhow::Result<()> {
         let b64 = base64::engine::general_purpose::STANDARD.encode(text);
         let body = format!("<QueueMessage><MessageText>{b64}</MessageText></QueueMessage>");
-        let (s, t) = self
+        let (s, _, t) = self
             .send(
                 reqwest::Method::POST,
                 &format!("/{queue}/messages"),
@@ -177,7 +178,7 @@ impl QueueClient {
             ("numofmessages", n.to_string()),
             ("visibilitytimeout", visibility_secs.to_string()),
         ];
-        let (s, t) = self
+        let (s, _, t) = self
             .send(
                 reqwest::Method::GET,
                 &format!("/{queue}/messages"),
@@ -212,7 +213,7 @@ impl QueueClient {
     /// Deletes a received message.
     pub async fn delete(&self, queue: &str, m: &ReceivedMessage) -> anyhow::Result<()> {
         let q = [("popreceipt", m.pop_receipt.clone())];
-        let (s, t) = self
+        let (s, _, t) = self
             .send(
                 reqwest::Method::DELETE,
                 &format!("/{queue}/messages/{}", m.id),
@@ -236,7 +237,7 @@ impl QueueClient {
             ("popreceipt", m.pop_receipt.clone()),
             ("visibilitytimeout", visibility_secs.to_string()),
         ];
-        let (s, t) = self
+        let (s, _, t) = self
             .send(
                 reqwest::Method::PUT,
                 &format!("/{queue}/messages/{}", m.id),
@@ -250,51 +251,16 @@ impl QueueClient {
 
     /// Approximate number of messages in a queue.
     pub async fn count(&self, queue: &str) -> anyhow::Result<u64> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self.count_once(queue).await {
-                Ok(n) => return Ok(n),
-                Err(e) if attempt < 5 => {
-                    eprintln!("queue metadata failed (attempt {attempt}): {e:#}; retrying");
-                    tokio::time::sleep(std::time::Duration::from_millis(200 * attempt)).await;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    async fn count_once(&self, queue: &str) -> anyhow::Result<u64> {
         let q = [("comp", "metadata".to_string())];
-        let url_path = format!("{}/{queue}", self.endpoint);
-        let path = url::Url::parse(&url_path)?.path().to_string();
-        let date = Utc::now().format("%a, %d %b %Y %H:%M:%S GMT").to_string();
-        let ms = [
-            ("x-ms-date", date.clone()),
-            ("x-ms-version", API_VERSION.to_string()),
-        ];
-        let auth = self.sign("GET", &path, &q, 0, &ms)?;
-        let resp = self
-            .http
-            .get(&url_path)
-            .query(&q)
-            .header("x-ms-date", date)
-            .header("x-ms-version", API_VERSION)
-            .header("Authorization", auth)
-            .send()
+        let (s, headers, t) = self
+            .send(reqwest::Method::GET, &format!("/{queue}"), &q, None)
             .await?;
-        anyhow::ensure!(
-            resp.status().as_u16() == 200,
-            "queue metadata {queue}: {}",
-            resp.status()
-        );
-        let n = resp
-            .headers()
+        anyhow::ensure!(s == 200, "queue metadata {queue}: {s} {t}");
+        Ok(headers
             .get("x-ms-approximate-messages-count")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        Ok(n)
+            .unwrap_or(0))
     }
 }
 
