@@ -52,7 +52,7 @@ if [ "$(uname -m)" != "x86_64" ] && [ "$musl" = 0 ]; then
   exit 1
 fi
 
-build_args=(build --locked --bin handler)
+build_args=(build --locked --no-default-features --bin handler)
 [ "$profile" = "release" ] && build_args+=(--release)
 target_subdir=""
 if [ "$musl" = 1 ]; then

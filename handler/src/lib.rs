@@ -32,16 +32,19 @@
 //! - [`cli`]: the `guest-sync` command line.
 #![forbid(unsafe_code)]
 
+pub mod app;
 pub mod cli;
+#[cfg(feature = "devtools")]
+pub mod devtools;
 pub mod domain;
+pub mod engine;
 pub mod events;
-pub mod functions;
 pub mod graph;
 pub mod orchestration;
+pub mod protocol;
 pub mod report;
 pub mod secrets;
 pub mod settings;
-pub mod sim;
 pub mod store;
-pub mod sync;
 pub mod telemetry;
+pub mod tenants;

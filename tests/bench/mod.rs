@@ -1,7 +1,7 @@
 //! Smoke test of the scale benchmark (`guest-sync bench scale`): run with
 //! tiny numbers, it returns a report whose counts have the right shape.
 //! Timing is never asserted; only counter-based outcomes are.
-use guest_sync::sync::bench::{render, scale, ScaleBenchArgs};
+use guest_sync::devtools::bench::scale::{render, scale, ScaleBenchArgs};
 
 /// A 200-user benchmark makes two writes per new guest on the first sync,
 /// none on the no-change run, and reports the baseline and every target.

@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 
 use guest_sync::domain::{GuestState, Guid, Job, TenantOptions};
-use guest_sync::sim::{Faults, SimConfig};
-use guest_sync::sync::{run_job, NoProgress};
+use guest_sync::devtools::sim::{Faults, SimConfig};
+use guest_sync::engine::{run_job, NoProgress};
 use serde_json::json;
 
 use super::{b, s, H};
@@ -193,7 +193,7 @@ async fn a_job_out_of_time_makes_minimum_progress_and_continues() {
     let t = h.stored_tenant().await;
     let mut ctx = h.ctx.clone();
     ctx.concurrency = 1;
-    let min = guest_sync::sync::execute::MIN_PROGRESS_PER_CONCURRENCY as u64;
+    let min = guest_sync::engine::execute::MIN_PROGRESS_PER_CONCURRENCY as u64;
     let run_id = uuid::Uuid::new_v4();
     let out = run_job(
         &ctx,

@@ -3,8 +3,8 @@
 use guest_sync::domain::{
     AttributeMapping, GuestState, Job, MappingSource, RunOutcome, TenantOptions,
 };
-use guest_sync::sim::{NewUser, SimConfig};
-use guest_sync::sync::{provision_user, run_job, NoProgress};
+use guest_sync::devtools::sim::{NewUser, SimConfig};
+use guest_sync::engine::{provision_user, run_job, NoProgress};
 use serde_json::{json, Map, Value};
 
 use super::{b, s, H};
@@ -522,9 +522,9 @@ async fn an_unreadable_source_group_removes_nobody_and_is_retried() {
     let users = h.members(3);
     h.reconcile().await;
     h.sim.remove_member(h.src, h.group, users[0]);
-    h.sim.set_faults(guest_sync::sim::Faults {
+    h.sim.set_faults(guest_sync::devtools::sim::Faults {
         error_5xx_rate: 1.0,
-        ..guest_sync::sim::Faults::default()
+        ..guest_sync::devtools::sim::Faults::default()
     });
     let run_id = uuid::Uuid::new_v4();
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
@@ -540,7 +540,7 @@ async fn an_unreadable_source_group_removes_nobody_and_is_retried() {
     .await
     .unwrap_err();
     assert!(e.is_transient(), "{e}");
-    h.sim.set_faults(guest_sync::sim::Faults::default());
+    h.sim.set_faults(guest_sync::devtools::sim::Faults::default());
     assert!(h.sim.deleted_users(h.host).is_empty());
     assert_eq!(h.record(users[0]).await.state, GuestState::Invited);
     let run = h.store.get_run(h.src, run_id).await.unwrap().unwrap();

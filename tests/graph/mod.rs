@@ -11,7 +11,7 @@ use guest_sync::graph::{
     TenantGraph, GUEST_SELECT,
 };
 use guest_sync::secrets::SecretString;
-use guest_sync::sim::{Faults, GenerateSpec, NewUser, Sim, SimConfig};
+use guest_sync::devtools::sim::{Faults, GenerateSpec, NewUser, Sim, SimConfig};
 use serde_json::{json, Map, Value};
 
 const ALL_PERMS: &[&str] = &[

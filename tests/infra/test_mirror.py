@@ -1,7 +1,7 @@
 """Mirror checks: lists that must agree between the templates and the code.
 
 - app settings <-> handler/src/settings.rs SETTING_NAMES
-- queues <-> functions/*/function.json (and handler/src/functions/names.rs)
+- queues <-> functions/*/function.json (and handler/src/protocol/names.rs)
 - function folders <-> design.md's table (and FUNCTION_NAMES)
 - tables <-> the store's table-name constants (handler/src/store)
 Each fails, rather than skips, when the code side is missing."""

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use guest_sync::functions::{self, FunctionSet};
+use guest_sync::protocol::{self, FunctionSet};
 use serde_json::{json, Value};
 
 use super::queue::{QueueClient, ReceivedMessage};
@@ -46,7 +46,7 @@ pub struct Host {
     pub visibility_secs: u32,
     pub tally: Arc<Tally>,
     server: tokio::task::JoinHandle<()>,
-    _azurite: guest_sync::store::table::azurite::Azurite,
+    _azurite: guest_sync::devtools::azurite::Azurite,
 }
 
 impl Drop for Host {
@@ -67,7 +67,7 @@ impl Host {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let server = tokio::spawn(async move {
-            let _ = functions::serve(listener, set, std::future::pending()).await;
+            let _ = protocol::serve(listener, set, std::future::pending()).await;
         });
         Host {
             base,

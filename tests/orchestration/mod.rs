@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use guest_sync::domain::{GuestState, Job, RunOutcome, WorkItem};
 use guest_sync::orchestration::function_set;
-use guest_sync::sim::{Faults, GenerateSpec, LatencyModel, SimConfig};
+use guest_sync::devtools::sim::{Faults, GenerateSpec, LatencyModel, SimConfig};
 use serde_json::{json, Value};
 
 use harness::Host;
@@ -33,7 +33,7 @@ fn spec(users: usize) -> GenerateSpec {
 /// and a released message comes back after its visibility timeout.
 #[tokio::test]
 async fn queue_client_round_trips_through_azurite() {
-    let host = Host::start(guest_sync::functions::FunctionSet::unconfigured()).await;
+    let host = Host::start(guest_sync::protocol::FunctionSet::unconfigured()).await;
     let c = &host.queues;
     c.put(harness::WORK, r#"{"job":"reconcile"}"#)
         .await
@@ -64,7 +64,7 @@ async fn three_tenants_converge_and_a_wrong_secret_fails_alone() {
         .add_source("Beta", &spec(45), &World::secret_for("Beta"))
         .await;
     let c = w.add_source("Gamma", &spec(30), "not-the-secret").await;
-    let host = Host::start(function_set(w.orchestrator())).await;
+    let host = Host::start(function_set(w.app())).await;
 
     assert_eq!(host.fire_timer("sync-timer").await, 3);
     assert!(
@@ -172,7 +172,7 @@ async fn a_large_tenant_finishes_across_continuations() {
             &World::secret_for("Large"),
         )
         .await;
-    let host = Host::start(function_set(w.orchestrator())).await;
+    let host = Host::start(function_set(w.app())).await;
     assert_eq!(host.fire_timer("sync-timer").await, 1);
     assert!(
         host.run_until_idle(Duration::from_secs(600)).await,
@@ -223,7 +223,7 @@ async fn a_duplicate_item_and_a_timer_mid_run_do_not_run_the_tenant_twice() {
     let s = w
         .add_source("Dup", &spec(150), &World::secret_for("Dup"))
         .await;
-    let host = Arc::new(Host::start(function_set(w.orchestrator())).await);
+    let host = Arc::new(Host::start(function_set(w.app())).await);
     let item = serde_json::to_value(WorkItem {
         job: Job::Reconcile,
         source_tenant_id: s.tenant.tenant_id,
@@ -290,7 +290,7 @@ async fn an_always_failing_item_is_parked_and_reported() {
         error_5xx_rate: 1.0,
         ..Faults::default()
     });
-    let host = Host::start(function_set(w.orchestrator())).await;
+    let host = Host::start(function_set(w.app())).await;
     assert_eq!(host.fire_timer("sync-timer").await, 1);
     assert!(host.run_until_idle(Duration::from_secs(180)).await);
 
@@ -330,7 +330,7 @@ async fn provision_previews_then_provisions_one_user() {
     let s = w
         .add_source("Solo", &spec(20), &World::secret_for("Solo"))
         .await;
-    let host = Host::start(function_set(w.orchestrator())).await;
+    let host = Host::start(function_set(w.app())).await;
     let user = s.generated.user_ids[0];
     let body = |preview: bool| {
         json!({"tenantId": s.tenant.tenant_id.to_string(), "user": user.to_string(), "preview": preview}).to_string()

@@ -6,12 +6,11 @@ use std::sync::Arc;
 
 use guest_sync::domain::{Guid, SecretName, SourceTenant, TenantOptions};
 use guest_sync::graph::{GraphClient, GraphConfig};
-use guest_sync::orchestration::build::orchestrator_from_parts;
-use guest_sync::orchestration::Orchestrator;
+use guest_sync::app::App;
 use guest_sync::secrets::local::LocalFileSource;
 use guest_sync::secrets::{SecretSource, SecretString};
 use guest_sync::settings::Settings;
-use guest_sync::sim::{GenerateSpec, Generated, Sim, SimConfig};
+use guest_sync::devtools::sim::{GenerateSpec, Generated, Sim, SimConfig};
 use guest_sync::store::Store;
 
 pub const HOST_PERMS: &[&str] = &["User.Invite.All", "User.ReadWrite.All"];
@@ -93,13 +92,13 @@ impl World {
         GraphClient::new(cfg).unwrap()
     }
 
-    /// The real orchestrator over this world.
-    pub fn orchestrator(&self) -> Arc<Orchestrator> {
-        Arc::new(orchestrator_from_parts(
-            self.store.clone(),
-            self.graph(),
-            self.secrets.clone(),
+    /// The real app over this world, as the composition root builds it.
+    pub fn app(&self) -> Arc<App> {
+        Arc::new(App::from_parts(
             self.settings.clone(),
+            self.store.clone(),
+            self.secrets.clone(),
+            self.graph(),
         ))
     }
 
@@ -143,7 +142,7 @@ impl World {
     }
 
     /// Host guests whose mail is one of the source's users' addresses.
-    pub fn host_guests_of(&self, s: &Source) -> Vec<guest_sync::sim::SimUser> {
+    pub fn host_guests_of(&self, s: &Source) -> Vec<guest_sync::devtools::sim::SimUser> {
         let domain = format!("@{}.onmicrosoft.com", s.tenant.display_name.to_lowercase());
         self.sim
             .users(self.host)

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use base64::Engine as _;
 use chrono::{TimeZone, Utc};
 use guest_sync::domain::Job;
-use guest_sync::functions::{
+use guest_sync::protocol::{
     app, from_fn, FunctionName, FunctionOutput, FunctionSet, HttpResponse, InvokeError, Trigger,
 };
 use serde_json::{json, Value};
@@ -425,7 +425,7 @@ async fn readiness_probe_lists_the_functions() {
     .unwrap();
     assert_eq!(
         body["functions"],
-        json!(guest_sync::functions::FUNCTION_NAMES)
+        json!(guest_sync::protocol::FUNCTION_NAMES)
     );
 }
 

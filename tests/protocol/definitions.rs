@@ -5,7 +5,7 @@
 //! example.
 use std::collections::BTreeSet;
 
-use guest_sync::functions::{
+use guest_sync::protocol::{
     FunctionName, TriggerKind, FUNCTION_NAMES, HTTP_OUTPUT_BINDING, QUEUE_OUTPUT_BINDING,
     STORAGE_CONNECTION, WORK_QUEUE,
 };

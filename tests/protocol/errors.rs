@@ -2,7 +2,7 @@
 //! wrong, and the same running server then still answers a valid request.
 //! Also: the invocation event the host's log pipeline receives.
 use axum::http::StatusCode;
-use guest_sync::functions::{app, serve, FunctionName, FunctionSet, MAX_BODY_BYTES};
+use guest_sync::protocol::{app, serve, FunctionName, FunctionSet, MAX_BODY_BYTES};
 use guest_sync::telemetry::{self, Format};
 use serde_json::json;
 

@@ -3,7 +3,7 @@
 //! nothing depends on timing.
 use std::time::Duration;
 
-use guest_sync::functions::{from_fn, serve, serve_with_grace, FunctionName, FunctionSet};
+use guest_sync::protocol::{from_fn, serve, serve_with_grace, FunctionName, FunctionSet};
 use tokio::sync::{Barrier, Notify};
 
 use super::*;

@@ -11,7 +11,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::Router;
-use guest_sync::functions::{
+use guest_sync::protocol::{
     from_fn, Function, FunctionOutput, Invocation, InvokeError, INVOCATION_ID_HEADER,
 };
 use serde_json::{json, Value};

@@ -2,7 +2,7 @@
 //! publishable function app whose `handler` runs.
 use std::os::unix::fs::PermissionsExt;
 
-use guest_sync::functions::FUNCTION_NAMES;
+use guest_sync::protocol::FUNCTION_NAMES;
 
 use super::binary::Spawned;
 use super::*;

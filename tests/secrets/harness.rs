@@ -10,7 +10,7 @@ use guest_sync::cli::tenant::{execute, load_settings, TenantContext};
 use guest_sync::cli::{Cli, Command};
 use guest_sync::secrets::local::LocalFileSource;
 use guest_sync::store::sqlite::SqliteStore;
-use guest_sync::sync::onboarding::{GraphEndpoints, SourceProbe};
+use guest_sync::tenants::{GraphEndpoints, SourceProbe};
 
 /// Everything tracing wrote while a [`Capture`] was the default subscriber
 /// (JSON lines, every level).

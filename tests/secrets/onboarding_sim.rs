@@ -5,7 +5,7 @@
 //! them.
 use chrono::{TimeZone, Utc};
 use guest_sync::domain::Guid;
-use guest_sync::sim::{GenerateSpec, Sim, SimConfig};
+use guest_sync::devtools::sim::{GenerateSpec, Sim, SimConfig};
 
 use super::harness::{Capture, TenantCli};
 use super::no_leak::{assert_no_canary, LEAK_1, LEAK_2};

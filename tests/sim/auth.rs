@@ -1,6 +1,6 @@
 //! Tokens: AADSTS errors, binding to tenant and app, expiry, permissions.
 use super::*;
-use guest_sync::sim::GenerateSpec;
+use guest_sync::devtools::sim::GenerateSpec;
 
 async fn aadsts(e: &Env, tenant: &str, client: &str, secret: &str) -> (u16, u64) {
     let r = e.token_response(tenant, client, secret).await;

@@ -1,6 +1,6 @@
 //! `$batch`: mixed results, dependsOn with 424, per-item 429.
 use super::*;
-use guest_sync::sim::NewUser;
+use guest_sync::devtools::sim::NewUser;
 use serde_json::json;
 
 async fn batch(e: &Env, tok: &str, requests: Value) -> (u16, Value) {

@@ -1,6 +1,6 @@
 //! Injected faults: 5xx, dropped connections, determinism by seed.
 use super::*;
-use guest_sync::sim::Faults;
+use guest_sync::devtools::sim::Faults;
 
 async fn statuses(seed: u64) -> Vec<u16> {
     let mut cfg = SimConfig::fast();

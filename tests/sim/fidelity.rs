@@ -1,7 +1,7 @@
 //! The simulator's answers have the shapes Graph and Entra document
 //! (compared structurally with pinned fixtures: keys and types, not ids).
 use super::*;
-use guest_sync::sim::{GenerateSpec, NewUser};
+use guest_sync::devtools::sim::{GenerateSpec, NewUser};
 
 /// A token answer has token_type, expires_in, ext_expires_in and access_token.
 #[tokio::test]

@@ -3,7 +3,7 @@
 //! throttling, faults and determinism, consistency window, photo cool-down,
 //! host writes and redemption.
 use guest_sync::domain::Guid;
-use guest_sync::sim::{Sim, SimConfig};
+use guest_sync::devtools::sim::{Sim, SimConfig};
 use serde_json::Value;
 
 mod auth;

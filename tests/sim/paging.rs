@@ -2,7 +2,7 @@
 use std::collections::BTreeSet;
 
 use super::*;
-use guest_sync::sim::{GenerateSpec, NewUser};
+use guest_sync::devtools::sim::{GenerateSpec, NewUser};
 
 /// Following nextLink over several pages yields every in-scope member exactly once.
 #[tokio::test]

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use super::*;
-use guest_sync::sim::GenerateSpec;
+use guest_sync::devtools::sim::GenerateSpec;
 
 /// Prints requests per second for small reads with 16 concurrent clients, and
 /// the time to generate and page through a 100,000-user group.

@@ -1,6 +1,6 @@
 //! Throttling: budgets as token buckets, 429 headers, recovery, resource units.
 use super::*;
-use guest_sync::sim::NewUser;
+use guest_sync::devtools::sim::NewUser;
 use serde_json::json;
 
 /// Hammering writes past 3,000 per 150 s answers 429 with the documented headers, and waiting (simulated) recovers.

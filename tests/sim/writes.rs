@@ -1,6 +1,6 @@
 //! Host writes: PATCH validation, delete and restore, photos, members, re-invite, redemption, counters.
 use super::*;
-use guest_sync::sim::{GenerateSpec, NewUser};
+use guest_sync::devtools::sim::{GenerateSpec, NewUser};
 use serde_json::json;
 
 /// PATCH applies valid values and refuses read-only or too long ones.

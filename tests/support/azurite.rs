@@ -6,7 +6,7 @@
 //! (`npm install --prefix .tools azurite`); it never skips silently.
 #![allow(dead_code)]
 
-pub use guest_sync::store::table::azurite::Azurite;
+pub use guest_sync::devtools::azurite::Azurite;
 
 /// Starts Azurite or panics with how to install it.
 pub fn start() -> Azurite {

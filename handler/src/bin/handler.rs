@@ -7,7 +7,7 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 
-use guest_sync::functions;
+use guest_sync::protocol;
 use guest_sync::settings::Settings;
 use guest_sync::telemetry;
 
@@ -20,7 +20,7 @@ async fn main() -> ExitCode {
     if let Err(e) = telemetry::init(format) {
         return fail(&e);
     }
-    let port = match functions::port_from_lookup(|k| std::env::var(k).ok()) {
+    let port = match protocol::port_from_lookup(|k| std::env::var(k).ok()) {
         Ok(p) => p,
         Err(e) => return fail(&e),
     };
@@ -30,12 +30,12 @@ async fn main() -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(&e),
     };
-    let set = match guest_sync::orchestration::build::build(settings).await {
+    let set = match guest_sync::orchestration::build(settings).await {
         Ok(s) => s,
         Err(e) => return fail(&e),
     };
     // Signal handlers first, so a SIGTERM right after readiness is honoured.
-    let shutdown = match functions::shutdown_signal() {
+    let shutdown = match protocol::shutdown_signal() {
         Ok(s) => s,
         Err(e) => return fail(&format!("cannot install signal handlers: {e}")),
     };
@@ -48,7 +48,7 @@ async fn main() -> ExitCode {
         Ok(addr) => tracing::info!(%addr, version = env!("CARGO_PKG_VERSION"), "handler listening"),
         Err(e) => return fail(&format!("cannot read the bound address: {e}")),
     }
-    match functions::serve(listener, set, shutdown).await {
+    match protocol::serve(listener, set, shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&format!("server error: {e}")),
     }

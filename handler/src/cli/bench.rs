@@ -13,18 +13,18 @@ pub struct BenchArgs {
 pub enum Bench {
     /// Drive N writes through the Graph client into the simulator and print
     /// writes/s against the throttle budget's bound.
-    Graph(crate::graph::bench::GraphBenchArgs),
+    Graph(crate::devtools::bench::graph::GraphBenchArgs),
     /// Save and load 100,000 guest records on each store backend.
-    Store(crate::store::bench::StoreBenchArgs),
+    Store(crate::devtools::bench::store::StoreBenchArgs),
     /// First sync of N users, a no-change run and a 1% churn run, beside a
     /// naive baseline.
-    Scale(crate::sync::bench::ScaleBenchArgs),
+    Scale(crate::devtools::bench::scale::ScaleBenchArgs),
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.which {
-        Bench::Graph(a) => crate::graph::bench::run(a).await,
-        Bench::Store(a) => crate::store::bench::run(a).await,
-        Bench::Scale(a) => crate::sync::bench::run(a).await,
+        Bench::Graph(a) => crate::devtools::bench::graph::run(a).await,
+        Bench::Store(a) => crate::devtools::bench::store::run(a).await,
+        Bench::Scale(a) => crate::devtools::bench::scale::run(a).await,
     }
 }

@@ -2,12 +2,13 @@
 //! simulator, with nothing but cargo. Starts the simulator in-process with
 //! Graph's real budgets at a time scale, generates a source tenant,
 //! registers it on an embedded SQLite store, and runs reconcile, photos
-//! (after the cool-down) and redemption through the same orchestration the
-//! function app uses ([`crate::orchestration::worker::run_work_item`]). Then
-//! prints a summary and writes the HTML dashboard.
+//! (after the cool-down) and redemption through the job driver the
+//! function app's worker uses ([`crate::engine::JobDriver`], built by the
+//! composition root [`crate::app::App`]), with progress bars per phase.
+//! Then prints a summary and writes the HTML dashboard.
 //!
 //! Time: the simulator runs `--time-scale` times faster than real time. The
-//! engine's clock ([`crate::sync::SyncContext::clock`]) is set to the
+//! engine's clock ([`crate::engine::SyncContext::clock`]) is set to the
 //! simulator's clock, so the photo cool-down (counted from the guests'
 //! `createdDateTime`, which the simulator stamps in simulated time) is
 //! judged on the same time line the simulator enforces it on.
@@ -17,22 +18,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::domain::policy::DeprovisionMode;
-use crate::domain::{
-    GuestState, Guid, Job, RunCounts, SecretName, SourceTenant, TenantOptions, WorkItem,
-};
-use crate::graph::{GraphClient, GraphConfig};
-use crate::orchestration::engine_jobs::EngineJobs;
-use crate::orchestration::{JobError, JobSlice, Orchestrator, TenantJobs};
-use crate::secrets::local::LocalFileSource;
-use crate::secrets::{SecretSource, SecretString};
+use crate::app::App;
+use crate::devtools::sim::{GenerateSpec, LatencyModel, Sim, SimConfig};
+use crate::domain::{GuestState, Guid, Job, RunCounts, SecretName, SourceTenant, TenantOptions};
+use crate::engine::driver::Driven;
+use crate::engine::{Clock, JobDriver, Progress};
+use crate::secrets::SecretString;
 use crate::settings::{MaxDeprovisions, Settings, StoreSpec};
-use crate::sim::{GenerateSpec, LatencyModel, Sim, SimConfig};
-use crate::sync::{Clock, Progress, SyncContext};
 
 /// Arguments of `guest-sync demo`.
 #[derive(Debug, clap::Args)]
@@ -159,40 +155,6 @@ impl Progress for Bars {
     }
 }
 
-/// The engine behind the orchestrator, as `orchestration::engine_jobs`
-/// wires it, but reporting progress to the demo's bars.
-struct DemoJobs {
-    engine: EngineJobs,
-    bars: Arc<Bars>,
-}
-
-/// The engine's jobs with a bar set per job.
-#[async_trait]
-impl TenantJobs for DemoJobs {
-    async fn run(
-        &self,
-        tenant: &SourceTenant,
-        job: Job,
-        run_id: uuid::Uuid,
-        cursor: Option<serde_json::Value>,
-        deadline: tokio::time::Instant,
-    ) -> Result<JobSlice, JobError> {
-        self.bars.set_job(job);
-        let out = self.engine.run(tenant, job, run_id, cursor, deadline).await;
-        self.bars.finish();
-        out
-    }
-
-    async fn provision(
-        &self,
-        tenant: &SourceTenant,
-        user: &str,
-        preview: bool,
-    ) -> Result<serde_json::Value, JobError> {
-        self.engine.provision(tenant, user, preview).await
-    }
-}
-
 /// One job as the demo ran it.
 struct JobResult {
     job: Job,
@@ -202,38 +164,33 @@ struct JobResult {
     wall: Duration,
 }
 
-/// Runs `job` for the tenant through `run_work_item`, following
-/// continuation items until the run is done.
-async fn run_job(o: &Orchestrator, tenant: Guid, job: Job) -> anyhow::Result<JobResult> {
+/// Runs `job` for the tenant to the end through the job driver, its
+/// phases on the bars.
+async fn run_job(
+    driver: &JobDriver,
+    bars: &Bars,
+    tenant: &SourceTenant,
+    job: Job,
+) -> anyhow::Result<JobResult> {
     let started = Instant::now();
-    let run_id = uuid::Uuid::new_v4();
-    let mut queue = vec![WorkItem {
-        job,
-        source_tenant_id: tenant,
-        run_id,
-        cursor: None,
-        enqueued_at: Utc::now(),
-    }];
-    let mut slices = 0;
-    while let Some(item) = queue.pop() {
-        slices += 1;
-        let out = crate::orchestration::worker::run_work_item(o, item, 1)
-            .await
-            .map_err(|e| anyhow::anyhow!("{job} failed: {e}"))?;
-        for m in out.queue_messages {
-            queue.push(serde_json::from_value(m).context("continuation work item")?);
-        }
-    }
-    let run = o
+    bars.set_job(job);
+    let driven = driver.run_to_end(tenant, job, bars).await;
+    bars.finish();
+    let end = match driven.map_err(|e| anyhow::anyhow!("{job} failed: {}", e.describe()))? {
+        Driven::Finished(end) => end,
+        Driven::Skipped(why) => anyhow::bail!("{job} did not run: {why}"),
+    };
+    let run = driver
+        .engine()
         .store
-        .get_run(tenant, run_id)
+        .get_run(tenant.tenant_id, end.run_id)
         .await?
-        .with_context(|| format!("run {run_id} of {job} was not recorded"))?;
+        .with_context(|| format!("run {} of {job} was not recorded", end.run_id))?;
     Ok(JobResult {
         job,
         counts: run.counts,
         outcome: run.outcome.as_str().to_string(),
-        slices,
+        slices: end.slices,
         wall: started.elapsed(),
     })
 }
@@ -340,28 +297,52 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     );
     println!("  host tenant      {host}");
 
-    // 2. Secrets file and store.
-    let secrets: Arc<dyn SecretSource> = Arc::new(LocalFileSource::new(&secrets_path));
+    // 2. Settings, then the app from them (store, secrets file, Graph
+    // client at the simulator's time scale, the simulator's clock).
     let host_secret_name = SecretName::parse("demo-host-app")?;
     let source_secret_name = SecretName::parse("demo-source-app")?;
     let expires = Utc::now() + chrono::Duration::days(365);
-    secrets
+    let settings = Settings {
+        host_tenant_id: host,
+        host_client_id: host_app,
+        host_secret_name: host_secret_name.clone(),
+        keyvault_url: None,
+        local_secrets: secrets_path.clone(),
+        store: StoreSpec::Sqlite(db.clone()),
+        graph_url: sim.url(),
+        authority_url: sim.url(),
+        invite_redirect_url: "https://myapps.microsoft.com".into(),
+        host_group_id: None,
+        deprovision: DeprovisionMode::Delete,
+        max_deprovisions: MaxDeprovisions::Percent(10.0),
+        dry_run: false,
+        sync_schedule: crate::settings::DEFAULT_SYNC_SCHEDULE.into(),
+        photo_schedule: crate::settings::DEFAULT_PHOTO_SCHEDULE.into(),
+        redemption_schedule: crate::settings::DEFAULT_REDEMPTION_SCHEDULE.into(),
+        job_budget_secs: crate::settings::DEFAULT_JOB_BUDGET_SECS,
+        retention_days: crate::settings::DEFAULT_RETENTION_DAYS,
+    };
+    let app = App::open_with_graph(settings, |g| g.with_time_scale(args.time_scale))
+        .await?
+        .with_clock(Arc::new(SimClock {
+            sim: sim.clone(),
+            start_wall,
+        }));
+    app.secrets
         .set(
             &host_secret_name,
             &SecretString::new(host_secret),
             Some(expires),
         )
         .await?;
-    secrets
+    app.secrets
         .set(
             &source_secret_name,
             &SecretString::new(source_secret),
             Some(expires),
         )
         .await?;
-    let spec = StoreSpec::Sqlite(db.clone());
-    let store = crate::store::open(&spec).await?;
-    store
+    app.store
         .put_tenant(&SourceTenant {
             tenant_id: source,
             display_name: "Demo Source".into(),
@@ -378,55 +359,21 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             guard: None,
         })
         .await?;
-
-    // 3. Settings, Graph client, orchestrator.
-    let settings = Arc::new(Settings {
-        host_tenant_id: host,
-        host_client_id: host_app,
-        host_secret_name,
-        keyvault_url: None,
-        local_secrets: secrets_path.clone(),
-        store: spec,
-        graph_url: sim.url(),
-        authority_url: sim.url(),
-        invite_redirect_url: "https://myapps.microsoft.com".into(),
-        host_group_id: None,
-        deprovision: DeprovisionMode::Delete,
-        max_deprovisions: MaxDeprovisions::Percent(10.0),
-        dry_run: false,
-        sync_schedule: crate::settings::DEFAULT_SYNC_SCHEDULE.into(),
-        photo_schedule: crate::settings::DEFAULT_PHOTO_SCHEDULE.into(),
-        redemption_schedule: crate::settings::DEFAULT_REDEMPTION_SCHEDULE.into(),
-        job_budget_secs: crate::settings::DEFAULT_JOB_BUDGET_SECS,
-        retention_days: crate::settings::DEFAULT_RETENTION_DAYS,
-    });
-    let graph =
-        GraphClient::new(GraphConfig::from_settings(&settings).with_time_scale(args.time_scale))?;
-    let mut ctx = SyncContext::new(store.clone(), graph, secrets.clone(), settings.clone());
-    ctx.clock = Arc::new(SimClock {
-        sim: sim.clone(),
-        start_wall,
-    });
+    let tenant = app
+        .store
+        .get_tenant(source)
+        .await?
+        .context("the demo tenant was not registered")?;
+    let store = app.store.clone();
+    let driver = app.driver();
     let bars = Arc::new(Bars::new(
         !args.quiet && std::io::stderr().is_terminal() && std::io::stdout().is_terminal(),
     ));
-    let budget = Duration::from_secs(settings.job_budget_secs);
-    let o = Orchestrator::new(
-        store.clone(),
-        Arc::new(DemoJobs {
-            engine: EngineJobs {
-                ctx,
-                progress: bars.clone(),
-            },
-            bars: bars.clone(),
-        }),
-        budget,
-    );
     println!();
 
     // Reconcile.
     let mut results = Vec::new();
-    results.push(run_job(&o, source, Job::Reconcile).await?);
+    results.push(run_job(&driver, &bars, &tenant, Job::Reconcile).await?);
 
     // Photos after the cool-down: move the simulator's clock (and with it
     // the engine's) past it instead of waiting.
@@ -443,7 +390,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .unwrap_or(PHOTO_COOLDOWN_SECS as f64 + 5.0)
         .max(PHOTO_COOLDOWN_SECS as f64 + 5.0);
     sim.advance(skip);
-    results.push(run_job(&o, source, Job::Photos).await?);
+    results.push(run_job(&driver, &bars, &tenant, Job::Photos).await?);
 
     // Some guests accept their invitations.
     let invited: Vec<Guid> = guests
@@ -455,7 +402,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     for id in invited.iter().take(redeem_n) {
         sim.redeem(host, *id);
     }
-    results.push(run_job(&o, source, Job::Redemption).await?);
+    results.push(run_job(&driver, &bars, &tenant, Job::Redemption).await?);
     drop(bars);
 
     // 5. Summary.

@@ -2,9 +2,12 @@
 //! its arguments (clap derive; doc comments are the help) and its `run`.
 use clap::{Parser, Subcommand};
 
+#[cfg(feature = "devtools")]
 pub mod bench;
+#[cfg(feature = "devtools")]
 pub mod demo;
 pub mod report;
+#[cfg(feature = "devtools")]
 pub mod sim;
 pub mod sync;
 pub mod tenant;
@@ -25,6 +28,7 @@ pub struct Cli {
 pub enum Command {
     /// Run the whole product locally against the built-in Graph simulator
     /// (nothing but cargo needed).
+    #[cfg(feature = "devtools")]
     Demo(demo::DemoArgs),
     /// Run tenant jobs now (reconcile, photos, redemption).
     Sync(sync::SyncArgs),
@@ -35,8 +39,10 @@ pub enum Command {
     /// Print the statistics, or write the HTML dashboard.
     Report(report::ReportArgs),
     /// The Microsoft Graph simulator.
+    #[cfg(feature = "devtools")]
     Sim(sim::SimArgs),
     /// Benchmarks (Graph client throughput, store, full sync at scale).
+    #[cfg(feature = "devtools")]
     Bench(bench::BenchArgs),
 }
 
@@ -44,12 +50,15 @@ pub enum Command {
 pub async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        #[cfg(feature = "devtools")]
         Command::Demo(a) => demo::run(a).await,
         Command::Sync(a) => sync::run(a).await,
         Command::Plan(a) => sync::run_plan(a).await,
         Command::Tenant(a) => tenant::run(a).await,
         Command::Report(a) => report::run(a).await,
+        #[cfg(feature = "devtools")]
         Command::Sim(a) => sim::run(a).await,
+        #[cfg(feature = "devtools")]
         Command::Bench(a) => bench::run(a).await,
     }
 }

@@ -8,7 +8,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use crate::domain::Guid;
-use crate::sim::{Faults, GenerateSpec, LatencyModel, Sim, SimConfig};
+use crate::devtools::sim::{Faults, GenerateSpec, LatencyModel, Sim, SimConfig};
 
 /// Arguments of `guest-sync sim`.
 #[derive(Debug, clap::Args)]

@@ -1,7 +1,6 @@
 //! `guest-sync sync` (run tenant jobs now, with progress bars) and
 //! `guest-sync plan` (compute the reconcile plan and print it, writing
 //! nothing). Settings come from the environment, as in Azure.
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -9,9 +8,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::domain::plan::{ActionKind, HoldReason, Plan};
 use crate::domain::{Guid, Job, SourceTenant};
-use crate::graph::{GraphClient, GraphConfig};
+use crate::app::App;
+use crate::engine::driver::Driven;
+use crate::engine::{compute_plan, Progress};
 use crate::settings::Settings;
-use crate::sync::{jobs::compute_plan, run_job, Progress, SyncContext};
 
 /// Arguments of `guest-sync sync`.
 #[derive(Debug, clap::Args)]
@@ -100,33 +100,28 @@ impl Progress for Bars {
     }
 }
 
-async fn context(dry_run: bool) -> anyhow::Result<SyncContext> {
-    let settings = Settings::from_env()?;
-    let store = crate::store::open(&settings.store)
-        .await
-        .with_context(|| format!("opening the store {}", settings.store))?;
-    let secrets = crate::secrets::secret_source(&settings).await?;
-    let graph = GraphClient::new(GraphConfig::from_settings(&settings))?;
-    let mut ctx = SyncContext::new(store, graph, secrets, Arc::new(settings));
-    ctx.dry_run |= dry_run;
-    Ok(ctx)
+/// The app from the environment; `dry_run` adds to `GUESTSYNC_DRY_RUN`.
+async fn app(dry_run: bool) -> anyhow::Result<App> {
+    let mut settings = Settings::from_env()?;
+    settings.dry_run |= dry_run;
+    Ok(App::open(settings).await?)
 }
 
-async fn tenant(ctx: &SyncContext, id: &str) -> anyhow::Result<SourceTenant> {
+async fn tenant(app: &App, id: &str) -> anyhow::Result<SourceTenant> {
     let id = Guid::parse_named(id, "--tenant")?;
-    ctx.store.get_tenant(id).await?.with_context(|| {
+    app.store.get_tenant(id).await?.with_context(|| {
         format!("source tenant {id} is not registered (see guest-sync tenant list)")
     })
 }
 
 /// `guest-sync sync`: runs the job for one or every enabled tenant to the
-/// end (following continuations), holding the tenant's job lease so it
-/// never runs beside the Functions app's worker.
+/// end through the job driver (the lease held and renewed, so it never
+/// runs beside the Functions app's worker; continuations followed).
 pub async fn run(args: SyncArgs) -> anyhow::Result<()> {
-    let ctx = context(args.dry_run).await?;
+    let app = app(args.dry_run).await?;
     let tenants = match &args.tenant {
-        Some(id) => vec![tenant(&ctx, id).await?],
-        None => ctx
+        Some(id) => vec![tenant(&app, id).await?],
+        None => app
             .store
             .list_tenants()
             .await?
@@ -137,63 +132,19 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<()> {
     if tenants.is_empty() {
         anyhow::bail!("no enabled source tenant is registered (see guest-sync tenant add)");
     }
-    let holder = format!("cli-{}", uuid::Uuid::new_v4());
-    let ttl =
-        chrono::Duration::seconds(i64::try_from(ctx.settings.job_budget_secs).unwrap_or(480) + 120);
+    let driver = app.driver();
     let mut failures = 0;
     for t in tenants {
-        let Some(lease) = ctx
-            .store
-            .try_acquire(t.tenant_id, args.job, &holder, ttl)
-            .await?
-        else {
-            eprintln!(
-                "{} ({}): a {} job is already running; skipped",
-                t.display_name, t.tenant_id, args.job
-            );
-            failures += 1;
-            continue;
-        };
         let bars = Bars::new(format!("{} {}", t.display_name, args.job), args.quiet);
-        let run_id = uuid::Uuid::new_v4();
-        let mut cursor = None;
-        let mut total = crate::domain::RunCounts::default();
-        let result = loop {
-            let deadline =
-                tokio::time::Instant::now() + Duration::from_secs(ctx.settings.job_budget_secs);
-            let fresh = ctx
-                .store
-                .get_tenant(t.tenant_id)
-                .await?
-                .unwrap_or_else(|| t.clone());
-            match run_job(
-                &ctx,
-                &fresh,
-                args.job,
-                run_id,
-                cursor.take(),
-                deadline,
-                &bars,
-            )
-            .await
-            {
-                Ok(out) => {
-                    total.add(&out.counts);
-                    match out.cursor {
-                        Some(c) => {
-                            cursor = Some(c);
-                            let _ = ctx.store.renew(&lease, ttl).await;
-                        }
-                        None => break Ok(out),
-                    }
-                }
-                Err(e) => break Err(e),
-            }
-        };
+        let result = driver.run_to_end(&t, args.job, &bars).await;
         bars.close();
-        let _ = ctx.store.release(&lease).await;
         match result {
-            Ok(out) => {
+            Ok(Driven::Skipped(why)) => {
+                eprintln!("{} ({}): {why}; skipped", t.display_name, t.tenant_id);
+                failures += 1;
+            }
+            Ok(Driven::Finished(end)) => {
+                let out = &end.last;
                 println!(
                     "{} ({}): {} {}{}",
                     t.display_name,
@@ -202,7 +153,7 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<()> {
                     out.outcome.as_str(),
                     if out.dry_run { " (dry run)" } else { "" }
                 );
-                println!("  {}", counts_line(&total));
+                println!("  {}", counts_line(&end.counts));
                 if let Some(g) = out.guard {
                     println!(
                         "  deprovision guard: {} removals wanted, limit {}; held back until confirmed (guest-sync tenant confirm-deprovision)",
@@ -213,8 +164,11 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<()> {
             Err(e) => {
                 failures += 1;
                 eprintln!(
-                    "{} ({}): {} failed: {e}",
-                    t.display_name, t.tenant_id, args.job
+                    "{} ({}): {} failed: {}",
+                    t.display_name,
+                    t.tenant_id,
+                    args.job,
+                    e.describe()
                 );
             }
         }
@@ -241,10 +195,10 @@ fn counts_line(c: &crate::domain::RunCounts) -> String {
 
 /// `guest-sync plan`: reads both sides, plans, prints; writes nothing.
 pub async fn run_plan(args: PlanArgs) -> anyhow::Result<()> {
-    let ctx = context(true).await?;
-    let t = tenant(&ctx, &args.tenant).await?;
+    let app = app(true).await?;
+    let t = tenant(&app, &args.tenant).await?;
     let bars = Bars::new(t.display_name.clone(), args.json);
-    let computed = compute_plan(&ctx, &t, &bars).await;
+    let computed = compute_plan(&app.engine(), &t, &bars).await;
     bars.close();
     let computed = computed?;
     if args.json {

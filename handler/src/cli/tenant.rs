@@ -1,5 +1,5 @@
 //! `guest-sync tenant`: register and manage source tenants. Thin layer over
-//! [`crate::sync::onboarding`]: parses arguments, reads the secret from
+//! [`crate::tenants`]: parses arguments, reads the secret from
 //! stdin, prints tables or JSON. Secrets are never printed.
 //!
 //! Settings needed (environment): `GUESTSYNC_STORE`, `GUESTSYNC_KEYVAULT_URL`
@@ -21,8 +21,9 @@ use crate::secrets::expiry::{check_secret_expiry, ExpiryLevel};
 use crate::secrets::{SecretSource, SecretString};
 use crate::settings::Settings;
 use crate::store::Store;
-use crate::sync::onboarding::{
-    self, ConnectionReport, GraphEndpoints, GuestDisposition, Onboarding, RemoveOutcome,
+use crate::tenants::{
+    self,
+    ConnectionReport, GraphEndpoints, GuestDisposition, Onboarding, RemoveOutcome,
     SourceProbe, TenantInput, TenantRow,
 };
 
@@ -204,19 +205,16 @@ impl TenantContext {
     /// Builds the context from the process environment.
     pub async fn from_env() -> anyhow::Result<Self> {
         let (settings, host_set) = load_settings(|k| std::env::var(k).ok())?;
-        let store = crate::store::open(&settings.store)
-            .await
-            .with_context(|| format!("opening the store {}", settings.store))?;
-        let secrets = crate::secrets::secret_source(&settings).await?;
         let probe = SourceProbe::new(GraphEndpoints {
             authority_url: settings.authority_url.clone(),
             graph_url: settings.graph_url.clone(),
         });
+        let app = crate::app::App::open(settings).await?;
         Ok(TenantContext {
-            store,
-            secrets,
+            store: app.store.clone(),
+            secrets: app.secrets.clone(),
             probe,
-            settings: host_set.then_some(settings),
+            settings: host_set.then(|| app.settings.as_ref().clone()),
         })
     }
 
@@ -242,7 +240,7 @@ pub async fn run(args: TenantArgs) -> anyhow::Result<()> {
             secret_expires: a.secret_expires.clone(),
             options_json: None,
         };
-        onboarding::validate_input(&raw, None, Utc::now())?;
+        tenants::validate_input(&raw, None, Utc::now())?;
     }
     let ctx = TenantContext::from_env().await?;
     let stdin = std::io::stdin();
@@ -423,7 +421,7 @@ pub async fn execute(
                 options_json,
             };
             let host = ctx.settings.as_ref().map(|s| s.host_tenant_id);
-            let t = onboarding::validate_input(&raw, host, now)?;
+            let t = tenants::validate_input(&raw, host, now)?;
             if a.secret_stdin && t.secret_expires.is_none() && !a.json {
                 writeln!(out, "warning: no --secret-expires given: guest-sync cannot warn before this secret expires")?;
             }
@@ -447,7 +445,7 @@ pub async fn execute(
                     )?;
                 }
             }
-            let rep = onboarding::add_tenant(&ob, t, secret, a.skip_test, now).await?;
+            let rep = tenants::add_tenant(&ob, t, secret, a.skip_test, now).await?;
             if a.json {
                 return print_json(out, &rep);
             }
@@ -474,7 +472,7 @@ pub async fn execute(
         }
         TenantCommand::List(a) => {
             let probe = a.live.then_some(&ctx.probe);
-            let rows = onboarding::tenant_overview(
+            let rows = tenants::tenant_overview(
                 ctx.store.as_ref(),
                 Some(ctx.secrets.as_ref()),
                 probe,
@@ -489,7 +487,7 @@ pub async fn execute(
         }
         TenantCommand::Test(a) => {
             let id = parse_id(&a.tenant_id)?;
-            let r = onboarding::test_tenant(&ob, id).await?;
+            let r = tenants::test_tenant(&ob, id).await?;
             if a.json {
                 print_json(out, &r)?;
             } else {
@@ -499,12 +497,12 @@ pub async fn execute(
         }
         TenantCommand::Enable(a) => {
             let id = parse_id(&a.tenant_id)?;
-            let t = onboarding::set_enabled(ctx.store.as_ref(), id, true).await?;
+            let t = tenants::set_enabled(ctx.store.as_ref(), id, true).await?;
             writeln!(out, "Tenant {} ({}) enabled.", t.display_name, id)?;
         }
         TenantCommand::Disable(a) => {
             let id = parse_id(&a.tenant_id)?;
-            let t = onboarding::set_enabled(ctx.store.as_ref(), id, false).await?;
+            let t = tenants::set_enabled(ctx.store.as_ref(), id, false).await?;
             writeln!(
                 out,
                 "Tenant {} ({}) disabled: no jobs run for it; its guests stay as they are.",
@@ -513,7 +511,7 @@ pub async fn execute(
         }
         TenantCommand::Remove(a) => {
             let id = parse_id(&a.tenant_id)?;
-            match onboarding::remove_tenant(ctx.store.as_ref(), id, a.guests).await? {
+            match tenants::remove_tenant(ctx.store.as_ref(), id, a.guests).await? {
                 RemoveOutcome::Removed { guests_left } => writeln!(
                     out,
                     "Tenant {id} removed. {guests_left} guests stay in the host tenant, no longer managed (their records are kept for the report)."
@@ -528,7 +526,7 @@ pub async fn execute(
         }
         TenantCommand::ConfirmDeprovision(a) => {
             let id = parse_id(&a.tenant_id)?;
-            let g = onboarding::confirm_deprovision(ctx.store.as_ref(), id).await?;
+            let g = tenants::confirm_deprovision(ctx.store.as_ref(), id).await?;
             writeln!(
                 out,
                 "Confirmed: the next reconcile run of tenant {id} may remove up to {} guests (the guard's limit is {}).",
@@ -538,11 +536,11 @@ pub async fn execute(
         TenantCommand::SecretUpdate(a) => {
             let id = parse_id(&a.tenant_id)?;
             let expires = match &a.secret_expires {
-                Some(s) => Some(onboarding::parse_expiry_date(s, now).map_err(anyhow::Error::msg)?),
+                Some(s) => Some(tenants::parse_expiry_date(s, now).map_err(anyhow::Error::msg)?),
                 None => None,
             };
             let secret = read_secret(input, interactive)?;
-            let r = onboarding::update_secret(&ob, id, secret, expires, a.skip_test).await?;
+            let r = tenants::update_secret(&ob, id, secret, expires, a.skip_test).await?;
             if let Some(r) = &r {
                 print_connection(out, r)?;
             }

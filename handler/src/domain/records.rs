@@ -299,6 +299,62 @@ pub struct RunRecord {
     pub parked: bool,
 }
 
+/// The only places a run record is made from nothing: a run starting, a
+/// run failing before it could start, a work item parked by the host.
+impl RunRecord {
+    /// A run of `job` for `tenant` that starts at `at` (outcome `running`).
+    pub fn started(run_id: uuid::Uuid, job: Job, tenant: Guid, at: DateTime<Utc>) -> Self {
+        RunRecord {
+            run_id,
+            job,
+            source_tenant_id: tenant,
+            started_at: at,
+            finished_at: None,
+            outcome: RunOutcome::Running,
+            counts: RunCounts::default(),
+            error: None,
+            dry_run: false,
+            parked: false,
+        }
+    }
+
+    /// A run of `item` that failed before it could start (unknown tenant, ...).
+    pub fn failed_to_start(item: &WorkItem, at: DateTime<Utc>, error: String) -> Self {
+        let mut r = RunRecord::started(item.run_id, item.job, item.source_tenant_id, at);
+        r.finish(RunOutcome::Failed, at);
+        r.error = Some(error);
+        r
+    }
+
+    /// The run of a work item the host parked in the poison queue: kept
+    /// (with its counts) if it was recorded, made from the item if not.
+    pub fn parked(
+        existing: Option<RunRecord>,
+        item: &WorkItem,
+        at: DateTime<Utc>,
+        error: String,
+    ) -> Self {
+        let mut r = existing.unwrap_or_else(|| {
+            RunRecord::started(item.run_id, item.job, item.source_tenant_id, item.enqueued_at)
+        });
+        r.finish(RunOutcome::Failed, at);
+        r.parked = true;
+        r.error = Some(error);
+        r
+    }
+
+    /// Sets the final outcome and the finishing time.
+    pub fn finish(&mut self, outcome: RunOutcome, at: DateTime<Utc>) {
+        self.outcome = outcome;
+        self.finished_at = Some(at);
+    }
+
+    /// Whether the run has ended (a redelivered item of it is a duplicate).
+    pub fn is_finished(&self) -> bool {
+        self.finished_at.is_some() && self.outcome != RunOutcome::Running
+    }
+}
+
 /// One write the engine made or attempted in Graph.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

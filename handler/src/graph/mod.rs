@@ -15,12 +15,10 @@
 //! - [`batch`]: `$batch` with per-item results and per-item retries.
 //! - [`models`]: [`GraphUser`] and friends.
 //! - [`stats`]: counters the engine and the benchmark read.
-//! - [`bench`]: `guest-sync bench graph`.
 //!
 //! Design notes (pacing, retries, errors): docs/graph-client.md.
 pub mod auth;
 pub mod batch;
-pub mod bench;
 pub mod config;
 pub mod error;
 pub mod http;

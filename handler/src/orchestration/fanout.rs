@@ -8,29 +8,29 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::Utc;
 
-use super::Orchestrator;
+use crate::app::App;
 use crate::domain::{Job, WorkItem};
-use crate::functions::{Function, FunctionOutput, Invocation, InvokeError};
+use crate::protocol::{Function, FunctionOutput, Invocation, InvokeError};
 
 /// A timer function fanning out one job.
 pub struct Fanout {
-    o: Arc<Orchestrator>,
+    app: Arc<App>,
     job: Job,
 }
 
 impl Fanout {
-    pub fn new(o: Arc<Orchestrator>, job: Job) -> Self {
-        Fanout { o, job }
+    pub fn new(app: Arc<App>, job: Job) -> Self {
+        Fanout { app, job }
     }
 }
 
 /// The work items for one timer tick, and what was skipped and why (for the
 /// invocation's logs).
 pub async fn plan_fanout(
-    o: &Orchestrator,
+    app: &App,
     job: Job,
 ) -> Result<(Vec<WorkItem>, Vec<String>), InvokeError> {
-    let tenants = o
+    let tenants = app
         .store
         .list_tenants()
         .await
@@ -42,7 +42,7 @@ pub async fn plan_fanout(
         if !t.enabled {
             continue;
         }
-        match o.store.current_lease(t.tenant_id, job).await {
+        match app.store.current_lease(t.tenant_id, job).await {
             Ok(Some(l)) => {
                 logs.push(format!(
                     "tenant {}: {job} skipped, already running (lease held until {})",
@@ -76,11 +76,9 @@ impl Function for Fanout {
     async fn invoke(&self, _inv: Invocation) -> Result<FunctionOutput, InvokeError> {
         let mut logs = Vec::new();
         if self.job == Job::Redemption {
-            if let Some(d) = &self.o.daily {
-                logs.extend(d.run(Utc::now()).await);
-            }
+            logs.extend(super::daily::run(&self.app, Utc::now()).await);
         }
-        let (items, skipped) = plan_fanout(&self.o, self.job).await?;
+        let (items, skipped) = plan_fanout(&self.app, self.job).await?;
         logs.extend(skipped);
         logs.push(format!(
             "{} {} work item(s) enqueued",

@@ -8,12 +8,13 @@ use async_trait::async_trait;
 use chrono::Utc;
 use serde::Deserialize;
 
-use super::{JobError, Orchestrator};
+use crate::app::App;
+use crate::engine::SyncError;
 use crate::domain::Guid;
-use crate::functions::{Function, FunctionOutput, HttpResponse, Invocation, InvokeError, Trigger};
+use crate::protocol::{Function, FunctionOutput, HttpResponse, Invocation, InvokeError, Trigger};
 use crate::report::Statistics;
 
-fn http_request(inv: &Invocation) -> Result<&crate::functions::HttpRequest, InvokeError> {
+fn http_request(inv: &Invocation) -> Result<&crate::protocol::HttpRequest, InvokeError> {
     match &inv.trigger {
         Trigger::Http(r) => Ok(r),
         _ => Err(InvokeError::BadInput("expected an HTTP trigger".into())),
@@ -22,12 +23,12 @@ fn http_request(inv: &Invocation) -> Result<&crate::functions::HttpRequest, Invo
 
 /// The `report` function.
 pub struct Report {
-    o: Arc<Orchestrator>,
+    app: Arc<App>,
 }
 
 impl Report {
-    pub fn new(o: Arc<Orchestrator>) -> Self {
-        Report { o }
+    pub fn new(app: Arc<App>) -> Self {
+        Report { app }
     }
 }
 
@@ -35,7 +36,7 @@ impl Report {
 impl Function for Report {
     async fn invoke(&self, inv: Invocation) -> Result<FunctionOutput, InvokeError> {
         let req = http_request(&inv)?;
-        let stats = Statistics::load(self.o.store.as_ref(), Utc::now())
+        let stats = Statistics::load(self.app.store.as_ref(), Utc::now())
             .await
             .map_err(|e| InvokeError::Transient(format!("cannot read the store: {e}")))?;
         let (status, content_type, body) = crate::report::respond(
@@ -69,12 +70,12 @@ pub struct ProvisionRequest {
 
 /// The `provision` function.
 pub struct Provision {
-    o: Arc<Orchestrator>,
+    app: Arc<App>,
 }
 
 impl Provision {
-    pub fn new(o: Arc<Orchestrator>) -> Self {
-        Provision { o }
+    pub fn new(app: Arc<App>) -> Self {
+        Provision { app }
     }
 }
 
@@ -117,7 +118,7 @@ impl Function for Provision {
                 "user must be a source object id or user principal name",
             ));
         }
-        let tenant = match self.o.store.get_tenant(tid).await {
+        let tenant = match self.app.store.get_tenant(tid).await {
             Ok(Some(t)) => t,
             Ok(None) => {
                 return Ok(FunctionOutput::http(HttpResponse::json(
@@ -131,20 +132,25 @@ impl Function for Provision {
                 )))
             }
         };
-        match self
-            .o
-            .jobs
-            .provision(&tenant, p.user.trim(), p.preview)
-            .await
-        {
-            Ok(v) => Ok(FunctionOutput::http(HttpResponse::json(200, &v))),
-            Err(JobError::Permanent(m)) => Ok(FunctionOutput::http(HttpResponse::json(
+        let engine = self.app.engine();
+        match crate::engine::provision_user(&engine, &tenant, p.user.trim(), p.preview).await {
+            Ok(outcome) => match serde_json::to_value(&outcome) {
+                Ok(v) => Ok(FunctionOutput::http(HttpResponse::json(200, &v))),
+                Err(e) => Err(InvokeError::Permanent(format!(
+                    "provision result encoding: {e}"
+                ))),
+            },
+            Err(SyncError::UserNotFound(u)) => Ok(FunctionOutput::http(HttpResponse::json(
                 422,
-                &serde_json::json!({ "error": m }),
+                &serde_json::json!({ "error": format!("source user {u:?} was not found in source tenant {tid}") }),
             ))),
-            Err(JobError::Transient(m)) => Ok(FunctionOutput::http(HttpResponse::json(
+            Err(e) if e.is_transient() => Ok(FunctionOutput::http(HttpResponse::json(
                 503,
-                &serde_json::json!({ "error": m, "retry": true }),
+                &serde_json::json!({ "error": e.describe(), "retry": true }),
+            ))),
+            Err(e) => Ok(FunctionOutput::http(HttpResponse::json(
+                422,
+                &serde_json::json!({ "error": e.describe() }),
             ))),
         }
     }

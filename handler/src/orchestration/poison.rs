@@ -7,19 +7,19 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::Utc;
 
-use super::Orchestrator;
-use crate::domain::{RunOutcome, RunRecord};
+use crate::app::App;
+use crate::domain::RunRecord;
 use crate::events;
-use crate::functions::{Function, FunctionOutput, Invocation, InvokeError, Trigger};
+use crate::protocol::{Function, FunctionOutput, Invocation, InvokeError, Trigger};
 
 /// The `poison-watch` function.
 pub struct PoisonWatch {
-    o: Arc<Orchestrator>,
+    app: Arc<App>,
 }
 
 impl PoisonWatch {
-    pub fn new(o: Arc<Orchestrator>) -> Self {
-        PoisonWatch { o }
+    pub fn new(app: Arc<App>) -> Self {
+        PoisonWatch { app }
     }
 }
 
@@ -47,7 +47,7 @@ impl Function for PoisonWatch {
         };
         let now = Utc::now();
         let existing = self
-            .o
+            .app
             .store
             .get_run(item.source_tenant_id, item.run_id)
             .await
@@ -56,26 +56,16 @@ impl Function for PoisonWatch {
             .as_ref()
             .and_then(|r| r.error.clone())
             .unwrap_or_else(|| "no error was recorded".into());
-        let mut run = existing.unwrap_or(RunRecord {
-            run_id: item.run_id,
-            job: item.job,
-            source_tenant_id: item.source_tenant_id,
-            started_at: item.enqueued_at,
-            finished_at: None,
-            outcome: RunOutcome::Failed,
-            counts: Default::default(),
-            error: None,
-            dry_run: false,
-            parked: true,
-        });
-        run.outcome = RunOutcome::Failed;
-        run.parked = true;
-        run.finished_at = Some(now);
-        run.error = Some(format!(
-            "work item parked in the poison queue after failing {} deliveries; last error: {last_error}",
-            msg.dequeue_count.max(1)
-        ));
-        self.o
+        let run = RunRecord::parked(
+            existing,
+            &item,
+            now,
+            format!(
+                "work item parked in the poison queue after failing {} deliveries; last error: {last_error}",
+                msg.dequeue_count.max(1)
+            ),
+        );
+        self.app
             .store
             .put_run(&run)
             .await

@@ -228,7 +228,6 @@ pub trait Store:
 {
 }
 impl<T: TenantRegistry + GuestStore + RunStore + AuditLog + LeaseStore + Retention> Store for T {}
-pub mod bench;
 
 /// Opens the store `GUESTSYNC_STORE` names: a SQLite file (schema migrated
 /// on open), or Azure Table Storage through a connection string (Shared Key)

@@ -16,7 +16,6 @@
 //! `$filter` and for an operator browsing the tables. Versions for
 //! optimistic concurrency and lease tokens are the service's ETags.
 pub mod auth;
-pub mod azurite;
 pub mod client;
 
 use std::collections::BTreeMap;

@@ -17,7 +17,7 @@ use super::names::FunctionName;
 #[async_trait]
 pub trait Function: Send + Sync {
     /// Runs one invocation. The [`InvokeError`] variant decides whether the
-    /// host retries; see the error policy in [`crate::functions`].
+    /// host retries; see the error policy in [`crate::protocol`].
     async fn invoke(&self, inv: Invocation) -> Result<FunctionOutput, InvokeError>;
 }
 

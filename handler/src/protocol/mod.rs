@@ -30,7 +30,7 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use guest_sync::functions::{
+//! use guest_sync::protocol::{
 //!     app, from_fn, FunctionName, FunctionOutput, FunctionSet, InvokeError, Trigger,
 //! };
 //!

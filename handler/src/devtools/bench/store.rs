@@ -11,8 +11,8 @@ use std::time::Instant;
 use anyhow::Context;
 use chrono::Utc;
 
-use super::table::azurite::Azurite;
-use super::Store;
+use crate::devtools::azurite::Azurite;
+use crate::store::Store;
 use crate::domain::{GuestRecord, GuestState, Guid};
 use crate::settings::StoreSpec;
 
@@ -127,7 +127,7 @@ pub async fn run(args: StoreBenchArgs) -> anyhow::Result<()> {
         std::fs::create_dir_all(&dir).context("creating the benchmark's temp dir")?;
         let spec = StoreSpec::Sqlite(dir.join("bench.db"));
         let result = async {
-            let store = super::open(&spec).await?;
+            let store = crate::store::open(&spec).await?;
             measure("sqlite", store, n).await
         }
         .await;
@@ -143,7 +143,7 @@ pub async fn run(args: StoreBenchArgs) -> anyhow::Result<()> {
             }
         };
         let spec = StoreSpec::ConnectionString(cs);
-        let store = super::open(&spec).await?;
+        let store = crate::store::open(&spec).await?;
         measure("azurite", store, n).await?;
     }
     Ok(())

@@ -281,7 +281,7 @@ async fn handle(
 }
 
 /// Maps a function's result to the host's answer (the error policy table in
-/// [`crate::functions`]).
+/// [`crate::protocol`]).
 fn respond(
     function: FunctionName,
     result: Result<super::model::FunctionOutput, InvokeError>,

@@ -174,7 +174,7 @@ impl FunctionOutput {
 }
 
 /// Why an invocation failed; the variant decides whether the host retries
-/// (see the error policy table in [`crate::functions`]). The message is
+/// (see the error policy table in [`crate::protocol`]). The message is
 /// logged in the invocation event and returned to the host (and to HTTP
 /// callers): name objects by id, never by name or e-mail address.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::client::{DEV_ACCOUNT, DEV_KEY};
+use crate::store::table::client::{DEV_ACCOUNT, DEV_KEY};
 
 /// How to get Azurite, for error messages.
 pub const INSTALL_HINT: &str = "install it at the repository root with `npm install --prefix .tools azurite` (or set AZURITE_DIR to its directory, or put `azurite` on PATH)";

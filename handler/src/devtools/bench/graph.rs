@@ -19,10 +19,10 @@ use anyhow::Context;
 use futures::StreamExt;
 use serde_json::{json, Map, Value};
 
-use super::{AppCredentials, GraphClient, GraphConfig, InviteRequest};
+use crate::graph::{AppCredentials, GraphClient, GraphConfig, InviteRequest};
 use crate::domain::Guid;
 use crate::secrets::SecretString;
-use crate::sim::{Faults, NewUser, Sim, SimConfig};
+use crate::devtools::sim::{Faults, NewUser, Sim, SimConfig};
 
 /// Arguments of the graph benchmark.
 #[derive(Debug, clap::Args)]

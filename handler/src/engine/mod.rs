@@ -1,46 +1,44 @@
-//! Use cases: run one tenant job within a time budget, provision one user
-//! on demand. This is the engine's driver: pre-flight (credentials),
-//! fetch (source and host), transform (the pure planner in
-//! [`crate::domain::plan`]), submit (the [`execute::Executor`]).
+//! The sync engine: reads both sides, plans (the pure planner in
+//! [`crate::domain::plan`]), applies with pacing, records.
 //!
-//! # Entry points (what the orchestration calls)
+//! # Entry points
 //!
 //! ```text
-//! let ctx = SyncContext::new(store, graph, secrets, settings);
-//! let out = run_job(&ctx, &tenant, Job::Reconcile, run_id, cursor, deadline, &NoProgress).await;
-//! match out {
-//!     Ok(o) if o.cursor.is_some() => /* enqueue a continuation with o.cursor, same run_id */,
-//!     Ok(o) => /* done; o.outcome is Succeeded or Partial */,
-//!     Err(e) if e.is_transient() => /* fail the invocation: the queue redelivers */,
-//!     Err(e) => /* permanent: already recorded on the run; complete the item */,
-//! }
-//! let p = provision_user(&ctx, &tenant, "ann@contoso.com" /* or object id */, preview).await?;
+//! let app = App::from_parts(settings, store, secrets, graph);   // crate::app
+//! let driver = app.driver();
+//! driver.run_slice(&work_item, &NoProgress).await   // tenant-worker: one slice under the lease
+//! driver.run_to_end(tenant, job, &bars).await       // guest-sync sync, the demo
+//! provision_user(&app.engine(), &tenant, "ann@contoso.com", preview).await
 //! ```
 //!
-//! - [`run_job`] runs `reconcile`, `photos` or `redemption` for one tenant.
-//!   It keeps the [`crate::domain::RunRecord`] of `(tenant, run_id)` up to
-//!   date (continuations add their counts to the same run), stores guest
-//!   records and one audit entry per write, emits
-//!   [`crate::events::RUN_SUMMARY`] when the run finishes and
-//!   [`crate::events::GUARD_TRIPPED`] when the deletion guard holds removals
-//!   back. It does NOT take the tenant lease (the caller does) and does not
-//!   look at `tenant.enabled` (fan-out decides which tenants run).
+//! - [`driver::JobDriver`] is the one place that runs a tenant job: it takes
+//!   the tenant's job lease (and renews it while the job runs), sets the
+//!   deadline from `GUESTSYNC_JOB_BUDGET_SECS`, and follows continuations.
+//! - [`run_job`] runs one slice of `reconcile` ([`reconcile`]), `photos`
+//!   ([`photos`]) or `redemption` ([`redemption`]). It keeps the
+//!   [`crate::domain::RunRecord`] of `(tenant, run_id)` up to date
+//!   (continuations add their counts to the same run), stores guest records
+//!   and one audit entry per write, emits [`crate::events::RUN_SUMMARY`] when
+//!   the run finishes and [`crate::events::GUARD_TRIPPED`] when the deletion
+//!   guard holds removals back. It does not take the lease (the driver does).
 //! - The `deadline` is when to stop *launching* writes; writes in flight
-//!   (at most [`SyncContext::concurrency`]) still finish, so pass a deadline
-//!   some seconds before the hard limit (e.g. budget minus 30 s).
-//! - Cursors are small and opaque (`{"pass":2}`, `{"after":"<id>"}`).
-//!   Reconcile needs no position: it re-reads both sides and re-plans, and
-//!   because the planner compares actual state, whatever the last pass did
-//!   is simply not planned again. A cursor from another job, or garbage,
-//!   is treated as no cursor.
+//!   (at most [`SyncContext::concurrency`]) still finish.
+//! - Cursors are typed per job ([`cursor::JobCursor`]). Reconcile needs no
+//!   position: it re-reads both sides and re-plans, and because the planner
+//!   compares actual state, whatever the last pass did is simply not
+//!   planned again.
 //! - Dry run (`settings.dry_run` or [`SyncContext::dry_run`]): the plan is
 //!   computed and audited with outcome `dry-run`; nothing is written to
 //!   Graph and no guest record changes.
-pub mod bench;
+pub mod cursor;
+pub mod driver;
 pub mod execute;
-pub mod jobs;
-pub mod onboarding;
+pub mod photos;
+pub mod provision;
 pub mod read;
+pub mod reconcile;
+pub mod redemption;
+pub mod run;
 
 use std::sync::Arc;
 
@@ -54,7 +52,11 @@ use crate::secrets::{SecretError, SecretSource};
 use crate::settings::Settings;
 use crate::store::{Store, StoreError};
 
-pub use jobs::{provision_user, run_job};
+pub use cursor::JobCursor;
+pub use driver::{JobDriver, RunEnd, Slice};
+pub use provision::provision_user;
+pub use reconcile::{compute_plan, ComputedPlan};
+pub use run::{log_run_summary, run_job};
 
 /// The time as the engine sees it (records, cool-downs, restore windows).
 /// Tests and the simulator substitute their own.
@@ -147,6 +149,17 @@ pub enum SyncError {
     },
     #[error("store: {0}")]
     Store(#[source] StoreError),
+    /// The store failed while the driver was `doing` something (reading
+    /// the registry, taking the lease): always worth retrying.
+    #[error("store, {doing}: {source}")]
+    StoreAccess {
+        doing: &'static str,
+        #[source]
+        source: StoreError,
+    },
+    /// A work item names a tenant that is not in the registry.
+    #[error("source tenant {0} is not registered (guest-sync tenant list)")]
+    UnknownTenant(Guid),
     /// `provision`: the source user does not exist.
     #[error("source user {0:?} was not found in the source tenant")]
     UserNotFound(String),
@@ -163,6 +176,26 @@ impl SyncError {
         }
     }
 
+    pub(crate) fn store(doing: &'static str, source: StoreError) -> Self {
+        SyncError::StoreAccess { doing, source }
+    }
+
+    /// The message with every cause in the chain that it does not already
+    /// spell out (what the invocation's logs and the run record show).
+    pub fn describe(&self) -> String {
+        let mut msg = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(c) = cause {
+            let text = c.to_string();
+            if !msg.contains(&text) {
+                msg.push_str(": ");
+                msg.push_str(&text);
+            }
+            cause = c.source();
+        }
+        msg
+    }
+
     /// Worth retrying the queue message later (network, throttling, a busy
     /// store) as opposed to needing an administrator (bad secret, missing
     /// permission, invitations restricted).
@@ -173,20 +206,22 @@ impl SyncError {
             SyncError::Store(e) => {
                 matches!(e, StoreError::Unavailable(_) | StoreError::Conflict(_))
             }
-            SyncError::UserNotFound(_) | SyncError::Tenant { .. } => false,
+            SyncError::StoreAccess { .. } => true,
+            SyncError::UserNotFound(_) | SyncError::UnknownTenant(_) | SyncError::Tenant { .. } => {
+                false
+            }
         }
     }
 }
 
-/// What one invocation of a job did.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// What one slice of a job did.
+#[derive(Debug, Clone, PartialEq)]
 pub struct JobOutcome {
     /// This invocation's counts (the run record holds the run's total).
     pub counts: RunCounts,
     /// Some = unfinished: enqueue a continuation work item with this cursor
     /// and the same run id.
-    pub cursor: Option<serde_json::Value>,
+    pub cursor: Option<JobCursor>,
     /// `Continued` (cursor set), `Succeeded`, or `Partial` (finished, some
     /// guests failed; see the audit).
     pub outcome: RunOutcome,

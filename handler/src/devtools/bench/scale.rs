@@ -4,7 +4,7 @@
 //! budgets, scaled by `--time-scale`), generates a source tenant of
 //! `--users` users (a share with photos), registers it on a SQLite store in
 //! a temporary directory with local secrets, and runs our engine
-//! ([`crate::sync::run_job`], continuations followed) three times:
+//! ([`crate::engine::run_job`], continuations followed) three times:
 //! 1. the first sync (every in-scope user becomes a guest),
 //! 2. a no-change run,
 //! 3. a run after `--churn` (a third joins, a third leaves, a third renamed).
@@ -27,7 +27,6 @@
 //! issue's targets met / not met. Nothing is made up: every number comes
 //! from a counter or a clock.
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -36,15 +35,16 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::{run_job, NoProgress, SyncContext};
+use crate::app::App;
+use crate::engine::driver::Driven;
+use crate::engine::{JobDriver, NoProgress};
 use crate::domain::{Guid, Job, RunCounts, SecretName, SourceTenant, TenantOptions};
 use crate::graph::{
     AppCredentials, BucketSpec, GraphClient, GraphConfig, GraphError, InviteRequest, TenantGraph,
 };
-use crate::secrets::local::LocalFileSource;
-use crate::secrets::{SecretSource, SecretString};
+use crate::secrets::SecretString;
 use crate::settings::Settings;
-use crate::sim::{GenerateSpec, Generated, NewUser, Sim, SimConfig, SimCounts};
+use crate::devtools::sim::{GenerateSpec, Generated, NewUser, Sim, SimConfig, SimCounts};
 
 /// Arguments of the scale benchmark.
 #[derive(Debug, Clone, clap::Args)]
@@ -435,15 +435,16 @@ pub async fn scale(args: &ScaleBenchArgs) -> anyhow::Result<ScaleReport> {
         ),
         ("GUESTSYNC_GRAPH_URL", sim.url().to_string()),
         ("GUESTSYNC_AUTHORITY_URL", sim.url().to_string()),
+        // One slice per run: the benchmark measures the engine, not slicing.
+        ("GUESTSYNC_JOB_BUDGET_SECS", (24 * 3600).to_string()),
     ]
     .into_iter()
     .collect();
-    let settings =
-        Arc::new(Settings::from_lookup(|k| env.get(k).cloned()).context("benchmark settings")?);
-    let store = crate::store::open(&settings.store)
+    let settings = Settings::from_lookup(|k| env.get(k).cloned()).context("benchmark settings")?;
+    let app = App::open_with_graph(settings, |g| g.with_time_scale(scale))
         .await
-        .context("opening the SQLite store")?;
-    let secrets = Arc::new(LocalFileSource::new(&secrets_path));
+        .context("opening the benchmark's store, secrets and Graph client")?;
+    let (store, secrets) = (app.store.clone(), app.secrets.clone());
     let source_secret = SecretName::parse(SOURCE_SECRET).context("secret name")?;
     secrets
         .set(
@@ -473,19 +474,17 @@ pub async fn scale(args: &ScaleBenchArgs) -> anyhow::Result<ScaleReport> {
         .put_tenant(&tenant)
         .await
         .context("registering the source tenant")?;
-    let graph = GraphClient::new(GraphConfig::new(sim.url(), sim.url()).with_time_scale(scale))
-        .context("building the Graph client")?;
-    let ctx = SyncContext::new(store, graph, secrets, settings);
+    let driver = app.driver();
 
     let mut phases = Vec::new();
     let mut guests = src.generated.user_ids.len() as u64;
     for name in ["first sync", "no-change"] {
-        phases.push(engine_phase(&ctx, &tenant, &sim, name, scale, guests).await?);
+        phases.push(engine_phase(&driver, &tenant, &sim, name, scale, guests).await?);
     }
     let churned = churn(&sim, &src, args.churn, args.seed);
     guests = guests + churned.0 as u64 - churned.1 as u64;
     sim.advance(60.0);
-    phases.push(engine_phase(&ctx, &tenant, &sim, "after churn", scale, guests).await?);
+    phases.push(engine_phase(&driver, &tenant, &sim, "after churn", scale, guests).await?);
     let peak_after_engine_kb = proc_status_kb("VmHWM:");
 
     let baseline = if args.no_baseline {
@@ -508,9 +507,9 @@ pub async fn scale(args: &ScaleBenchArgs) -> anyhow::Result<ScaleReport> {
     Ok(report)
 }
 
-/// One engine run: `run_job(Reconcile)` with its continuations followed.
+/// One engine run: reconcile to the end through the job driver.
 async fn engine_phase(
-    ctx: &SyncContext,
+    driver: &JobDriver,
     tenant: &SourceTenant,
     sim: &Sim,
     name: &str,
@@ -518,29 +517,15 @@ async fn engine_phase(
     guests: u64,
 ) -> anyhow::Result<PhaseMetrics> {
     sim.reset_counts();
-    let run_id = uuid::Uuid::new_v4();
     let started = Instant::now();
-    let mut cursor = None;
-    let mut counts = RunCounts::default();
-    loop {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(24 * 3600);
-        let out = run_job(
-            ctx,
-            tenant,
-            Job::Reconcile,
-            run_id,
-            cursor,
-            deadline,
-            &NoProgress,
-        )
+    let counts = match driver
+        .run_to_end(tenant, Job::Reconcile, &NoProgress)
         .await
-        .with_context(|| format!("engine run {name:?}"))?;
-        counts.add(&out.counts);
-        match out.cursor {
-            Some(c) => cursor = Some(c),
-            None => break,
-        }
-    }
+        .map_err(|e| anyhow::anyhow!("engine run {name:?}: {}", e.describe()))?
+    {
+        Driven::Finished(end) => end.counts,
+        Driven::Skipped(why) => anyhow::bail!("engine run {name:?} did not run: {why}"),
+    };
     let wall = started.elapsed();
     Ok(metrics(
         name,

@@ -1,0 +1,8 @@
+//! Benchmarks that print their numbers (`guest-sync bench ...`).
+//!
+//! - [`graph`]: the Graph client's throughput against the simulator's budgets.
+//! - [`store`]: saving and loading guest records on each backend.
+//! - [`scale`]: a full sync at scale, with a naive baseline.
+pub mod graph;
+pub mod scale;
+pub mod store;

@@ -1,0 +1,17 @@
+//! Development tooling, fenced off from production code: the Graph
+//! simulator, the benchmarks and the Azurite launcher.
+//!
+//! Compiled only with the `devtools` cargo feature (on by default, so the
+//! `guest-sync` CLI has `demo`, `sim` and `bench`). The deployable `handler`
+//! is built with `--no-default-features` (see `scripts/package.sh`), so none
+//! of this ships to Azure. No production module may import from here; the
+//! test `protocol::definitions::production_code_does_not_import_devtools`
+//! enforces it, and CI checks the handler compiles without the feature.
+//!
+//! - [`sim`]: a stateful Microsoft Graph + Entra token simulator (tests, the
+//!   demo and the benchmarks run on it).
+//! - [`bench`]: `guest-sync bench graph|store|scale`.
+//! - [`azurite`]: finds and starts a private Azurite (tests, `bench store`).
+pub mod azurite;
+pub mod bench;
+pub mod sim;

@@ -1,0 +1,339 @@
+//! The one job driver: runs a tenant job under the tenant's job lease,
+//! within the time budget, following continuations.
+//!
+//! Three callers, one code path:
+//! - `tenant-worker` runs one slice per work item ([`JobDriver::run_slice`])
+//!   and enqueues the continuation item it returns;
+//! - `guest-sync sync` and the demo run a job to the end
+//!   ([`JobDriver::run_to_end`]), holding the lease across slices.
+//!
+//! Rules, in one place:
+//! - The lease lives [`LEASE_GRACE`] longer than one slice's budget and is
+//!   renewed every third of that while the slice runs, so a slice never
+//!   outlives its lease, and a dead holder's lease expires soon after its
+//!   budget would have. Release uses the latest renewed lease.
+//! - A slice stops launching writes [`JobDriver::margin`] before the budget
+//!   ends (1/16 of it, at most 30 s), so writes in flight and the run
+//!   record finish inside it.
+//! - A work item of an unknown tenant is recorded as a failed run (it shows
+//!   in the report) and fails permanently; a disabled tenant, a finished
+//!   run (a duplicate delivery) or a held lease skip the item.
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use tracing::Instrument;
+
+use crate::domain::{Guid, Job, RunCounts, RunRecord, SourceTenant, WorkItem};
+use crate::store::{Lease, Store, StoreError};
+
+use super::{run_job, JobCursor, JobOutcome, Progress, SyncContext, SyncError};
+
+/// How much longer than one slice's budget a lease lives.
+pub const LEASE_GRACE: Duration = Duration::from_secs(60);
+
+/// What one slice of a work item came to.
+#[derive(Debug)]
+pub enum Slice {
+    /// Not run, and why (for the invocation's logs).
+    Skipped(String),
+    /// Ran; `next` is the continuation work item when the job is unfinished.
+    Ran {
+        outcome: JobOutcome,
+        next: Option<WorkItem>,
+    },
+}
+
+/// A job run to its end by [`JobDriver::run_to_end`].
+#[derive(Debug)]
+pub enum Driven {
+    /// Not run (the job's lease is held elsewhere), and why.
+    Skipped(String),
+    Finished(RunEnd),
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub struct RunEnd {
+    pub run_id: uuid::Uuid,
+    /// The counts of every slice added up (the run record holds the same).
+    pub counts: RunCounts,
+    /// The last slice's outcome (its outcome and guard are the run's).
+    pub last: JobOutcome,
+    /// Slices it took (1 unless the budget ran out).
+    pub slices: usize,
+}
+
+/// Runs tenant jobs: see the module docs.
+#[derive(Clone)]
+pub struct JobDriver {
+    engine: SyncContext,
+    holder: String,
+    budget: Duration,
+}
+
+impl JobDriver {
+    /// A driver for `engine`; `holder` names this process in leases;
+    /// `budget` is one slice's time (`GUESTSYNC_JOB_BUDGET_SECS`).
+    pub fn new(engine: SyncContext, holder: String, budget: Duration) -> Self {
+        JobDriver {
+            engine,
+            holder,
+            budget,
+        }
+    }
+
+    pub fn engine(&self) -> &SyncContext {
+        &self.engine
+    }
+
+    fn store(&self) -> &dyn Store {
+        self.engine.store.as_ref()
+    }
+
+    /// How long a lease lives without renewal.
+    pub fn lease_ttl(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.budget + LEASE_GRACE)
+            .unwrap_or_else(|_| chrono::Duration::minutes(10))
+    }
+
+    /// How long before the budget ends a slice stops launching writes.
+    pub fn margin(&self) -> Duration {
+        (self.budget / 16).min(Duration::from_secs(30))
+    }
+
+    /// Runs one slice of `item` (the body of `tenant-worker`).
+    pub async fn run_slice(
+        &self,
+        item: &WorkItem,
+        progress: &dyn Progress,
+    ) -> Result<Slice, SyncError> {
+        let span = tracing::info_span!("work_item", tenant_id = %item.source_tenant_id, job = %item.job, run_id = %item.run_id);
+        self.run_slice_in_span(item, progress)
+            .instrument(span)
+            .await
+    }
+
+    async fn run_slice_in_span(
+        &self,
+        item: &WorkItem,
+        progress: &dyn Progress,
+    ) -> Result<Slice, SyncError> {
+        let tid = item.source_tenant_id;
+        let tenant = self.registered(item).await?;
+        if !tenant.enabled {
+            return Ok(Slice::Skipped(format!(
+                "tenant {tid} is disabled; {} skipped",
+                item.job
+            )));
+        }
+        let existing = self
+            .store()
+            .get_run(tid, item.run_id)
+            .await
+            .map_err(|e| SyncError::store("reading the run", e))?;
+        if let Some(r) = existing.filter(RunRecord::is_finished) {
+            // New timer ticks get new run ids: this is a duplicate delivery.
+            return Ok(Slice::Skipped(format!(
+                "run {} of tenant {tid} already finished ({}); duplicate delivery ignored",
+                item.run_id,
+                r.outcome.as_str()
+            )));
+        }
+        let Some(lease) = self.acquire(tid, item.job).await? else {
+            tracing::info!("job already running elsewhere; work item completed without running");
+            return Ok(Slice::Skipped(format!(
+                "tenant {tid}: {} already running elsewhere; this work item was not run",
+                item.job
+            )));
+        };
+        let res = self.slice(&tenant, item, progress).await;
+        lease.release().await;
+        let (outcome, next) = res?;
+        Ok(Slice::Ran { outcome, next })
+    }
+
+    /// Runs `job` for `tenant` to the end in this process (`guest-sync
+    /// sync`, the demo): the same slices as the worker, the lease held
+    /// across them. The caller chose the tenant, so `enabled` is not
+    /// looked at.
+    pub async fn run_to_end(
+        &self,
+        tenant: &SourceTenant,
+        job: Job,
+        progress: &dyn Progress,
+    ) -> Result<Driven, SyncError> {
+        let tid = tenant.tenant_id;
+        let item = WorkItem {
+            job,
+            source_tenant_id: tid,
+            run_id: uuid::Uuid::new_v4(),
+            cursor: None,
+            enqueued_at: Utc::now(),
+        };
+        let span = tracing::info_span!("job_to_end", tenant_id = %tid, job = %job, run_id = %item.run_id);
+        self.to_end_in_span(tenant, item, progress)
+            .instrument(span)
+            .await
+    }
+
+    async fn to_end_in_span(
+        &self,
+        tenant: &SourceTenant,
+        mut item: WorkItem,
+        progress: &dyn Progress,
+    ) -> Result<Driven, SyncError> {
+        let (tid, job) = (item.source_tenant_id, item.job);
+        let Some(lease) = self.acquire(tid, job).await? else {
+            return Ok(Driven::Skipped(format!("a {job} job is already running")));
+        };
+        let mut counts = RunCounts::default();
+        let mut slices = 0;
+        let res = loop {
+            slices += 1;
+            // Re-read between slices: an administrator may have confirmed
+            // the guard or changed options meanwhile.
+            let fresh = match self.store().get_tenant(tid).await {
+                Ok(t) => t.unwrap_or_else(|| tenant.clone()),
+                Err(e) => break Err(SyncError::store("reading the tenant registry", e)),
+            };
+            match self.slice(&fresh, &item, progress).await {
+                Ok((out, next)) => {
+                    counts.add(&out.counts);
+                    match next {
+                        Some(n) => item = n,
+                        None => break Ok(out),
+                    }
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        lease.release().await;
+        Ok(Driven::Finished(RunEnd {
+            run_id: item.run_id,
+            counts,
+            last: res?,
+            slices,
+        }))
+    }
+
+    /// The tenant of `item`; an unknown one is recorded as a failed run.
+    async fn registered(&self, item: &WorkItem) -> Result<SourceTenant, SyncError> {
+        let tid = item.source_tenant_id;
+        match self.store().get_tenant(tid).await {
+            Ok(Some(t)) => Ok(t),
+            Ok(None) => {
+                let e = SyncError::UnknownTenant(tid);
+                let r = RunRecord::failed_to_start(item, Utc::now(), e.to_string());
+                self.store()
+                    .put_run(&r)
+                    .await
+                    .map_err(|e| SyncError::store("recording the run", e))?;
+                super::log_run_summary(&r);
+                Err(e)
+            }
+            Err(e) => Err(SyncError::store("reading the tenant registry", e)),
+        }
+    }
+
+    async fn acquire(&self, tenant: Guid, job: Job) -> Result<Option<HeldLease>, SyncError> {
+        let ttl = self.lease_ttl();
+        let lease = self
+            .store()
+            .try_acquire(tenant, job, &self.holder, ttl)
+            .await
+            .map_err(|e| SyncError::store("taking the tenant lease", e))?;
+        Ok(lease.map(|l| HeldLease::hold(self.engine.store.clone(), l, ttl)))
+    }
+
+    /// One slice under a held lease: the engine within the budget, and the
+    /// continuation item if unfinished.
+    async fn slice(
+        &self,
+        tenant: &SourceTenant,
+        item: &WorkItem,
+        progress: &dyn Progress,
+    ) -> Result<(JobOutcome, Option<WorkItem>), SyncError> {
+        let deadline =
+            tokio::time::Instant::now() + self.budget.saturating_sub(self.margin());
+        let cursor = JobCursor::parse(item.job, item.cursor.as_ref());
+        let out = run_job(
+            &self.engine,
+            tenant,
+            item.job,
+            item.run_id,
+            cursor,
+            deadline,
+            progress,
+        )
+        .await?;
+        let next = out.cursor.map(|c| WorkItem {
+            job: item.job,
+            source_tenant_id: item.source_tenant_id,
+            run_id: item.run_id,
+            cursor: Some(c.to_value()),
+            enqueued_at: Utc::now(),
+        });
+        Ok((out, next))
+    }
+}
+
+/// A lease renewed in the background while held.
+struct HeldLease {
+    store: Arc<dyn Store>,
+    current: Arc<Mutex<Lease>>,
+    renewer: tokio::task::JoinHandle<()>,
+}
+
+impl HeldLease {
+    fn hold(store: Arc<dyn Store>, lease: Lease, ttl: chrono::Duration) -> Self {
+        let current = Arc::new(Mutex::new(lease));
+        let every = ttl.to_std().unwrap_or(Duration::from_secs(60)) / 3;
+        let renewer = tokio::spawn({
+            let store = store.clone();
+            let current = current.clone();
+            async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    let held = match current.lock() {
+                        Ok(l) => l.clone(),
+                        Err(_) => return,
+                    };
+                    match store.renew(&held, ttl).await {
+                        Ok(l) => {
+                            if let Ok(mut c) = current.lock() {
+                                *c = l;
+                            }
+                        }
+                        Err(StoreError::Conflict(_)) => {
+                            tracing::warn!(tenant_id = %held.tenant, job = %held.job, "lease lost (expired and taken by another holder)");
+                            return;
+                        }
+                        Err(e) => {
+                            tracing::warn!(tenant_id = %held.tenant, job = %held.job, error = %e, "lease renewal failed; retrying");
+                        }
+                    }
+                }
+            }
+        });
+        HeldLease {
+            store,
+            current,
+            renewer,
+        }
+    }
+
+    /// Stops renewing and gives the lease back (a failure is logged: the
+    /// lease expires by itself).
+    async fn release(self) {
+        self.renewer.abort();
+        let _ = self.renewer.await;
+        let lease = match self.current.lock() {
+            Ok(l) => l.clone(),
+            Err(_) => return,
+        };
+        if let Err(e) = self.store.release(&lease).await {
+            tracing::warn!(tenant_id = %lease.tenant, job = %lease.job, error = %e, "lease release failed; it will expire");
+        }
+    }
+}

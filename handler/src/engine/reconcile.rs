@@ -1,0 +1,175 @@
+//! The reconcile job: read both sides, plan (pure), keep the deletion
+//! guard's hold in step, apply. Also [`compute_plan`] for `guest-sync plan`.
+use crate::domain::plan::{self, PlanPolicy, SourcePicture};
+use crate::domain::{GuardHold, GuestRecord, RunOutcome, SourceTenant};
+use crate::events;
+use crate::graph::{GraphError, TenantGraph};
+
+use super::cursor::JobCursor;
+use super::read;
+use super::run::{executor, writer};
+use super::{host_credentials, source_credentials, JobOutcome, Progress, SyncContext, SyncError};
+
+/// Reconcile passes one run makes to retry transient failures before it
+/// finishes as `partial` (the next scheduled run picks them up).
+const MAX_PASSES: u64 = 3;
+
+/// Reads both sides and computes the reconcile plan (no writes). Used by
+/// `guest-sync plan` and by the reconcile job.
+pub async fn compute_plan(
+    ctx: &SyncContext,
+    tenant: &SourceTenant,
+    progress: &dyn Progress,
+) -> Result<ComputedPlan, SyncError> {
+    let opts = &tenant.options;
+    let host = ctx.graph.tenant(host_credentials(ctx).await?);
+    let (picture, read_error) = if opts.offboarding {
+        // The tenant is being removed: nobody is in scope any more.
+        (
+            SourcePicture {
+                users: vec![],
+                complete: true,
+            },
+            None,
+        )
+    } else {
+        let src = ctx.graph.tenant(source_credentials(ctx, tenant).await?);
+        read::read_source(&src, tenant.group_id, opts, progress).await?
+    };
+    let mut host_picture =
+        read::read_host(&host, opts, ctx.settings.host_group_id, progress).await?;
+    let records = ctx
+        .store
+        .list_guests(tenant.tenant_id)
+        .await
+        .map_err(SyncError::Store)?;
+    read::add_unlisted(&host, &mut host_picture, &records, opts, ctx.concurrency).await?;
+    let policy = PlanPolicy::new(
+        opts.clone(),
+        ctx.settings.deprovision,
+        ctx.settings.max_deprovisions,
+        tenant.guard.as_ref(),
+        ctx.clock.now(),
+    );
+    progress.phase("plan", None);
+    let plan = plan::plan(tenant.tenant_id, &picture, &records, &host_picture, &policy);
+    Ok(ComputedPlan {
+        plan,
+        records,
+        host,
+        source_complete: picture.complete,
+        read_error,
+    })
+}
+
+/// A plan with what it was made from.
+pub struct ComputedPlan {
+    pub plan: plan::Plan,
+    /// The records the plan was made from.
+    pub records: Vec<GuestRecord>,
+    /// The host handle (for applying).
+    pub host: TenantGraph,
+    /// Whether the source read was complete.
+    pub source_complete: bool,
+    /// The error that cut the source read short, if any.
+    pub read_error: Option<GraphError>,
+}
+
+pub(super) async fn reconcile(
+    ctx: &SyncContext,
+    tenant: &SourceTenant,
+    run_id: uuid::Uuid,
+    pass: u64,
+    deadline: tokio::time::Instant,
+    progress: &dyn Progress,
+) -> Result<JobOutcome, SyncError> {
+    let ComputedPlan {
+        plan,
+        records,
+        host,
+        source_complete,
+        read_error,
+    } = compute_plan(ctx, tenant, progress).await?;
+    let w = writer(ctx, &host);
+    update_guard(ctx, tenant, run_id, &plan, source_complete, w.persists()).await?;
+    let exec = executor(ctx, tenant.tenant_id, run_id, w.clone(), &records);
+    let rep = exec.execute(&plan, deadline, progress).await;
+    if let Some(e) = rep.fatal {
+        return Err(e);
+    }
+    let mut counts = rep.counts;
+    counts.unchanged += plan.unchanged;
+    counts.held_back += plan.held_back.len() as u64;
+    let more =
+        w.persists() && (rep.not_started > 0 || (rep.transient_failures > 0 && pass < MAX_PASSES));
+    let outcome = if more {
+        RunOutcome::Continued
+    } else if counts.failed > 0 || read_error.is_some() {
+        RunOutcome::Partial
+    } else {
+        RunOutcome::Succeeded
+    };
+    Ok(JobOutcome {
+        counts,
+        cursor: more.then_some(JobCursor::Reconcile { pass: pass + 1 }),
+        outcome,
+        guard: plan.guard,
+        dry_run: !w.persists(),
+    })
+}
+
+/// Keeps the tenant's guard hold in step with the plan: set (and alert)
+/// when the guard trips, cleared when removals went ahead or nothing is
+/// held back any more.
+async fn update_guard(
+    ctx: &SyncContext,
+    tenant: &SourceTenant,
+    run_id: uuid::Uuid,
+    plan: &plan::Plan,
+    complete: bool,
+    persist: bool,
+) -> Result<(), SyncError> {
+    if let Some(g) = plan.guard {
+        tracing::warn!(
+            event = events::GUARD_TRIPPED,
+            tenant_id = %tenant.tenant_id,
+            run_id = %run_id,
+            wanted = g.wanted,
+            limit = g.limit,
+            "deprovision guard held removals back until an administrator confirms"
+        );
+    }
+    if !persist {
+        return Ok(());
+    }
+    let wanted_hold = match plan.guard {
+        Some(g) => Some(GuardHold {
+            tripped_at: ctx.clock.now(),
+            wanted: g.wanted,
+            limit: g.limit,
+            confirmed: false,
+        }),
+        None if complete => None,
+        // An incomplete read says nothing about the guard: keep the hold.
+        None => return Ok(()),
+    };
+    let Some(mut t) = ctx
+        .store
+        .get_tenant(tenant.tenant_id)
+        .await
+        .map_err(SyncError::Store)?
+    else {
+        return Ok(());
+    };
+    let same = match (&t.guard, &wanted_hold) {
+        (None, None) => true,
+        (Some(a), Some(b)) => a.wanted == b.wanted && a.limit == b.limit && !a.confirmed,
+        _ => false,
+    };
+    if !same {
+        t.guard = wanted_hold;
+        ctx.store.put_tenant(&t).await.map_err(SyncError::Store)?;
+    }
+    Ok(())
+}
+
