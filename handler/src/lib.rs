@@ -48,3 +48,6 @@ pub mod settings;
 pub mod store;
 pub mod telemetry;
 pub mod tenants;
+
+#[cfg(test)]
+mod layering;

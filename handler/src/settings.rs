@@ -82,14 +82,10 @@ impl StoreSpec {
     }
 }
 
-/// The deletion guard: the most guests one run may remove.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum MaxDeprovisions {
-    Count(u64),
-    /// Percentage of the tenant's managed guests (0-100).
-    Percent(f64),
-}
+pub use crate::domain::policy::MaxDeprovisions;
 
+/// `GUESTSYNC_MAX_DEPROVISIONS` (the type is a domain rule; reading it is
+/// a setting's business).
 impl MaxDeprovisions {
     pub fn parse(s: &str) -> Result<Self, SettingError> {
         const N: &str = "GUESTSYNC_MAX_DEPROVISIONS";
@@ -110,15 +106,6 @@ impl MaxDeprovisions {
                     format!("{s:?} is neither a count (e.g. 50) nor a percentage (e.g. 10%)"),
                 )
             })
-        }
-    }
-
-    /// The absolute limit for a tenant with `managed` guests. A percentage
-    /// always allows at least one removal so tiny tenants are not stuck.
-    pub fn limit_for(&self, managed: u64) -> u64 {
-        match *self {
-            MaxDeprovisions::Count(n) => n,
-            MaxDeprovisions::Percent(p) => ((managed as f64) * p / 100.0).floor().max(1.0) as u64,
         }
     }
 }

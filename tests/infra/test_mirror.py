@@ -79,7 +79,7 @@ def test_queue_names_match_the_function_definitions(parsed):
     created = parsed["modules/storage.bicep"]["variables"]["queueNames"]["value"]
     bound = {b["queueName"] for d in _function_defs().values() for b in d["bindings"] if "queueName" in b}
     assert set(created) == bound, f"template {sorted(created)} vs functions/ {sorted(bound)}"
-    names_rs = HANDLER_SRC / "functions" / "names.rs"
+    names_rs = HANDLER_SRC / "protocol" / "names.rs"
     if names_rs.is_file():
         text = names_rs.read_text()
         for const in ("WORK_QUEUE", "POISON_QUEUE"):
@@ -107,7 +107,7 @@ def test_timer_schedules_are_app_settings(app_settings):
 def test_function_folders_match_the_design_and_the_code():
     """functions/ holds the functions of design.md's table (and of FUNCTION_NAMES)."""
     folders = set(_function_defs())
-    names_rs = HANDLER_SRC / "functions" / "names.rs"
+    names_rs = HANDLER_SRC / "protocol" / "names.rs"
     if names_rs.is_file():
         assert folders == set(rust_str_list(names_rs, "FUNCTION_NAMES"))
     docs = docs_dir()

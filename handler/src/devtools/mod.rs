@@ -5,8 +5,8 @@
 //! `guest-sync` CLI has `demo`, `sim` and `bench`). The deployable `handler`
 //! is built with `--no-default-features` (see `scripts/package.sh`), so none
 //! of this ships to Azure. No production module may import from here; the
-//! test `protocol::definitions::production_code_does_not_import_devtools`
-//! enforces it, and CI checks the handler compiles without the feature.
+//! unit test in `handler/src/layering.rs` enforces it, and CI checks that
+//! the library and binaries compile (clippy-clean) without the feature.
 //!
 //! - [`sim`]: a stateful Microsoft Graph + Entra token simulator (tests, the
 //!   demo and the benchmarks run on it).

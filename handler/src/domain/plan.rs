@@ -25,10 +25,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::ids::Guid;
+use super::policy::MaxDeprovisions;
 use super::policy::{DeprovisionMode, InviteAddress, TenantOptions};
 use super::profile::{self, Changes, Profile};
 use super::records::{GuestRecord, GuestState};
-use crate::settings::MaxDeprovisions;
 
 /// How long the host keeps deleted users restorable.
 pub const RESTORE_WINDOW_DAYS: i64 = 30;

@@ -206,6 +206,26 @@ impl TenantOptions {
     }
 }
 
+/// The deletion guard: the most guests one run may remove
+/// (`GUESTSYNC_MAX_DEPROVISIONS`, read in [`crate::settings`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MaxDeprovisions {
+    Count(u64),
+    /// Percentage of the tenant's managed guests (0-100).
+    Percent(f64),
+}
+
+impl MaxDeprovisions {
+    /// The absolute limit for a tenant with `managed` guests. A percentage
+    /// always allows at least one removal so tiny tenants are not stuck.
+    pub fn limit_for(&self, managed: u64) -> u64 {
+        match *self {
+            MaxDeprovisions::Count(n) => n,
+            MaxDeprovisions::Percent(p) => ((managed as f64) * p / 100.0).floor().max(1.0) as u64,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -39,7 +39,7 @@ pub enum Slice {
     Skipped(String),
     /// Ran; `next` is the continuation work item when the job is unfinished.
     Ran {
-        outcome: JobOutcome,
+        outcome: Box<JobOutcome>,
         next: Option<WorkItem>,
     },
 }
@@ -49,7 +49,7 @@ pub enum Slice {
 pub enum Driven {
     /// Not run (the job's lease is held elsewhere), and why.
     Skipped(String),
-    Finished(RunEnd),
+    Finished(Box<RunEnd>),
 }
 
 /// How a run ended.
@@ -150,7 +150,10 @@ impl JobDriver {
         let res = self.slice(&tenant, item, progress).await;
         lease.release().await;
         let (outcome, next) = res?;
-        Ok(Slice::Ran { outcome, next })
+        Ok(Slice::Ran {
+            outcome: Box::new(outcome),
+            next,
+        })
     }
 
     /// Runs `job` for `tenant` to the end in this process (`guest-sync
@@ -171,7 +174,8 @@ impl JobDriver {
             cursor: None,
             enqueued_at: Utc::now(),
         };
-        let span = tracing::info_span!("job_to_end", tenant_id = %tid, job = %job, run_id = %item.run_id);
+        let span =
+            tracing::info_span!("job_to_end", tenant_id = %tid, job = %job, run_id = %item.run_id);
         self.to_end_in_span(tenant, item, progress)
             .instrument(span)
             .await
@@ -209,12 +213,12 @@ impl JobDriver {
             }
         };
         lease.release().await;
-        Ok(Driven::Finished(RunEnd {
+        Ok(Driven::Finished(Box::new(RunEnd {
             run_id: item.run_id,
             counts,
             last: res?,
             slices,
-        }))
+        })))
     }
 
     /// The tenant of `item`; an unknown one is recorded as a failed run.
@@ -254,8 +258,7 @@ impl JobDriver {
         item: &WorkItem,
         progress: &dyn Progress,
     ) -> Result<(JobOutcome, Option<WorkItem>), SyncError> {
-        let deadline =
-            tokio::time::Instant::now() + self.budget.saturating_sub(self.margin());
+        let deadline = tokio::time::Instant::now() + self.budget.saturating_sub(self.margin());
         let cursor = JobCursor::parse(item.job, item.cursor.as_ref());
         let out = run_job(
             &self.engine,
