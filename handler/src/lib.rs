@@ -6,6 +6,9 @@
 //! for administrators and for running everything locally without Azure).
 //!
 //! # Layout
+//! The shared pieces first, then the layers, lowest first: a module uses
+//! its own layer and the ones below, never one above (`docs/design.md` has
+//! the contract, the README a reading order).
 //! - [`settings`]: typed settings read from the environment once, validated.
 //! - [`telemetry`]: `tracing` set up in one place (JSON lines for the host,
 //!   readable text locally).
@@ -15,21 +18,27 @@
 //!   policy, the planner. No I/O.
 //! - [`graph`]: the Microsoft Graph client: tokens, paging, batching, pacing
 //!   against the host tenant's throttle budget, retries, typed errors.
-//! - [`sim`]: a stateful Microsoft Graph + Entra token simulator (tests, the
-//!   demo and the benchmarks run on it).
 //! - [`store`]: the store interface (tenant registry, guest records, runs,
 //!   audit, leases) and its SQLite and Azure Table Storage backends.
 //! - [`secrets`]: client secrets from Azure Key Vault, or a local file for
-//!   development.
-//! - [`functions`]: the custom-handler wire protocol (envelopes in, outputs
-//!   out) and the HTTP server the Functions host talks to.
-//! - [`orchestration`]: the behaviour behind each function: timers fan
-//!   out, the worker runs jobs under a lease and a time budget, poison-watch,
-//!   report and provision.
-//! - [`sync`]: use cases: run one tenant job within a time budget, fan out
-//!   work items, provision one user.
+//!   development; the secret-expiry check.
+//! - [`protocol`]: the custom-handler wire protocol (envelopes in, outputs
+//!   out), the function names and the HTTP server the Functions host talks
+//!   to.
+//! - [`engine`]: the sync engine: read both sides, plan, apply, record; the
+//!   one job driver (lease, time budget, continuations); provision one user.
+//! - [`tenants`]: onboarding and managing source tenants (`guest-sync
+//!   tenant`).
 //! - [`report`]: statistics, the JSON report and the HTML dashboard.
+//! - [`app`]: the composition root: builds the store, secret source, Graph
+//!   client, engine and job driver from settings, once.
+//! - [`orchestration`]: the behaviour behind each function over an
+//!   [`app::App`]: timers fan out, the worker hands work items to the job
+//!   driver, poison-watch, report and provision.
 //! - [`cli`]: the `guest-sync` command line.
+//! - `devtools` (cargo feature `devtools`, on by default; not in the
+//!   deployed handler): the Graph simulator, the benchmarks and the Azurite
+//!   launcher.
 #![forbid(unsafe_code)]
 
 pub mod app;

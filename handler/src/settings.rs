@@ -119,8 +119,9 @@ pub const DEFAULT_JOB_BUDGET_SECS: u64 = 480;
 pub const DEFAULT_RETENTION_DAYS: u64 = 90;
 pub const DEFAULT_LOCAL_SECRETS: &str = "guest-sync.secrets.json";
 
-/// Every setting of design.md, plus the few operational ones documented in
-/// the README. Built by [`Settings::from_lookup`] (the environment) or by
+/// Every setting of the README's Settings table (`docs/design.md`,
+/// "Settings", says how they are grouped); the operational ones (log format,
+/// port) are read elsewhere. Built by [`Settings::from_lookup`] (the environment) or by
 /// hand (tests, the demo).
 #[derive(Debug, Clone)]
 pub struct Settings {

@@ -29,7 +29,8 @@ param adminObjectId string = ''
 ])
 param adminPrincipalType string = 'User'
 
-// Built-in role definition ids (docs infra.md; tests/infra checks the list).
+// Built-in role definition ids (listed in infra/README.md, Permissions;
+// tests/infra checks the list).
 var storageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
 var storageQueueDataContributor = '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
 var storageTableDataContributor = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'

@@ -3,7 +3,7 @@
 //! directory and an in-test secret source. Each scenario asserts the host's
 //! final state (simulator inspection) and the store's records.
 //!
-//! - [`scenarios`]: every sync rule of design.md, one scenario each.
+//! - [`scenarios`]: every sync rule of `docs/design.md`, one scenario each.
 //! - [`robustness`]: the same with faults on (5xx, throttling, eventual
 //!   consistency), crash tests (the run dropped after k writes), and the
 //!   requests-per-guest budget.

@@ -1,4 +1,4 @@
-//! One scenario per sync rule (design.md), end to end against the
+//! One scenario per sync rule (`docs/design.md`), end to end against the
 //! simulator: the host's final state and the store's records are asserted.
 use guest_sync::devtools::sim::{NewUser, SimConfig};
 use guest_sync::domain::{

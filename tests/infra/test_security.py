@@ -8,7 +8,7 @@ import re
 
 from conftest import INFRA, bicep_files, docs_dir, strip_comments
 
-# Built-in role definition ids allowed in the templates (docs/infra.md).
+# Built-in role definition ids allowed in the templates (infra/README.md, Permissions).
 ROLE_IDS = {
     "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner",
     "974c5e8b-45b9-4653-ba55-5f855dd0fb88": "Storage Queue Data Contributor",

@@ -1,7 +1,7 @@
 //! The host harness: plays the Azure Functions host against the handler's
 //! real HTTP server, with real queues in Azurite.
 //!
-//! What it does, as the host does (functions-protocol.md):
+//! What it does, as the host does (`docs/protocol.md`):
 //! - fires a timer by POSTing the captured timer envelope;
 //! - turns `Outputs.workItems` into messages on `guestsync-work`
 //!   (base64 message encoding, as the host's default);

@@ -4,7 +4,7 @@
 //!
 //! The Functions host itself (`func`) cannot run here, so these tests play
 //! it: they POST the envelopes it sends (captured payloads from
-//! docs/functions-protocol.md) and check what it would receive back.
+//! docs/protocol.md) and check what it would receive back.
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -37,7 +37,7 @@ pub fn captured_timer_envelope() -> Value {
      "Metadata":{"sys":{"MethodName":"sync-timer","UtcNow":"2024-11-30T14:43:50.46239Z","RandGuid":"5f1e0f4a-3a0c-4a53-9a7f-1f2d3c4b5a69"}}})
 }
 
-/// A valid work item (design.md's shape).
+/// A valid work item (the shape in `docs/design.md`, "Work items").
 pub fn work_item() -> Value {
     json!({
         "job": "reconcile",

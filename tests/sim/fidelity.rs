@@ -67,7 +67,7 @@ async fn a_member_page_has_count_next_link_and_selected_properties() {
     assert_eq!(v["@odata.count"], g.user_ids.len());
 }
 
-/// An invitation answers 201 with invitedUser.id and creates the guest as SIM_API.md says.
+/// An invitation answers 201 with invitedUser.id and creates the guest as docs/simulator.md says.
 #[tokio::test]
 async fn an_invitation_answers_201_and_creates_a_pending_guest() {
     let e = env(SimConfig::fast()).await;

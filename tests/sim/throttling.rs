@@ -79,7 +79,8 @@ async fn hammering_writes_yields_429_with_retry_after_and_waiting_recovers() {
     assert!(e.sim.counts().status(429) >= 2);
 }
 
-/// Every answer carries x-ms-resource-unit with graph.md's costs, $select taking one off.
+/// Every answer carries x-ms-resource-unit with Graph's costs
+/// (docs/graph-client.md, "Costs"), $select taking one off.
 #[tokio::test]
 async fn answers_carry_their_resource_unit_cost() {
     let e = env(SimConfig::fast()).await;

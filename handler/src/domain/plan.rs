@@ -1,7 +1,7 @@
 //! The planner: `plan(source, tracked, host, policy) -> Plan`, a pure
 //! function that decides, for one source tenant, which guests to invite,
 //! adopt, restore, update, disable, enable or remove, and why anything was
-//! held back (design.md, sync rules 1-6 and 10). [`plan_photos`] and
+//! held back (`docs/design.md`, sync rules 1-6 and 10). [`plan_photos`] and
 //! [`plan_redemption`] do the same for the photo and redemption jobs
 //! (rules 7 and 8).
 //!

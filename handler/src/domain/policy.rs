@@ -116,7 +116,7 @@ fn yes() -> bool {
     true
 }
 
-/// Per-tenant options (design.md: attribute mapping, invite address
+/// Per-tenant options (`docs/design.md`, "Settings": attribute mapping, invite address
 /// attribute, userType, and the rest of the policy).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

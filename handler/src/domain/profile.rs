@@ -4,8 +4,8 @@
 //!
 //! Pure functions only. Comparing with the actual host values (never with
 //! what we last wrote) is what corrects manual edits in the host and
-//! re-applies the display name after redemption overwrote it (design.md,
-//! sync rule 3).
+//! re-applies the display name after redemption overwrote it
+//! (`docs/design.md`, sync rule 3).
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};

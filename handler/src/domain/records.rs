@@ -1,4 +1,4 @@
-//! The records guest-sync keeps (design.md, "Data kept") and the queue work
+//! The records guest-sync keeps (`docs/design.md`, "Data kept") and the queue work
 //! item. These are plain values; the store persists them, the engine
 //! produces them, the report reads them.
 use std::fmt;
@@ -53,7 +53,8 @@ impl FromStr for Job {
     }
 }
 
-/// A queue message body on `guestsync-work` (design.md). Field names are
+/// A queue message body on `guestsync-work` (`docs/design.md`, "Work
+/// items"). Field names are
 /// chosen so they never collide with the host's trigger metadata (`Id`,
 /// `DequeueCount`, ...).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -392,7 +393,7 @@ pub struct AuditEntry {
 mod tests {
     use super::*;
 
-    /// A work item round-trips in design.md's wire shape and never uses a
+    /// A work item round-trips in the wire shape of `docs/design.md` and never uses a
     /// field name the host reserves.
     #[test]
     fn work_item_wire_shape() {

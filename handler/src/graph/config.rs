@@ -22,8 +22,8 @@ pub struct BucketSpec {
     pub per_sec: f64,
 }
 
-/// The per-tenant budgets the client paces itself against (graph.md,
-/// "Throttling") and how it adapts.
+/// The per-tenant budgets the client paces itself against
+/// (`docs/graph-client.md`, "Throttling budgets") and how it adapts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PacingConfig {
     /// Writes per app + tenant: 3,000 per 150 s (20/s sustained).

@@ -87,7 +87,7 @@ impl Operation {
     }
 
     /// The least-privileged application permission the operation needs
-    /// (graph.md, "Permissions").
+    /// (`docs/graph-client.md`, "Permissions").
     pub fn permission(&self) -> Option<&'static str> {
         Some(match self {
             Operation::ReadGroupMembers | Operation::GetGroup | Operation::CountGroupMembers => {

@@ -1,4 +1,5 @@
-//! The Microsoft Graph client (graph.md is the contract).
+//! The Microsoft Graph client (the Graph behaviour it relies on is listed
+//! under "Graph facts" in `docs/graph-client.md`).
 //!
 //! - [`config`]: [`GraphConfig`] (URLs, timeouts, retry bounds, budgets,
 //!   time scale), built from the settings.

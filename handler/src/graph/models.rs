@@ -186,7 +186,7 @@ pub struct Photo {
 }
 
 /// How a paged read ended: the engine must not deprovision anybody on a
-/// read that did not complete (design.md, rule 6).
+/// read that did not complete (`docs/design.md`, rule 6).
 #[derive(Debug)]
 pub struct PagedRead {
     /// Pages received.

@@ -1,5 +1,5 @@
-//! Typed operations on one tenant: the reads and writes design.md's sync
-//! rules need (group members, users, guests, invitations, profile patches,
+//! Typed operations on one tenant: the reads and writes the sync rules of
+//! `docs/design.md` need (group members, users, guests, invitations, profile patches,
 //! deletion and restore, photos, host group membership).
 use bytes::Bytes;
 use reqwest::Method;
@@ -24,7 +24,7 @@ pub fn address_filter(address: &str) -> String {
     format!("mail eq {q} or otherMails/any(x:x eq {q}) or userPrincipalName eq {q}")
 }
 
-/// Read costs (graph.md): `$select` takes one resource unit off.
+/// Read costs (`docs/graph-client.md`, "Costs"): `$select` takes one resource unit off.
 fn read_cost(base: u32, selected: bool) -> Cost {
     Cost::read(if selected {
         base.saturating_sub(1).max(1)

@@ -2,7 +2,8 @@
 //! hammering into 429s.
 //!
 //! One [`TenantBudget`] per tenant, shared by every task of the process,
-//! holds three token buckets mirroring graph.md's table: writes (3,000 per
+//! holds three token buckets mirroring Graph's budget table
+//! (`docs/graph-client.md`, "Throttling budgets"): writes (3,000 per
 //! 150 s), invitations (150 per 5 s) and read resource units (8,000 per
 //! 10 s). A call acquires its cost from each bucket *before* it is sent.
 //!
@@ -39,7 +40,7 @@ pub enum BudgetKind {
     ReadUnits,
 }
 
-/// What one request costs against the budgets (graph.md, "Costs").
+/// What one request costs against the budgets (`docs/graph-client.md`, "Costs").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Cost {
     /// Resource units (every request costs at least one).

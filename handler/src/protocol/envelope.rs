@@ -3,7 +3,7 @@
 //! `{"Outputs":{…},"Logs":[…],"ReturnValue":…}`.
 //!
 //! Decoding is tolerant of every variant the host is known to send (see
-//! `docs/functions-protocol.md`): values JSON-encoded once more as strings,
+//! `docs/protocol.md`): values JSON-encoded once more as strings,
 //! numbers sent as strings, ids wrapped in extra quotes, dates without an
 //! offset, a null `ScheduleStatus`, base64 bodies. What it cannot make sense
 //! of is refused with an [`EnvelopeError`] naming the field and the shape it

@@ -7,7 +7,7 @@
 //! module decodes that envelope into typed values, hands them to the
 //! function's behaviour, and encodes the answer as
 //! `{"Outputs":{…},"Logs":[…],"ReturnValue":…}`. The wire format is written
-//! down in `docs/functions-protocol.md`; everything here follows it.
+//! down in `docs/protocol.md`; everything here follows it.
 //!
 //! # Parts
 //! - [`names`]: the seven functions of the app ([`FunctionName`],
@@ -49,8 +49,8 @@
 //!
 //! [`FunctionSet::unconfigured`] maps every function to a behaviour that
 //! fails clearly ("not configured") instead of pretending to succeed; the
-//! `handler` binary builds its set in one place (`function_set()` in
-//! `bin/handler.rs`).
+//! real set is built in one place, `orchestration::function_set(app)`
+//! (`orchestration::build(settings)` for the `handler` binary).
 //!
 //! # Error policy (what the host sees)
 //! | case | timer / queue function | HTTP function (`report`, `provision`) |

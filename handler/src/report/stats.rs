@@ -19,7 +19,8 @@ use crate::store::{Store, StoreError};
 /// renamed, removed or retyped fields bump it.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// A secret expiring within this many days is a warning (design.md rule 9).
+/// A secret expiring within this many days is a warning (`docs/design.md`,
+/// rule 9).
 pub const SECRET_WARNING_DAYS: i64 = 30;
 
 /// How many runs [`Statistics::load`] reads (newest first) for the charts and

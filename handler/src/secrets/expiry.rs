@@ -1,4 +1,4 @@
-//! Client-secret expiry monitoring (design.md rule 9). The redemption
+//! Client-secret expiry monitoring (`docs/design.md`, rule 9). The redemption
 //! timer's daily pass calls [`check_secret_expiry`]: every registered
 //! tenant's secret and the host's are read from the secret source, their
 //! expiry dates recorded on the tenant records

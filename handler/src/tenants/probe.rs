@@ -4,7 +4,8 @@
 //! member's attributes (proving `User.Read.All`: without it, members come
 //! back with their id only).
 //!
-//! It speaks Microsoft Graph's HTTP API directly (graph.md): a handful of
+//! It speaks Microsoft Graph's HTTP API directly (`docs/graph-client.md`,
+//! "Graph facts"): a handful of
 //! read calls made once by an administrator, so it needs none of the
 //! engine's pacing, and every answer can be turned into a message an
 //! administrator can act on ([`ConnectionProblem`]).

@@ -47,10 +47,10 @@ pub struct GraphBenchArgs {
     pub seed: u64,
 }
 
-/// Graph's per-app, per-tenant write budget (graph.md).
+/// Graph's per-app, per-tenant write budget (`docs/graph-client.md`).
 const WRITE_BURST: f64 = 3_000.0;
 const WRITES_PER_SEC: f64 = 20.0;
-/// Graph's per-tenant invitation budget (graph.md).
+/// Graph's per-tenant invitation budget (`docs/graph-client.md`).
 const INVITE_BURST: f64 = 150.0;
 const INVITES_PER_SEC: f64 = 30.0;
 

@@ -4,7 +4,8 @@
 //! budgets, scaled by `--time-scale`), generates a source tenant of
 //! `--users` users (a share with photos), registers it on a SQLite store in
 //! a temporary directory with local secrets, and runs our engine
-//! ([`crate::engine::run_job`], continuations followed) three times:
+//! (a reconcile run to the end through the job driver,
+//! [`crate::engine::JobDriver::run_to_end`]) three times:
 //! 1. the first sync (every in-scope user becomes a guest),
 //! 2. a no-change run,
 //! 3. a run after `--churn` (a third joins, a third leaves, a third renamed).
@@ -89,10 +90,10 @@ impl Default for ScaleBenchArgs {
     }
 }
 
-/// Graph's per-app, per-tenant write budget (graph.md): 3,000 per 150 s.
+/// Graph's per-app, per-tenant write budget (`docs/graph-client.md`): 3,000 per 150 s.
 const WRITE_BURST: f64 = 3_000.0;
 const WRITES_PER_SEC: f64 = 20.0;
-/// Graph's per-tenant invitation budget (graph.md): 150 per 5 s.
+/// Graph's per-tenant invitation budget (`docs/graph-client.md`): 150 per 5 s.
 const INVITE_BURST: f64 = 150.0;
 const INVITES_PER_SEC: f64 = 30.0;
 /// The targets.

@@ -92,7 +92,8 @@ impl GReq {
         self.segs.join("/")
     }
 
-    /// What kind of call this is and what it costs (graph.md).
+    /// What kind of call this is and what it costs (`docs/graph-client.md`,
+    /// "Costs").
     pub fn classify(&self) -> (&'static str, Cost) {
         let select = self.q("select").is_some();
         let s: Vec<&str> = self.segs.iter().map(String::as_str).collect();

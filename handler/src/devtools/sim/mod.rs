@@ -3,13 +3,14 @@
 //! One axum server on 127.0.0.1 serves the token authority
 //! (`POST /{tenant}/oauth2/v2.0/token`), Graph (`/v1.0/...`) and a control
 //! interface (`/_sim/...`). It holds several tenants (sources and a host) in
-//! memory and behaves like Graph does as described in `graph.md`: tokens bound
+//! memory and behaves like Graph does as described under "Graph facts" in
+//! `docs/graph-client.md`: tokens bound
 //! to their tenant and app, Graph's JSON and error shapes, paging by
 //! `@odata.nextLink`, `$select`/`$filter`/`$batch`, throttling as real token
 //! buckets, latency, eventual-consistency 404s, the photo cool-down and
 //! injectable faults, all scaled by one time factor and deterministic for a
-//! given seed. The contract is `SIM_API.md`; `docs/simulator.md` documents the
-//! behaviour.
+//! given seed. `docs/simulator.md` documents the behaviour and the Rust API
+//! (its "Rust API" section lists the names tests and the demo rely on).
 //!
 //! # Layout
 //! - [`model`]: the in-memory directory (tenants, apps, users, groups, deleted
@@ -60,7 +61,8 @@ pub struct SimConfig {
     /// 1.0 = real time; 10.0 = everything 10x faster (buckets, latency,
     /// cool-downs, token lifetime, consistency delay, `Retry-After`).
     pub time_scale: f64,
-    /// Graph's budgets (graph.md table) as real token buckets.
+    /// Graph's budgets (`docs/graph-client.md`, "Throttling budgets") as
+    /// real token buckets.
     pub throttling: bool,
     /// Per-request latency (unscaled).
     pub latency: LatencyModel,

@@ -744,7 +744,8 @@ impl World {
         Ok(())
     }
 
-    /// Creates a guest as an invitation would (see SIM_API.md).
+    /// Creates a guest as an invitation would (see "Invitations" in
+    /// `docs/simulator.md`).
     pub fn create_guest(
         &mut self,
         host: Guid,

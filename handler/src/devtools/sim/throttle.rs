@@ -1,4 +1,5 @@
-//! Graph's identity-and-access throttle budgets (graph.md table) as token
+//! Graph's identity-and-access throttle budgets (`docs/graph-client.md`,
+//! "Throttling budgets") as token
 //! buckets in simulated time. A call is admitted only if every bucket it
 //! touches holds enough; then all are charged. A refused call charges
 //! nothing and learns how long the emptiest bucket needs to refill.
@@ -9,7 +10,7 @@ use crate::domain::Guid;
 /// What one call costs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Cost {
-    /// Resource units (graph.md: GET users 2, group members 3,
+    /// Resource units (`docs/graph-client.md`, "Costs": GET users 2, group members 3,
     /// transitiveMembers 5, other GET 1, writes 1; `$select` takes 1 off).
     pub ru: u32,
     pub write: bool,

@@ -1,6 +1,7 @@
 //! The Entra token endpoint: `POST /{tenant}/oauth2/v2.0/token` with client
 //! credentials. Issues opaque bearer tokens bound to tenant + app, and answers
-//! the AADSTS errors graph.md lists in Entra's error shape.
+//! the AADSTS errors `docs/graph-client.md` lists ("Tokens") in Entra's
+//! error shape.
 use std::collections::HashMap;
 use std::sync::Arc;
 
