@@ -2,7 +2,7 @@
 
 - app settings <-> handler/src/settings.rs SETTING_NAMES
 - queues <-> functions/*/function.json (and handler/src/protocol/names.rs)
-- function folders <-> design.md's table (and FUNCTION_NAMES)
+- function folders <-> docs/design.md's table (and FUNCTION_NAMES)
 - tables <-> the store's table-name constants (handler/src/store)
 Each fails, rather than skips, when the code side is missing."""
 from __future__ import annotations
@@ -79,12 +79,10 @@ def test_queue_names_match_the_function_definitions(parsed):
     created = parsed["modules/storage.bicep"]["variables"]["queueNames"]["value"]
     bound = {b["queueName"] for d in _function_defs().values() for b in d["bindings"] if "queueName" in b}
     assert set(created) == bound, f"template {sorted(created)} vs functions/ {sorted(bound)}"
-    names_rs = HANDLER_SRC / "protocol" / "names.rs"
-    if names_rs.is_file():
-        text = names_rs.read_text()
-        for const in ("WORK_QUEUE", "POISON_QUEUE"):
-            m = re.search(rf'const {const}: &str = "([^"]+)"', text)
-            assert m and m.group(1) in created, const
+    text = (HANDLER_SRC / "protocol" / "names.rs").read_text()
+    for const in ("WORK_QUEUE", "POISON_QUEUE"):
+        m = re.search(rf'const {const}: &str = "([^"]+)"', text)
+        assert m and m.group(1) in created, const
 
 
 def test_queue_bindings_use_the_identity_based_connection():
@@ -105,14 +103,11 @@ def test_timer_schedules_are_app_settings(app_settings):
 
 
 def test_function_folders_match_the_design_and_the_code():
-    """functions/ holds the functions of design.md's table (and of FUNCTION_NAMES)."""
+    """functions/ holds the functions of docs/design.md's table (and of FUNCTION_NAMES)."""
     folders = set(_function_defs())
     names_rs = HANDLER_SRC / "protocol" / "names.rs"
-    if names_rs.is_file():
-        assert folders == set(rust_str_list(names_rs, "FUNCTION_NAMES"))
+    assert folders == set(rust_str_list(names_rs, "FUNCTION_NAMES"))
     docs = docs_dir()
-    if docs is None:
-        pytest.skip("design.md not found beside the repository")
     table = set(re.findall(r"(?m)^\| `([a-z][a-z0-9-]+)` \|", (docs / "design.md").read_text()))
     assert folders == table, f"functions/ {sorted(folders)} vs design.md {sorted(table)}"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 
-from conftest import INFRA, bicep_files, docs_dir, strip_comments
+from conftest import INFRA, bicep_files, strip_comments
 
 # Built-in role definition ids allowed in the templates (infra/README.md, Permissions).
 ROLE_IDS = {
@@ -175,15 +175,14 @@ def _role_assignments(parsed):
 
 
 def test_every_role_assignment_uses_an_expected_role_id(parsed):
-    """Each roleDefinitionId is one of infra.md's built-in roles (and infra.md still lists them)."""
+    """Each roleDefinitionId is one of the documented built-in roles (and infra/README.md still lists them)."""
     found = list(_role_assignments(parsed))
     assert len(found) >= 6
     for fname, name, _, _, role_id in found:
         assert role_id in ROLE_IDS, f"{fname} {name}: unexpected role {role_id}"
-    docs = docs_dir()
-    if docs and (docs / "infra.md").is_file():
-        listed = set(re.findall(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", (docs / "infra.md").read_text()))
-        assert set(ROLE_IDS) <= listed, "the role list drifted from docs/infra.md"
+    readme = INFRA / "README.md"
+    listed = set(re.findall(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", readme.read_text()))
+    assert set(ROLE_IDS) <= listed, "the role list drifted from infra/README.md"
 
 
 def test_role_assignments_are_least_privilege_and_deterministically_named(parsed):

@@ -13,6 +13,7 @@ use super::{host_credentials, source_credentials, ProvisionOutcome, SyncContext,
 /// "provision on demand": reads the user (object id or UPN) and its group
 /// membership, finds its guest in the host (by record, then by address),
 /// plans, and applies. A user out of scope is reported and left alone.
+#[tracing::instrument(name = "provision", skip_all, fields(tenant_id = %tenant.tenant_id, preview))]
 pub async fn provision_user(
     ctx: &SyncContext,
     tenant: &SourceTenant,

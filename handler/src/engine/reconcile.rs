@@ -16,6 +16,7 @@ const MAX_PASSES: u64 = 3;
 
 /// Reads both sides and computes the reconcile plan (no writes). Used by
 /// `guest-sync plan` and by the reconcile job.
+#[tracing::instrument(name = "compute_plan", skip_all, fields(tenant_id = %tenant.tenant_id))]
 pub async fn compute_plan(
     ctx: &SyncContext,
     tenant: &SourceTenant,

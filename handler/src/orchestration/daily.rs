@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use crate::app::App;
 
 /// Runs the checks at `now`; one log line per finding.
+#[tracing::instrument(name = "daily_checks", skip_all)]
 pub async fn run(app: &App, now: DateTime<Utc>) -> Vec<String> {
     let mut logs = Vec::new();
     let statuses = crate::secrets::expiry::check_secret_expiry(

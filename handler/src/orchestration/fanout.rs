@@ -26,6 +26,7 @@ impl Fanout {
 
 /// The work items for one timer tick, and what was skipped and why (for the
 /// invocation's logs).
+#[tracing::instrument(name = "fanout", skip_all, fields(job = %job))]
 pub async fn plan_fanout(app: &App, job: Job) -> Result<(Vec<WorkItem>, Vec<String>), InvokeError> {
     let tenants = app
         .store
