@@ -15,13 +15,13 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use guest_sync::devtools::sim::{NewUser, Sim, SimConfig, SimUser};
 use guest_sync::domain::{GuestRecord, Guid, Job, SecretName, SourceTenant, TenantOptions};
+use guest_sync::engine::{run_job, Clock, JobOutcome, NoProgress, SyncContext};
 use guest_sync::graph::{GraphClient, GraphConfig};
 use guest_sync::secrets::{Secret, SecretError, SecretSource, SecretString};
 use guest_sync::settings::Settings;
-use guest_sync::devtools::sim::{NewUser, Sim, SimConfig, SimUser};
 use guest_sync::store::Store;
-use guest_sync::engine::{run_job, Clock, JobOutcome, NoProgress, SyncContext};
 use serde_json::{Map, Value};
 
 /// Secrets held in memory (the engine only reads them).

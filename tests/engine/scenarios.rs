@@ -1,9 +1,9 @@
 //! One scenario per sync rule (design.md), end to end against the
 //! simulator: the host's final state and the store's records are asserted.
+use guest_sync::devtools::sim::{NewUser, SimConfig};
 use guest_sync::domain::{
     AttributeMapping, GuestState, Job, MappingSource, RunOutcome, TenantOptions,
 };
-use guest_sync::devtools::sim::{NewUser, SimConfig};
 use guest_sync::engine::{provision_user, run_job, NoProgress};
 use serde_json::{json, Map, Value};
 
@@ -540,7 +540,8 @@ async fn an_unreadable_source_group_removes_nobody_and_is_retried() {
     .await
     .unwrap_err();
     assert!(e.is_transient(), "{e}");
-    h.sim.set_faults(guest_sync::devtools::sim::Faults::default());
+    h.sim
+        .set_faults(guest_sync::devtools::sim::Faults::default());
     assert!(h.sim.deleted_users(h.host).is_empty());
     assert_eq!(h.record(users[0]).await.state, GuestState::Invited);
     let run = h.store.get_run(h.src, run_id).await.unwrap().unwrap();

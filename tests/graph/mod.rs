@@ -5,13 +5,13 @@
 use std::collections::HashSet;
 
 use futures::StreamExt;
+use guest_sync::devtools::sim::{Faults, GenerateSpec, NewUser, Sim, SimConfig};
 use guest_sync::domain::Guid;
 use guest_sync::graph::{
     AadstsCode, AppCredentials, BatchRequest, GraphClient, GraphConfig, GraphError, InviteRequest,
     TenantGraph, GUEST_SELECT,
 };
 use guest_sync::secrets::SecretString;
-use guest_sync::devtools::sim::{Faults, GenerateSpec, NewUser, Sim, SimConfig};
 use serde_json::{json, Map, Value};
 
 const ALL_PERMS: &[&str] = &[

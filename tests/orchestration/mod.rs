@@ -10,9 +10,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use guest_sync::devtools::sim::{Faults, GenerateSpec, LatencyModel, SimConfig};
 use guest_sync::domain::{GuestState, Job, RunOutcome, WorkItem};
 use guest_sync::orchestration::function_set;
-use guest_sync::devtools::sim::{Faults, GenerateSpec, LatencyModel, SimConfig};
 use serde_json::{json, Value};
 
 use harness::Host;

@@ -4,13 +4,13 @@
 //! handler builds it.
 use std::sync::Arc;
 
+use guest_sync::app::App;
+use guest_sync::devtools::sim::{GenerateSpec, Generated, Sim, SimConfig};
 use guest_sync::domain::{Guid, SecretName, SourceTenant, TenantOptions};
 use guest_sync::graph::{GraphClient, GraphConfig};
-use guest_sync::app::App;
 use guest_sync::secrets::local::LocalFileSource;
 use guest_sync::secrets::{SecretSource, SecretString};
 use guest_sync::settings::Settings;
-use guest_sync::devtools::sim::{GenerateSpec, Generated, Sim, SimConfig};
 use guest_sync::store::Store;
 
 pub const HOST_PERMS: &[&str] = &["User.Invite.All", "User.ReadWrite.All"];

@@ -4,8 +4,8 @@
 //! the whole transcript, the tracing output and the store are scanned for
 //! them.
 use chrono::{TimeZone, Utc};
-use guest_sync::domain::Guid;
 use guest_sync::devtools::sim::{GenerateSpec, Sim, SimConfig};
+use guest_sync::domain::Guid;
 
 use super::harness::{Capture, TenantCli};
 use super::no_leak::{assert_no_canary, LEAK_1, LEAK_2};

@@ -2,8 +2,8 @@
 //! shapes (pinned fixtures), tokens bound to their tenant, paging, `$batch`,
 //! throttling, faults and determinism, consistency window, photo cool-down,
 //! host writes and redemption.
-use guest_sync::domain::Guid;
 use guest_sync::devtools::sim::{Sim, SimConfig};
+use guest_sync::domain::Guid;
 use serde_json::Value;
 
 mod auth;

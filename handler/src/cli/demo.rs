@@ -21,9 +21,9 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::domain::policy::DeprovisionMode;
 use crate::app::App;
 use crate::devtools::sim::{GenerateSpec, LatencyModel, Sim, SimConfig};
+use crate::domain::policy::DeprovisionMode;
 use crate::domain::{GuestState, Guid, Job, RunCounts, SecretName, SourceTenant, TenantOptions};
 use crate::engine::driver::Driven;
 use crate::engine::{Clock, JobDriver, Progress};

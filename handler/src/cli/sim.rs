@@ -7,8 +7,8 @@ use anyhow::Context;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use crate::domain::Guid;
 use crate::devtools::sim::{Faults, GenerateSpec, LatencyModel, Sim, SimConfig};
+use crate::domain::Guid;
 
 /// Arguments of `guest-sync sim`.
 #[derive(Debug, clap::Args)]

@@ -6,9 +6,9 @@ use std::time::Duration;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::app::App;
 use crate::domain::plan::{ActionKind, HoldReason, Plan};
 use crate::domain::{Guid, Job, SourceTenant};
-use crate::app::App;
 use crate::engine::driver::Driven;
 use crate::engine::{compute_plan, Progress};
 use crate::settings::Settings;

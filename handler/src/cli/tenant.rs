@@ -22,8 +22,7 @@ use crate::secrets::{SecretSource, SecretString};
 use crate::settings::Settings;
 use crate::store::Store;
 use crate::tenants::{
-    self,
-    ConnectionReport, GraphEndpoints, GuestDisposition, Onboarding, RemoveOutcome,
+    self, ConnectionReport, GraphEndpoints, GuestDisposition, Onboarding, RemoveOutcome,
     SourceProbe, TenantInput, TenantRow,
 };
 

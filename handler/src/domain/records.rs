@@ -335,7 +335,12 @@ impl RunRecord {
         error: String,
     ) -> Self {
         let mut r = existing.unwrap_or_else(|| {
-            RunRecord::started(item.run_id, item.job, item.source_tenant_id, item.enqueued_at)
+            RunRecord::started(
+                item.run_id,
+                item.job,
+                item.source_tenant_id,
+                item.enqueued_at,
+            )
         });
         r.finish(RunOutcome::Failed, at);
         r.parked = true;

@@ -113,7 +113,10 @@ mod tests {
     /// Another job's cursor, garbage and null all mean "start over".
     #[test]
     fn foreign_or_garbage_is_no_cursor() {
-        assert_eq!(JobCursor::parse(Job::Photos, Some(&json!({"pass": 2}))), None);
+        assert_eq!(
+            JobCursor::parse(Job::Photos, Some(&json!({"pass": 2}))),
+            None
+        );
         assert_eq!(
             JobCursor::parse(Job::Reconcile, Some(&json!({"after": "x"}))),
             None
@@ -123,7 +126,10 @@ mod tests {
             None
         );
         assert_eq!(JobCursor::parse(Job::Reconcile, Some(&json!("pass"))), None);
-        assert_eq!(JobCursor::parse(Job::Redemption, Some(&json!({"pass": 1}))), None);
+        assert_eq!(
+            JobCursor::parse(Job::Redemption, Some(&json!({"pass": 1}))),
+            None
+        );
         assert_eq!(JobCursor::parse(Job::Reconcile, None), None);
         assert_eq!(JobCursor::reconcile_pass(None), 1);
         assert_eq!(JobCursor::photos_after(None), None);

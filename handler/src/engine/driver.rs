@@ -171,7 +171,8 @@ impl JobDriver {
             cursor: None,
             enqueued_at: Utc::now(),
         };
-        let span = tracing::info_span!("job_to_end", tenant_id = %tid, job = %job, run_id = %item.run_id);
+        let span =
+            tracing::info_span!("job_to_end", tenant_id = %tid, job = %job, run_id = %item.run_id);
         self.to_end_in_span(tenant, item, progress)
             .instrument(span)
             .await
@@ -254,8 +255,7 @@ impl JobDriver {
         item: &WorkItem,
         progress: &dyn Progress,
     ) -> Result<(JobOutcome, Option<WorkItem>), SyncError> {
-        let deadline =
-            tokio::time::Instant::now() + self.budget.saturating_sub(self.margin());
+        let deadline = tokio::time::Instant::now() + self.budget.saturating_sub(self.margin());
         let cursor = JobCursor::parse(item.job, item.cursor.as_ref());
         let out = run_job(
             &self.engine,

@@ -4,7 +4,9 @@ use std::collections::{BTreeSet, HashMap};
 use futures::{FutureExt, StreamExt};
 
 use crate::domain::plan::{self, PhotoActionKind, SourceUser};
-use crate::domain::{AuditEntry, GuestRecord, GuestState, Guid, RunCounts, RunOutcome, SourceTenant};
+use crate::domain::{
+    AuditEntry, GuestRecord, GuestState, Guid, RunCounts, RunOutcome, SourceTenant,
+};
 use crate::graph::{GraphError, TenantGraph};
 
 use super::cursor::JobCursor;
@@ -242,4 +244,3 @@ async fn photo_action(
     }
     Ok(counts)
 }
-

@@ -151,4 +151,3 @@ pub async fn provision_user(
         record: after,
     })
 }
-

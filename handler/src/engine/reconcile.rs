@@ -172,4 +172,3 @@ async fn update_guard(
     }
     Ok(())
 }
-

@@ -168,4 +168,3 @@ async fn mark_accepted(ctx: &SyncContext, r: &GuestRecord) -> Result<(), SyncErr
     }
     Ok(())
 }
-

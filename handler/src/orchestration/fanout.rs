@@ -26,10 +26,7 @@ impl Fanout {
 
 /// The work items for one timer tick, and what was skipped and why (for the
 /// invocation's logs).
-pub async fn plan_fanout(
-    app: &App,
-    job: Job,
-) -> Result<(Vec<WorkItem>, Vec<String>), InvokeError> {
+pub async fn plan_fanout(app: &App, job: Job) -> Result<(Vec<WorkItem>, Vec<String>), InvokeError> {
     let tenants = app
         .store
         .list_tenants()

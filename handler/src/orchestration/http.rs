@@ -9,8 +9,8 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use crate::app::App;
-use crate::engine::SyncError;
 use crate::domain::Guid;
+use crate::engine::SyncError;
 use crate::protocol::{Function, FunctionOutput, HttpResponse, Invocation, InvokeError, Trigger};
 use crate::report::Statistics;
 

@@ -62,7 +62,10 @@ pub fn function_set(app: Arc<App>) -> FunctionSet {
             FunctionName::PoisonWatch,
             Arc::new(poison::PoisonWatch::new(app.clone())),
         )
-        .with(FunctionName::Report, Arc::new(http::Report::new(app.clone())))
+        .with(
+            FunctionName::Report,
+            Arc::new(http::Report::new(app.clone())),
+        )
         .with(FunctionName::Provision, Arc::new(http::Provision::new(app)))
 }
 

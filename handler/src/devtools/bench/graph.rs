@@ -19,10 +19,10 @@ use anyhow::Context;
 use futures::StreamExt;
 use serde_json::{json, Map, Value};
 
-use crate::graph::{AppCredentials, GraphClient, GraphConfig, InviteRequest};
-use crate::domain::Guid;
-use crate::secrets::SecretString;
 use crate::devtools::sim::{Faults, NewUser, Sim, SimConfig};
+use crate::domain::Guid;
+use crate::graph::{AppCredentials, GraphClient, GraphConfig, InviteRequest};
+use crate::secrets::SecretString;
 
 /// Arguments of the graph benchmark.
 #[derive(Debug, clap::Args)]

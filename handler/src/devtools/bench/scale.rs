@@ -36,15 +36,15 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::app::App;
+use crate::devtools::sim::{GenerateSpec, Generated, NewUser, Sim, SimConfig, SimCounts};
+use crate::domain::{Guid, Job, RunCounts, SecretName, SourceTenant, TenantOptions};
 use crate::engine::driver::Driven;
 use crate::engine::{JobDriver, NoProgress};
-use crate::domain::{Guid, Job, RunCounts, SecretName, SourceTenant, TenantOptions};
 use crate::graph::{
     AppCredentials, BucketSpec, GraphClient, GraphConfig, GraphError, InviteRequest, TenantGraph,
 };
 use crate::secrets::SecretString;
 use crate::settings::Settings;
-use crate::devtools::sim::{GenerateSpec, Generated, NewUser, Sim, SimConfig, SimCounts};
 
 /// Arguments of the scale benchmark.
 #[derive(Debug, Clone, clap::Args)]

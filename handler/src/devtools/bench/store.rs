@@ -12,9 +12,9 @@ use anyhow::Context;
 use chrono::Utc;
 
 use crate::devtools::azurite::Azurite;
-use crate::store::Store;
 use crate::domain::{GuestRecord, GuestState, Guid};
 use crate::settings::StoreSpec;
+use crate::store::Store;
 
 /// Which backends to measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
