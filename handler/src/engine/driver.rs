@@ -33,6 +33,9 @@ use super::{run_job, JobCursor, JobOutcome, Progress, SyncContext, SyncError};
 pub const LEASE_GRACE: Duration = Duration::from_secs(60);
 
 /// What one slice of a work item came to.
+// One value per slice, returned and consumed at once: boxing the large
+// variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Slice {
     /// Not run, and why (for the invocation's logs).
@@ -45,6 +48,8 @@ pub enum Slice {
 }
 
 /// A job run to its end by [`JobDriver::run_to_end`].
+// One value per run, returned and consumed at once (as [`Slice`]).
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Driven {
     /// Not run (the job's lease is held elsewhere), and why.
