@@ -4,9 +4,11 @@
 //! final state (simulator inspection) and the store's records.
 //!
 //! - [`scenarios`]: every sync rule of `docs/design.md`, one scenario each.
+//! - [`audit`]: what the audit trail names (the guest's host UPN).
 //! - [`robustness`]: the same with faults on (5xx, throttling, eventual
 //!   consistency), crash tests (the run dropped after k writes), and the
 //!   requests-per-guest budget.
+mod audit;
 mod robustness;
 mod scenarios;
 

@@ -8,9 +8,10 @@ use chrono::{DateTime, Utc};
 use clap::Parser;
 use guest_sync::cli::tenant::{execute, load_settings, TenantContext};
 use guest_sync::cli::{Cli, Command};
+use guest_sync::graph::GraphConfig;
 use guest_sync::secrets::local::LocalFileSource;
 use guest_sync::store::sqlite::SqliteStore;
-use guest_sync::tenants::{GraphEndpoints, SourceProbe};
+use guest_sync::tenants::SourceProbe;
 
 /// Everything tracing wrote while a [`Capture`] was the default subscriber
 /// (JSON lines, every level).
@@ -98,10 +99,7 @@ impl TenantCli {
         let ctx = TenantContext {
             store: Arc::new(SqliteStore::open(&db).await.unwrap()),
             secrets: Arc::new(LocalFileSource::new(secrets)),
-            probe: SourceProbe::new(GraphEndpoints {
-                authority_url: settings.authority_url.clone(),
-                graph_url: settings.graph_url.clone(),
-            }),
+            probe: SourceProbe::new(GraphConfig::from_settings(&settings)),
             settings: Some(settings),
         };
         TenantCli {

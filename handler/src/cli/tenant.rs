@@ -17,13 +17,14 @@ use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 
 use crate::domain::Guid;
+use crate::graph::GraphConfig;
 use crate::secrets::expiry::{check_secret_expiry, ExpiryLevel};
 use crate::secrets::{SecretSource, SecretString};
 use crate::settings::Settings;
 use crate::store::Store;
 use crate::tenants::{
-    self, ConnectionReport, GraphEndpoints, GuestDisposition, Onboarding, RemoveOutcome,
-    SourceProbe, TenantInput, TenantRow,
+    self, ConnectionReport, GuestDisposition, Onboarding, RemoveOutcome, SourceProbe, TenantInput,
+    TenantRow,
 };
 
 /// Arguments of `guest-sync tenant`.
@@ -204,10 +205,7 @@ impl TenantContext {
     /// Builds the context from the process environment.
     pub async fn from_env() -> anyhow::Result<Self> {
         let (settings, host_set) = load_settings(|k| std::env::var(k).ok())?;
-        let probe = SourceProbe::new(GraphEndpoints {
-            authority_url: settings.authority_url.clone(),
-            graph_url: settings.graph_url.clone(),
-        });
+        let probe = SourceProbe::new(GraphConfig::from_settings(&settings));
         let app = crate::app::App::open(settings).await?;
         Ok(TenantContext {
             store: app.store.clone(),

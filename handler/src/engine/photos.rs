@@ -133,15 +133,11 @@ pub(super) async fn photos(
         counts.unchanged += p.unchanged;
         let results: Vec<Result<RunCounts, SyncError>> = futures::stream::iter(0..p.actions.len())
             .map(|i| {
-                photo_action(
-                    ctx,
-                    tenant.tenant_id,
-                    run_id,
-                    &src,
-                    w.as_ref(),
-                    &p.actions[i],
-                )
-                .boxed()
+                let a = &p.actions[i];
+                let host_upn = managed
+                    .get(&a.source_user_id)
+                    .and_then(|r| r.host_upn.as_deref());
+                photo_action(ctx, tenant.tenant_id, run_id, &src, w.as_ref(), a, host_upn).boxed()
             })
             .buffer_unordered(conc)
             .collect()
@@ -160,7 +156,9 @@ pub(super) async fn photos(
 }
 
 /// Copies or removes one photo, records it (photo fields only, with
-/// optimistic concurrency against the reconcile job) and audits it.
+/// optimistic concurrency against the reconcile job) and audits it under
+/// the guest's host UPN (`host_upn`, from its record), as the other writes
+/// are audited.
 async fn photo_action(
     ctx: &SyncContext,
     tenant: Guid,
@@ -168,6 +166,7 @@ async fn photo_action(
     src: &TenantGraph,
     w: &dyn HostWriter,
     a: &plan::PhotoAction,
+    host_upn: Option<&str>,
 ) -> Result<RunCounts, SyncError> {
     let mut counts = RunCounts::default();
     let (op, r, etag) = match &a.kind {
@@ -196,7 +195,7 @@ async fn photo_action(
         source_tenant_id: tenant,
         source_user_id: Some(a.source_user_id),
         target_id: Some(a.host_id),
-        target_upn: None,
+        target_upn: host_upn.map(str::to_string),
         operation: op.to_string(),
         outcome: match &r {
             Ok(()) => w.outcome_label().to_string(),

@@ -12,12 +12,17 @@ use std::time::Duration;
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use super::error::{scrub_addresses, AadstsCode, ErrorContext, GraphError};
+use super::error::{scrub_addresses, transport_detail, AadstsCode, ErrorContext, GraphError};
 use super::retry::{backoff, retry_after_from};
 use super::stats::Counters;
 use super::GraphConfig;
 use crate::domain::Guid;
 use crate::secrets::SecretString;
+
+/// The operation named in the errors of token requests (their
+/// [`ErrorContext::operation`]), as opposed to the Graph call that needed
+/// the token.
+pub const TOKEN_OPERATION: &str = "get token";
 
 /// An app registration's credentials in one tenant. The secret never shows
 /// in Debug output.
@@ -96,6 +101,13 @@ impl TokenCache {
     }
 }
 
+/// The first line of an Entra error description, without the trace and
+/// correlation ids and timestamp that follow it.
+fn short_description(d: &str) -> &str {
+    let cut = d.find(" Trace ID:").unwrap_or(d.len());
+    d[..cut].lines().next().unwrap_or_default().trim()
+}
+
 /// When to refresh a token living `lifetime` (wall clock).
 /// A margin longer than half the lifetime (short-lived test tokens) is
 /// ignored, so a token is always used for most of its life.
@@ -119,7 +131,7 @@ async fn fetch(
         let mut segs = url.path_segments_mut().map_err(|_| GraphError::Permanent {
             detail: "GUESTSYNC_AUTHORITY_URL cannot be a base URL".into(),
             ctx: ErrorContext {
-                operation: "get token",
+                operation: TOKEN_OPERATION,
                 status: None,
                 client_request_id: uuid::Uuid::nil(),
                 graph_code: None,
@@ -139,7 +151,7 @@ async fn fetch(
     loop {
         let rid = uuid::Uuid::new_v4();
         let ctx = |status: Option<u16>, code: Option<String>| ErrorContext {
-            operation: "get token",
+            operation: TOKEN_OPERATION,
             status,
             client_request_id: rid,
             graph_code: code,
@@ -201,6 +213,7 @@ async fn fetch(
                             code.admin_message(creds.tenant_id, creds.client_id),
                             scrub_addresses(first_line)
                         ),
+                        detail: scrub_addresses(short_description(&desc)),
                         ctx: ctx(Some(status), e.error),
                     });
                 }
@@ -210,7 +223,7 @@ async fn fetch(
                     detail: if e.is_timeout() {
                         "the token request timed out".into()
                     } else {
-                        "the token authority could not be reached".into()
+                        transport_detail(&e)
                     },
                     ctx: ctx(None, None),
                 },
@@ -240,6 +253,20 @@ async fn fetch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An Entra description is cut to its first line, without trace ids.
+    #[test]
+    fn descriptions_lose_trace_ids_and_following_lines() {
+        assert_eq!(
+            short_description("AADSTS1: Bad thing. Trace ID: 1 Correlation ID: 2"),
+            "AADSTS1: Bad thing."
+        );
+        assert_eq!(
+            short_description("AADSTS2: Other.\r\nTrace ID: 1\r\nCorrelation ID: 2"),
+            "AADSTS2: Other."
+        );
+        assert_eq!(short_description(""), "");
+    }
 
     /// Tokens are refreshed at 80% of their life or 5 minutes early,
     /// whichever comes first; short-lived tokens at 80%.

@@ -155,6 +155,9 @@ pub enum GraphError {
         code: AadstsCode,
         /// What an administrator should do.
         message: String,
+        /// What the authority (or Graph) said: the first line of its
+        /// description without trace ids, addresses scrubbed.
+        detail: String,
         ctx: ErrorContext,
     },
     /// The host tenant only lets admins (or nobody) invite guests.
@@ -210,6 +213,28 @@ impl GraphError {
     pub fn graph_code(&self) -> Option<&str> {
         self.context().graph_code.as_deref()
     }
+}
+
+/// Why a request got no answer, e.g. `could not connect: client error
+/// (Connect): tcp connect error: Connection refused (os error 111)`: the
+/// kind of failure and its causes (refused, DNS, TLS), never the URL
+/// (reqwest's own message holds it, and a URL may hold a UPN or a filter
+/// with an address).
+pub(crate) fn transport_detail(e: &reqwest::Error) -> String {
+    let mut s = if e.is_timeout() {
+        "timed out".to_string()
+    } else if e.is_connect() {
+        "could not connect".to_string()
+    } else {
+        "request failed".to_string()
+    };
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cause = c.source();
+    }
+    s
 }
 
 /// Replaces every word holding an `@` (an e-mail address or UPN) by

@@ -14,8 +14,8 @@ use tokio::time::Instant;
 use url::Url;
 
 use super::auth::{AppCredentials, TokenCache};
-use super::error::{scrub_addresses, AadstsCode, ErrorContext, GraphError};
-use super::models::{GraphUser, PagedRead};
+use super::error::{scrub_addresses, transport_detail, AadstsCode, ErrorContext, GraphError};
+use super::models::{FirstPage, GraphUser, PagedRead};
 use super::pacing::{limit_percentage, Cost, TenantBudget};
 use super::retry::{backoff, retry_after_from};
 use super::stats::{Counters, GraphStats};
@@ -36,6 +36,8 @@ pub enum Operation {
     GetUser,
     /// `GET /users?$filter=` by address.
     FindUsers,
+    /// `GET /users?$top=` (no filter): a look at the tenant's users.
+    ListUsers,
     /// `GET /users?$filter=userType eq 'Guest'`.
     ListGuests,
     /// `GET /directory/deletedItems/microsoft.graph.user`.
@@ -71,6 +73,7 @@ impl Operation {
             Operation::CountGroupMembers => "count group members",
             Operation::GetUser => "get user",
             Operation::FindUsers => "find users",
+            Operation::ListUsers => "list users",
             Operation::ListGuests => "list guests",
             Operation::ListDeletedUsers => "list deleted users",
             Operation::Invite => "invite",
@@ -95,6 +98,7 @@ impl Operation {
             }
             Operation::GetUser
             | Operation::FindUsers
+            | Operation::ListUsers
             | Operation::ListGuests
             | Operation::GetPhoto
             | Operation::GetPhotoBytes => "User.Read.All",
@@ -387,6 +391,7 @@ pub(crate) fn map_error(
                 "{} (Graph said: {detail})",
                 AadstsCode::Unknown.admin_message(creds.tenant_id, creds.client_id)
             ),
+            detail,
             ctx,
         },
         403 if op == Operation::Invite
@@ -495,10 +500,8 @@ impl TenantGraph {
                     Counters::add(&c.transient_failures, 1);
                     let detail = if e.is_timeout() {
                         format!("no answer within {:?}", cfg.request_timeout)
-                    } else if e.is_connect() {
-                        "Graph could not be reached".to_string()
                     } else {
-                        "the connection failed".to_string()
+                        transport_detail(&e)
                     };
                     tracing::debug!(method = %call.method, path = %log_path(&call.url), client_request_id = %rid, attempt, error = %detail, "graph request failed");
                     (
@@ -668,6 +671,18 @@ impl TenantGraph {
                 None => return read,
             }
         }
+    }
+
+    /// Reads the first page only: its users, Graph's count of all of them
+    /// and whether more pages follow.
+    pub(crate) async fn first_page(&self, call: Call) -> Result<FirstPage, GraphError> {
+        let answer = self.send(&call).await?;
+        let page = parse_page(&answer, call.op, &self.client.inner.cfg.graph_url)?;
+        Ok(FirstPage {
+            users: page.users,
+            count: page.count,
+            more: page.next.is_some(),
+        })
     }
 
     /// Reads every page into one vector, or the error.

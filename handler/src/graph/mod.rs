@@ -29,13 +29,13 @@ pub mod pacing;
 pub mod retry;
 pub mod stats;
 
-pub use auth::AppCredentials;
+pub use auth::{AppCredentials, TOKEN_OPERATION};
 pub use batch::{BatchItemResult, BatchRequest, MAX_BATCH};
 pub use config::{BucketSpec, GraphConfig, PacingConfig};
 pub use error::{AadstsCode, ErrorContext, GraphError};
 pub use http::{GraphClient, Operation, TenantGraph};
 pub use models::{
-    GraphGroup, GraphUser, Invitation, InviteRequest, PagedRead, Photo, PhotoMeta,
+    FirstPage, GraphGroup, GraphUser, Invitation, InviteRequest, PagedRead, Photo, PhotoMeta,
     DEFAULT_USER_SELECT, GUEST_SELECT,
 };
 pub use ops::{address_filter, odata_quote};

@@ -185,6 +185,18 @@ pub struct Photo {
     pub content_type: String,
 }
 
+/// The first page of a user collection, for a look without reading it
+/// whole.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FirstPage {
+    /// The page's users.
+    pub users: Vec<GraphUser>,
+    /// `@odata.count`: all the collection's users, when Graph gave it.
+    pub count: Option<u64>,
+    /// More pages follow (`@odata.nextLink`).
+    pub more: bool,
+}
+
 /// How a paged read ended: the engine must not deprovision anybody on a
 /// read that did not complete (`docs/design.md`, rule 6).
 #[derive(Debug)]

@@ -8,7 +8,8 @@ use serde_json::{json, Map, Value};
 use super::error::GraphError;
 use super::http::{Body, Call, Operation, TenantGraph};
 use super::models::{
-    GraphGroup, GraphUser, Invitation, InviteRequest, PagedRead, Photo, PhotoMeta, GUEST_SELECT,
+    FirstPage, GraphGroup, GraphUser, Invitation, InviteRequest, PagedRead, Photo, PhotoMeta,
+    GUEST_SELECT,
 };
 use super::pacing::Cost;
 use crate::domain::Guid;
@@ -101,6 +102,33 @@ impl TenantGraph {
         select: &[&str],
     ) -> Result<Vec<GraphUser>, GraphError> {
         self.all_pages(self.members_call(group, select, 999)).await
+    }
+
+    /// The first page (at most `top`) of the transitive user members of
+    /// `group`, with Graph's count of all of them: a look at a group
+    /// without reading it whole (the onboarding connection test).
+    pub async fn group_members_first_page(
+        &self,
+        group: Guid,
+        select: &[&str],
+        top: u32,
+    ) -> Result<FirstPage, GraphError> {
+        self.first_page(self.members_call(group, select, top)).await
+    }
+
+    /// Up to `top` users of the tenant, one page, no filter: whether user
+    /// attributes are readable at all (`User.Read.All`).
+    pub async fn first_users(
+        &self,
+        select: &[&str],
+        top: u32,
+    ) -> Result<Vec<GraphUser>, GraphError> {
+        let mut url = self.url(&["users"]);
+        url.query_pairs_mut()
+            .append_pair("$top", &top.to_string())
+            .append_pair("$select", &select_value(select));
+        let call = self.call(Operation::ListUsers, Method::GET, url, read_cost(2, true));
+        Ok(self.first_page(call).await?.users)
     }
 
     /// The number of transitive user members of `group` (`@odata.count`).

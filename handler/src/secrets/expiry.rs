@@ -81,26 +81,36 @@ pub struct SecretExpiryStatus {
     pub error: Option<String>,
 }
 
-/// Days left and level for a secret expiring at `expires_on`, seen at `now`.
+/// Whole days from `now` until `expires_at`, rounded down (floor, not
+/// truncation toward zero): 29.5 days left is 29, and a secret that expired
+/// 3 hours ago has -1, never 0. The one "days left" rule: the expiry check,
+/// `guest-sync tenant list` and the report all use it.
+pub fn days_left(expires_at: DateTime<Utc>, now: DateTime<Utc>) -> i64 {
+    (expires_at - now).num_seconds().div_euclid(86_400)
+}
+
+/// The level of a secret expiring at `expires_at`, seen at `now`: expired
+/// from its expiry instant on, a warning within [`WARN_DAYS`] days (the
+/// 30th day before included), ok before that.
+pub fn expiry_level(expires_at: DateTime<Utc>, now: DateTime<Utc>) -> ExpiryLevel {
+    if expires_at <= now {
+        ExpiryLevel::Expired
+    } else if expires_at - now <= chrono::Duration::days(WARN_DAYS) {
+        ExpiryLevel::Warning
+    } else {
+        ExpiryLevel::Ok
+    }
+}
+
+/// Days left ([`days_left`]) and level ([`expiry_level`]) for a secret
+/// expiring at `expires_on`, seen at `now`; `Unknown` without a date.
 pub fn classify(
     expires_on: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> (Option<i64>, ExpiryLevel) {
     match expires_on {
         None => (None, ExpiryLevel::Unknown),
-        Some(exp) => {
-            let left = exp - now;
-            // Floor division: 1.5 days left is "1 day"; 1 hour past is "-1".
-            let days = left.num_seconds().div_euclid(86_400);
-            let level = if exp <= now {
-                ExpiryLevel::Expired
-            } else if left <= chrono::Duration::days(WARN_DAYS) {
-                ExpiryLevel::Warning
-            } else {
-                ExpiryLevel::Ok
-            };
-            (Some(days), level)
-        }
+        Some(exp) => (Some(days_left(exp, now)), expiry_level(exp, now)),
     }
 }
 
@@ -256,6 +266,23 @@ mod tests {
         assert_eq!(
             classify(Some(at(2026, 11, 20)), now),
             (Some(-3), ExpiryLevel::Expired)
+        );
+    }
+
+    /// Days left round down: an expiry a few hours ago is -1 (truncation
+    /// would say 0), 29.5 days is 29, half a day is 0.
+    #[test]
+    fn days_left_rounds_down() {
+        let now = at(2026, 11, 23);
+        let h = chrono::Duration::hours;
+        assert_eq!(days_left(now - h(3), now), -1);
+        assert_eq!(days_left(now - h(24), now), -1);
+        assert_eq!(days_left(now - h(25), now), -2);
+        assert_eq!(days_left(now + h(12), now), 0);
+        assert_eq!(days_left(now + h(29 * 24 + 12), now), 29);
+        assert_eq!(
+            classify(Some(now - h(3)), now),
+            (Some(-1), ExpiryLevel::Expired)
         );
     }
 }

@@ -21,7 +21,7 @@ use crate::secrets::expiry::{classify, ExpiryLevel};
 use crate::secrets::{SecretError, SecretSource, SecretString};
 use crate::store::{Store, StoreError};
 
-pub use probe::{ConnectionProblem, ConnectionReport, GraphEndpoints, SourceProbe};
+pub use probe::{ConnectionProblem, ConnectionReport, SourceProbe};
 
 /// Why an onboarding operation failed. Messages name the bad input and say
 /// what to do; none carries a secret value.

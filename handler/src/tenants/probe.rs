@@ -1,54 +1,29 @@
 //! The connection test of a source tenant, run before it is registered and
-//! by `guest-sync tenant test`: get a token with the tenant's app and
-//! secret, read the group, count its (transitive) user members, and read one
-//! member's attributes (proving `User.Read.All`: without it, members come
-//! back with their id only).
+//! by `guest-sync tenant test` (and `secret-update`, `list --live`): get a
+//! token with the tenant's app and secret, read the group, count its
+//! (transitive) user members, and read one member's attributes (proving
+//! `User.Read.All`: without it, members come back with their id only).
 //!
-//! It speaks Microsoft Graph's HTTP API directly (`docs/graph-client.md`,
-//! "Graph facts"): a handful of
-//! read calls made once by an administrator, so it needs none of the
-//! engine's pacing, and every answer can be turned into a message an
-//! administrator can act on ([`ConnectionProblem`]).
-use std::time::Duration;
-
+//! It goes through the engine's Graph client ([`crate::graph`]): the same
+//! token request, retries, paging and error mapping (AADSTS codes,
+//! forbidden calls) as a sync run. This module only turns the client's
+//! [`GraphError`]s into messages an administrator can act on
+//! ([`ConnectionProblem`]).
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::domain::Guid;
+use crate::graph::{
+    AadstsCode, AppCredentials, GraphClient, GraphConfig, GraphError, GraphUser, TenantGraph,
+    TOKEN_OPERATION,
+};
 use crate::secrets::SecretString;
 
-/// Where the authority and Graph are (public cloud, national clouds, the
-/// simulator).
-#[derive(Debug, Clone)]
-pub struct GraphEndpoints {
-    /// `GUESTSYNC_AUTHORITY_URL`, e.g. `https://login.microsoftonline.com`.
-    pub authority_url: url::Url,
-    /// `GUESTSYNC_GRAPH_URL`, e.g. `https://graph.microsoft.com`.
-    pub graph_url: url::Url,
-}
+/// Retries of one call of the test (429, 5xx, dropped connections): an
+/// administrator is waiting for the answer, so fewer than a sync run's.
+pub const PROBE_MAX_RETRIES: u32 = 4;
 
-impl GraphEndpoints {
-    fn base(u: &url::Url) -> String {
-        u.as_str().trim_end_matches('/').to_string()
-    }
-
-    fn token_url(&self, tenant: Guid) -> String {
-        format!(
-            "{}/{tenant}/oauth2/v2.0/token",
-            Self::base(&self.authority_url)
-        )
-    }
-
-    fn graph(&self, path: &str) -> String {
-        format!("{}/v1.0{path}", Self::base(&self.graph_url))
-    }
-
-    /// `https://graph.microsoft.com/.default` (the Graph resource of this
-    /// cloud).
-    fn scope(&self) -> String {
-        format!("{}/.default", self.graph_url.origin().ascii_serialization())
-    }
-}
+/// The member properties the test reads.
+const MEMBER_SELECT: &[&str] = &["id", "displayName", "userPrincipalName", "mail"];
 
 /// What the connection test found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -115,158 +90,24 @@ pub enum ConnectionProblem {
 /// The connection tester.
 #[derive(Debug, Clone)]
 pub struct SourceProbe {
-    http: reqwest::Client,
-    endpoints: GraphEndpoints,
+    cfg: GraphConfig,
 }
 
-/// `(error code, message)` of a Graph error body.
-fn graph_error(body: &Value) -> (String, String) {
-    let e = &body["error"];
-    (
-        e["code"].as_str().unwrap_or("").to_string(),
-        e["message"].as_str().unwrap_or("").to_string(),
-    )
-}
-
-/// The first `AADSTS<digits>` code in an Entra error answer.
-fn aadsts_code(body: &Value) -> Option<u64> {
-    if let Some(c) = body["error_codes"]
-        .as_array()
-        .and_then(|a| a.first())
-        .and_then(Value::as_u64)
-    {
-        return Some(c);
-    }
-    let d = body["error_description"].as_str()?;
-    let rest = &d[d.find("AADSTS")? + 6..];
-    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().ok()
-}
-
-/// First line of an Entra error description, without the trace/correlation
-/// ids and timestamp that follow it.
-fn short_description(body: &Value) -> String {
-    let d = body["error_description"].as_str().unwrap_or("");
-    let cut = d.find(" Trace ID:").unwrap_or(d.len());
-    d[..cut].lines().next().unwrap_or("").trim().to_string()
+/// The ids one test is about, for the messages.
+#[derive(Clone, Copy)]
+struct Subject {
+    tenant_id: Guid,
+    client_id: Guid,
+    group_id: Guid,
 }
 
 impl SourceProbe {
-    /// A tester reaching `endpoints` with its own HTTP client.
-    pub fn new(endpoints: GraphEndpoints) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .connect_timeout(Duration::from_secs(15))
-            .build()
-            .unwrap_or_default();
-        SourceProbe { http, endpoints }
-    }
-
-    /// A tester with a given HTTP client (tests).
-    pub fn with_client(endpoints: GraphEndpoints, http: reqwest::Client) -> Self {
-        SourceProbe { http, endpoints }
-    }
-
-    /// Gets a token for `client_id` in `tenant_id` with `secret`.
-    pub async fn token(
-        &self,
-        tenant_id: Guid,
-        client_id: Guid,
-        secret: &SecretString,
-    ) -> Result<String, ConnectionProblem> {
-        let cid = client_id.to_string();
-        let scope = self.endpoints.scope();
-        let form = [
-            ("client_id", cid.as_str()),
-            ("client_secret", secret.expose()),
-            ("grant_type", "client_credentials"),
-            ("scope", scope.as_str()),
-        ];
-        let rsp = self
-            .http
-            .post(self.endpoints.token_url(tenant_id))
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| ConnectionProblem::Unreachable {
-                what: format!("the Entra token endpoint {}", self.endpoints.authority_url),
-                detail: describe_reqwest(&e),
-            })?;
-        let status = rsp.status();
-        let body: Value = rsp.json().await.unwrap_or(Value::Null);
-        if status.is_success() {
-            return body["access_token"]
-                .as_str()
-                .map(str::to_string)
-                .ok_or_else(|| ConnectionProblem::TokenRefused {
-                    tenant_id,
-                    client_id,
-                    code: "no access_token".into(),
-                    description: "the token answer carried no access token".into(),
-                });
-        }
-        Err(match aadsts_code(&body) {
-            Some(7_000_215) => ConnectionProblem::WrongSecret {
-                tenant_id,
-                client_id,
-            },
-            Some(7_000_222) => ConnectionProblem::SecretExpired {
-                tenant_id,
-                client_id,
-            },
-            Some(700_016) => ConnectionProblem::AppNotInTenant {
-                tenant_id,
-                client_id,
-            },
-            Some(90_002) => ConnectionProblem::TenantNotFound { tenant_id },
-            other => ConnectionProblem::TokenRefused {
-                tenant_id,
-                client_id,
-                code: other
-                    .map(|c| format!("AADSTS{c}"))
-                    .unwrap_or_else(|| format!("HTTP {}", status.as_u16())),
-                description: short_description(&body),
-            },
-        })
-    }
-
-    async fn get(
-        &self,
-        token: &str,
-        url: &str,
-        what: &str,
-        eventual: bool,
-    ) -> Result<(u16, Value), ConnectionProblem> {
-        let mut attempt = 0u32;
-        loop {
-            let mut req = self.http.get(url).bearer_auth(token);
-            if eventual {
-                req = req.header("ConsistencyLevel", "eventual");
-            }
-            let rsp = req
-                .send()
-                .await
-                .map_err(|e| ConnectionProblem::Unreachable {
-                    what: format!("Microsoft Graph {}", self.endpoints.graph_url),
-                    detail: describe_reqwest(&e),
-                })?;
-            let status = rsp.status().as_u16();
-            let retry_after = rsp
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok());
-            let body: Value = rsp.json().await.unwrap_or(Value::Null);
-            let transient = status == 429 || (500..=599).contains(&status);
-            if transient && attempt < 4 {
-                attempt += 1;
-                let wait = retry_after.unwrap_or(1u64 << attempt).min(30);
-                tracing::debug!(status, attempt, wait, "{what}: retrying");
-                tokio::time::sleep(Duration::from_secs(wait)).await;
-                continue;
-            }
-            return Ok((status, body));
-        }
+    /// A tester reaching the Graph and authority of `cfg` (usually
+    /// [`GraphConfig::from_settings`]), with at most [`PROBE_MAX_RETRIES`]
+    /// retries per call.
+    pub fn new(mut cfg: GraphConfig) -> Self {
+        cfg.max_retries = cfg.max_retries.min(PROBE_MAX_RETRIES);
+        SourceProbe { cfg }
     }
 
     /// Runs the whole test. The secret is only sent to the token endpoint.
@@ -277,105 +118,48 @@ impl SourceProbe {
         secret: &SecretString,
         group_id: Guid,
     ) -> Result<ConnectionReport, ConnectionProblem> {
-        let token = self.token(tenant_id, client_id, secret).await?;
+        let who = Subject {
+            tenant_id,
+            client_id,
+            group_id,
+        };
+        // A client of its own for each test: its token cache starts empty,
+        // so the token is really requested with `secret` (a token cached for
+        // an earlier secret must not vouch for a new one), and its pacing
+        // budget is shared with nothing else.
+        let client = GraphClient::new(self.cfg.clone())
+            .map_err(|e| self.graph_problem("building the HTTP client", e))?;
+        let creds = AppCredentials {
+            tenant_id,
+            client_id,
+            secret: secret.clone(),
+        };
+        client
+            .check_credentials(&creds)
+            .await
+            .map_err(|e| self.token_problem(e, who))?;
         tracing::debug!(tenant_id = %tenant_id, "connection test: token ok");
+        let graph = client.tenant(creds);
 
         // 1. The group itself.
-        let what = format!("reading group {group_id}");
-        let (status, body) = self
-            .get(
-                &token,
-                &self
-                    .endpoints
-                    .graph(&format!("/groups/{group_id}?$select=id,displayName")),
-                &what,
-                false,
-            )
-            .await?;
-        match status {
-            200 => {}
-            404 => {
-                return Err(ConnectionProblem::GroupNotFound {
-                    tenant_id,
-                    group_id,
-                })
-            }
-            401 | 403 => {
-                let (code, _) = graph_error(&body);
-                return Err(ConnectionProblem::GroupForbidden {
-                    tenant_id,
-                    client_id,
-                    group_id,
-                    status,
-                    code: if code.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" {code}")
-                    },
-                });
-            }
-            _ => return Err(self.graph_problem(&what, status, &body)),
-        }
-        let group_name = body["displayName"].as_str().map(str::to_string);
+        let group = graph
+            .get_group(group_id, &[])
+            .await
+            .map_err(|e| self.group_problem(e, &format!("reading group {group_id}"), who))?;
+        let group_name = group.display_name().map(str::to_string);
 
         // 2. Count the user members (transitively) and look at the first.
-        let what = format!("listing the members of group {group_id}");
-        let mut url = self.endpoints.graph(&format!(
-            "/groups/{group_id}/transitiveMembers/microsoft.graph.user?$select=id,displayName,userPrincipalName,mail&$top=999&$count=true"
-        ));
-        let mut count: u64 = 0;
-        let mut first: Option<Value> = None;
-        loop {
-            let (status, body) = self.get(&token, &url, &what, true).await?;
-            match status {
-                200 => {}
-                404 => {
-                    return Err(ConnectionProblem::GroupNotFound {
-                        tenant_id,
-                        group_id,
-                    })
-                }
-                401 | 403 => {
-                    let (code, _) = graph_error(&body);
-                    return Err(ConnectionProblem::GroupForbidden {
-                        tenant_id,
-                        client_id,
-                        group_id,
-                        status,
-                        code: format!(" {code}"),
-                    });
-                }
-                _ => return Err(self.graph_problem(&what, status, &body)),
-            }
-            let page = body["value"].as_array().cloned().unwrap_or_default();
-            if first.is_none() {
-                first = page.first().cloned();
-            }
-            if let Some(n) = body["@odata.count"].as_u64() {
-                // Graph counted for us: no need to page through everyone.
-                count = n;
-                break;
-            }
-            count += page.len() as u64;
-            match body["@odata.nextLink"].as_str() {
-                Some(next) => url = next.to_string(),
-                None => break,
-            }
-        }
+        let (member_count, first) = self.members(&graph, who).await?;
 
         // 3. Attributes readable? (User.Read.All)
         let mut notes = Vec::new();
         let attributes_readable = match &first {
             Some(m) => {
-                let readable = ["displayName", "userPrincipalName"]
+                let readable = [m.display_name(), m.user_principal_name()]
                     .iter()
-                    .any(|k| m[*k].as_str().is_some_and(|s| !s.is_empty()));
+                    .any(|v| v.is_some_and(|s| !s.is_empty()));
                 if !readable {
-                    return Err(ConnectionProblem::MissingUserReadAll {
-                        tenant_id,
-                        client_id,
-                        group_id,
-                    });
+                    return Err(missing_user_read_all(who));
                 }
                 Some(true)
             }
@@ -383,124 +167,329 @@ impl SourceProbe {
                 notes.push(format!(
                     "group {group_id} has no user members yet: add users (or groups of users) to it; the first sync will find them"
                 ));
-                // Fall back to reading any user of the tenant.
-                let what = "reading one user of the tenant".to_string();
-                let (status, body) = self
-                    .get(
-                        &token,
-                        &self
-                            .endpoints
-                            .graph("/users?$top=1&$select=id,displayName,userPrincipalName"),
-                        &what,
-                        false,
-                    )
-                    .await?;
-                match status {
-                    200 => {
-                        let u = body["value"].as_array().and_then(|a| a.first()).cloned();
-                        match u {
-                            Some(u)
-                                if u["displayName"].is_null()
-                                    && u["userPrincipalName"].is_null() =>
-                            {
-                                return Err(ConnectionProblem::MissingUserReadAll {
-                                    tenant_id,
-                                    client_id,
-                                    group_id,
-                                })
-                            }
-                            Some(_) => Some(true),
-                            None => None,
-                        }
-                    }
-                    401 | 403 => {
-                        return Err(ConnectionProblem::MissingUserReadAll {
-                            tenant_id,
-                            client_id,
-                            group_id,
-                        })
-                    }
-                    _ => None,
-                }
+                self.any_user_readable(&graph, who).await?
             }
         };
-        tracing::info!(tenant_id = %tenant_id, group_id = %group_id, member_count = count, "connection test passed");
+        tracing::info!(tenant_id = %tenant_id, group_id = %group_id, member_count, "connection test passed");
         Ok(ConnectionReport {
             group_name,
-            member_count: count,
+            member_count,
             attributes_readable,
             notes,
         })
     }
 
-    fn graph_problem(&self, what: &str, status: u16, body: &Value) -> ConnectionProblem {
-        let (code, message) = graph_error(body);
-        ConnectionProblem::Graph {
-            what: what.to_string(),
-            status,
-            code,
-            message,
+    /// The group's transitive user member count (Graph's `@odata.count`,
+    /// or every page counted when Graph gives none) and its first member.
+    async fn members(
+        &self,
+        graph: &TenantGraph,
+        who: Subject,
+    ) -> Result<(u64, Option<GraphUser>), ConnectionProblem> {
+        let what = format!("listing the members of group {}", who.group_id);
+        let page = graph
+            .group_members_first_page(who.group_id, MEMBER_SELECT, 1)
+            .await
+            .map_err(|e| self.group_problem(e, &what, who))?;
+        let count = match (page.count, page.more) {
+            (Some(n), _) => n,
+            (None, false) => page.users.len() as u64,
+            (None, true) => {
+                let read = graph
+                    .for_each_group_member_page(who.group_id, &["id"], |_| {})
+                    .await;
+                if let Some(e) = read.error {
+                    return Err(self.group_problem(e, &what, who));
+                }
+                read.items
+            }
+        };
+        Ok((count, page.users.into_iter().next()))
+    }
+
+    /// For an empty group: reads one user of the tenant to see whether
+    /// attributes are readable; None when the tenant shows no user or the
+    /// read fails for another reason than a refusal.
+    async fn any_user_readable(
+        &self,
+        graph: &TenantGraph,
+        who: Subject,
+    ) -> Result<Option<bool>, ConnectionProblem> {
+        let select = ["id", "displayName", "userPrincipalName"];
+        match graph.first_users(&select, 1).await {
+            Ok(users) => match users.first() {
+                Some(u) if is_null(u, "displayName") && is_null(u, "userPrincipalName") => {
+                    Err(missing_user_read_all(who))
+                }
+                Some(_) => Ok(Some(true)),
+                None => Ok(None),
+            },
+            Err(e) if e.context().operation == TOKEN_OPERATION => Err(self.token_problem(e, who)),
+            Err(GraphError::Forbidden { .. } | GraphError::Auth { .. }) => {
+                Err(missing_user_read_all(who))
+            }
+            Err(e) if e.status().is_none() => {
+                Err(self.graph_problem("reading one user of the tenant", e))
+            }
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// A failed token request.
+    fn token_problem(&self, e: GraphError, who: Subject) -> ConnectionProblem {
+        let Subject {
+            tenant_id,
+            client_id,
+            ..
+        } = who;
+        match e {
+            GraphError::Auth {
+                code, detail, ctx, ..
+            } => match code {
+                AadstsCode::InvalidSecret => ConnectionProblem::WrongSecret {
+                    tenant_id,
+                    client_id,
+                },
+                AadstsCode::ExpiredSecret => ConnectionProblem::SecretExpired {
+                    tenant_id,
+                    client_id,
+                },
+                AadstsCode::AppNotFound => ConnectionProblem::AppNotInTenant {
+                    tenant_id,
+                    client_id,
+                },
+                AadstsCode::TenantNotFound => ConnectionProblem::TenantNotFound { tenant_id },
+                AadstsCode::Other(_) => ConnectionProblem::TokenRefused {
+                    tenant_id,
+                    client_id,
+                    code: code.to_string(),
+                    description: detail,
+                },
+                AadstsCode::Unknown => ConnectionProblem::TokenRefused {
+                    tenant_id,
+                    client_id,
+                    code: ctx
+                        .status
+                        .map(|s| format!("HTTP {s}"))
+                        .unwrap_or_else(|| code.to_string()),
+                    description: detail,
+                },
+            },
+            GraphError::InvalidResponse { .. } => ConnectionProblem::TokenRefused {
+                tenant_id,
+                client_id,
+                code: "no access_token".into(),
+                description: "the token answer carried no access token".into(),
+            },
+            e => match e.status() {
+                None => ConnectionProblem::Unreachable {
+                    what: format!("the Entra token endpoint {}", self.cfg.authority_url),
+                    detail: transport_detail(&e),
+                },
+                Some(status) => ConnectionProblem::TokenRefused {
+                    tenant_id,
+                    client_id,
+                    code: format!("HTTP {status}"),
+                    description: transport_detail(&e),
+                },
+            },
+        }
+    }
+
+    /// A failed read of the group or its members.
+    fn group_problem(&self, e: GraphError, what: &str, who: Subject) -> ConnectionProblem {
+        if e.context().operation == TOKEN_OPERATION {
+            // The token was fetched again (Graph refused the cached one).
+            return self.token_problem(e, who);
+        }
+        match &e {
+            GraphError::NotFound { .. } => ConnectionProblem::GroupNotFound {
+                tenant_id: who.tenant_id,
+                group_id: who.group_id,
+            },
+            GraphError::Forbidden { ctx, .. } | GraphError::Auth { ctx, .. } => {
+                ConnectionProblem::GroupForbidden {
+                    tenant_id: who.tenant_id,
+                    client_id: who.client_id,
+                    group_id: who.group_id,
+                    status: ctx.status.unwrap_or(403),
+                    code: ctx
+                        .graph_code
+                        .as_deref()
+                        .filter(|c| !c.is_empty())
+                        .map(|c| format!(" {c}"))
+                        .unwrap_or_default(),
+                }
+            }
+            _ => self.graph_problem(what, e),
+        }
+    }
+
+    /// Any other failure of a Graph call: no answer, or an answer that is
+    /// neither a refusal nor "not found".
+    fn graph_problem(&self, what: &str, e: GraphError) -> ConnectionProblem {
+        match e.status() {
+            None => ConnectionProblem::Unreachable {
+                what: format!("Microsoft Graph {}", self.cfg.graph_url),
+                detail: transport_detail(&e),
+            },
+            Some(status) => {
+                let code = e.graph_code().unwrap_or_default().to_string();
+                ConnectionProblem::Graph {
+                    what: what.to_string(),
+                    status,
+                    message: graph_message(&e, &code),
+                    code,
+                }
+            }
         }
     }
 }
 
-/// A reqwest error with its cause (connection refused, DNS, TLS), without
-/// the URL (it is named separately by the caller).
-fn describe_reqwest(e: &reqwest::Error) -> String {
-    let mut s = if e.is_timeout() {
-        "timed out".to_string()
-    } else if e.is_connect() {
-        "could not connect".to_string()
-    } else {
-        "request failed".to_string()
-    };
-    let mut cur = std::error::Error::source(e);
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
+fn missing_user_read_all(who: Subject) -> ConnectionProblem {
+    ConnectionProblem::MissingUserReadAll {
+        tenant_id: who.tenant_id,
+        client_id: who.client_id,
+        group_id: who.group_id,
     }
-    s
+}
+
+/// The property is absent or null (what Graph answers without
+/// `User.Read.All`).
+fn is_null(u: &GraphUser, name: &str) -> bool {
+    u.attrs.get(name).is_none_or(serde_json::Value::is_null)
+}
+
+/// Why a call got no usable answer: the client's own words for transient
+/// failures (e.g. `could not connect: … Connection refused`), else the
+/// whole error.
+fn transport_detail(e: &GraphError) -> String {
+    match e {
+        GraphError::Transient { detail, .. } | GraphError::Permanent { detail, .. } => {
+            detail.clone()
+        }
+        e => e.to_string(),
+    }
+}
+
+/// Graph's message of a refused call, without the error code the client
+/// puts in front of it (`code: message`).
+fn graph_message(e: &GraphError, code: &str) -> String {
+    match e {
+        GraphError::Transient { detail, .. } | GraphError::Permanent { detail, .. } => match detail
+            .strip_prefix(code)
+        {
+            Some(rest) if !code.is_empty() => rest.strip_prefix(": ").unwrap_or(rest).to_string(),
+            _ => detail.clone(),
+        },
+        e => e.to_string(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
-    /// AADSTS codes are read from error_codes, or from the description.
-    #[test]
-    fn aadsts_codes_are_found() {
-        assert_eq!(
-            aadsts_code(&json!({"error_codes":[7000215],"error_description":"x"})),
-            Some(7_000_215)
-        );
-        assert_eq!(
-            aadsts_code(
-                &json!({"error_description":"AADSTS700016: Application not found. Trace ID: 1"})
-            ),
-            Some(700_016)
-        );
-        assert_eq!(aadsts_code(&json!({})), None);
-        assert_eq!(
-            short_description(
-                &json!({"error_description":"AADSTS1: Bad thing. Trace ID: 1 Correlation ID: 2"})
-            ),
-            "AADSTS1: Bad thing."
-        );
+    fn ctx(status: Option<u16>, code: Option<&str>) -> crate::graph::ErrorContext {
+        crate::graph::ErrorContext {
+            operation: "get group",
+            status,
+            client_request_id: uuid::Uuid::nil(),
+            graph_code: code.map(str::to_string),
+        }
     }
 
-    /// The Graph scope is the Graph URL's origin + /.default.
+    fn probe() -> SourceProbe {
+        let u: url::Url = "https://graph.microsoft.com".parse().unwrap();
+        SourceProbe::new(GraphConfig::new(u.clone(), u))
+    }
+
+    fn who() -> Subject {
+        Subject {
+            tenant_id: Guid::new_v4(),
+            client_id: Guid::new_v4(),
+            group_id: Guid::new_v4(),
+        }
+    }
+
+    /// Graph's message loses the code the client put in front of it; an
+    /// answer without a Graph error keeps the client's words.
     #[test]
-    fn scope_follows_the_graph_url() {
-        let ep = GraphEndpoints {
-            authority_url: "https://login.microsoftonline.com".parse().unwrap(),
-            graph_url: "https://graph.microsoft.com/".parse().unwrap(),
+    fn graph_messages_lose_the_code_prefix() {
+        let e = GraphError::Permanent {
+            detail: "BadRequest: Invalid select".into(),
+            ctx: ctx(Some(400), Some("BadRequest")),
         };
-        assert_eq!(ep.scope(), "https://graph.microsoft.com/.default");
+        assert_eq!(graph_message(&e, "BadRequest"), "Invalid select");
+        let e = GraphError::Permanent {
+            detail: "HTTP 400".into(),
+            ctx: ctx(Some(400), None),
+        };
+        assert_eq!(graph_message(&e, ""), "HTTP 400");
+    }
+
+    /// Token errors map to the problem naming what to fix; an unlisted
+    /// AADSTS code keeps the authority's description.
+    #[test]
+    fn token_errors_map_to_problems() {
+        let p = probe();
+        let w = who();
+        let auth = |code, detail: &str| GraphError::Auth {
+            code,
+            message: String::new(),
+            detail: detail.into(),
+            ctx: ctx(Some(400), Some("invalid_client")),
+        };
+        assert!(matches!(
+            p.token_problem(auth(AadstsCode::InvalidSecret, ""), w),
+            ConnectionProblem::WrongSecret { .. }
+        ));
         assert_eq!(
-            ep.token_url(Guid::parse_named("11111111-1111-4111-8111-111111111111", "t").unwrap()),
-            "https://login.microsoftonline.com/11111111-1111-4111-8111-111111111111/oauth2/v2.0/token"
+            p.token_problem(auth(AadstsCode::Other(50034), "AADSTS50034: Nope."), w)
+                .to_string(),
+            format!(
+                "token request for app {} in tenant {} was refused (AADSTS50034): AADSTS50034: Nope.",
+                w.client_id, w.tenant_id
+            )
+        );
+        let e = p.token_problem(auth(AadstsCode::Unknown, ""), w);
+        assert!(e.to_string().contains("(HTTP 400)"), "{e}");
+    }
+
+    /// A 401/403 on the group names GroupMember.Read.All with Graph's code;
+    /// a 404 is "group not found".
+    #[test]
+    fn group_refusals_and_absence_are_named() {
+        let p = probe();
+        let w = who();
+        let e = p.group_problem(
+            GraphError::Forbidden {
+                missing_permission: Some("GroupMember.Read.All".into()),
+                detail: String::new(),
+                ctx: ctx(Some(403), Some("Authorization_RequestDenied")),
+            },
+            "reading group",
+            w,
+        );
+        assert!(
+            e.to_string()
+                .ends_with("(HTTP 403 Authorization_RequestDenied)"),
+            "{e}"
+        );
+        let e = p.group_problem(
+            GraphError::NotFound {
+                what: String::new(),
+                ctx: ctx(Some(404), None),
+            },
+            "reading group",
+            w,
+        );
+        assert_eq!(
+            e,
+            ConnectionProblem::GroupNotFound {
+                tenant_id: w.tenant_id,
+                group_id: w.group_id
+            }
         );
     }
 }
