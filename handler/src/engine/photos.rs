@@ -169,14 +169,24 @@ async fn photo_action(
     host_upn: Option<&str>,
 ) -> Result<RunCounts, SyncError> {
     let mut counts = RunCounts::default();
+    let mut skipped: Option<String> = None;
     let (op, r, etag) = match &a.kind {
         PhotoActionKind::Copy { etag } => match src.photo(a.source_user_id).await {
-            Ok(Some(photo)) => (
-                "photo-put",
-                w.put_photo(a.host_id, photo.bytes, &photo.content_type)
-                    .await,
-                Some(etag.clone()),
-            ),
+            Ok(Some(photo)) => match unusable_photo(&photo.content_type, photo.bytes.len()) {
+                // Graph takes JPEG only, at most 4 MB: skip with the reason
+                // (recorded under this ETag, so it is not fetched again
+                // until the source photo changes).
+                Some(why) => {
+                    skipped = Some(why);
+                    ("photo-put", Ok(()), Some(etag.clone()))
+                }
+                None => (
+                    "photo-put",
+                    w.put_photo(a.host_id, photo.bytes, &photo.content_type)
+                        .await,
+                    Some(etag.clone()),
+                ),
+            },
             // Removed between the metadata read and now: the next run sees it.
             Ok(None) => return Ok(counts),
             Err(e) if is_fatal(&e) => {
@@ -197,11 +207,16 @@ async fn photo_action(
         target_id: Some(a.host_id),
         target_upn: host_upn.map(str::to_string),
         operation: op.to_string(),
-        outcome: match &r {
-            Ok(()) => w.outcome_label().to_string(),
-            Err(_) => "failed".to_string(),
+        outcome: match (&r, &skipped) {
+            (Ok(()), Some(_)) => "skipped".to_string(),
+            (Ok(()), None) => w.outcome_label().to_string(),
+            (Err(_), _) => "failed".to_string(),
         },
-        detail: r.as_ref().err().map(|e| e.to_string()),
+        detail: r
+            .as_ref()
+            .err()
+            .map(|e| e.to_string())
+            .or_else(|| skipped.clone()),
         client_request_id: r.as_ref().err().map(|e| e.client_request_id().to_string()),
     };
     ctx.store
@@ -216,9 +231,10 @@ async fn photo_action(
         }
         Ok(()) => {}
     }
-    match etag {
-        Some(_) => counts.photos_copied += 1,
-        None => counts.photos_removed += 1,
+    match (&etag, &skipped) {
+        (Some(_), Some(_)) => counts.unchanged += 1,
+        (Some(_), None) => counts.photos_copied += 1,
+        (None, _) => counts.photos_removed += 1,
     }
     if w.persists() {
         let now = ctx.clock.now();
@@ -233,7 +249,9 @@ async fn photo_action(
             };
             let mut rec = v.record;
             rec.photo_etag = etag.clone();
-            rec.photo_copied_at = Some(now);
+            if skipped.is_none() {
+                rec.photo_copied_at = Some(now);
+            }
             match ctx.store.put_guest_if(&rec, Some(&v.version)).await {
                 Ok(_) => break,
                 Err(crate::store::StoreError::Conflict(_)) => continue,
@@ -242,4 +260,48 @@ async fn photo_action(
         }
     }
     Ok(counts)
+}
+
+/// The largest photo Graph accepts (`PUT /users/{id}/photo/$value`).
+pub const MAX_PHOTO_BYTES: usize = 4 * 1024 * 1024;
+
+/// Why a source photo cannot be copied as it is, if it cannot: Graph takes
+/// `image/jpeg` only, at most [`MAX_PHOTO_BYTES`].
+pub fn unusable_photo(content_type: &str, len: usize) -> Option<String> {
+    let mime = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if mime != "image/jpeg" && mime != "image/jpg" {
+        return Some(format!(
+            "source photo is {mime:?}; Graph takes image/jpeg only: not copied"
+        ));
+    }
+    if len > MAX_PHOTO_BYTES {
+        return Some(format!(
+            "source photo is {len} bytes; Graph takes at most {MAX_PHOTO_BYTES}: not copied"
+        ));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// JPEG up to 4 MB goes through; other types and larger files are
+    /// refused with the reason.
+    #[test]
+    fn only_jpeg_up_to_4_mb_is_copied() {
+        assert_eq!(unusable_photo("image/jpeg", 1000), None);
+        assert_eq!(unusable_photo("IMAGE/JPEG; charset=binary", 1000), None);
+        assert_eq!(unusable_photo("image/jpeg", MAX_PHOTO_BYTES), None);
+        let big = unusable_photo("image/jpeg", MAX_PHOTO_BYTES + 1).unwrap();
+        assert!(big.contains("at most"), "{big}");
+        let png = unusable_photo("image/png", 10).unwrap();
+        assert!(png.contains("image/png"), "{png}");
+        assert!(unusable_photo("image/gif", 10).is_some());
+    }
 }

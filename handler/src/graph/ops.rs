@@ -369,6 +369,13 @@ impl TenantGraph {
         };
         let v = a.json(call.op)?;
         let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+        // A user without a photo may answer 200 with Graph's placeholder
+        // (id "1x1", an empty media ETag, image/gif): no photo.
+        let placeholder = v.get("id").and_then(Value::as_str) == Some("1x1")
+            || s("@odata.mediaEtag").is_some_and(|e| e.trim().is_empty());
+        if placeholder {
+            return Ok(None);
+        }
         Ok(Some(PhotoMeta {
             media_etag: s("@odata.mediaEtag"),
             content_type: s("@odata.mediaContentType"),
