@@ -2,8 +2,8 @@
 //! the requests-per-guest budget, all against the simulator.
 use std::collections::HashMap;
 
-use guest_sync::domain::{GuestState, Guid, Job, TenantOptions};
 use guest_sync::devtools::sim::{Faults, SimConfig};
+use guest_sync::domain::{GuestState, Guid, Job, TenantOptions};
 use guest_sync::engine::{run_job, NoProgress};
 use serde_json::json;
 
