@@ -1,97 +1,41 @@
 //! Engine tests end to end: the real jobs (`run_job`, `provision_user`)
-//! against the Graph simulator over HTTP, with a SQLite store in a temp
-//! directory and an in-test secret source. Each scenario asserts the host's
-//! final state (simulator inspection) and the store's records.
+//! against the Graph simulator over HTTP, in the shared test world
+//! (`support::world`: a SQLite store and a secrets file in a temporary
+//! directory). Each scenario asserts the host's final state (simulator
+//! inspection) and the store's records.
 //!
 //! - [`scenarios`]: every sync rule of `docs/design.md`, one scenario each.
-//! - [`audit`]: what the audit trail names (the guest's host UPN).
 //! - [`robustness`]: the same with faults on (5xx, throttling, eventual
 //!   consistency), crash tests (the run dropped after k writes), and the
 //!   requests-per-guest budget.
-mod audit;
 mod robustness;
 mod scenarios;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 
-use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use guest_sync::devtools::sim::{NewUser, Sim, SimConfig, SimUser};
-use guest_sync::domain::{GuestRecord, Guid, Job, SecretName, SourceTenant, TenantOptions};
-use guest_sync::engine::{run_job, Clock, JobOutcome, NoProgress, SyncContext};
-use guest_sync::graph::{GraphClient, GraphConfig};
-use guest_sync::secrets::{Secret, SecretError, SecretSource, SecretString};
-use guest_sync::settings::Settings;
-use guest_sync::store::Store;
+use guest_sync::devtools::sim::{NewUser, SimConfig, SimUser};
+use guest_sync::domain::{GuestRecord, Guid, Job, SourceTenant, TenantOptions};
+use guest_sync::engine::{run_job, JobOutcome, NoProgress, SyncContext};
 use serde_json::{Map, Value};
 
-/// Secrets held in memory (the engine only reads them).
-pub struct MapSecrets(pub HashMap<String, String>);
+use crate::support::world::{SourceSpec, World};
 
-#[async_trait]
-impl SecretSource for MapSecrets {
-    fn describe(&self) -> String {
-        "test secrets".into()
-    }
-    async fn get(&self, name: &SecretName) -> Result<Secret, SecretError> {
-        self.0
-            .get(name.as_str())
-            .map(|v| Secret {
-                value: SecretString::new(v.clone()),
-                expires_on: None,
-            })
-            .ok_or_else(|| SecretError::NotFound {
-                name: name.to_string(),
-                source_name: self.describe(),
-            })
-    }
-    async fn set(
-        &self,
-        _: &SecretName,
-        _: &SecretString,
-        _: Option<DateTime<Utc>>,
-    ) -> Result<(), SecretError> {
-        Ok(())
-    }
-}
-
-/// The system clock plus an offset tests can move forward (cool-downs).
-#[derive(Default)]
-pub struct TestClock(Mutex<chrono::Duration>);
-
-impl TestClock {
-    pub fn advance_secs(&self, s: i64) {
-        let mut d = self.0.lock().unwrap();
-        *d += chrono::Duration::seconds(s);
-    }
-}
-
-impl Clock for TestClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now() + *self.0.lock().unwrap()
-    }
-}
-
-pub const HOST_PERMS: &[&str] = &[
-    "User.Invite.All",
-    "User.ReadWrite.All",
-    "GroupMember.ReadWrite.All",
-];
-pub const SOURCE_PERMS: &[&str] = &["GroupMember.Read.All", "User.Read.All"];
-
-/// A simulator with a host and a source tenant, a store, and the engine's
-/// context wired to them.
+/// The shared [`World`] with one source tenant, Contoso (an empty scope
+/// group), and the engine's context from the world's app. Derefs to the
+/// world (`h.sim`, `h.host`, `h.store`, `h.clock`).
 pub struct H {
-    pub sim: Sim,
-    pub host: Guid,
+    pub world: World,
     pub src: Guid,
     pub group: Guid,
-    pub store: Arc<dyn Store>,
     pub ctx: SyncContext,
     pub tenant: SourceTenant,
-    pub clock: Arc<TestClock>,
-    _dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for H {
+    type Target = World;
+    fn deref(&self) -> &World {
+        &self.world
+    }
 }
 
 impl H {
@@ -102,71 +46,20 @@ impl H {
 
     /// Starts everything; `env` adds or overrides GUESTSYNC_* settings.
     pub async fn start(cfg: SimConfig, env: &[(&str, &str)], options: TenantOptions) -> H {
-        let scale = cfg.time_scale;
-        let sim = Sim::start(cfg).await.unwrap();
-        let host = Guid::new_v4();
-        let host_app = Guid::new_v4();
-        let src = Guid::new_v4();
-        let src_app = Guid::new_v4();
-        sim.add_tenant(host, "Host", "host.onmicrosoft.com");
-        sim.register_app(host, host_app, "host-s3cret", HOST_PERMS);
-        sim.add_tenant(src, "Contoso", "contoso.onmicrosoft.com");
-        sim.register_app(src, src_app, "src-s3cret", SOURCE_PERMS);
-        let group = sim.create_group(src, "Guests for Host");
-        let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> = Arc::new(
-            guest_sync::store::sqlite::SqliteStore::open(&dir.path().join("gs.db"))
-                .await
-                .unwrap(),
-        );
-        let url = sim.url().to_string();
-        let mut vars: HashMap<String, String> = HashMap::from([
-            ("GUESTSYNC_HOST_TENANT_ID".into(), host.to_string()),
-            ("GUESTSYNC_HOST_CLIENT_ID".into(), host_app.to_string()),
-            ("GUESTSYNC_HOST_SECRET_NAME".into(), "host-secret".into()),
-            ("GUESTSYNC_GRAPH_URL".into(), url.clone()),
-            ("GUESTSYNC_AUTHORITY_URL".into(), url),
-            ("GUESTSYNC_MAX_DEPROVISIONS".into(), "50%".into()),
-        ]);
-        for (k, v) in env {
-            vars.insert(k.to_string(), v.to_string());
-        }
-        let settings = Settings::from_lookup(|k| vars.get(k).cloned()).unwrap();
-        let graph = GraphClient::new(
-            GraphConfig::new(settings.graph_url.clone(), settings.authority_url.clone())
-                .with_time_scale(scale),
-        )
-        .unwrap();
-        let secrets = Arc::new(MapSecrets(HashMap::from([
-            ("host-secret".to_string(), "host-s3cret".to_string()),
-            ("contoso-secret".to_string(), "src-s3cret".to_string()),
-        ])));
-        let clock = Arc::new(TestClock::default());
-        let mut ctx = SyncContext::new(store.clone(), graph, secrets, Arc::new(settings));
-        ctx.clock = clock.clone();
-        let tenant = SourceTenant {
-            tenant_id: src,
-            display_name: "Contoso".into(),
-            client_id: src_app,
-            secret_name: SecretName::parse("contoso-secret").unwrap(),
-            group_id: group,
-            enabled: true,
-            options,
-            created_at: Utc::now(),
-            secret_expires_at: None,
-            guard: None,
-        };
-        store.put_tenant(&tenant).await.unwrap();
+        let world = env
+            .iter()
+            .fold(World::builder().sim(cfg), |b, (k, v)| b.setting(k, v))
+            .build()
+            .await;
+        let source = world
+            .add_source(SourceSpec::new("Contoso").options(options))
+            .await;
         H {
-            sim,
-            host,
-            src,
-            group,
-            store,
-            ctx,
-            tenant,
-            clock,
-            _dir: dir,
+            src: source.tenant.tenant_id,
+            group: source.generated.group_id,
+            ctx: world.engine(),
+            tenant: source.tenant,
+            world,
         }
     }
 

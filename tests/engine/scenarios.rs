@@ -8,6 +8,7 @@ use guest_sync::engine::{provision_user, run_job, NoProgress};
 use serde_json::{json, Map, Value};
 
 use super::{b, s, H};
+use crate::support::logs::Capture;
 
 fn patch(v: Value) -> Map<String, Value> {
     v.as_object().cloned().unwrap()
@@ -548,47 +549,15 @@ async fn an_unreadable_source_group_removes_nobody_and_is_retried() {
     assert_ne!(run.outcome, RunOutcome::Failed);
 }
 
-/// A shared buffer the tracing subscriber writes JSON lines into.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// The process-wide JSON log capture. A *global* subscriber, because
-/// scoped ones (`set_default`) race with other tests installing and
-/// dropping theirs (tracing's max-level cache is process-wide); lines are
-/// told apart by tenant id.
-fn global_capture() -> Captured {
-    static CAPTURE: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
-    CAPTURE
-        .get_or_init(|| {
-            let buf = Captured::default();
-            let writer = buf.clone();
-            let subscriber = tracing_subscriber::fmt()
-                .json()
-                .with_max_level(tracing::Level::INFO)
-                .with_writer(move || writer.clone())
-                .finish();
-            let _ = tracing::subscriber::set_global_default(subscriber);
-            buf
-        })
-        .clone()
-}
-
 /// A finished run emits one `run_summary` event with its counts, and a
 /// tripped guard one `guard_tripped` event; no log line of the run carries
 /// an address.
 #[tokio::test]
 async fn runs_emit_summary_and_guard_events_with_ids_only() {
-    let buf = global_capture();
+    // The global capture: scoped subscribers race with other tests'
+    // (tracing's max-level cache is process-wide); lines are told apart by
+    // tenant id.
+    let buf = Capture::global();
     let h = H::start(
         SimConfig::fast(),
         &[("GUESTSYNC_MAX_DEPROVISIONS", "1")],
@@ -601,11 +570,10 @@ async fn runs_emit_summary_and_guard_events_with_ids_only() {
     h.sim.remove_member(h.src, h.group, users[1]);
     h.reconcile().await;
 
-    let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
-    let events: Vec<Value> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter_map(|v| v.get("fields").cloned())
+    let text = buf.text();
+    let events: Vec<Value> = buf
+        .events()
+        .into_iter()
         .filter(|f| f["tenant_id"] == h.src.to_string())
         .collect();
     let summaries: Vec<&Value> = events

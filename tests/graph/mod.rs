@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use futures::StreamExt;
-use guest_sync::devtools::sim::{Faults, GenerateSpec, NewUser, Sim, SimConfig};
+use guest_sync::devtools::sim::{Faults, GenerateSpec, NewUser, SimConfig};
 use guest_sync::domain::Guid;
 use guest_sync::graph::{
     AadstsCode, AppCredentials, BatchRequest, GraphClient, GraphConfig, GraphError, InviteRequest,
@@ -14,44 +14,41 @@ use guest_sync::graph::{
 use guest_sync::secrets::SecretString;
 use serde_json::{json, Map, Value};
 
-const ALL_PERMS: &[&str] = &[
-    "GroupMember.Read.All",
-    "User.Read.All",
-    "User.Invite.All",
-    "User.ReadWrite.All",
-    "ProfilePhoto.ReadWrite.All",
-    "GroupMember.ReadWrite.All",
-];
+use crate::support::perms::ALL_PERMS;
+use crate::support::world::{World, HOST_APP_SECRET};
 
-/// A running simulator with one tenant and one app in it.
-struct World {
-    sim: Sim,
+/// The host app's real secret.
+const SECRET: &str = HOST_APP_SECRET;
+
+/// The test world's host tenant and app (granted the permissions asked
+/// for) and the world's Graph client. Derefs to the world (`w.sim`).
+struct Host {
+    world: World,
     tenant: Guid,
     app: Guid,
     client: GraphClient,
 }
 
-impl World {
-    async fn start(cfg: SimConfig, perms: &[&str]) -> World {
-        let scale = cfg.time_scale;
-        let sim = Sim::start(cfg).await.unwrap();
-        let tenant = Guid::new_v4();
-        let app = Guid::new_v4();
-        sim.add_tenant(tenant, "Host", "host.onmicrosoft.com");
-        sim.register_app(tenant, app, "s3cret", perms);
-        let client =
-            GraphClient::new(GraphConfig::new(sim.url(), sim.url()).with_time_scale(scale))
-                .unwrap();
-        World {
-            sim,
-            tenant,
-            app,
-            client,
+impl std::ops::Deref for Host {
+    type Target = World;
+    fn deref(&self) -> &World {
+        &self.world
+    }
+}
+
+impl Host {
+    async fn start(cfg: SimConfig, perms: &[&str]) -> Host {
+        let world = World::builder().sim(cfg).host_perms(perms).build().await;
+        Host {
+            tenant: world.host,
+            app: world.host_app,
+            client: world.graph.clone(),
+            world,
         }
     }
 
-    async fn fast() -> World {
-        World::start(SimConfig::fast(), ALL_PERMS).await
+    async fn fast() -> Host {
+        Host::start(SimConfig::fast(), ALL_PERMS).await
     }
 
     fn creds(&self, secret: &str) -> AppCredentials {
@@ -63,7 +60,7 @@ impl World {
     }
 
     fn graph(&self) -> TenantGraph {
-        self.client.tenant(self.creds("s3cret"))
+        self.client.tenant(self.creds(SECRET))
     }
 }
 
@@ -86,7 +83,7 @@ fn patch(k: &str, v: Value) -> Map<String, Value> {
 /// nested groups included, with a progress callback and the count.
 #[tokio::test]
 async fn group_members_are_read_across_pages() {
-    let w = World::fast().await;
+    let w = Host::fast().await;
     let gen = w.sim.generate_source(
         w.tenant,
         &GenerateSpec {
@@ -131,7 +128,7 @@ async fn group_members_are_read_across_pages() {
 /// quotes in addresses included; an unknown UPN is None.
 #[tokio::test]
 async fn users_are_found_by_id_upn_and_address() {
-    let w = World::fast().await;
+    let w = Host::fast().await;
     let mut nu = NewUser::simple("O'Brien", "o'brien@host.onmicrosoft.com");
     nu.mail = Some("o'brien@contoso.com".into());
     nu.job_title = Some("Engineer".into());
@@ -179,7 +176,7 @@ async fn users_are_found_by_id_upn_and_address() {
 /// changes as asked, and re-inviting returns the same guest.
 #[tokio::test]
 async fn guest_lifecycle_invite_patch_delete_restore() {
-    let w = World::fast().await;
+    let w = Host::fast().await;
     let g = w.graph();
     let inv = g.invite(&invite_req("ann@contoso.com")).await.unwrap();
     assert_eq!(inv.status, "PendingAcceptance");
@@ -217,7 +214,7 @@ async fn guest_lifecycle_invite_patch_delete_restore() {
 /// change the host; a user without photo gives None.
 #[tokio::test]
 async fn photos_are_read_written_and_removed() {
-    let w = World::fast().await;
+    let w = Host::fast().await;
     let g = w.graph();
     let id = w
         .sim
@@ -245,7 +242,7 @@ async fn photos_are_read_written_and_removed() {
 /// Adding a group member twice succeeds and leaves one membership.
 #[tokio::test]
 async fn adding_a_group_member_is_idempotent() {
-    let w = World::fast().await;
+    let w = Host::fast().await;
     let g = w.graph();
     let group = w.sim.create_group(w.tenant, "All guests");
     let guest = g.invite(&invite_req("m@contoso.com")).await.unwrap();
@@ -258,7 +255,7 @@ async fn adding_a_group_member_is_idempotent() {
 /// a bad request side by side; more than 20 items is refused.
 #[tokio::test]
 async fn batch_returns_mixed_results_in_order() {
-    let w = World::fast().await;
+    let w = Host::fast().await;
     let g = w.graph();
     let a = g
         .invite(&invite_req("a@contoso.com"))
@@ -307,7 +304,7 @@ async fn batch_returns_mixed_results_in_order() {
 /// Each token failure maps to its AADSTS code with an actionable message.
 #[tokio::test]
 async fn token_errors_map_to_aadsts_codes() {
-    let w = World::fast().await;
+    let w = Host::fast().await;
     let wrong = w.client.tenant(w.creds("not-the-secret"));
     let e = wrong.get_user(Guid::new_v4(), &[]).await.unwrap_err();
     match &e {
@@ -322,7 +319,7 @@ async fn token_errors_map_to_aadsts_codes() {
 
     let stranger = AppCredentials {
         client_id: Guid::new_v4(),
-        ..w.creds("s3cret")
+        ..w.creds(SECRET)
     };
     let e = w.client.check_credentials(&stranger).await.unwrap_err();
     assert!(
@@ -338,7 +335,7 @@ async fn token_errors_map_to_aadsts_codes() {
 
     let nowhere = AppCredentials {
         tenant_id: Guid::new_v4(),
-        ..w.creds("s3cret")
+        ..w.creds(SECRET)
     };
     let e = w.client.check_credentials(&nowhere).await.unwrap_err();
     assert!(
@@ -355,7 +352,7 @@ async fn token_errors_map_to_aadsts_codes() {
     w.sim.expire_app_secret(w.tenant, w.app);
     let e = w
         .client
-        .check_credentials(&w.creds("s3cret"))
+        .check_credentials(&w.creds(SECRET))
         .await
         .unwrap_err();
     assert!(
@@ -375,7 +372,7 @@ async fn token_errors_map_to_aadsts_codes() {
 /// needs; restricted invitations give InvitationsRestricted.
 #[tokio::test]
 async fn forbidden_names_the_permission_and_invites_can_be_restricted() {
-    let w = World::start(SimConfig::fast(), &["User.Read.All"]).await;
+    let w = Host::start(SimConfig::fast(), &["User.Read.All"]).await;
     let g = w.graph();
     let group = w.sim.create_group(w.tenant, "G");
     let e = g.group_user_members(group, &[]).await.unwrap_err();
@@ -389,7 +386,7 @@ async fn forbidden_names_the_permission_and_invites_can_be_restricted() {
     let e = g.invite(&invite_req("x@contoso.com")).await.unwrap_err();
     assert!(e.to_string().contains("User.Invite.All"), "{e}");
 
-    let w = World::fast().await;
+    let w = Host::fast().await;
     w.sim.restrict_invitations(w.tenant, true);
     let e = w
         .graph()
@@ -408,7 +405,7 @@ async fn an_expired_token_is_replaced_mid_run() {
         token_lifetime_secs: 3_599,
         ..SimConfig::fast()
     };
-    let w = World::start(cfg, ALL_PERMS).await;
+    let w = Host::start(cfg, ALL_PERMS).await;
     let g = w.graph();
     let id = w
         .sim
@@ -424,14 +421,14 @@ async fn an_expired_token_is_replaced_mid_run() {
 /// tenant B, surfacing as an authentication error with status 401.
 #[tokio::test]
 async fn a_token_of_tenant_a_is_refused_on_tenant_b() {
-    let w = World::fast().await;
+    let w = Host::fast().await;
     let other = Guid::new_v4();
     w.sim.add_tenant(other, "B", "b.onmicrosoft.com");
     let pinned = w.sim.url().join(&format!("{other}/")).unwrap();
     let client =
         GraphClient::new(GraphConfig::new(pinned, w.sim.url()).with_time_scale(1000.0)).unwrap();
     let e = client
-        .tenant(w.creds("s3cret"))
+        .tenant(w.creds(SECRET))
         .get_user(Guid::new_v4(), &[])
         .await
         .unwrap_err();
@@ -453,7 +450,7 @@ async fn a_throttled_faulty_workload_applies_every_write_once() {
         },
         ..SimConfig::fast()
     };
-    let w = World::start(cfg, ALL_PERMS).await;
+    let w = Host::start(cfg, ALL_PERMS).await;
     let g = w.graph();
     let results: Vec<Result<Guid, GraphError>> = futures::stream::iter(0..1_000)
         .map(|i| {
@@ -498,7 +495,7 @@ async fn fresh_objects_are_retried_past_eventual_consistency_404s() {
         consistency_window_ms: 10_000,
         ..SimConfig::fast()
     };
-    let w = World::start(cfg, ALL_PERMS).await;
+    let w = Host::start(cfg, ALL_PERMS).await;
     let g = w.graph();
     let inv = g.invite(&invite_req("new@contoso.com")).await.unwrap();
     g.patch_user(inv.user_id, &patch("jobTitle", json!("Fresh")))
@@ -517,7 +514,7 @@ async fn fresh_objects_are_retried_past_eventual_consistency_404s() {
 /// Many tasks asking for a token at once cause one token request.
 #[tokio::test]
 async fn concurrent_callers_share_one_token_request() {
-    let w = World::fast().await;
+    let w = Host::fast().await;
     let id = w
         .sim
         .create_user(w.tenant, NewUser::simple("S", "s@host.onmicrosoft.com"));
@@ -532,7 +529,7 @@ async fn concurrent_callers_share_one_token_request() {
 /// transient failure without an HTTP status.
 #[tokio::test]
 async fn a_request_past_its_timeout_is_a_transient_error() {
-    let w = World::fast().await;
+    let w = Host::fast().await;
     let id = w
         .sim
         .create_user(w.tenant, NewUser::simple("S", "slow@host.onmicrosoft.com"));
@@ -546,7 +543,7 @@ async fn a_request_past_its_timeout_is_a_transient_error() {
     cfg.max_retries = 1;
     let client = GraphClient::new(cfg).unwrap();
     let e = client
-        .tenant(w.creds("s3cret"))
+        .tenant(w.creds(SECRET))
         .get_user(id, &[])
         .await
         .unwrap_err();
@@ -565,11 +562,11 @@ async fn batch_items_throttled_by_graph_are_resubmitted() {
         time_scale: 5.0,
         ..SimConfig::fast()
     };
-    let w = World::start(cfg, ALL_PERMS).await;
+    let w = Host::start(cfg, ALL_PERMS).await;
     // A second client = another process that does not share our pacer.
     let other =
         GraphClient::new(GraphConfig::new(w.sim.url(), w.sim.url()).with_time_scale(5.0)).unwrap();
-    let graphs = [w.graph(), other.tenant(w.creds("s3cret"))];
+    let graphs = [w.graph(), other.tenant(w.creds(SECRET))];
     let jobs = (0..16).map(|b| {
         let g = graphs[b % 2].clone();
         async move {

@@ -7,6 +7,7 @@ use guest_sync::telemetry::{self, Format};
 use serde_json::json;
 
 use super::*;
+use crate::support::logs::Capture;
 
 /// A running in-process server (real TCP) and the means to stop it.
 struct Running {
@@ -170,23 +171,11 @@ async fn malformed_requests_get_named_errors_and_the_server_keeps_serving() {
 /// function, the host's invocation id, the duration and the outcome.
 #[tokio::test]
 async fn each_invocation_writes_one_json_event_line() {
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Buffer {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buffer = Buffer::default();
-    let sink = buffer.clone();
+    let buffer = Capture::default();
     let subscriber = telemetry::subscriber(
         Format::Json,
         tracing_subscriber::EnvFilter::new("info"),
-        move || sink.clone(),
+        buffer.clone(),
     );
     let _guard = tracing::subscriber::set_default(subscriber);
     let router = app(FunctionSet::unconfigured().with(FunctionName::SyncTimer, ok_function()));
@@ -203,7 +192,7 @@ async fn each_invocation_writes_one_json_event_line() {
         (status, failed),
         (StatusCode::OK, StatusCode::INTERNAL_SERVER_ERROR)
     );
-    let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let text = buffer.text();
     let events: Vec<serde_json::Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())

@@ -1,14 +1,12 @@
 //! The daily secret expiry check against a real SQLite store and the local
-//! secret source.
+//! secret source (the test world's).
 use chrono::{Duration, TimeZone, Utc};
 use guest_sync::domain::{Guid, SecretName, SourceTenant, TenantOptions};
 use guest_sync::secrets::expiry::{check_secret_expiry, ExpiryLevel, SecretOwner};
-use guest_sync::secrets::local::LocalFileSource;
-use guest_sync::secrets::{SecretSource, SecretString};
-use guest_sync::store::sqlite::SqliteStore;
-use guest_sync::store::TenantRegistry;
+use guest_sync::secrets::SecretString;
 
-use super::harness::{Capture, HOST_SECRET};
+use crate::support::logs::Capture;
+use crate::support::world::{World, HOST_SECRET_NAME};
 
 fn tenant(id: &str, secret: &str) -> SourceTenant {
     SourceTenant {
@@ -30,20 +28,19 @@ fn tenant(id: &str, secret: &str) -> SourceTenant {
 /// expired secrets produce `secret_expiry` events naming tenant and secret.
 #[tokio::test]
 async fn expiry_check_classifies_records_and_logs() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("s.db")).await.unwrap();
-    let secrets = LocalFileSource::new(dir.path().join("secrets.json"));
+    let w = World::fast().await;
+    let (store, secrets) = (w.store.as_ref(), w.secrets.as_ref());
     let now = Utc::now();
     let set = |n: &str, exp| {
         let n = SecretName::parse(n).unwrap();
-        let s = &secrets;
+        let s = secrets;
         async move {
             s.set(&n, &SecretString::new("v-expiry-test"), exp)
                 .await
                 .unwrap()
         }
     };
-    set(HOST_SECRET, Some(now + Duration::days(200))).await;
+    set(HOST_SECRET_NAME, Some(now + Duration::days(200))).await;
     set(
         "soon-secret",
         Some(now + Duration::days(10) + Duration::hours(1)),
@@ -56,16 +53,10 @@ async fn expiry_check_classifies_records_and_logs() {
     for t in [&a, &b, &c] {
         store.put_tenant(t).await.unwrap();
     }
-    let settings = guest_sync::settings::Settings::from_lookup(|k| match k {
-        "GUESTSYNC_HOST_TENANT_ID" => Some("11111111-1111-4111-8111-111111111111".into()),
-        "GUESTSYNC_HOST_CLIENT_ID" => Some("22222222-2222-4222-8222-222222222222".into()),
-        "GUESTSYNC_HOST_SECRET_NAME" => Some(HOST_SECRET.into()),
-        _ => None,
-    })
-    .unwrap();
+    let settings = &w.settings;
 
-    let (cap, _g) = Capture::start();
-    let st = check_secret_expiry(&store, &secrets, &settings, now).await;
+    let (cap, _g) = Capture::scoped();
+    let st = check_secret_expiry(store, secrets, settings, now).await;
     assert_eq!(st.len(), 4);
     assert_eq!(st[0].owner, SecretOwner::Host);
     assert_eq!(st[0].level, ExpiryLevel::Ok);
@@ -100,7 +91,7 @@ async fn expiry_check_classifies_records_and_logs() {
 
     // Later, b's secret is past expiry: level expired, event logged.
     let later = now + Duration::days(401);
-    let st2 = check_secret_expiry(&store, &secrets, &settings, later).await;
+    let st2 = check_secret_expiry(store, secrets, settings, later).await;
     let b_st = st2
         .iter()
         .find(|s| s.owner == SecretOwner::Tenant(b.tenant_id))

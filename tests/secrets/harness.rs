@@ -2,7 +2,7 @@
 //! tenant` runner over a temporary SQLite store and local secrets file, with
 //! stdout, stdin and errors captured.
 use std::io::Cursor;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use clap::Parser;
@@ -13,57 +13,8 @@ use guest_sync::secrets::local::LocalFileSource;
 use guest_sync::store::sqlite::SqliteStore;
 use guest_sync::tenants::SourceProbe;
 
-/// Everything tracing wrote while a [`Capture`] was the default subscriber
-/// (JSON lines, every level).
-#[derive(Clone, Default)]
-pub struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
-    type Writer = Capture;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-impl Capture {
-    /// Installs a capturing subscriber for this thread (tokio tests run on
-    /// one thread) at TRACE level, so dependencies' debug output is
-    /// scanned too.
-    pub fn start() -> (Capture, tracing::subscriber::DefaultGuard) {
-        let c = Capture::default();
-        let sub = tracing_subscriber::fmt()
-            .json()
-            .with_max_level(tracing::Level::TRACE)
-            .with_writer(c.clone())
-            .finish();
-        let g = tracing::subscriber::set_default(sub);
-        (c, g)
-    }
-
-    /// The captured text.
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-
-    /// The captured events' `fields` objects.
-    pub fn events(&self) -> Vec<serde_json::Value> {
-        self.text()
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .map(|v| v["fields"].clone())
-            .collect()
-    }
-}
+/// The one log capture of the test suite (`tests/support/logs.rs`).
+pub use crate::support::logs::Capture;
 
 /// Host settings used by the CLI tests.
 pub const HOST_TENANT: &str = "11111111-1111-4111-8111-111111111111";

@@ -8,8 +8,10 @@ use guest_sync::secrets::keyvault::{KeyVaultOptions, KeyVaultSource};
 use guest_sync::secrets::{SecretSource, SecretString};
 
 use super::fake_vault::FakeVault;
-use super::harness::{Capture, TenantCli, HOST_SECRET};
+use super::harness::{TenantCli, HOST_SECRET};
+use super::tenant_cli::{add_args, now, T};
 use super::EnvGuard;
+use crate::support::logs::Capture;
 
 /// Distinctive values: none of them can appear by accident.
 pub const LEAK_1: &str = "Qx7~LEAKCANARY-one-9f3b2c1d";
@@ -29,16 +31,12 @@ pub fn assert_no_canary(what: &str, hay: &str) {
     }
 }
 
-const T: &str = "2b1f0a6e-7d1c-4a51-9b0e-1c2d3e4f5a6b";
-const APP: &str = "6f1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e";
-const GROUP: &str = "a1b2c3d4-0000-4000-8000-00000000000f";
-
 /// The offline tenant flows (register, list, update, check expiry, failing
 /// test, failing add, remove) never print, log or store a secret value.
 #[tokio::test]
 async fn offline_cli_flows_never_reveal_the_secret() {
-    let (cap, _g) = Capture::start();
-    let now = Utc.with_ymd_and_hms(2026, 11, 23, 1, 0, 0).unwrap();
+    let (cap, _g) = Capture::scoped();
+    let now = now();
     let mut cli = TenantCli::new(None).await;
     cli.ctx
         .secrets
@@ -49,22 +47,7 @@ async fn offline_cli_flows_never_reveal_the_secret() {
         )
         .await
         .unwrap();
-    let add = [
-        "add",
-        "--tenant-id",
-        T,
-        "--client-id",
-        APP,
-        "--group-id",
-        GROUP,
-        "--name",
-        "Contoso",
-        "--secret-name",
-        "contoso-app",
-        "--secret-stdin",
-        "--secret-expires",
-        "2027-01-01",
-    ];
+    let add = add_args(&["--secret-expires", "2027-01-01"]);
     // Fails: Graph unreachable.
     let _ = cli
         .run(&add, &format!("{LEAK_1}\n"), now)
@@ -132,7 +115,7 @@ async fn key_vault_source_never_reveals_the_secret() {
         ("AZURE_CLIENT_ID", None),
     ])
     .await;
-    let (cap, _g) = Capture::start();
+    let (cap, _g) = Capture::scoped();
     let src = KeyVaultSource::from_env_with_options(
         &vault.vault_url,
         KeyVaultOptions {

@@ -85,7 +85,7 @@ async fn assert_nothing_written(cli: &TenantCli) {
 /// test` and `list --live` then work with the stored secret.
 #[tokio::test]
 async fn add_succeeds_against_the_simulator_and_reports_the_members() {
-    let (cap, _g) = Capture::start();
+    let (cap, _g) = Capture::scoped();
     let s = source(READ_BOTH).await;
     let mut cli = TenantCli::new(Some(s.sim.url())).await;
     let out = run_add(&mut cli, &add_args(&s, s.group), LEAK_1)
@@ -150,7 +150,7 @@ async fn bad_guid_is_named_and_nothing_registered() {
 /// A wrong secret is reported as AADSTS7000215 with what to do.
 #[tokio::test]
 async fn wrong_secret_is_reported_and_nothing_registered() {
-    let (cap, _g) = Capture::start();
+    let (cap, _g) = Capture::scoped();
     let s = source(READ_BOTH).await;
     let mut cli = TenantCli::new(Some(s.sim.url())).await;
     let e = run_add(&mut cli, &add_args(&s, s.group), LEAK_2)

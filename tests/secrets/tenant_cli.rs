@@ -7,11 +7,13 @@ use guest_sync::domain::{GuardHold, GuestRecord, GuestState, Guid};
 
 use super::harness::TenantCli;
 
-const T: &str = "2b1f0a6e-7d1c-4a51-9b0e-1c2d3e4f5a6b";
-const APP: &str = "6f1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e";
-const GROUP: &str = "a1b2c3d4-0000-4000-8000-00000000000f";
+/// The offline tenant (no Graph behind it), its app and its scope group.
+pub const T: &str = "2b1f0a6e-7d1c-4a51-9b0e-1c2d3e4f5a6b";
+pub const APP: &str = "6f1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e";
+pub const GROUP: &str = "a1b2c3d4-0000-4000-8000-00000000000f";
 
-fn now() -> chrono::DateTime<Utc> {
+/// The fixed "now" of the CLI tests.
+pub fn now() -> chrono::DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 23, 1, 0, 0).unwrap()
 }
 
@@ -19,25 +21,37 @@ fn tid() -> Guid {
     Guid::parse_named(T, "t").unwrap()
 }
 
+/// `tenant add` for Contoso ([`T`], [`APP`], [`GROUP`]) with the secret
+/// `contoso-app` read from stdin, then `extra`.
+pub fn add_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut a = vec![
+        "add",
+        "--tenant-id",
+        T,
+        "--client-id",
+        APP,
+        "--group-id",
+        GROUP,
+        "--name",
+        "Contoso",
+        "--secret-name",
+        "contoso-app",
+        "--secret-stdin",
+    ];
+    a.extend_from_slice(extra);
+    a
+}
+
+/// `args` with the value after `flag` replaced.
+fn with<'a>(mut args: Vec<&'a str>, flag: &str, value: &'a str) -> Vec<&'a str> {
+    let i = args.iter().position(|a| *a == flag).unwrap() + 1;
+    args[i] = value;
+    args
+}
+
 async fn add_skip_test(cli: &mut TenantCli) {
     cli.run(
-        &[
-            "add",
-            "--tenant-id",
-            T,
-            "--client-id",
-            APP,
-            "--group-id",
-            GROUP,
-            "--name",
-            "Contoso",
-            "--secret-name",
-            "contoso-app",
-            "--secret-stdin",
-            "--secret-expires",
-            "2026-12-13",
-            "--skip-test",
-        ],
+        &add_args(&["--secret-expires", "2026-12-13", "--skip-test"]),
         "Zq8~offline-secret-value-123\n",
         now(),
     )
@@ -100,20 +114,7 @@ async fn bad_guid_registers_nothing() {
     let mut cli = TenantCli::new(None).await;
     let e = cli
         .run(
-            &[
-                "add",
-                "--tenant-id",
-                "contoso.onmicrosoft.com",
-                "--client-id",
-                APP,
-                "--group-id",
-                GROUP,
-                "--name",
-                "Contoso",
-                "--secret-name",
-                "contoso-app",
-                "--secret-stdin",
-            ],
+            &with(add_args(&[]), "--tenant-id", "contoso.onmicrosoft.com"),
             "Zq8~offline-secret-value-123\n",
             now(),
         )
@@ -133,24 +134,7 @@ async fn bad_guid_registers_nothing() {
 async fn failed_connection_test_writes_nothing() {
     let mut cli = TenantCli::new(None).await;
     let e = cli
-        .run(
-            &[
-                "add",
-                "--tenant-id",
-                T,
-                "--client-id",
-                APP,
-                "--group-id",
-                GROUP,
-                "--name",
-                "Contoso",
-                "--secret-name",
-                "contoso-app",
-                "--secret-stdin",
-            ],
-            "Zq8~offline-secret-value-123\n",
-            now(),
-        )
+        .run(&add_args(&[]), "Zq8~offline-secret-value-123\n", now())
         .await
         .unwrap_err();
     assert!(
@@ -167,21 +151,7 @@ async fn secret_id_instead_of_value_is_refused() {
     let mut cli = TenantCli::new(None).await;
     let e = cli
         .run(
-            &[
-                "add",
-                "--tenant-id",
-                T,
-                "--client-id",
-                APP,
-                "--group-id",
-                GROUP,
-                "--name",
-                "Contoso",
-                "--secret-name",
-                "contoso-app",
-                "--secret-stdin",
-                "--skip-test",
-            ],
+            &add_args(&["--skip-test"]),
             "0f9e8d7c-0000-4000-8000-000000000001\n",
             now(),
         )
@@ -344,21 +314,15 @@ async fn secret_names_and_tenants_are_not_registered_twice() {
     add_skip_test(&mut cli).await;
     let e = cli
         .run(
-            &[
-                "add",
-                "--tenant-id",
-                "aaaaaaaa-0000-4000-8000-000000000002",
-                "--client-id",
-                APP,
-                "--group-id",
-                GROUP,
+            &with(
+                with(
+                    add_args(&["--skip-test"]),
+                    "--tenant-id",
+                    "aaaaaaaa-0000-4000-8000-000000000002",
+                ),
                 "--name",
                 "Fabrikam",
-                "--secret-name",
-                "contoso-app",
-                "--secret-stdin",
-                "--skip-test",
-            ],
+            ),
             "Zq8~another-secret-value\n",
             now(),
         )
@@ -367,20 +331,10 @@ async fn secret_names_and_tenants_are_not_registered_twice() {
     assert!(e.contains("contoso-app") && e.contains(T), "{e}");
     let e = cli
         .run(
-            &[
-                "add",
-                "--tenant-id",
-                T,
-                "--client-id",
-                APP,
-                "--group-id",
-                GROUP,
-                "--name",
-                "Contoso",
-                "--secret-name",
-                "contoso-app-2",
-                "--skip-test",
-            ],
+            &with(add_args(&["--skip-test"]), "--secret-name", "contoso-app-2")
+                .into_iter()
+                .filter(|a| *a != "--secret-stdin")
+                .collect::<Vec<_>>(),
             "",
             now(),
         )

@@ -2,9 +2,11 @@
 //! shapes (pinned fixtures), tokens bound to their tenant, paging, `$batch`,
 //! throttling, faults and determinism, consistency window, photo cool-down,
 //! host writes and redemption.
-use guest_sync::devtools::sim::{Sim, SimConfig};
+use guest_sync::devtools::sim::SimConfig;
 use guest_sync::domain::Guid;
 use serde_json::Value;
+
+use crate::support::world::{World, HOST_APP_SECRET};
 
 mod auth;
 mod batch;
@@ -17,53 +19,36 @@ mod perf;
 mod throttling;
 mod writes;
 
-pub const HOST_SECRET: &str = "host-secret";
+pub const HOST_SECRET: &str = HOST_APP_SECRET;
 pub const SRC_SECRET: &str = "source-secret";
 
-/// A simulator with a host (invite + write + group write) and a source
-/// (group member read + user read) tenant.
+/// The test world (host app granted [`HOST_PERMS`]) plus a source tenant
+/// "Source" (app granted `SOURCE_PERMS`), spoken to over raw HTTP. Derefs to
+/// the world (`e.sim`, `e.host`, `e.host_app`).
+///
+/// [`HOST_PERMS`]: crate::support::perms::HOST_PERMS
 pub struct Env {
-    pub sim: Sim,
+    pub world: World,
     pub http: reqwest::Client,
-    pub host: Guid,
-    pub host_app: Guid,
     pub src: Guid,
     pub src_app: Guid,
 }
 
+impl std::ops::Deref for Env {
+    type Target = World;
+    fn deref(&self) -> &World {
+        &self.world
+    }
+}
+
 pub async fn env(cfg: SimConfig) -> Env {
-    let sim = Sim::start(cfg).await.unwrap();
-    let (host, host_app, src, src_app) = (
-        Guid::new_v4(),
-        Guid::new_v4(),
-        Guid::new_v4(),
-        Guid::new_v4(),
-    );
-    sim.add_tenant(host, "Host", "host.onmicrosoft.com");
-    sim.register_app(
-        host,
-        host_app,
-        HOST_SECRET,
-        &[
-            "User.Invite.All",
-            "User.ReadWrite.All",
-            "GroupMember.ReadWrite.All",
-        ],
-    );
-    sim.add_tenant(src, "Source", "source.onmicrosoft.com");
-    sim.register_app(
-        src,
-        src_app,
-        SRC_SECRET,
-        &["GroupMember.Read.All", "User.Read.All"],
-    );
+    let world = World::builder().sim(cfg).build().await;
+    let src = world.source_app("Source", SRC_SECRET);
     Env {
-        sim,
+        world,
         http: reqwest::Client::new(),
-        host,
-        host_app,
-        src,
-        src_app,
+        src: src.tenant,
+        src_app: src.app,
     }
 }
 
