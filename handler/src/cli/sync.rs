@@ -154,6 +154,10 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<()> {
                     if out.dry_run { " (dry run)" } else { "" }
                 );
                 println!("  {}", counts_line(&end.counts));
+                if let Some(problem) = &out.attention {
+                    eprintln!("  needs attention: {problem}");
+                    failures += 1;
+                }
                 if let Some(g) = out.guard {
                     println!(
                         "  deprovision guard: {} removals wanted, limit {}; held back until confirmed (guest-sync tenant confirm-deprovision)",

@@ -228,6 +228,10 @@ pub struct JobOutcome {
     /// Set when the deletion guard held removals back this invocation.
     pub guard: Option<crate::domain::plan::GuardTrip>,
     pub dry_run: bool,
+    /// A problem an administrator must fix (a lost permission, an
+    /// incomplete source read): kept as the run's error, shown in the
+    /// report's attention list, and `guest-sync sync` exits non-zero.
+    pub attention: Option<String>,
 }
 
 /// What `provision_user` did (or, in preview, would do).

@@ -38,6 +38,7 @@ pub(super) async fn photos(
         outcome,
         guard: None,
         dry_run: ctx.dry_run,
+        attention: None,
     };
     if !opts.photos || opts.offboarding {
         return Ok(done(counts, RunOutcome::Succeeded));
@@ -80,6 +81,7 @@ pub(super) async fn photos(
                 outcome: RunOutcome::Continued,
                 guard: None,
                 dry_run: false,
+                attention: None,
             });
         }
         // 1. Source photo metadata for the chunk.

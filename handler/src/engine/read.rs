@@ -164,12 +164,33 @@ pub async fn read_source(
         ));
     }
     if missing_upn > 0 {
-        tracing::warn!(group_id = %group, missing_upn, "source members came back without userPrincipalName (does the source app have User.Read.All?); no guest is deprovisioned this run");
+        tracing::warn!(group_id = %group, missing_upn, "source members came back without userPrincipalName (does the source app have User.Read.All?); nothing is written this run");
+        // Graph answers members with id only when the app lacks
+        // User.Read.All: that is a lost permission, not an empty profile.
+        let e = GraphError::Forbidden {
+            missing_permission: Some("User.Read.All".into()),
+            detail: format!(
+                "{missing_upn} source member(s) came back with id only: the source app has lost User.Read.All (grant admin consent again); nothing was written this run"
+            ),
+            ctx: crate::graph::ErrorContext {
+                operation: "read the source group's members",
+                status: Some(200),
+                client_request_id: uuid::Uuid::nil(),
+                graph_code: None,
+            },
+        };
+        return Ok((
+            SourcePicture {
+                users,
+                complete: false,
+            },
+            Some(e),
+        ));
     }
     Ok((
         SourcePicture {
             users,
-            complete: missing_upn == 0,
+            complete: true,
         },
         None,
     ))

@@ -1,7 +1,7 @@
 //! The reconcile job: read both sides, plan (pure), keep the deletion
 //! guard's hold in step, apply. Also [`compute_plan`] for `guest-sync plan`.
 use crate::domain::plan::{self, PlanPolicy, SourcePicture};
-use crate::domain::{GuardHold, GuestRecord, RunOutcome, SourceTenant};
+use crate::domain::{GuardHold, GuestRecord, RunCounts, RunOutcome, SourceTenant};
 use crate::events;
 use crate::graph::{GraphError, TenantGraph};
 
@@ -92,6 +92,23 @@ pub(super) async fn reconcile(
         read_error,
     } = compute_plan(ctx, tenant, progress).await?;
     let w = writer(ctx, &host);
+    if let Some(problem) = read_error.as_ref().and_then(permission_lost) {
+        // Rule: when a permission is gone, nothing is written (the picture
+        // is missing users, not telling us they left); the run ends partial
+        // with the missing permission named for the administrator.
+        tracing::warn!(tenant_id = %tenant.tenant_id, run_id = %run_id, "{problem}");
+        return Ok(JobOutcome {
+            counts: RunCounts {
+                held_back: plan.actions.len() as u64 + plan.held_back.len() as u64,
+                ..RunCounts::default()
+            },
+            cursor: None,
+            outcome: RunOutcome::Partial,
+            guard: None,
+            dry_run: !w.persists(),
+            attention: Some(problem),
+        });
+    }
     update_guard(ctx, tenant, run_id, &plan, source_complete, w.persists()).await?;
     let exec = executor(ctx, tenant.tenant_id, run_id, w.clone(), &records);
     let rep = exec.execute(&plan, deadline, progress).await;
@@ -116,7 +133,25 @@ pub(super) async fn reconcile(
         outcome,
         guard: plan.guard,
         dry_run: !w.persists(),
+        attention: read_error.map(|e| format!("source read incomplete: {e}")),
     })
+}
+
+/// The administrator-facing message when `e` says a permission was lost.
+fn permission_lost(e: &GraphError) -> Option<String> {
+    match e {
+        GraphError::Forbidden {
+            missing_permission,
+            detail,
+            ..
+        } => Some(format!(
+            "permission lost: {} ({detail})",
+            missing_permission
+                .as_deref()
+                .unwrap_or("a Graph permission")
+        )),
+        _ => None,
+    }
 }
 
 /// Keeps the tenant's guard hold in step with the plan: set (and alert)

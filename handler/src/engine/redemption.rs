@@ -138,6 +138,7 @@ pub(super) async fn redemption(
         outcome,
         guard: None,
         dry_run: ctx.dry_run,
+        attention: None,
     })
 }
 

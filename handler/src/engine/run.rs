@@ -78,7 +78,8 @@ async fn run_job_in_span(
             out.counts.throttled += throttled;
             run.counts.add(&out.counts);
             run.outcome = out.outcome;
-            run.error = None;
+            // A finished run keeps what needs an administrator as its error.
+            run.error = out.attention.clone();
             if out.cursor.is_none() {
                 run.finish(out.outcome, now);
             }

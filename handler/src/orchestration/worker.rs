@@ -57,6 +57,10 @@ pub async fn run_work_item(app: &App, item: &WorkItem) -> Result<FunctionOutput,
                     g.wanted, g.limit
                 ));
             }
+            if let Some(problem) = &outcome.attention {
+                out.logs
+                    .push(format!("tenant {tid}: needs attention: {problem}"));
+            }
             if let Some(next) = next {
                 out.queue_messages.push(
                     serde_json::to_value(&next)

@@ -272,6 +272,9 @@ pub enum AttentionKind {
     SecretExpired,
     /// Guests in state `failed`.
     FailedGuests,
+    /// The newest finished run of a job ended partial with a problem an
+    /// administrator must fix (a lost permission, an incomplete read).
+    IncompleteRun,
 }
 
 impl AttentionKind {
@@ -284,6 +287,7 @@ impl AttentionKind {
             AttentionKind::SecretExpiring => "secretExpiring",
             AttentionKind::SecretExpired => "secretExpired",
             AttentionKind::FailedGuests => "failedGuests",
+            AttentionKind::IncompleteRun => "incompleteRun",
         }
     }
 }
@@ -706,6 +710,30 @@ fn tenant_attention(
         it.job = Some(r.job);
         it.error = r.error.clone();
         out.push(it);
+    }
+
+    // The newest finished run of each job, when it ended partial with a
+    // problem recorded (the engine writes what needs an administrator).
+    for job in crate::domain::Job::ALL {
+        let newest = runs
+            .iter()
+            .rev()
+            .find(|r| r.job == job && r.finished_at.is_some() && !r.parked);
+        if let Some(r) = newest.filter(|r| r.outcome == RunOutcome::Partial && r.error.is_some()) {
+            let mut it = item(
+                Severity::Critical,
+                AttentionKind::IncompleteRun,
+                r.finished_at,
+                format!(
+                    "{} run ended partial: nothing is synced until this is fixed",
+                    r.job
+                ),
+            );
+            it.run_id = Some(r.run_id);
+            it.job = Some(r.job);
+            it.error = r.error.clone();
+            out.push(it);
+        }
     }
 
     if let Some(g) = t.guard.as_ref().filter(|g| !g.confirmed) {
