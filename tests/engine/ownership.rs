@@ -2,11 +2,126 @@
 //! (issue 13, in part): a lost source permission writes nothing and asks
 //! for attention; Graph's photo placeholder is no photo.
 use chrono::Utc;
-use guest_sync::domain::RunOutcome;
+use guest_sync::devtools::sim::NewUser;
+use guest_sync::domain::{GuestState, RunOutcome};
 use guest_sync::report::{AttentionKind, Statistics};
+use serde_json::{json, Map};
 
-use super::{b, H};
+use super::{b, s, H};
 use crate::support::world::World;
+
+/// A host user for these tests.
+fn host_user(upn: &str, mail: Option<&str>, user_type: &str, extra: serde_json::Value) -> NewUser {
+    NewUser {
+        display_name: "Someone Else".into(),
+        upn: upn.into(),
+        mail: mail.map(str::to_string),
+        job_title: Some("Keep Me".into()),
+        department: None,
+        company_name: None,
+        account_enabled: true,
+        user_type: user_type.into(),
+        extra: extra.as_object().cloned().unwrap_or_else(Map::new),
+    }
+}
+
+/// The invite address belongs to an internal member of the host: nobody
+/// is invited, the member is not touched, the source user is a reported
+/// conflict, and a second run audits nothing new.
+#[tokio::test]
+async fn an_internal_members_address_is_a_conflict_and_never_touched() {
+    let h = H::fast().await;
+    let member = h.sim.create_user(
+        h.host,
+        host_user(
+            "user0@contoso.example",
+            Some("user0@contoso.example"),
+            "Member",
+            json!({}),
+        ),
+    );
+    let users = h.members(2);
+    let out = h.reconcile().await;
+    assert_eq!(out.counts.created, 1, "only the other user is invited");
+    assert_eq!(out.counts.failed, 0);
+    assert_eq!(h.sim.counts().op_for("invite", member), 0);
+    let m = h.sim.user(h.host, member).unwrap();
+    assert_eq!(s(&m, "displayName"), Some("Someone Else"));
+    assert_eq!(s(&m, "jobTitle"), Some("Keep Me"));
+    assert_eq!(h.host_users_with_mail("user0@contoso.example").len(), 1);
+    let r = h.record(users[0]).await;
+    assert_eq!(r.state, GuestState::Conflict);
+    assert_eq!(r.host_user_id, None);
+    assert!(r
+        .last_error
+        .unwrap_or_default()
+        .contains(&member.to_string()));
+
+    let audit = h.store.list_audit(Some(h.src), 1000).await.unwrap();
+    let n = audit.iter().filter(|e| e.outcome == "conflict").count();
+    assert_eq!(n, 1);
+    let again = h.reconcile().await;
+    assert_eq!(again.counts.created, 0);
+    let audit = h.store.list_audit(Some(h.src), 1000).await.unwrap();
+    assert_eq!(audit.iter().filter(|e| e.outcome == "conflict").count(), 1);
+
+    let stats = Statistics::load(h.store.as_ref(), Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(stats.totals.guests.conflicts, 1);
+    assert!(stats
+        .attention
+        .iter()
+        .any(|a| a.kind == AttentionKind::Conflicts && a.count == Some(1)));
+
+    // Out of scope, a conflict leaves nothing to remove: the member stays.
+    h.sim.remove_member(h.src, h.group, users[0]);
+    h.reconcile().await;
+    assert!(h.sim.user(h.host, member).is_some());
+    assert_eq!(
+        b(&h.sim.user(h.host, member).unwrap(), "accountEnabled"),
+        Some(true)
+    );
+}
+
+/// A B2B user of type Member that a host admin invited by hand, known by
+/// its SMTP proxy address only: the pre-check finds it, the engine takes
+/// it over as adopted (never created), and never removes it when the
+/// source user leaves.
+#[tokio::test]
+async fn a_hand_invited_b2b_member_is_adopted_not_claimed() {
+    let h = H::fast().await;
+    let existing = h.sim.create_user(
+        h.host,
+        host_user(
+            "user0_contoso.example#EXT#@host.onmicrosoft.com",
+            Some("old-address@elsewhere.example"),
+            "Member",
+            json!({
+                "creationType": "Invitation",
+                "externalUserState": "Accepted",
+                "proxyAddresses": ["SMTP:user0@contoso.example"],
+            }),
+        ),
+    );
+    let users = h.members(1);
+    let out = h.reconcile().await;
+    assert_eq!(out.counts.adopted, 1, "{:?}", out.counts);
+    assert_eq!(out.counts.created, 0);
+    assert_eq!(h.sim.counts().op_for("invite", existing), 0);
+    let r = h.record(users[0]).await;
+    assert!(r.adopted, "a user we did not create was recorded as ours");
+    assert_eq!(r.host_user_id, Some(existing));
+    assert_eq!(r.state, GuestState::Accepted);
+
+    h.sim.remove_member(h.src, h.group, users[0]);
+    h.reconcile().await;
+    let still = h
+        .sim
+        .user(h.host, existing)
+        .expect("the adopted user was removed");
+    assert_eq!(b(&still, "accountEnabled"), Some(true));
+}
 
 /// The source app loses User.Read.All (members come back with id only):
 /// the run ends partial naming the permission, no guest is removed or

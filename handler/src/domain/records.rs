@@ -119,15 +119,21 @@ pub enum GuestState {
     Disabled,
     Deprovisioned,
     Failed,
+    /// Not ours and never touched: the invite address belongs to a host
+    /// user the engine did not create and may not take over (an internal
+    /// member, or a user another source user is linked to). Reported;
+    /// re-checked each run.
+    Conflict,
 }
 
 impl GuestState {
-    pub const ALL: [GuestState; 5] = [
+    pub const ALL: [GuestState; 6] = [
         GuestState::Invited,
         GuestState::Accepted,
         GuestState::Disabled,
         GuestState::Deprovisioned,
         GuestState::Failed,
+        GuestState::Conflict,
     ];
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -136,6 +142,7 @@ impl GuestState {
             GuestState::Disabled => "disabled",
             GuestState::Deprovisioned => "deprovisioned",
             GuestState::Failed => "failed",
+            GuestState::Conflict => "conflict",
         }
     }
 }

@@ -30,9 +30,10 @@ use serde_json::{Map, Value};
 use crate::domain::plan::{Action, ActionKind, Plan};
 use crate::domain::profile::Changes;
 use crate::domain::{AuditEntry, DeprovisionMode, GuestRecord, GuestState, Guid, RunCounts};
-use crate::graph::{GraphError, InviteRequest, TenantGraph};
+use crate::graph::{GraphError, GraphUser, InviteRequest, TenantGraph};
 use crate::store::Store;
 
+use super::ownership::{self, Existing};
 use super::{Clock, Progress, SyncError};
 
 /// The writes the engine makes in the host tenant. [`GraphWriter`] makes
@@ -58,6 +59,10 @@ pub trait HostWriter: Send + Sync {
         -> Result<(), GraphError>;
     /// No photo is success.
     async fn delete_photo(&self, id: Guid) -> Result<(), GraphError>;
+    /// The host users that own `address` (Microsoft's invitation pre-check:
+    /// UPN, mail, proxyAddresses, otherMails; every user type). A read: a
+    /// dry run answers nobody.
+    async fn users_with_address(&self, address: &str) -> Result<Vec<GraphUser>, GraphError>;
 }
 
 /// Writes through the Graph client into the host tenant.
@@ -86,6 +91,11 @@ impl HostWriter for GraphWriter {
     }
     async fn restore_user(&self, id: Guid) -> Result<(), GraphError> {
         self.0.restore_deleted_user(id).await
+    }
+    async fn users_with_address(&self, address: &str) -> Result<Vec<GraphUser>, GraphError> {
+        self.0
+            .find_users_by_address(address, super::ownership::EXISTING_SELECT)
+            .await
     }
     async fn add_group_member(&self, group: Guid, id: Guid) -> Result<(), GraphError> {
         self.0.add_group_member(group, id).await
@@ -117,6 +127,9 @@ impl HostWriter for DryRunWriter {
     }
     async fn invite(&self, _req: &InviteRequest) -> Result<Guid, GraphError> {
         Ok(Guid::from_uuid(uuid::Uuid::nil()))
+    }
+    async fn users_with_address(&self, _: &str) -> Result<Vec<GraphUser>, GraphError> {
+        Ok(Vec::new())
     }
     async fn patch_user(&self, _: Guid, _: &Map<String, Value>) -> Result<(), GraphError> {
         Ok(())
@@ -338,6 +351,42 @@ impl Executor {
         rep
     }
 
+    /// Records a conflict: the address belongs to a host user that is not
+    /// ours. Nothing is written to Graph; the record says why (object ids
+    /// only), audited once per change of state.
+    async fn conflict(
+        &self,
+        a: &Action,
+        mut rec: GuestRecord,
+        id: Guid,
+        why: String,
+        mut audit: Vec<AuditEntry>,
+    ) -> Result<Done, SyncError> {
+        let again = self
+            .before
+            .get(&a.source_user_id)
+            .is_some_and(|r| r.state == GuestState::Conflict);
+        rec.state = GuestState::Conflict;
+        rec.host_user_id = None;
+        rec.host_upn = None;
+        rec.adopted = false;
+        rec.last_error = Some(why.clone());
+        rec.last_synced_at = Some(self.clock.now());
+        self.put(&rec).await?;
+        if !again {
+            let mut e = self.audit(a, "invite", Some(id), Ok(()), Some(why));
+            e.outcome = "conflict".into();
+            audit.push(e);
+            tracing::warn!(source_user_id = %a.source_user_id, host_user_id = %id, "invite address belongs to a host user that is not ours; not touched");
+        }
+        self.log(audit).await?;
+        let counts = RunCounts {
+            held_back: 1,
+            ..RunCounts::default()
+        };
+        Ok(Done::Ok(counts))
+    }
+
     /// Records a failed action: the record keeps what is true (a pending
     /// invite becomes `failed`) plus the error; one audit entry. A fatal
     /// error is returned so the run stops.
@@ -380,6 +429,51 @@ impl Executor {
                 add_to_group,
             } => {
                 rec.created_at = now;
+                // Rule 11: an invitation proves nothing about who created
+                // the user it answers with; look first.
+                let found = match w.users_with_address(address).await {
+                    Ok(f) => f,
+                    Err(e) => {
+                        audit.push(self.audit(a, "lookup", None, Err(&e), None));
+                        return self.failed(a, rec, audit, e).await;
+                    }
+                };
+                let me = a.source_user_id;
+                let linked_elsewhere = |id: Guid| {
+                    self.before
+                        .values()
+                        .any(|r| r.host_user_id == Some(id) && r.source_user_id != me)
+                };
+                match ownership::classify(found, linked_elsewhere) {
+                    Existing::Nobody => {}
+                    Existing::Conflict { id, why } => {
+                        return self.conflict(a, rec, id, why, audit).await;
+                    }
+                    Existing::External(u) => {
+                        rec.adopted = true;
+                        rec.host_user_id = Some(u.id);
+                        rec.host_upn = u.user_principal_name().map(str::to_string);
+                        if u.external_user_state() == Some("Accepted")
+                            && rec.state == GuestState::Invited
+                        {
+                            rec.state = GuestState::Accepted;
+                            rec.redeemed_at = Some(u.external_user_state_changed().unwrap_or(now));
+                        }
+                        // Link first: from here on the guest is ours to sync.
+                        self.put(&rec).await?;
+                        if let Err(e) = self.patch(a, u.id, changes, &mut audit).await {
+                            return self.failed(a, rec, audit, e).await;
+                        }
+                        if *add_to_group {
+                            if let Err(e) = self.group_add(a, u.id, &mut audit).await {
+                                return self.failed(a, rec, audit, e).await;
+                            }
+                        }
+                        counts.adopted += 1;
+                        self.log(audit).await?;
+                        return Ok(Done::Ok(counts));
+                    }
+                }
                 let mut pending = rec.clone();
                 pending.host_user_id = None;
                 pending.host_upn = None;
@@ -393,6 +487,12 @@ impl Executor {
                 };
                 let id = match w.invite(&req).await {
                     Ok(id) => id,
+                    Err(e) if ownership::is_member_conflict(&e) => {
+                        let why = "Graph refused the invitation: the address belongs to an internal member of the host".to_string();
+                        return self
+                            .conflict(a, pending, Guid::from_uuid(uuid::Uuid::nil()), why, audit)
+                            .await;
+                    }
                     Err(e) => {
                         audit.push(self.audit(a, "invite", None, Err(&e), None));
                         pending.state = GuestState::Failed;

@@ -19,10 +19,14 @@ pub fn odata_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
-/// The `$filter` matching an address as mail, other mail or UPN.
+/// The `$filter` of Microsoft's invitation pre-check: the address as UPN,
+/// mail, SMTP proxy address or other mail.
 pub fn address_filter(address: &str) -> String {
     let q = odata_quote(address);
-    format!("mail eq {q} or otherMails/any(x:x eq {q}) or userPrincipalName eq {q}")
+    let smtp = odata_quote(&format!("SMTP:{address}"));
+    format!(
+        "userPrincipalName eq {q} or mail eq {q} or proxyAddresses/any(x:x eq {smtp}) or otherMails/any(x:x eq {q})"
+    )
 }
 
 /// Read costs (`docs/graph-client.md`, "Costs"): `$select` takes one resource unit off.
@@ -476,7 +480,7 @@ mod tests {
         assert_eq!(odata_quote("o'brien@x.com"), "'o''brien@x.com'");
         assert_eq!(
             address_filter("a'b@c.d"),
-            "mail eq 'a''b@c.d' or otherMails/any(x:x eq 'a''b@c.d') or userPrincipalName eq 'a''b@c.d'"
+            "userPrincipalName eq 'a''b@c.d' or mail eq 'a''b@c.d' or proxyAddresses/any(x:x eq 'SMTP:a''b@c.d') or otherMails/any(x:x eq 'a''b@c.d')"
         );
     }
 

@@ -76,6 +76,10 @@ pub struct GuestCounts {
     pub adopted: u64,
     /// Guests stuck in state `failed`.
     pub failed: u64,
+    /// Source users whose address belongs to a host user that is not ours
+    /// (state `conflict`): never touched, reported.
+    #[serde(default)]
+    pub conflicts: u64,
 }
 
 impl GuestCounts {
@@ -95,6 +99,7 @@ impl GuestCounts {
         self.deprovisioned += o.deprovisioned;
         self.adopted += o.adopted;
         self.failed += o.failed;
+        self.conflicts += o.conflicts;
     }
 }
 
@@ -275,6 +280,8 @@ pub enum AttentionKind {
     /// The newest finished run of a job ended partial with a problem an
     /// administrator must fix (a lost permission, an incomplete read).
     IncompleteRun,
+    /// Source users whose address belongs to a host user that is not ours.
+    Conflicts,
 }
 
 impl AttentionKind {
@@ -288,6 +295,7 @@ impl AttentionKind {
             AttentionKind::SecretExpired => "secretExpired",
             AttentionKind::FailedGuests => "failedGuests",
             AttentionKind::IncompleteRun => "incompleteRun",
+            AttentionKind::Conflicts => "conflicts",
         }
     }
 }
@@ -366,6 +374,7 @@ impl GuestTally {
             GuestState::Accepted => c.accepted += 1,
             GuestState::Disabled => c.disabled += 1,
             GuestState::Deprovisioned => c.deprovisioned += 1,
+            GuestState::Conflict => c.conflicts += 1,
             GuestState::Failed => {
                 c.failed += 1;
                 if self.failed_sample.len() < FAILED_GUEST_SAMPLE {
@@ -378,7 +387,7 @@ impl GuestTally {
                 }
             }
         }
-        if g.state != GuestState::Deprovisioned {
+        if !matches!(g.state, GuestState::Deprovisioned | GuestState::Conflict) {
             c.managed += 1;
             if g.adopted {
                 c.adopted += 1;
@@ -784,6 +793,20 @@ fn tenant_attention(
         );
         it.count = Some(counts.failed);
         it.guests = tally.failed_sample.clone();
+        out.push(it);
+    }
+
+    if counts.conflicts > 0 {
+        let mut it = item(
+            Severity::Warning,
+            AttentionKind::Conflicts,
+            None,
+            format!(
+                "{} source user(s) not synced: their address belongs to a host user guest-sync did not create and may not take over (an internal member, or a guest linked to another user)",
+                counts.conflicts
+            ),
+        );
+        it.count = Some(counts.conflicts);
         out.push(it);
     }
 }
