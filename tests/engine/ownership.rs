@@ -199,3 +199,70 @@ async fn a_lost_user_read_all_writes_nothing_and_asks_for_attention() {
         stats.attention
     );
 }
+
+/// Confirms the tenant's guard hold, as `guest-sync tenant confirm-deprovision` does.
+async fn confirm(h: &H) {
+    guest_sync::tenants::confirm_deprovision(h.store.as_ref(), h.src)
+        .await
+        .unwrap();
+}
+
+/// The scope group suddenly reads empty while guests are managed (a
+/// successful read, not an error): even a count guard that would allow it
+/// removes nobody; every removal waits for an administrator's confirmation.
+#[tokio::test]
+async fn a_group_that_reads_empty_removes_nobody_until_confirmed() {
+    let h = H::start(
+        guest_sync::devtools::sim::SimConfig::fast(),
+        &[("GUESTSYNC_MAX_DEPROVISIONS", "50")],
+        guest_sync::domain::TenantOptions::default(),
+    )
+    .await;
+    let users = h.members(5);
+    h.reconcile().await;
+    for u in &users {
+        h.sim.remove_member(h.src, h.group, *u);
+    }
+    let out = h.reconcile().await;
+    assert_eq!(out.counts.deprovisioned, 0);
+    assert_eq!(out.counts.held_back, 5);
+    assert_eq!(h.sim.deleted_users(h.host).len(), 0);
+    let hold = h.stored_tenant().await.guard.unwrap();
+    assert_eq!((hold.wanted, hold.limit), (5, 0));
+
+    confirm(&h).await;
+    let out = h.reconcile().await;
+    assert_eq!(out.counts.deprovisioned, 5);
+    assert_eq!(h.sim.deleted_users(h.host).len(), 5);
+    assert!(h.stored_tenant().await.guard.is_none());
+}
+
+/// The percentage guard covers a 24-hour window, not each run: 30% of 10
+/// guests may go; 3 leave and go, then 3 more would be 60% of the guests
+/// the window began with, so they are held (per run, 3 of the 7 left
+/// would have passed again).
+#[tokio::test]
+async fn the_percentage_guard_does_not_compound_across_runs() {
+    let h = H::start(
+        guest_sync::devtools::sim::SimConfig::fast(),
+        &[("GUESTSYNC_MAX_DEPROVISIONS", "30%")],
+        guest_sync::domain::TenantOptions::default(),
+    )
+    .await;
+    let users = h.members(10);
+    h.reconcile().await;
+    for u in &users[..3] {
+        h.sim.remove_member(h.src, h.group, *u);
+    }
+    let first = h.reconcile().await;
+    assert_eq!(first.counts.deprovisioned, 3);
+    for u in &users[3..6] {
+        h.sim.remove_member(h.src, h.group, *u);
+    }
+    let second = h.reconcile().await;
+    assert_eq!(second.counts.deprovisioned, 0, "the guard compounded");
+    assert_eq!(second.counts.held_back, 3);
+    assert_eq!(h.sim.deleted_users(h.host).len(), 3);
+    let hold = h.stored_tenant().await.guard.unwrap();
+    assert_eq!((hold.wanted, hold.limit), (3, 0));
+}

@@ -1,7 +1,8 @@
 //! The reconcile job: read both sides, plan (pure), keep the deletion
 //! guard's hold in step, apply. Also [`compute_plan`] for `guest-sync plan`.
 use crate::domain::plan::{self, PlanPolicy, SourcePicture};
-use crate::domain::{GuardHold, GuestRecord, RunCounts, RunOutcome, SourceTenant};
+use crate::domain::policy::MaxDeprovisions;
+use crate::domain::{GuardHold, GuestRecord, GuestState, RunCounts, RunOutcome, SourceTenant};
 use crate::events;
 use crate::graph::{GraphError, TenantGraph};
 
@@ -45,12 +46,19 @@ pub async fn compute_plan(
         .await
         .map_err(SyncError::Store)?;
     read::add_unlisted(&host, &mut host_picture, &records, opts, ctx.concurrency).await?;
+    let now = ctx.clock.now();
+    let limit = guard_limit(
+        ctx.settings.max_deprovisions,
+        &records,
+        !opts.offboarding && picture.complete && picture.users.is_empty(),
+        now,
+    );
     let policy = PlanPolicy::new(
         opts.clone(),
         ctx.settings.deprovision,
-        ctx.settings.max_deprovisions,
+        limit,
         tenant.guard.as_ref(),
-        ctx.clock.now(),
+        now,
     );
     progress.phase("plan", None);
     let plan = plan::plan(tenant.tenant_id, &picture, &records, &host_picture, &policy);
@@ -120,6 +128,10 @@ pub(super) async fn reconcile(
     counts.held_back += plan.held_back.len() as u64;
     let more =
         w.persists() && (rep.not_started > 0 || (rep.transient_failures > 0 && pass < MAX_PASSES));
+    if !more && plan.guard.is_none() && source_complete && w.persists() {
+        // The confirmed removals are done: the confirmation is used up.
+        clear_confirmed_hold(ctx, tenant).await?;
+    }
     let outcome = if more {
         RunOutcome::Continued
     } else if counts.failed > 0 || read_error.is_some() {
@@ -135,6 +147,63 @@ pub(super) async fn reconcile(
         dry_run: !w.persists(),
         attention: read_error.map(|e| format!("source read incomplete: {e}")),
     })
+}
+
+/// Clears a confirmed guard hold once the run that used it has finished.
+async fn clear_confirmed_hold(ctx: &SyncContext, tenant: &SourceTenant) -> Result<(), SyncError> {
+    let Some(mut t) = ctx
+        .store
+        .get_tenant(tenant.tenant_id)
+        .await
+        .map_err(SyncError::Store)?
+    else {
+        return Ok(());
+    };
+    if t.guard.as_ref().is_some_and(|g| g.confirmed) {
+        t.guard = None;
+        ctx.store.put_tenant(&t).await.map_err(SyncError::Store)?;
+    }
+    Ok(())
+}
+
+/// How long removals count against the deletion guard.
+pub const GUARD_WINDOW_HOURS: i64 = 24;
+
+/// The deletion guard's limit for this run, as an absolute count:
+/// - the configured limit applies to a window of [`GUARD_WINDOW_HOURS`],
+///   not to each run: it is computed against the guests managed when the
+///   window's removals began, minus the removals already made in it (so
+///   10% + 10% + ... does not compound);
+/// - a scope group that reads empty while guests are managed is an
+///   unexpected drop: every removal is held (limit 0) until an
+///   administrator confirms (`guest-sync tenant confirm-deprovision`).
+pub fn guard_limit(
+    configured: MaxDeprovisions,
+    records: &[GuestRecord],
+    source_read_empty: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> MaxDeprovisions {
+    let managed = records
+        .iter()
+        .filter(|r| !matches!(r.state, GuestState::Deprovisioned | GuestState::Conflict))
+        .count() as u64;
+    if source_read_empty && managed > 0 {
+        return MaxDeprovisions::Count(0);
+    }
+    let since = now - chrono::Duration::hours(GUARD_WINDOW_HOURS);
+    let recent = records
+        .iter()
+        .filter(|r| r.state == GuestState::Deprovisioned)
+        .filter(|r| r.deprovisioned_at.is_some_and(|t| t > since))
+        .count() as u64;
+    if recent == 0 {
+        return configured;
+    }
+    MaxDeprovisions::Count(
+        configured
+            .limit_for(managed + recent)
+            .saturating_sub(recent),
+    )
 }
 
 /// The administrator-facing message when `e` says a permission was lost.
@@ -197,6 +266,16 @@ async fn update_guard(
     else {
         return Ok(());
     };
+    // A confirmation covers the held set until it is removed: while this
+    // plan still removes guests (a run continuing over several slices),
+    // the confirmed hold stays.
+    let removing = plan
+        .actions
+        .iter()
+        .any(|a| matches!(a.kind, plan::ActionKind::Deprovision { .. }));
+    if wanted_hold.is_none() && removing && t.guard.as_ref().is_some_and(|g| g.confirmed) {
+        return Ok(());
+    }
     let same = match (&t.guard, &wanted_hold) {
         (None, None) => true,
         (Some(a), Some(b)) => a.wanted == b.wanted && a.limit == b.limit && !a.confirmed,
