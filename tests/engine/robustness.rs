@@ -310,6 +310,10 @@ async fn adoption_restore_and_photos_converge_under_faults() {
     for u in &users {
         h.sim.set_photo(h.src, *u, vec![3; 32]);
     }
+    // Past the consistency window of the scope group the setup just
+    // created (a real group is not read seconds after its creation; a 404
+    // on it is a misconfiguration, not a retry).
+    h.sim.advance(5.0);
     h.sim.set_faults(faults.clone());
     reconcile_until_clean(&h, 6).await;
     h.sim.remove_member(h.src, h.group, users[1]);
