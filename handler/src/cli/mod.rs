@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 pub mod bench;
 #[cfg(feature = "devtools")]
 pub mod demo;
+pub mod guest;
 pub mod report;
 #[cfg(feature = "devtools")]
 pub mod sim;
@@ -36,6 +37,8 @@ pub enum Command {
     Plan(sync::PlanArgs),
     /// Register and manage source tenants.
     Tenant(tenant::TenantArgs),
+    /// Act on one guest (release a guest held by the host).
+    Guest(guest::GuestArgs),
     /// Print the statistics, or write the HTML dashboard.
     Report(report::ReportArgs),
     /// The Microsoft Graph simulator.
@@ -55,6 +58,7 @@ pub async fn main() -> anyhow::Result<()> {
         Command::Sync(a) => sync::run(a).await,
         Command::Plan(a) => sync::run_plan(a).await,
         Command::Tenant(a) => tenant::run(a).await,
+        Command::Guest(a) => guest::run(a).await,
         Command::Report(a) => report::run(a).await,
         #[cfg(feature = "devtools")]
         Command::Sim(a) => sim::run(a).await,

@@ -124,16 +124,21 @@ pub enum GuestState {
     /// member, or a user another source user is linked to). Reported;
     /// re-checked each run.
     Conflict,
+    /// Ours, but a host administrator disabled or deleted it: left exactly
+    /// as they set it, reported, until `guest-sync guest release` hands it
+    /// back (incident response is never undone by a sync).
+    Held,
 }
 
 impl GuestState {
-    pub const ALL: [GuestState; 6] = [
+    pub const ALL: [GuestState; 7] = [
         GuestState::Invited,
         GuestState::Accepted,
         GuestState::Disabled,
         GuestState::Deprovisioned,
         GuestState::Failed,
         GuestState::Conflict,
+        GuestState::Held,
     ];
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -143,6 +148,7 @@ impl GuestState {
             GuestState::Deprovisioned => "deprovisioned",
             GuestState::Failed => "failed",
             GuestState::Conflict => "conflict",
+            GuestState::Held => "held",
         }
     }
 }

@@ -80,6 +80,10 @@ pub struct GuestCounts {
     /// (state `conflict`): never touched, reported.
     #[serde(default)]
     pub conflicts: u64,
+    /// Guests of ours a host administrator disabled or deleted (state
+    /// `held`): left as they are until released.
+    #[serde(default)]
+    pub held: u64,
 }
 
 impl GuestCounts {
@@ -100,6 +104,7 @@ impl GuestCounts {
         self.adopted += o.adopted;
         self.failed += o.failed;
         self.conflicts += o.conflicts;
+        self.held += o.held;
     }
 }
 
@@ -282,6 +287,8 @@ pub enum AttentionKind {
     IncompleteRun,
     /// Source users whose address belongs to a host user that is not ours.
     Conflicts,
+    /// Guests a host administrator disabled or deleted (left as they are).
+    HeldByHost,
 }
 
 impl AttentionKind {
@@ -296,6 +303,7 @@ impl AttentionKind {
             AttentionKind::FailedGuests => "failedGuests",
             AttentionKind::IncompleteRun => "incompleteRun",
             AttentionKind::Conflicts => "conflicts",
+            AttentionKind::HeldByHost => "heldByHost",
         }
     }
 }
@@ -375,6 +383,7 @@ impl GuestTally {
             GuestState::Disabled => c.disabled += 1,
             GuestState::Deprovisioned => c.deprovisioned += 1,
             GuestState::Conflict => c.conflicts += 1,
+            GuestState::Held => c.held += 1,
             GuestState::Failed => {
                 c.failed += 1;
                 if self.failed_sample.len() < FAILED_GUEST_SAMPLE {
@@ -807,6 +816,20 @@ fn tenant_attention(
             ),
         );
         it.count = Some(counts.conflicts);
+        out.push(it);
+    }
+
+    if counts.held > 0 {
+        let mut it = item(
+            Severity::Warning,
+            AttentionKind::HeldByHost,
+            None,
+            format!(
+                "{} guest(s) disabled or deleted by a host administrator: left as they are; hand one back with `guest-sync guest release`",
+                counts.held
+            ),
+        );
+        it.count = Some(counts.held);
         out.push(it);
     }
 }

@@ -9,6 +9,7 @@
 //! - [`test_tenant`], [`set_enabled`], [`remove_tenant`],
 //!   [`confirm_deprovision`], [`update_secret`], [`tenant_overview`].
 //! - [`probe`]: the connection test itself.
+pub mod guests;
 pub mod probe;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -21,6 +22,7 @@ use crate::secrets::expiry::{classify, ExpiryLevel};
 use crate::secrets::{SecretError, SecretSource, SecretString};
 use crate::store::{Store, StoreError};
 
+pub use guests::release_guest;
 pub use probe::{ConnectionProblem, ConnectionReport, SourceProbe};
 
 /// Why an onboarding operation failed. Messages name the bad input and say
@@ -51,6 +53,10 @@ pub enum OnboardingError {
     Store(StoreError),
     #[error("tenant {0} has no deletion guard holding removals back; nothing to confirm")]
     NoGuardHold(Guid),
+    #[error("source user {user} of tenant {tenant} has no guest record (see guest-sync report)")]
+    NoGuest { tenant: Guid, user: Guid },
+    #[error("the guest of source user {user} is not held by the host (state {state}); nothing to release")]
+    NotHeld { user: Guid, state: &'static str },
 }
 
 // Manual `From`s: the wrapped error is part of the message, not a
