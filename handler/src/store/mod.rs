@@ -4,7 +4,9 @@
 //! [`RunStore`], [`AuditLog`], [`LeaseStore`], [`Retention`]); [`Store`] is
 //! all of them. Backends: SQLite (embedded default) and Azure Table Storage;
 //! both pass one conformance suite. No backend detail leaks through these
-//! traits: errors are [`StoreError`].
+//! traits: errors are [`StoreError`]. Both keep each record whole as one
+//! JSON document, checked by [`validate`] and encoded by one codec
+//! (`codec.rs`).
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -13,6 +15,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{AuditEntry, GuestRecord, GuestState, Guid, Job, RunRecord, SourceTenant};
 
+mod codec;
 pub mod sqlite;
 pub mod table;
 pub mod validate;

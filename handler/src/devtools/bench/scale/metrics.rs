@@ -1,0 +1,255 @@
+//! What the benchmark measures: one phase's metrics (from the simulator's
+//! counters and the clock), the throttle-budget bound, the report, and the
+//! issue's targets checked against it.
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::devtools::sim::SimCounts;
+use crate::domain::RunCounts;
+
+/// Graph's per-app, per-tenant write budget (`docs/graph-client.md`): 3,000 per 150 s.
+const WRITE_BURST: f64 = 3_000.0;
+const WRITES_PER_SEC: f64 = 20.0;
+/// Graph's per-tenant invitation budget (`docs/graph-client.md`): 150 per 5 s.
+const INVITE_BURST: f64 = 150.0;
+const INVITES_PER_SEC: f64 = 30.0;
+/// The targets.
+const TARGET_BOUND_RATIO: f64 = 1.15;
+const TARGET_429_SHARE: f64 = 0.01;
+const TARGET_WRITES_PER_NEW_GUEST: f64 = 2.0;
+const TARGET_PEAK_MB: f64 = 150.0;
+const TARGET_MEMORY_USERS: usize = 100_000;
+
+/// The minimum Graph time, in seconds, that Graph's budgets allow for
+/// `writes` writes of which `invitations` are invitations, both buckets
+/// starting full: the tighter of the two.
+pub fn throttle_bound_secs(writes: u64, invitations: u64) -> f64 {
+    let w = (writes as f64 - WRITE_BURST).max(0.0) / WRITES_PER_SEC;
+    let i = (invitations as f64 - INVITE_BURST).max(0.0) / INVITES_PER_SEC;
+    w.max(i)
+}
+
+/// What one run (phase) did, from the simulator's counters and the clock.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PhaseMetrics {
+    /// `first sync`, `no-change`, `after churn`.
+    pub name: String,
+    pub wall_secs: f64,
+    /// Wall time × time scale: what the run would take against Graph.
+    pub graph_secs: f64,
+    /// Writes applied by Graph (state changed), invitations included.
+    pub writes: u64,
+    /// Invitations applied (also counted in `writes`).
+    pub invitations: u64,
+    /// Read requests (a `$batch` sub-request counts once).
+    pub reads: u64,
+    /// Graph requests (token requests and `$batch` envelopes excluded).
+    pub requests: u64,
+    /// Answers 429 (Too Many Requests).
+    pub throttled: u64,
+    /// [`throttle_bound_secs`] of the writes done.
+    pub bound_secs: f64,
+    /// Guests the run is about (source users in scope); the "per guest"
+    /// denominator.
+    pub guests: u64,
+    /// Guests created by this run (invited).
+    pub new_guests: u64,
+    /// The engine's own counts (None for the baseline).
+    pub counts: Option<RunCounts>,
+}
+
+impl PhaseMetrics {
+    /// Graph time over the bound; None when the bound is 0 (within the burst).
+    pub fn bound_ratio(&self) -> Option<f64> {
+        (self.bound_secs > 0.0).then(|| self.graph_secs / self.bound_secs)
+    }
+    /// Share of requests answered 429.
+    pub fn throttled_share(&self) -> f64 {
+        if self.requests == 0 {
+            0.0
+        } else {
+            self.throttled as f64 / self.requests as f64
+        }
+    }
+    pub fn writes_per_guest(&self) -> f64 {
+        per(self.writes, self.guests)
+    }
+    pub fn reads_per_guest(&self) -> f64 {
+        per(self.reads, self.guests)
+    }
+    /// Writes per guest created; None when none was created.
+    pub fn writes_per_new_guest(&self) -> Option<f64> {
+        (self.new_guests > 0).then(|| per(self.writes, self.new_guests))
+    }
+}
+
+fn per(n: u64, d: u64) -> f64 {
+    if d == 0 {
+        0.0
+    } else {
+        n as f64 / d as f64
+    }
+}
+
+/// The naive baseline's results.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BaselineReport {
+    /// Users it actually ran on.
+    pub users: usize,
+    /// Measured phases (on `users`).
+    pub phases: Vec<PhaseMetrics>,
+    /// Graph seconds per phase extrapolated to the benchmark's user count:
+    /// the larger of the per-user linear extrapolation and the budget bound
+    /// of the extrapolated writes. Equal to the measured time when
+    /// `users` is the benchmark's count.
+    pub extrapolated_graph_secs: Vec<f64>,
+}
+
+/// One of the targets.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TargetCheck {
+    pub target: String,
+    pub measured: String,
+    /// None: not measurable in this run (e.g. memory below 100,000 users).
+    pub met: Option<bool>,
+}
+
+/// Everything the benchmark measured.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScaleReport {
+    pub users: usize,
+    pub time_scale: f64,
+    /// Our engine: first sync, no-change, after churn.
+    pub phases: Vec<PhaseMetrics>,
+    pub baseline: Option<BaselineReport>,
+    /// `VmRSS` after the simulator and source tenant were set up (KiB).
+    pub rss_after_setup_kb: Option<u64>,
+    /// `VmHWM` after our engine's three runs, before the baseline (KiB).
+    pub peak_after_engine_kb: Option<u64>,
+    /// The source users changed before the third run: joins, leaves, renames.
+    pub churn: (usize, usize, usize),
+    pub targets: Vec<TargetCheck>,
+}
+
+impl ScaleReport {
+    /// Peak memory attributed to the engine: `VmHWM` minus the RSS right
+    /// after the simulator was set up (an estimate: the simulator also
+    /// grows as it stores the guests).
+    pub fn engine_peak_estimate_mb(&self) -> Option<f64> {
+        let (p, s) = (self.peak_after_engine_kb?, self.rss_after_setup_kb?);
+        Some(p.saturating_sub(s) as f64 / 1024.0)
+    }
+}
+
+/// Counters of a phase turned into metrics.
+pub(super) fn metrics(
+    name: &str,
+    c: &SimCounts,
+    wall: Duration,
+    scale: f64,
+    guests: u64,
+    counts: Option<RunCounts>,
+) -> PhaseMetrics {
+    let writes = c.writes_total();
+    let invitations: u64 = c
+        .writes_by_op
+        .get("invite")
+        .map(|m| m.values().sum())
+        .unwrap_or(0);
+    let wall_secs = wall.as_secs_f64();
+    PhaseMetrics {
+        name: name.to_string(),
+        wall_secs,
+        graph_secs: wall_secs * scale,
+        writes,
+        invitations,
+        reads: c.kind("read"),
+        requests: c
+            .total
+            .saturating_sub(c.kind("token"))
+            .saturating_sub(c.kind("batch")),
+        throttled: c.status(429),
+        bound_secs: throttle_bound_secs(writes, invitations),
+        guests,
+        new_guests: invitations,
+        counts,
+    }
+}
+
+pub(super) fn targets(r: &ScaleReport) -> Vec<TargetCheck> {
+    let mut t = Vec::new();
+    let first = r.phases.first();
+    if let Some(f) = first {
+        t.push(TargetCheck {
+            target: format!("first sync within {TARGET_BOUND_RATIO}x of the throttle-budget bound"),
+            measured: match f.bound_ratio() {
+                Some(x) => format!("{x:.3}x ({:.0} s / {:.0} s)", f.graph_secs, f.bound_secs),
+                None => "bound is 0 (all writes fit in the burst)".into(),
+            },
+            met: f.bound_ratio().map(|x| x <= TARGET_BOUND_RATIO),
+        });
+    }
+    let (thr, req) = r
+        .phases
+        .iter()
+        .fold((0, 0), |(a, b), p| (a + p.throttled, b + p.requests));
+    let share = per(thr, req);
+    t.push(TargetCheck {
+        target: "under 1% 429s (all three runs)".into(),
+        measured: format!("{:.3}% ({thr} of {req})", share * 100.0),
+        met: Some(share < TARGET_429_SHARE),
+    });
+    if let Some(f) = first {
+        let w = f.writes_per_new_guest();
+        t.push(TargetCheck {
+            target: "two writes per new guest (first sync)".into(),
+            measured: match w {
+                Some(x) => format!("{x:.3} ({} writes, {} new guests)", f.writes, f.new_guests),
+                None => "no guest created".into(),
+            },
+            met: w.map(|x| (x - TARGET_WRITES_PER_NEW_GUEST).abs() < 1e-9),
+        });
+    }
+    if let Some(n) = r.phases.get(1) {
+        t.push(TargetCheck {
+            target: "zero writes on a no-change run".into(),
+            measured: format!("{} writes", n.writes),
+            met: Some(n.writes == 0),
+        });
+    }
+    let est = r.engine_peak_estimate_mb();
+    t.push(TargetCheck {
+        target: format!(
+            "peak memory under {TARGET_PEAK_MB} MB at {TARGET_MEMORY_USERS} users (engine share)"
+        ),
+        measured: match (r.peak_after_engine_kb, est) {
+            (Some(p), Some(e)) => format!(
+                "engine ~{e:.1} MB (VmHWM {:.1} MB incl. simulator) at {} users",
+                p as f64 / 1024.0,
+                r.users
+            ),
+            _ => "not measurable here (no /proc/self/status)".into(),
+        },
+        met: if r.users >= TARGET_MEMORY_USERS {
+            est.map(|e| e < TARGET_PEAK_MB)
+        } else {
+            None
+        },
+    });
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bound is the tighter of the write and invitation budgets, both
+    /// starting full.
+    #[test]
+    fn bound_takes_the_tighter_budget() {
+        assert_eq!(throttle_bound_secs(2_000, 100), 0.0);
+        assert_eq!(throttle_bound_secs(5_000, 0), 100.0);
+        assert_eq!(throttle_bound_secs(3_000, 3_150), 100.0);
+    }
+}

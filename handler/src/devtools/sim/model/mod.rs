@@ -1,0 +1,104 @@
+//! The simulator's in-memory directory: tenants, app registrations, users,
+//! groups, deleted items, lookup indexes and cached transitive closures, plus
+//! the simulated clock. Everything here is synchronous and runs under the one
+//! `World` mutex; nothing awaits while it is held.
+//!
+//! # Layout
+//! - this file: [`SimError`], the simulated clock and Graph's time format.
+//! - [`objects`]: users, photos, groups, app registrations, tokens, and the
+//!   user types of the Rust API ([`NewUser`], [`SimUser`]).
+//! - [`tenant`]: one tenant's directory with its lookup indexes and cached
+//!   transitive closures.
+//! - [`world`]: the whole simulated world and the operations on it.
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use crate::domain::Guid;
+
+mod objects;
+mod tenant;
+mod world;
+
+pub use objects::{NewUser, SimUser};
+pub(crate) use objects::{TokenInfo, User};
+pub(crate) use tenant::Tenant;
+pub(crate) use world::World;
+
+/// Why a control call on the simulator failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SimError {
+    #[error("tenant {0} is not known to the simulator")]
+    UnknownTenant(Guid),
+    #[error("app {client_id} is not registered in tenant {tenant}")]
+    UnknownApp { tenant: Guid, client_id: Guid },
+    #[error("user {user} does not exist in tenant {tenant}")]
+    UnknownUser { tenant: Guid, user: Guid },
+    #[error("group {group} does not exist in tenant {tenant}")]
+    UnknownGroup { tenant: Guid, group: Guid },
+    #[error("object {member} (neither a user nor a group) does not exist in tenant {tenant}")]
+    UnknownMember { tenant: Guid, member: Guid },
+    #[error("another user of tenant {tenant} already has userPrincipalName {upn:?}")]
+    DuplicateUpn { tenant: Guid, upn: String },
+}
+
+impl SimError {
+    /// The message without personal data (a UPN is replaced), for logs.
+    pub fn log_safe(&self) -> String {
+        match self {
+            SimError::DuplicateUpn { tenant, .. } => {
+                format!("another user of tenant {tenant} already has that userPrincipalName")
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+/// The simulated clock: scaled wall time since start plus manual advances.
+pub(crate) struct Clock {
+    start: Instant,
+    start_wall: DateTime<Utc>,
+    scale: f64,
+    /// Manual advance in simulated seconds, as f64 bits.
+    offset: AtomicU64,
+}
+
+impl Clock {
+    pub fn new(scale: f64) -> Self {
+        Clock {
+            start: Instant::now(),
+            start_wall: Utc::now(),
+            scale,
+            offset: AtomicU64::new(0f64.to_bits()),
+        }
+    }
+    /// Simulated seconds since start.
+    pub fn now(&self) -> f64 {
+        self.start.elapsed().as_secs_f64() * self.scale
+            + f64::from_bits(self.offset.load(Ordering::Relaxed))
+    }
+    pub fn advance(&self, secs: f64) {
+        if !secs.is_finite() || secs <= 0.0 {
+            return;
+        }
+        let _ = self
+            .offset
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+                Some((f64::from_bits(b) + secs).to_bits())
+            });
+    }
+    pub fn scale(&self) -> f64 {
+        self.scale
+    }
+    /// The simulated wall-clock time at simulated instant `now`.
+    pub fn wall(&self, now: f64) -> DateTime<Utc> {
+        let ms = (now * 1000.0).clamp(0.0, 1e15) as i64;
+        self.start_wall + chrono::Duration::milliseconds(ms)
+    }
+}
+
+/// RFC 3339 with seconds, `Z`, like Graph.
+pub(crate) fn graph_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}

@@ -1,0 +1,165 @@
+//! One tenant's directory: app registrations, live and deleted users,
+//! groups, the lookup indexes (UPN, mail, otherMails) kept right on every
+//! change, and cached transitive group closures.
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+
+use super::objects::{App, Group, User};
+use crate::domain::Guid;
+
+pub(crate) struct Tenant {
+    pub id: Guid,
+    pub display_name: String,
+    pub initial_domain: String,
+    pub apps: HashMap<Guid, App>,
+    pub restrict_invitations: bool,
+    pub users: BTreeMap<Guid, User>,
+    pub deleted: BTreeMap<Guid, User>,
+    pub groups: HashMap<Guid, Group>,
+    upn_idx: HashMap<String, Guid>,
+    mail_idx: HashMap<String, Vec<Guid>>,
+    other_idx: HashMap<String, Vec<Guid>>,
+    /// Transitive live user members per group, sorted by id; cleared on any
+    /// membership change, delete or restore in the tenant.
+    closures: HashMap<Guid, Arc<Vec<Guid>>>,
+}
+
+fn idx_add(m: &mut HashMap<String, Vec<Guid>>, k: String, id: Guid) {
+    let v = m.entry(k).or_default();
+    if !v.contains(&id) {
+        v.push(id);
+    }
+}
+fn idx_del(m: &mut HashMap<String, Vec<Guid>>, k: &str, id: Guid) {
+    if let Some(v) = m.get_mut(k) {
+        v.retain(|x| *x != id);
+        if v.is_empty() {
+            m.remove(k);
+        }
+    }
+}
+
+impl Tenant {
+    pub(super) fn new(id: Guid, display_name: &str, initial_domain: &str) -> Self {
+        Tenant {
+            id,
+            display_name: display_name.into(),
+            initial_domain: initial_domain.to_lowercase(),
+            apps: HashMap::new(),
+            restrict_invitations: false,
+            users: BTreeMap::new(),
+            deleted: BTreeMap::new(),
+            groups: HashMap::new(),
+            upn_idx: HashMap::new(),
+            mail_idx: HashMap::new(),
+            other_idx: HashMap::new(),
+            closures: HashMap::new(),
+        }
+    }
+
+    fn index(&mut self, u: &User) {
+        let (upn, mail, other) = u.index_keys();
+        if let Some(upn) = upn {
+            self.upn_idx.insert(upn, u.id);
+        }
+        for m in mail {
+            idx_add(&mut self.mail_idx, m, u.id);
+        }
+        for m in other {
+            idx_add(&mut self.other_idx, m, u.id);
+        }
+    }
+    pub(super) fn unindex(&mut self, u: &User) {
+        let (upn, mail, other) = u.index_keys();
+        if let Some(upn) = upn {
+            if self.upn_idx.get(&upn) == Some(&u.id) {
+                self.upn_idx.remove(&upn);
+            }
+        }
+        for m in mail {
+            idx_del(&mut self.mail_idx, &m, u.id);
+        }
+        for m in other {
+            idx_del(&mut self.other_idx, &m, u.id);
+        }
+    }
+
+    /// Inserts a live user and indexes it.
+    pub fn insert_user(&mut self, u: User) {
+        self.index(&u);
+        self.users.insert(u.id, u);
+    }
+
+    /// Applies `f` to a live user, keeping the indexes right.
+    pub fn modify_user<R>(&mut self, id: Guid, f: impl FnOnce(&mut User) -> R) -> Option<R> {
+        let mut u = self.users.remove(&id)?;
+        self.unindex(&u);
+        let r = f(&mut u);
+        self.index(&u);
+        self.users.insert(id, u);
+        Some(r)
+    }
+
+    pub fn by_upn(&self, upn: &str) -> Option<Guid> {
+        self.upn_idx.get(&upn.to_lowercase()).copied()
+    }
+    pub fn by_mail(&self, mail: &str) -> &[Guid] {
+        self.mail_idx
+            .get(&mail.to_lowercase())
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+    pub fn by_other_mail(&self, mail: &str) -> &[Guid] {
+        self.other_idx
+            .get(&mail.to_lowercase())
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// Resolves a `/users/{id|upn}` segment to a live user id.
+    pub fn resolve_user(&self, key: &str) -> Option<Guid> {
+        match Guid::parse_named(key, "user id") {
+            Ok(g) => self.users.contains_key(&g).then_some(g),
+            Err(_) => self.by_upn(key),
+        }
+    }
+
+    pub fn invalidate_closures(&mut self) {
+        self.closures.clear();
+    }
+
+    /// Live user members of `group`, transitively, sorted by id (cached).
+    pub fn closure(&mut self, group: Guid) -> Option<Arc<Vec<Guid>>> {
+        if let Some(c) = self.closures.get(&group) {
+            return Some(c.clone());
+        }
+        if !self.groups.contains_key(&group) {
+            return None;
+        }
+        let mut seen_groups = HashSet::new();
+        let mut users = BTreeSet::new();
+        let mut stack = vec![group];
+        while let Some(g) = stack.pop() {
+            if !seen_groups.insert(g) {
+                continue;
+            }
+            if let Some(gr) = self.groups.get(&g) {
+                for m in &gr.members {
+                    if self.users.contains_key(m) {
+                        users.insert(*m);
+                    } else if self.groups.contains_key(m) {
+                        stack.push(*m);
+                    }
+                }
+            }
+        }
+        let c = Arc::new(users.into_iter().collect::<Vec<_>>());
+        self.closures.insert(group, c.clone());
+        Some(c)
+    }
+
+    /// The size tier used by the per app+tenant resource-unit budget.
+    pub fn user_count(&self) -> usize {
+        self.users.len()
+    }
+}

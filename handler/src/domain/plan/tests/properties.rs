@@ -1,0 +1,144 @@
+//! Property tests over random histories: applying a plan and planning again
+//! converges, no plan is unsafe, and the plan does not depend on the order
+//! of its inputs.
+use proptest::prelude::*;
+
+use super::model::{Ev, Setup, Sim};
+use super::*;
+use crate::domain::policy::{InviteAddress, MaxDeprovisions};
+use crate::domain::records::GuestState;
+
+fn ev() -> impl Strategy<Value = Ev> {
+    prop_oneof![
+        3 => prop::collection::vec((0u128..8, prop::bool::weighted(0.8), 0u8..3), 0..8).prop_map(Ev::Source),
+        4 => (prop::bool::weighted(0.8), prop::option::of(0usize..6))
+            .prop_map(|(complete, crash_after)| Ev::Sync { complete, crash_after }),
+        1 => (0usize..10).prop_map(Ev::HostEdit),
+        1 => (0usize..10).prop_map(Ev::Redeem),
+        1 => (0u128..8, any::<bool>()).prop_map(|(i, m)| Ev::Unmanaged(i, m)),
+        1 => (0usize..10).prop_map(Ev::HostDelete),
+    ]
+}
+
+fn setup() -> impl Strategy<Value = Setup> {
+    (
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        prop_oneof![
+            (0u64..4).prop_map(MaxDeprovisions::Count),
+            Just(MaxDeprovisions::Percent(50.0))
+        ],
+        any::<bool>(),
+    )
+        .prop_map(|(mail, disable, adopted, max, group)| {
+            let options = TenantOptions {
+                invite_address: if mail {
+                    InviteAddress::Mail
+                } else {
+                    InviteAddress::UserPrincipalName
+                },
+                deprovision_adopted: adopted,
+                ..TenantOptions::default()
+            };
+            Setup {
+                options,
+                mode: if disable {
+                    DeprovisionMode::Disable
+                } else {
+                    DeprovisionMode::Delete
+                },
+                max,
+                group,
+            }
+        })
+}
+
+fn check_safety(p: &Plan, complete: bool, records: &[GuestRecord], policy: &PlanPolicy) {
+    let deprovisions: Vec<(Guid, Guid)> = p
+        .actions
+        .iter()
+        .filter_map(|a| match a.kind {
+            ActionKind::Deprovision { host_id, .. } => Some((a.source_user_id, host_id)),
+            _ => None,
+        })
+        .collect();
+    if !complete {
+        assert!(
+            deprovisions.is_empty(),
+            "incomplete read deprovisioned: {p:#?}"
+        );
+    }
+    for (src, host) in &deprovisions {
+        let rec = records
+            .iter()
+            .find(|r| r.source_user_id == *src)
+            .unwrap_or_else(|| panic!("deprovision without a record: {p:#?}"));
+        assert_eq!(
+            rec.host_user_id,
+            Some(*host),
+            "deprovisioned a guest the record does not own"
+        );
+        assert!(
+            !rec.adopted || policy.options.deprovision_adopted,
+            "deprovisioned an adopted guest"
+        );
+    }
+    let managed = records
+        .iter()
+        .filter(|r| r.state != GuestState::Deprovisioned)
+        .count() as u64;
+    let limit = policy
+        .max_deprovisions
+        .limit_for(managed)
+        .max(policy.confirmed_deprovisions.unwrap_or(0));
+    assert!(deprovisions.len() as u64 <= limit, "guard exceeded: {p:#?}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// After any history (partial applies, manual edits, redemptions,
+    /// pre-existing and hand-deleted guests), applying the plan and planning
+    /// again gives an empty plan; and no plan on the way deletes a guest we
+    /// do not manage, deprovisions on an incomplete read, or exceeds the guard.
+    #[test]
+    fn apply_then_replan_is_empty_and_every_plan_is_safe(s in setup(), evs in prop::collection::vec(ev(), 0..25)) {
+        let mut sim = Sim::new(&s);
+        for e in &evs {
+            let records_before = sim.world.records.clone();
+            if let Some((p, complete)) = sim.step(e) {
+                check_safety(&p, complete, &records_before, &sim.policy);
+            }
+        }
+        // Converge: with a guard that allows everything, two full applies.
+        sim.policy.max_deprovisions = MaxDeprovisions::Count(u64::MAX);
+        let p = sim.plan(true);
+        let now = sim.clock;
+        sim.world.apply(&p, usize::MAX, now);
+        let again = sim.plan(true);
+        prop_assert!(again.actions.is_empty(), "not converged: {:#?}\nafter {:#?}", again, p);
+        // Every in-scope user has exactly one live guest linked.
+        for u in &sim.source.users {
+            let rec = sim.world.records.iter().find(|r| r.source_user_id == u.id);
+            let host = rec.and_then(|r| r.host_user_id);
+            prop_assert!(host.is_some_and(|h| sim.world.host.guests.iter().any(|g| g.id == h)));
+        }
+    }
+
+    /// The plan does not depend on the order of its inputs.
+    #[test]
+    fn same_inputs_give_the_same_plan(s in setup(), evs in prop::collection::vec(ev(), 0..20)) {
+        let mut sim = Sim::new(&s);
+        for e in &evs {
+            sim.step(e);
+        }
+        let a = sim.plan(true);
+        sim.source.users.reverse();
+        sim.world.records.reverse();
+        sim.world.host.guests.reverse();
+        sim.world.host.deleted.reverse();
+        let b = sim.plan(true);
+        prop_assert_eq!(a, b);
+    }
+}
