@@ -266,3 +266,116 @@ async fn the_percentage_guard_does_not_compound_across_runs() {
     let hold = h.stored_tenant().await.guard.unwrap();
     assert_eq!((hold.wanted, hold.limit), (3, 0));
 }
+
+/// A host administrator blocks one of our guests and deletes another
+/// (incident response): the next reconciles neither re-enable nor restore
+/// them, the records say `held` and the report lists them; `guest-sync
+/// guest release` hands each back and the following reconcile syncs it
+/// again.
+#[tokio::test]
+async fn a_host_admins_block_and_delete_are_never_undone_until_released() {
+    let h = H::fast().await;
+    let users = h.members(3);
+    h.reconcile().await;
+    let blocked = h.guest(users[0]).await.id;
+    let deleted = h.guest(users[1]).await.id;
+    let mut off = Map::new();
+    off.insert("accountEnabled".into(), json!(false));
+    h.sim.update_user(h.host, blocked, off);
+    h.sim.delete_user(h.host, deleted);
+
+    for _ in 0..2 {
+        let out = h.reconcile().await;
+        assert_eq!(out.counts.enabled, 0, "{:?}", out.counts);
+        assert_eq!(out.counts.restored, 0, "{:?}", out.counts);
+        assert_eq!(out.counts.created, 0, "{:?}", out.counts);
+    }
+    assert_eq!(
+        b(&h.sim.user(h.host, blocked).unwrap(), "accountEnabled"),
+        Some(false)
+    );
+    assert!(h.sim.user(h.host, deleted).is_none());
+    assert_eq!(h.record(users[0]).await.state, GuestState::Held);
+    assert_eq!(h.record(users[1]).await.state, GuestState::Held);
+    assert_eq!(h.record(users[2]).await.state, GuestState::Invited);
+    let stats = Statistics::load(h.store.as_ref(), Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(stats.totals.guests.held, 2);
+    assert!(stats
+        .attention
+        .iter()
+        .any(|a| a.kind == AttentionKind::HeldByHost && a.count == Some(2)));
+
+    // A held guest whose user leaves scope is still left alone.
+    // (users[2] is untouched throughout.)
+    for u in &users[..2] {
+        guest_sync::tenants::release_guest(h.store.as_ref(), h.src, *u, Utc::now())
+            .await
+            .unwrap();
+    }
+    let e = guest_sync::tenants::release_guest(h.store.as_ref(), h.src, users[2], Utc::now())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not held"), "{e}");
+    let out = h.reconcile().await;
+    assert_eq!(
+        out.counts.enabled + out.counts.updated,
+        1,
+        "{:?}",
+        out.counts
+    );
+    assert_eq!(out.counts.restored, 1, "{:?}", out.counts);
+    assert_eq!(
+        b(&h.sim.user(h.host, blocked).unwrap(), "accountEnabled"),
+        Some(true)
+    );
+    assert!(h.sim.user(h.host, deleted).is_some());
+    assert_ne!(h.record(users[0]).await.state, GuestState::Held);
+    assert_ne!(h.record(users[1]).await.state, GuestState::Held);
+}
+
+/// `guest-sync guest release TENANT USER` on the store the settings name:
+/// a held guest is handed back, a bad id and a guest not held are
+/// refused with messages naming them.
+#[tokio::test]
+async fn the_guest_release_command_hands_a_held_guest_back() {
+    use clap::Parser;
+    use guest_sync::cli::{Cli, Command};
+    let h = H::fast().await;
+    let users = h.members(1);
+    h.reconcile().await;
+    let mut r = h.record(users[0]).await;
+    r.state = GuestState::Held;
+    h.store.put_guest(&r).await.unwrap();
+    let store = format!("{}", h.settings.store);
+    let run = |args: Vec<String>| async move {
+        let cli = Cli::try_parse_from(args).unwrap();
+        let Command::Guest(g) = cli.command else {
+            panic!("not a guest command")
+        };
+        guest_sync::cli::guest::execute(g).await
+    };
+    let argv = |user: &str| {
+        vec![
+            "guest-sync".to_string(),
+            "guest".into(),
+            "release".into(),
+            h.src.to_string(),
+            user.to_string(),
+            "--store".into(),
+            store.clone(),
+        ]
+    };
+    let out = run(argv(&users[0].to_string())).await.unwrap();
+    assert!(out.contains("released (now disabled)"), "{out}");
+    assert_eq!(h.record(users[0]).await.state, GuestState::Disabled);
+    let e = run(argv(&users[0].to_string()))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not held"), "{e}");
+    let e = run(argv("not-a-guid")).await.unwrap_err().to_string();
+    assert!(e.contains("user"), "{e}");
+}

@@ -203,7 +203,9 @@ pub fn plan(
     // Out of scope: records whose user is not in the picture.
     let mut removals: Vec<Action> = Vec::new();
     for (id, rec) in &by_source {
-        if wanted.contains_key(id) || rec.state == GuestState::Deprovisioned {
+        if wanted.contains_key(id)
+            || matches!(rec.state, GuestState::Deprovisioned | GuestState::Held)
+        {
             continue;
         }
         if !source.complete {
@@ -270,11 +272,42 @@ fn plan_in_scope(
         }
     };
 
+    // 0. Held by the host: a host administrator took this guest over;
+    // it stays exactly as they left it until released.
+    if rec.is_some_and(|r| r.state == GuestState::Held) {
+        return;
+    }
+    // What we last did to it: only a guest we believe live and enabled can
+    // be found disabled or deleted by someone else.
+    let believed_live = rec.is_some_and(|r| {
+        r.host_user_id.is_some() && matches!(r.state, GuestState::Invited | GuestState::Accepted)
+    });
+    let hold = |record: &mut GuestRecord, out: &mut Vec<Action>, why: &str, deleted_at| {
+        record.state = GuestState::Held;
+        record.deprovisioned_at = deleted_at;
+        record.last_error = Some(format!(
+            "held by the host: {why}; left as it is (guest-sync guest release hands it back)"
+        ));
+        out.push(Action {
+            source_user_id: src.id,
+            kind: ActionKind::RecordOnly {
+                reason: format!("{why}: held by the host"),
+            },
+            record: record.clone(),
+        });
+    };
+
     // 1. The record's own host object, live.
     if let Some(g) = rec
         .and_then(|r| r.host_user_id)
         .and_then(|h| ctx.host_by_id.get(&h).copied())
     {
+        if believed_live && !g.account_enabled && src.account_enabled {
+            // Blocked by a host administrator (incident response): never
+            // re-enabled by a sync.
+            hold(&mut record, out, "disabled by a host administrator", None);
+            return;
+        }
         settle(&mut record, g);
         let changes = diff_live(g);
         if !changes.is_empty() {
@@ -307,11 +340,17 @@ fn plan_in_scope(
         return;
     }
 
-    // 2. Our host object is in deleted items: restore it.
+    // 2. Our host object is in deleted items: restore it, unless someone
+    // else deleted it.
     if let Some(d) = rec
         .and_then(|r| r.host_user_id)
         .and_then(|h| ctx.deleted_by_id.get(&h).copied())
     {
+        if believed_live || rec.is_some_and(|r| r.state == GuestState::Disabled) {
+            let at = Some(d.deleted_at.unwrap_or(now));
+            hold(&mut record, out, "deleted by a host administrator", at);
+            return;
+        }
         let in_window = rec
             .and_then(|r| r.deprovisioned_at.or(d.deleted_at))
             .is_none_or(|t| now - t <= Duration::days(RESTORE_WINDOW_DAYS));
@@ -335,6 +374,19 @@ fn plan_in_scope(
             );
             return;
         }
+    }
+
+    // 2b. Our guest is gone for good (neither live nor in deleted items)
+    // and we did not remove it: a host administrator did. A guest younger
+    // than an hour may just not be visible yet (eventual consistency).
+    if believed_live && rec.is_some_and(|r| now - r.created_at > Duration::hours(1)) {
+        hold(
+            &mut record,
+            out,
+            "removed by a host administrator",
+            Some(now),
+        );
+        return;
     }
 
     // 3. A live host user with the invite address: adopt or re-link.

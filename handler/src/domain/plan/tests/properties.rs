@@ -118,9 +118,14 @@ proptest! {
         sim.world.apply(&p, usize::MAX, now);
         let again = sim.plan(true);
         prop_assert!(again.actions.is_empty(), "not converged: {:#?}\nafter {:#?}", again, p);
-        // Every in-scope user has exactly one live guest linked.
+        // Every in-scope user has exactly one live guest linked, unless a
+        // host administrator deleted or blocked ours: then it is held,
+        // left as they set it (rule 11), and never replaced behind them.
         for u in &sim.source.users {
             let rec = sim.world.records.iter().find(|r| r.source_user_id == u.id);
+            if rec.is_some_and(|r| r.state == GuestState::Held) {
+                continue;
+            }
             let host = rec.and_then(|r| r.host_user_id);
             prop_assert!(host.is_some_and(|h| sim.world.host.guests.iter().any(|g| g.id == h)));
         }
