@@ -379,3 +379,114 @@ async fn the_guest_release_command_hands_a_held_guest_back() {
     let e = run(argv("not-a-guid")).await.unwrap_err().to_string();
     assert!(e.contains("user"), "{e}");
 }
+
+/// Two source tenants claim one address (the second invites by mail and
+/// its user's mail is the first tenant's user's): the second never takes
+/// the first's guest over, never renames it, and never restores it after
+/// its owner removed it; its user is a reported conflict.
+#[tokio::test]
+async fn a_second_tenant_never_takes_over_the_first_tenants_guest() {
+    use crate::support::world::SourceSpec;
+    use guest_sync::domain::{InviteAddress, Job, TenantOptions};
+    use guest_sync::engine::driver::Driven;
+    use guest_sync::engine::NoProgress;
+
+    let w = World::fast().await;
+    let a = w.add_source(SourceSpec::new("Alpha")).await;
+    let b = w
+        .add_source(SourceSpec::new("Beta").options(TenantOptions {
+            invite_address: InviteAddress::Mail,
+            ..TenantOptions::default()
+        }))
+        .await;
+    let person = |upn: &str, mail: &str, name: &str| NewUser {
+        display_name: name.into(),
+        upn: upn.into(),
+        mail: Some(mail.into()),
+        job_title: None,
+        department: None,
+        company_name: None,
+        account_enabled: true,
+        user_type: "Member".into(),
+        extra: Map::new(),
+    };
+    let ann = w.sim.create_user(
+        a.tenant.tenant_id,
+        person("ann@alpha.example", "ann@alpha.example", "Ann"),
+    );
+    w.sim
+        .add_member(a.tenant.tenant_id, a.generated.group_id, ann);
+    let fake = w.sim.create_user(
+        b.tenant.tenant_id,
+        person(
+            "x@beta.example",
+            "ann@alpha.example",
+            "IT Helpdesk - reset your password",
+        ),
+    );
+    w.sim
+        .add_member(b.tenant.tenant_id, b.generated.group_id, fake);
+    let driver = w.app().driver();
+    let run = |t: guest_sync::domain::SourceTenant| {
+        let driver = driver.clone();
+        async move {
+            match driver
+                .run_to_end(&t, Job::Reconcile, &NoProgress)
+                .await
+                .unwrap()
+            {
+                Driven::Finished(end) => end.counts,
+                Driven::Skipped(why) => panic!("skipped: {why}"),
+            }
+        }
+    };
+    assert_eq!(run(a.tenant.clone()).await.created, 1);
+    let guest = w
+        .store
+        .get_guest(a.tenant.tenant_id, ann)
+        .await
+        .unwrap()
+        .unwrap()
+        .host_user_id
+        .unwrap();
+    for _ in 0..2 {
+        let c = run(b.tenant.clone()).await;
+        assert_eq!((c.created, c.adopted, c.updated), (0, 0, 0), "{c:?}");
+    }
+    assert_eq!(
+        s(&w.sim.user(w.host, guest).unwrap(), "displayName"),
+        Some("Ann")
+    );
+    let rb = w
+        .store
+        .get_guest(b.tenant.tenant_id, fake)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rb.state, GuestState::Conflict);
+    assert!(rb
+        .last_error
+        .unwrap_or_default()
+        .contains(&a.tenant.tenant_id.to_string()));
+
+    // Alpha's user leaves: Alpha removes its guest; Beta does not bring it back.
+    w.sim
+        .remove_member(a.tenant.tenant_id, a.generated.group_id, ann);
+    // (Alpha's group now reads empty: the guard wants a confirmation.)
+    assert_eq!(run(a.tenant.clone()).await.deprovisioned, 0);
+    guest_sync::tenants::confirm_deprovision(w.store.as_ref(), a.tenant.tenant_id)
+        .await
+        .unwrap();
+    let t = w
+        .store
+        .get_tenant(a.tenant.tenant_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(run(t).await.deprovisioned, 1);
+    run(b.tenant.clone()).await;
+    assert!(
+        w.sim.user(w.host, guest).is_none(),
+        "restored by the other tenant"
+    );
+}

@@ -13,8 +13,12 @@
 //! | nobody | invites: the new object is ours (*managed*) |
 //! | one external user, linked to no other source user | takes it over (*adopted*: profile sync, never removed unless `deprovisionAdopted`) |
 //! | an internal member, several users, or a user linked to another source user | *conflict*: touches nothing, records and reports it |
-use crate::domain::Guid;
+use std::collections::BTreeSet;
+
+use crate::domain::plan::{ActionKind, Plan};
+use crate::domain::{GuestState, Guid};
 use crate::graph::{GraphError, GraphUser};
+use crate::store::Store;
 
 /// What the pre-check selects of each user it finds.
 pub const EXISTING_SELECT: &[&str] = &[
@@ -104,6 +108,64 @@ pub fn is_member_conflict(e: &GraphError) -> bool {
         }
         _ => false,
     }
+}
+
+/// Tenant isolation: a host user another source tenant manages is never
+/// taken over by this one (a second tenant inviting by mail would
+/// otherwise rename it on every run, or restore it after its owner removed
+/// it). Adoptions of such users in `plan` become conflicts: the record says
+/// why, nothing is written. Reads the other tenants' records only when the
+/// plan adopts or re-links anybody (rare after the first sync).
+pub async fn isolate_tenants(
+    store: &dyn Store,
+    tenant: Guid,
+    plan: &mut Plan,
+) -> Result<u64, crate::store::StoreError> {
+    let adopting: BTreeSet<Guid> = plan
+        .actions
+        .iter()
+        .filter_map(|a| match a.kind {
+            ActionKind::Adopt { host_id, .. } => Some(host_id),
+            _ => None,
+        })
+        .collect();
+    if adopting.is_empty() {
+        return Ok(0);
+    }
+    let mut theirs = BTreeSet::new();
+    for t in store.list_tenants().await? {
+        if t.tenant_id == tenant {
+            continue;
+        }
+        for r in store.list_guests(t.tenant_id).await? {
+            if let Some(h) = r
+                .host_user_id
+                .filter(|h| adopting.contains(h) && r.state != GuestState::Deprovisioned)
+            {
+                theirs.insert((h, t.tenant_id));
+            }
+        }
+    }
+    let mut n = 0;
+    for a in plan.actions.iter_mut() {
+        let ActionKind::Adopt { host_id, .. } = a.kind else {
+            continue;
+        };
+        let Some((_, owner)) = theirs.iter().find(|(h, _)| *h == host_id) else {
+            continue;
+        };
+        let why = format!(
+            "the address belongs to host user {host_id}, the guest of source tenant {owner}: never taken over"
+        );
+        a.record.state = GuestState::Conflict;
+        a.record.host_user_id = None;
+        a.record.host_upn = None;
+        a.record.adopted = false;
+        a.record.last_error = Some(why.clone());
+        a.kind = ActionKind::RecordOnly { reason: why };
+        n += 1;
+    }
+    Ok(n)
 }
 
 #[cfg(test)]

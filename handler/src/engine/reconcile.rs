@@ -61,7 +61,10 @@ pub async fn compute_plan(
         now,
     );
     progress.phase("plan", None);
-    let plan = plan::plan(tenant.tenant_id, &picture, &records, &host_picture, &policy);
+    let mut plan = plan::plan(tenant.tenant_id, &picture, &records, &host_picture, &policy);
+    super::ownership::isolate_tenants(ctx.store.as_ref(), tenant.tenant_id, &mut plan)
+        .await
+        .map_err(SyncError::Store)?;
     Ok(ComputedPlan {
         plan,
         records,
