@@ -490,3 +490,29 @@ async fn a_second_tenant_never_takes_over_the_first_tenants_guest() {
         "restored by the other tenant"
     );
 }
+
+/// A source value longer than Graph accepts (a 200-character job title)
+/// is cut to the limit instead of failing the guest's PATCH on every run;
+/// the audit says so, and the next run has nothing to do.
+#[tokio::test]
+async fn values_over_graphs_limits_are_truncated_and_audited() {
+    let h = H::fast().await;
+    let users = h.members(1);
+    let mut long = Map::new();
+    long.insert("jobTitle".into(), json!("Senior ".repeat(30)));
+    h.sim.update_user(h.src, users[0], long);
+    let out = h.reconcile().await;
+    assert_eq!(out.counts.failed, 0, "{:?}", out.counts);
+    let g = h.guest(users[0]).await;
+    assert_eq!(
+        s(&g, "jobTitle").map(|t| t.encode_utf16().count()),
+        Some(128)
+    );
+    let audit = h.store.list_audit(Some(h.src), 100).await.unwrap();
+    assert!(audit.iter().any(|e| e
+        .detail
+        .as_deref()
+        .is_some_and(|d| d.contains("truncated to Graph's length limit: jobTitle"))));
+    let again = h.reconcile().await;
+    assert_eq!((again.counts.updated, again.counts.failed), (0, 0));
+}

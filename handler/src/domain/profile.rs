@@ -37,6 +37,49 @@ pub fn normalise(v: &Value) -> Value {
 ///   nothing); non-string values (e.g. `businessPhones`) are copied as is.
 /// - `Constant { value }`: the same value for everyone.
 pub fn wanted_profile(mapping: &[AttributeMapping], attrs: &Map<String, Value>) -> Profile {
+    wanted_profile_noting(mapping, attrs).0
+}
+
+/// The longest value Graph accepts for a user attribute, in UTF-16 code
+/// units (`docs/graph-client.md`): a longer one fails the whole PATCH.
+pub fn graph_limit(target: &str) -> Option<usize> {
+    Some(match target {
+        "displayName" | "mail" => 256,
+        "jobTitle" | "officeLocation" | "city" | "state" | "country" => 128,
+        "department" | "companyName" | "givenName" | "surname" | "mobilePhone"
+        | "preferredLanguage" | "employeeType" | "mailNickname" | "faxNumber" => 64,
+        "postalCode" => 40,
+        "employeeId" | "userType" => 16,
+        "usageLocation" => 2,
+        "streetAddress" => 1024,
+        _ => return None,
+    })
+}
+
+/// `s` cut to at most `limit` UTF-16 code units, on a character boundary.
+fn cut(s: &str, limit: usize) -> Option<String> {
+    if s.encode_utf16().count() <= limit {
+        return None;
+    }
+    let mut units = 0;
+    let mut out = String::new();
+    for c in s.chars() {
+        units += c.len_utf16();
+        if units > limit {
+            break;
+        }
+        out.push(c);
+    }
+    Some(out)
+}
+
+/// [`wanted_profile`], and the targets whose value was cut to Graph's
+/// length limit ([`graph_limit`]) so the PATCH does not fail (audited).
+pub fn wanted_profile_noting(
+    mapping: &[AttributeMapping],
+    attrs: &Map<String, Value>,
+) -> (Profile, std::collections::BTreeSet<String>) {
+    let mut truncated = std::collections::BTreeSet::new();
     let mut out = Profile::new();
     for m in mapping {
         let v = match &m.source {
@@ -55,9 +98,16 @@ pub fn wanted_profile(mapping: &[AttributeMapping], attrs: &Map<String, Value>) 
                 other => other,
             },
         };
-        out.insert(m.target.clone(), normalise(&v));
+        let mut v = normalise(&v);
+        if let (Value::String(text), Some(limit)) = (&v, graph_limit(&m.target)) {
+            if let Some(short) = cut(text, limit) {
+                truncated.insert(m.target.clone());
+                v = Value::String(short);
+            }
+        }
+        out.insert(m.target.clone(), v);
     }
-    out
+    (out, truncated)
 }
 
 /// The fields of `wanted` whose value differs from the host's `actual`
@@ -89,6 +139,9 @@ pub struct Changes {
     /// `Some(false)` disables sign-in, `Some(true)` enables it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_enabled: Option<bool>,
+    /// Fields of `set` whose source value was cut to Graph's length limit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub truncated: Vec<String>,
 }
 
 impl Changes {
@@ -110,6 +163,30 @@ impl Changes {
         m
     }
 
+    /// Notes which of the fields written were cut to Graph's limit.
+    pub fn noting(mut self, truncated: &std::collections::BTreeSet<String>) -> Self {
+        self.truncated = self
+            .set
+            .keys()
+            .filter(|k| truncated.contains(*k))
+            .cloned()
+            .collect();
+        self
+    }
+
+    /// The audit detail of this PATCH: the field names (never values), and
+    /// the ones cut to Graph's length limit.
+    pub fn audit_detail(&self) -> String {
+        let mut d = self.field_names().join(",");
+        if !self.truncated.is_empty() {
+            d.push_str(&format!(
+                "; truncated to Graph's length limit: {}",
+                self.truncated.join(",")
+            ));
+        }
+        d
+    }
+
     /// The names of the fields written (for audit details: names, never values).
     pub fn field_names(&self) -> Vec<String> {
         let mut v: Vec<String> = self.set.keys().cloned().collect();
@@ -123,6 +200,43 @@ impl Changes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Values over Graph's limits are cut (by UTF-16 units, on character
+    /// boundaries) and noted; others are left alone.
+    #[test]
+    fn values_over_graphs_limits_are_cut_and_noted() {
+        let mapping = crate::domain::policy::default_mapping();
+        let long = "x".repeat(200);
+        let a =
+            attrs(json!({"displayName": "Ann", "jobTitle": long, "department": "é".repeat(64)}));
+        let (p, cut_fields) = wanted_profile_noting(&mapping, &a);
+        assert_eq!(p["jobTitle"].as_str().map(str::len), Some(128));
+        assert_eq!(p["displayName"], json!("Ann"));
+        assert_eq!(
+            p["department"].as_str().map(|s| s.chars().count()),
+            Some(64)
+        );
+        assert_eq!(
+            cut_fields.into_iter().collect::<Vec<_>>(),
+            vec!["jobTitle".to_string()]
+        );
+        // An astral character (2 UTF-16 units) is never split.
+        assert_eq!(
+            cut(&"😀".repeat(40), 64).map(|s| s.chars().count()),
+            Some(32)
+        );
+        let c = Changes {
+            set: p,
+            ..Changes::default()
+        }
+        .noting(&["jobTitle".to_string()].into_iter().collect());
+        assert!(
+            c.audit_detail()
+                .contains("truncated to Graph's length limit: jobTitle"),
+            "{}",
+            c.audit_detail()
+        );
+    }
     use crate::domain::policy::default_mapping;
     use serde_json::json;
 

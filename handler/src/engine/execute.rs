@@ -636,7 +636,7 @@ impl Executor {
             audit_op_for_patch(changes),
             Some(id),
             r.as_ref().map(|_| ()),
-            Some(changes.field_names().join(",")),
+            Some(changes.audit_detail()),
         ));
         r
     }

@@ -245,7 +245,7 @@ fn plan_in_scope(
     let policy = ctx.policy;
     let now = policy.now;
     let opts = &policy.options;
-    let wanted = profile::wanted_profile(&opts.attribute_mapping, &src.attrs);
+    let (wanted, truncated) = profile::wanted_profile_noting(&opts.attribute_mapping, &src.attrs);
     let fp = profile::fingerprint(&wanted, src.account_enabled);
     let mut record = base_record(ctx.tenant, src, rec, now);
     record.profile_fingerprint = Some(fp);
@@ -259,9 +259,14 @@ fn plan_in_scope(
             record,
         })
     };
-    let diff_live = |g: &HostGuest| Changes {
-        set: profile::diff(&wanted, &g.attrs),
-        account_enabled: (g.account_enabled != src.account_enabled).then_some(src.account_enabled),
+    let diff_live = |g: &HostGuest| {
+        Changes {
+            set: profile::diff(&wanted, &g.attrs),
+            account_enabled: (g.account_enabled != src.account_enabled)
+                .then_some(src.account_enabled),
+            ..Changes::default()
+        }
+        .noting(&truncated)
     };
     let settle = |record: &mut GuestRecord, g: &HostGuest| {
         record.host_user_id = Some(g.id);
@@ -362,7 +367,9 @@ fn plan_in_scope(
                 set: profile::diff(&wanted, &d.attrs),
                 account_enabled: (d.account_enabled != src.account_enabled)
                     .then_some(src.account_enabled),
-            };
+                ..Changes::default()
+            }
+            .noting(&truncated);
             push(
                 out,
                 ActionKind::Restore {
@@ -427,7 +434,9 @@ fn plan_in_scope(
             .filter(|(_, v)| !v.is_null())
             .collect::<Profile>(),
         account_enabled: (!src.account_enabled).then_some(false),
-    };
+        ..Changes::default()
+    }
+    .noting(&truncated);
     push(
         out,
         ActionKind::Invite {
