@@ -3,7 +3,7 @@
 //! for attention; Graph's photo placeholder is no photo.
 use chrono::Utc;
 use guest_sync::devtools::sim::NewUser;
-use guest_sync::domain::{GuestState, RunOutcome};
+use guest_sync::domain::{GuestState, Job, RunOutcome};
 use guest_sync::report::{AttentionKind, Statistics};
 use serde_json::{json, Map};
 
@@ -515,4 +515,29 @@ async fn values_over_graphs_limits_are_truncated_and_audited() {
         .is_some_and(|d| d.contains("truncated to Graph's length limit: jobTitle"))));
     let again = h.reconcile().await;
     assert_eq!((again.counts.updated, again.counts.failed), (0, 0));
+}
+
+/// Graph's photo placeholder (metadata 200, id `1x1`, empty media ETag) is
+/// no photo: a source photo that was removed is removed from the guest
+/// (it would otherwise stay forever), and a user who never had one costs
+/// no write.
+#[tokio::test]
+async fn the_photo_placeholder_is_no_photo() {
+    let h = H::fast().await;
+    let users = h.members(2);
+    h.sim.set_photo(h.src, users[0], vec![1, 2, 3]);
+    h.reconcile().await;
+    h.clock.advance_secs(301);
+    assert_eq!(h.run(Job::Photos).await.counts.photos_copied, 1);
+    assert!(h.guest(users[0]).await.photo.is_some());
+
+    h.sim.photo_placeholders(h.src, true);
+    h.sim.remove_photo(h.src, users[0]);
+    h.sim.reset_counts();
+    let out = h.run(Job::Photos).await;
+    assert_eq!(out.counts.photos_removed, 1, "{:?}", out.counts);
+    assert_eq!(out.counts.photos_copied, 0, "{:?}", out.counts);
+    assert!(h.guest(users[0]).await.photo.is_none());
+    assert!(h.guest(users[1]).await.photo.is_none());
+    assert_eq!(h.sim.counts().writes_total(), 1, "only the removal writes");
 }

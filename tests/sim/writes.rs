@@ -80,6 +80,52 @@ async fn re_inviting_an_existing_address_returns_the_existing_user() {
     assert_eq!(v["invitedUser"]["id"], existing.to_string());
     assert_eq!(e.sim.users(e.host).len(), 1);
     assert_eq!(e.sim.counts().writes_total(), 0);
+    // As Entra documents: the address joins the user's proxyAddresses.
+    let u = e.sim.user(e.host, existing).unwrap();
+    let proxies = u.attributes["proxyAddresses"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        proxies.iter().any(|p| p == "SMTP:ANN@fabrikam.com"),
+        "{proxies:?}"
+    );
+}
+
+/// Inviting the address of an internal member is refused with Graph's
+/// 400 "Non-external user already exists…", and nothing changes.
+#[tokio::test]
+async fn inviting_an_internal_members_address_answers_400() {
+    let e = env(SimConfig::fast()).await;
+    let member = e.sim.create_user(
+        e.host,
+        guest_sync::devtools::sim::NewUser {
+            display_name: "Bob".into(),
+            upn: "bob@host.example".into(),
+            mail: Some("bob@host.example".into()),
+            job_title: None,
+            department: None,
+            company_name: None,
+            account_enabled: true,
+            user_type: "Member".into(),
+            extra: serde_json::Map::new(),
+        },
+    );
+    let tok = e.host_token().await;
+    let (s, v) = e.invite(&tok, "bob@host.example").await;
+    assert_eq!(s, 400);
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap_or("")
+        .contains("Non-external user already exists"));
+    assert_eq!(e.sim.users(e.host).len(), 1);
+    assert!(e
+        .sim
+        .user(e.host, member)
+        .unwrap()
+        .attributes
+        .get("proxyAddresses")
+        .is_none());
 }
 
 /// Adding a member twice answers Graph's "already exist" 400.

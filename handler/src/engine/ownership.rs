@@ -195,6 +195,29 @@ mod tests {
         assert!(!is_internal_member(&guest));
     }
 
+    /// Graph's 400 for a member's address is told from other 400s.
+    #[test]
+    fn the_member_conflict_400_is_recognised() {
+        let ctx = |status| crate::graph::ErrorContext {
+            operation: "invite",
+            status: Some(status),
+            client_request_id: uuid::Uuid::nil(),
+            graph_code: Some("BadRequest".into()),
+        };
+        let member = GraphError::Permanent {
+            detail:
+                "Non-external user already exists with the given mail address and can't be invited."
+                    .into(),
+            ctx: ctx(400),
+        };
+        assert!(is_member_conflict(&member));
+        let other = GraphError::Permanent {
+            detail: "The invitedUserEmailAddress is missing".into(),
+            ctx: ctx(400),
+        };
+        assert!(!is_member_conflict(&other));
+    }
+
     /// Nobody → invite; one external → take over; member, several, or
     /// linked elsewhere → conflict.
     #[test]

@@ -306,6 +306,13 @@ impl Sim {
         logged(r, ())
     }
 
+    /// When on, photo-less users of this tenant answer the photo metadata
+    /// with Graph's 1x1 placeholder (200, empty media ETag) instead of 404.
+    pub fn photo_placeholders(&self, tenant_id: Guid, on: bool) {
+        let r = self.inner.world().photo_placeholders(tenant_id, on);
+        logged(r, ())
+    }
+
     /// When on, app-only invitations into this tenant are refused (403).
     pub fn restrict_invitations(&self, host_tenant: Guid, on: bool) {
         let r = self.inner.world().restrict_invitations(host_tenant, on);

@@ -52,7 +52,41 @@ pub(super) fn invite(w: &mut World, call: &Call<'_>, req: &GReq) -> GResp {
         .unwrap_or(local)
         .to_string();
     let (uid, created) = match w.find_by_address(tenant_id, address) {
-        Some(id) => (id, false),
+        Some(id) => {
+            // Entra's documented behaviour for an existing user: an
+            // internal member's address is refused; an external user (a
+            // guest, or a B2B user of type Member) is returned as if
+            // invited, creating nothing, with the address added to its
+            // proxyAddresses.
+            let Some(t) = w.tenants.get_mut(&tenant_id) else {
+                return GResp::bad_request("the tenant is gone");
+            };
+            let internal = t.users.get(&id).is_some_and(is_internal_member);
+            if internal {
+                return GResp::error(
+                    400,
+                    "BadRequest",
+                    "Non-external user already exists with the given mail address and can't be invited.",
+                );
+            }
+            let smtp = format!("SMTP:{address}");
+            t.modify_user(id, |u| {
+                let list = u
+                    .attrs
+                    .entry("proxyAddresses")
+                    .or_insert_with(|| Value::Array(Vec::new()));
+                if let Value::Array(a) = list {
+                    let known = a
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .any(|p| p.eq_ignore_ascii_case(&smtp));
+                    if !known {
+                        a.push(Value::String(smtp.clone()));
+                    }
+                }
+            });
+            (id, false)
+        }
         None => match w.create_invited(
             tenant_id,
             address,
@@ -101,4 +135,15 @@ pub(super) fn invite(w: &mut World, call: &Call<'_>, req: &GReq) -> GResp {
             "invitedUser": {"id": uid.to_string()}
         }),
     )
+}
+
+/// A user of the tenant's own: type Member, no `#EXT#` UPN, not created by
+/// an invitation, no redemption state.
+fn is_internal_member(u: &crate::devtools::sim::model::User) -> bool {
+    u.s("userType").unwrap_or("Member") == "Member"
+        && !u
+            .s("userPrincipalName")
+            .is_some_and(|p| p.to_ascii_uppercase().contains("#EXT#"))
+        && u.s("creationType") != Some("Invitation")
+        && u.s("externalUserState").is_none()
 }

@@ -24,6 +24,17 @@ pub(super) fn photo_meta(w: &mut World, call: &Call<'_>, key: &str) -> GResp {
     let t = tri!(tenant(w, call));
     let id = tri!(live_user(t, call, key));
     match t.users.get(&id).and_then(|u| u.photo.as_ref()) {
+        None if t.photo_placeholders => GResp::json(
+            200,
+            json!({
+                "@odata.context": format!("https://graph.microsoft.com/v1.0/$metadata#users('{id}')/photo/$entity"),
+                "@odata.mediaContentType": "image/gif",
+                "@odata.mediaEtag": "",
+                "id": "1x1",
+                "height": 1,
+                "width": 1,
+            }),
+        ),
         None => image_not_found(),
         Some(p) => GResp::json(
             200,

@@ -13,6 +13,10 @@ pub(crate) struct Tenant {
     pub initial_domain: String,
     pub apps: HashMap<Guid, App>,
     pub restrict_invitations: bool,
+    /// Photo-less users answer the photo metadata with Graph's placeholder
+    /// (200, id `1x1`, an empty media ETag, `image/gif`) instead of 404,
+    /// as users with an Exchange mailbox do.
+    pub photo_placeholders: bool,
     pub users: BTreeMap<Guid, User>,
     pub deleted: BTreeMap<Guid, User>,
     pub groups: HashMap<Guid, Group>,
@@ -47,6 +51,7 @@ impl Tenant {
             initial_domain: initial_domain.to_lowercase(),
             apps: HashMap::new(),
             restrict_invitations: false,
+            photo_placeholders: false,
             users: BTreeMap::new(),
             deleted: BTreeMap::new(),
             groups: HashMap::new(),

@@ -115,6 +115,11 @@ impl World {
         Ok(())
     }
 
+    pub fn photo_placeholders(&mut self, tenant: Guid, on: bool) -> Result<(), SimError> {
+        self.tenant_mut(tenant)?.photo_placeholders = on;
+        Ok(())
+    }
+
     pub fn restrict_invitations(&mut self, tenant: Guid, on: bool) -> Result<(), SimError> {
         self.tenant_mut(tenant)?.restrict_invitations = on;
         Ok(())
