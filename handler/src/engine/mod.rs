@@ -40,6 +40,7 @@ pub mod read;
 pub mod reconcile;
 pub mod redemption;
 pub mod run;
+pub mod writer;
 
 use std::sync::Arc;
 
