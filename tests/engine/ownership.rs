@@ -396,6 +396,8 @@ async fn a_second_tenant_never_takes_over_the_first_tenants_guest() {
     let b = w
         .add_source(SourceSpec::new("Beta").options(TenantOptions {
             invite_address: InviteAddress::Mail,
+            // Misconfigured on purpose: Beta claims Alpha's mail domain.
+            mail_domains: vec!["alpha.example".into()],
             ..TenantOptions::default()
         }))
         .await;
@@ -540,4 +542,38 @@ async fn the_photo_placeholder_is_no_photo() {
     assert!(h.guest(users[0]).await.photo.is_none());
     assert!(h.guest(users[1]).await.photo.is_none());
     assert_eq!(h.sim.counts().writes_total(), 1, "only the removal writes");
+}
+
+/// Inviting by mail goes only to domains the source tenant owns: a source
+/// user whose mail is at another domain (it could be anyone's address) is
+/// a conflict, never invited; the tenant's `mailDomains` adds domains.
+#[tokio::test]
+async fn mail_invites_go_only_to_domains_the_source_owns() {
+    use guest_sync::domain::{InviteAddress, TenantOptions};
+    let h = H::start(
+        guest_sync::devtools::sim::SimConfig::fast(),
+        &[],
+        TenantOptions {
+            invite_address: InviteAddress::Mail,
+            ..TenantOptions::default()
+        },
+    )
+    .await;
+    let users = h.members(2);
+    let mut foreign = Map::new();
+    foreign.insert("mail".into(), json!("ceo@victim.example"));
+    h.sim.update_user(h.src, users[1], foreign);
+    let out = h.reconcile().await;
+    assert_eq!(out.counts.created, 1, "{:?}", out.counts);
+    assert!(h.host_users_with_mail("ceo@victim.example").is_empty());
+    let r = h.record(users[1]).await;
+    assert_eq!(r.state, GuestState::Conflict);
+    assert!(r.last_error.unwrap_or_default().contains("domain"));
+
+    let mut t = h.stored_tenant().await;
+    t.options.mail_domains = vec!["victim.example".into()];
+    h.store.put_tenant(&t).await.unwrap();
+    let out = h.reconcile().await;
+    assert_eq!(out.counts.created, 1, "{:?}", out.counts);
+    assert_eq!(h.host_users_with_mail("ceo@victim.example").len(), 1);
 }

@@ -151,6 +151,11 @@ pub struct TenantOptions {
     /// may already be gone. Not meant to be set by hand.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub offboarding: bool,
+    /// With `inviteAddress: mail`: mail domains this source tenant owns
+    /// besides the domains of its users' UPNs. A mail address at any other
+    /// domain is never invited (it could be anyone's: a conflict).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mail_domains: Vec<String>,
 }
 
 impl Default for TenantOptions {
@@ -165,6 +170,7 @@ impl Default for TenantOptions {
             photos: true,
             photo_cooldown_secs: default_cooldown(),
             offboarding: false,
+            mail_domains: Vec::new(),
         }
     }
 }

@@ -40,6 +40,14 @@ pub fn host_addresses(g: &HostGuest) -> Vec<String> {
 
 /// The address a source user is invited under (tenant option; a user
 /// without mail falls back to the UPN).
+/// The lower-case domain of an address, if it has one.
+fn domain_of(address: &str) -> Option<String> {
+    address
+        .rsplit_once('@')
+        .map(|(_, d)| d.trim().to_lowercase())
+        .filter(|d| !d.is_empty())
+}
+
 pub fn invite_address(opts: &TenantOptions, upn: &str, mail: Option<&str>) -> String {
     match opts.invite_address {
         InviteAddress::Mail => mail
@@ -94,6 +102,9 @@ struct Ctx<'a> {
     deleted_by_id: HashMap<Guid, &'a DeletedHostUser>,
     /// Host ids any record of this tenant points at.
     linked: BTreeSet<Guid>,
+    /// Domains the source tenant owns (its users' UPN domains and the
+    /// tenant's `mailDomains`), lower case: a mail invite goes only there.
+    owned_domains: BTreeSet<String>,
     group: Option<&'a BTreeSet<Guid>>,
 }
 
@@ -172,6 +183,18 @@ pub fn plan(
         host_by_addr,
         deleted_by_id: host.deleted.iter().map(|d| (d.id, d)).collect(),
         linked: records.iter().filter_map(|r| r.host_user_id).collect(),
+        owned_domains: source
+            .users
+            .iter()
+            .filter_map(|u| domain_of(&u.upn))
+            .chain(
+                policy
+                    .options
+                    .mail_domains
+                    .iter()
+                    .map(|d| d.trim().to_lowercase()),
+            )
+            .collect(),
         group: host.group_members.as_ref(),
     };
     let by_source: BTreeMap<Guid, &GuestRecord> = records
@@ -398,6 +421,29 @@ fn plan_in_scope(
 
     // 3. A live host user with the invite address: adopt or re-link.
     let address = invite_address(opts, &src.upn, src.mail.as_deref());
+    // A mail address at a domain the source tenant does not own could be
+    // anyone's (rule 11): never invited or linked, a reported conflict.
+    if opts.invite_address == InviteAddress::Mail
+        && domain_of(&address).is_none_or(|d| !ctx.owned_domains.contains(&d))
+    {
+        record.state = GuestState::Conflict;
+        record.host_user_id = None;
+        record.host_upn = None;
+        record.adopted = false;
+        record.last_error = Some(
+            "the user's mail is at a domain the source tenant does not own (not one of its users' UPN domains nor the tenant's mailDomains): not invited".into(),
+        );
+        if rec.is_none_or(|r| record_differs(r, &record) || r.state != GuestState::Conflict) {
+            out.push(Action {
+                source_user_id: src.id,
+                kind: ActionKind::RecordOnly {
+                    reason: "mail domain not owned by the source tenant: conflict".into(),
+                },
+                record,
+            });
+        }
+        return;
+    }
     if let Some(g) = ctx.find_by_address(&address, rec.and_then(|r| r.host_user_id)) {
         let taken_over = rec.is_none_or(|r| r.adopted);
         record.adopted = taken_over;
