@@ -167,59 +167,46 @@ pub async fn read_source(
     // change between pages, or a page lost; treat the read as incomplete
     // (nobody is removed on it). Transitive members can repeat (a user in
     // two nested groups), so only fewer rows than counted is a gap.
-    if let Some(expected) = read.reported_count.filter(|n| read.items < *n) {
+    let problem = if let Some(expected) = read.reported_count.filter(|n| read.items < *n) {
         tracing::warn!(group_id = %group, expected, read = read.items, "source group read fewer members than Graph counted; no guest is deprovisioned this run");
-        let e = GraphError::InvalidResponse {
+        Some(GraphError::InvalidResponse {
             what: format!(
                 "the source group's @odata.count is {expected} but {} member(s) were read; removals are held until a complete read",
                 read.items
             ),
-            ctx: crate::graph::ErrorContext {
-                operation: "read the source group's members",
-                status: Some(200),
-                client_request_id: uuid::Uuid::nil(),
-                graph_code: None,
-            },
-        };
-        return Ok((
-            SourcePicture {
-                users,
-                complete: false,
-            },
-            Some(e),
-        ));
-    }
-    if missing_upn > 0 {
+            ctx: member_read_context(),
+        })
+    } else if missing_upn > 0 {
         tracing::warn!(group_id = %group, missing_upn, "source members came back without userPrincipalName (does the source app have User.Read.All?); nothing is written this run");
         // Graph answers members with id only when the app lacks
         // User.Read.All: that is a lost permission, not an empty profile.
-        let e = GraphError::Forbidden {
+        Some(GraphError::Forbidden {
             missing_permission: Some("User.Read.All".into()),
             detail: format!(
                 "{missing_upn} source member(s) came back with id only: the source app has lost User.Read.All (grant admin consent again); nothing was written this run"
             ),
-            ctx: crate::graph::ErrorContext {
-                operation: "read the source group's members",
-                status: Some(200),
-                client_request_id: uuid::Uuid::nil(),
-                graph_code: None,
-            },
-        };
-        return Ok((
-            SourcePicture {
-                users,
-                complete: false,
-            },
-            Some(e),
-        ));
-    }
+            ctx: member_read_context(),
+        })
+    } else {
+        None
+    };
     Ok((
         SourcePicture {
             users,
-            complete: true,
+            complete: problem.is_none(),
         },
-        None,
+        problem,
     ))
+}
+
+/// The context of a problem found in a member read that Graph answered.
+fn member_read_context() -> crate::graph::ErrorContext {
+    crate::graph::ErrorContext {
+        operation: "read the source group's members",
+        status: Some(200),
+        client_request_id: uuid::Uuid::nil(),
+        graph_code: None,
+    }
 }
 
 /// Reads the host: every guest, the deleted users and, when configured,

@@ -152,14 +152,20 @@ pub(super) async fn reconcile(
     })
 }
 
-/// Clears a confirmed guard hold once the run that used it has finished.
-async fn clear_confirmed_hold(ctx: &SyncContext, tenant: &SourceTenant) -> Result<(), SyncError> {
-    let Some(mut t) = ctx
-        .store
+/// The tenant as stored now (the guard hold changes under a running job).
+async fn stored(
+    ctx: &SyncContext,
+    tenant: &SourceTenant,
+) -> Result<Option<SourceTenant>, SyncError> {
+    ctx.store
         .get_tenant(tenant.tenant_id)
         .await
-        .map_err(SyncError::Store)?
-    else {
+        .map_err(SyncError::Store)
+}
+
+/// Clears a confirmed guard hold once the run that used it has finished.
+async fn clear_confirmed_hold(ctx: &SyncContext, tenant: &SourceTenant) -> Result<(), SyncError> {
+    let Some(mut t) = stored(ctx, tenant).await? else {
         return Ok(());
     };
     if t.guard.as_ref().is_some_and(|g| g.confirmed) {
@@ -261,12 +267,7 @@ async fn update_guard(
         // An incomplete read says nothing about the guard: keep the hold.
         None => return Ok(()),
     };
-    let Some(mut t) = ctx
-        .store
-        .get_tenant(tenant.tenant_id)
-        .await
-        .map_err(SyncError::Store)?
-    else {
+    let Some(mut t) = stored(ctx, tenant).await? else {
         return Ok(());
     };
     // A confirmation covers the held set until it is removed: while this

@@ -455,6 +455,10 @@ pub(crate) fn candidates(f: &Filter, t: &Tenant) -> Option<Vec<Guid>> {
             prop,
             lit: Lit::Str(s),
         } if prop == "otherMails" => Some(t.by_other_mail(s).to_vec()),
+        Filter::Any {
+            prop,
+            lit: Lit::Str(s),
+        } if prop == "proxyAddresses" => Some(t.by_proxy_address(s).to_vec()),
         Filter::And(a, b) => match (candidates(a, t), candidates(b, t)) {
             (Some(x), Some(y)) => Some(if x.len() <= y.len() { x } else { y }),
             (x, y) => x.or(y),

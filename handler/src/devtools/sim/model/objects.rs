@@ -83,6 +83,15 @@ pub(crate) struct Photo {
     pub content_type: String,
 }
 
+/// What a user is indexed under (lower case).
+pub(super) struct IndexKeys {
+    pub upn: Option<String>,
+    pub mail: Vec<String>,
+    pub other: Vec<String>,
+    /// `proxyAddresses` entries as stored (`smtp:…` lower-cased).
+    pub proxy: Vec<String>,
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct User {
     pub id: Guid,
@@ -96,21 +105,25 @@ impl User {
     pub fn s(&self, k: &str) -> Option<&str> {
         self.attrs.get(k).and_then(Value::as_str)
     }
-    pub(super) fn index_keys(&self) -> (Option<String>, Vec<String>, Vec<String>) {
-        let upn = self.s("userPrincipalName").map(str::to_lowercase);
-        let mail: Vec<String> = self.s("mail").map(str::to_lowercase).into_iter().collect();
-        let other = self
-            .attrs
-            .get("otherMails")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_lowercase)
-                    .collect()
-            })
-            .unwrap_or_default();
-        (upn, mail, other)
+    pub(super) fn index_keys(&self) -> IndexKeys {
+        let list = |name: &str| -> Vec<String> {
+            self.attrs
+                .get(name)
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_lowercase)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        IndexKeys {
+            upn: self.s("userPrincipalName").map(str::to_lowercase),
+            mail: self.s("mail").map(str::to_lowercase).into_iter().collect(),
+            other: list("otherMails"),
+            proxy: list("proxyAddresses"),
+        }
     }
     pub(super) fn snapshot(&self) -> SimUser {
         SimUser {

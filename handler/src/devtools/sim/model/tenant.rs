@@ -23,6 +23,7 @@ pub(crate) struct Tenant {
     upn_idx: HashMap<String, Guid>,
     mail_idx: HashMap<String, Vec<Guid>>,
     other_idx: HashMap<String, Vec<Guid>>,
+    proxy_idx: HashMap<String, Vec<Guid>>,
     /// Transitive live user members per group, sorted by id; cleared on any
     /// membership change, delete or restore in the tenant.
     closures: HashMap<Guid, Arc<Vec<Guid>>>,
@@ -58,34 +59,41 @@ impl Tenant {
             upn_idx: HashMap::new(),
             mail_idx: HashMap::new(),
             other_idx: HashMap::new(),
+            proxy_idx: HashMap::new(),
             closures: HashMap::new(),
         }
     }
 
     fn index(&mut self, u: &User) {
-        let (upn, mail, other) = u.index_keys();
-        if let Some(upn) = upn {
+        let k = u.index_keys();
+        if let Some(upn) = k.upn {
             self.upn_idx.insert(upn, u.id);
         }
-        for m in mail {
+        for m in k.mail {
             idx_add(&mut self.mail_idx, m, u.id);
         }
-        for m in other {
+        for m in k.other {
             idx_add(&mut self.other_idx, m, u.id);
+        }
+        for p in k.proxy {
+            idx_add(&mut self.proxy_idx, p, u.id);
         }
     }
     pub(super) fn unindex(&mut self, u: &User) {
-        let (upn, mail, other) = u.index_keys();
-        if let Some(upn) = upn {
+        let k = u.index_keys();
+        if let Some(upn) = k.upn {
             if self.upn_idx.get(&upn) == Some(&u.id) {
                 self.upn_idx.remove(&upn);
             }
         }
-        for m in mail {
+        for m in k.mail {
             idx_del(&mut self.mail_idx, &m, u.id);
         }
-        for m in other {
+        for m in k.other {
             idx_del(&mut self.other_idx, &m, u.id);
+        }
+        for p in k.proxy {
+            idx_del(&mut self.proxy_idx, &p, u.id);
         }
     }
 
@@ -111,6 +119,13 @@ impl Tenant {
     pub fn by_mail(&self, mail: &str) -> &[Guid] {
         self.mail_idx
             .get(&mail.to_lowercase())
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+    /// Users with this `proxyAddresses` entry (`SMTP:a@b`, any case).
+    pub fn by_proxy_address(&self, proxy: &str) -> &[Guid] {
+        self.proxy_idx
+            .get(&proxy.to_lowercase())
             .map(Vec::as_slice)
             .unwrap_or(&[])
     }
