@@ -20,3 +20,4 @@ mod secrets;
 mod sim;
 mod store;
 mod support;
+mod tenants;

@@ -1,18 +1,14 @@
 //! Secrets: the real Key Vault SDK against a local fake vault over TLS (with
 //! the 401 challenge and a fake managed-identity endpoint), the local file
-//! source, the source-tenant setup script, and (with the Graph simulator)
-//! onboarding.
+//! source, the expiry rule, and a suite-wide scan that no secret leaks
+//! (onboarding itself is tested in `tests/tenants/`).
 //!
 //! Environment variables are process-global: every test that sets one
 //! holds [`ENV_LOCK`] through an [`EnvGuard`] for its whole duration.
 mod expiry;
-mod fake_vault;
-mod harness;
+pub mod fake_vault;
 mod keyvault;
-mod no_leak;
-mod onboarding_sim;
-mod setup_script;
-mod tenant_cli;
+pub mod no_leak;
 
 /// Serialises the tests that set process environment variables.
 pub static ENV_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

@@ -8,10 +8,10 @@ use guest_sync::secrets::keyvault::{KeyVaultOptions, KeyVaultSource};
 use guest_sync::secrets::{SecretSource, SecretString};
 
 use super::fake_vault::FakeVault;
-use super::harness::{TenantCli, HOST_SECRET};
-use super::tenant_cli::{add_args, now, T};
 use super::EnvGuard;
 use crate::support::logs::Capture;
+use crate::tenants::harness::{TenantCli, HOST_SECRET};
+use crate::tenants::tenant_cli::{add_args, now, T};
 
 /// Distinctive values: none of them can appear by accident.
 pub const LEAK_1: &str = "Qx7~LEAKCANARY-one-9f3b2c1d";

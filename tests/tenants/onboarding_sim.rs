@@ -8,7 +8,7 @@ use guest_sync::devtools::sim::{GenerateSpec, Sim, SimConfig};
 use guest_sync::domain::Guid;
 
 use super::harness::{Capture, TenantCli};
-use super::no_leak::{assert_no_canary, LEAK_1, LEAK_2};
+use crate::secrets::no_leak::{assert_no_canary, LEAK_1, LEAK_2};
 
 const READ_BOTH: &[&str] = &["GroupMember.Read.All", "User.Read.All"];
 

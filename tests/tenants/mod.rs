@@ -1,0 +1,8 @@
+//! Tenants (`handler/src/tenants/`): onboarding a source tenant with
+//! `guest-sync tenant …` against the Graph simulator (add, test, list,
+//! enable/disable, remove, secret update, confirm-deprovision), the
+//! connection probe's messages, and the source admin's setup script.
+pub mod harness;
+mod onboarding_sim;
+mod setup_script;
+pub mod tenant_cli;
