@@ -57,6 +57,20 @@ impl App {
         App::open_with_graph(settings, |g| g).await
     }
 
+    /// The store alone, for the commands that need nothing else
+    /// (`guest-sync report`, `guest-sync guest`, `bench store`): the same
+    /// opening, with the same error, as [`App::open`].
+    pub async fn open_store(
+        spec: &crate::settings::StoreSpec,
+    ) -> Result<Arc<dyn Store>, BuildError> {
+        crate::store::open(spec)
+            .await
+            .map_err(|source| BuildError::Store {
+                spec: spec.to_string(),
+                source,
+            })
+    }
+
     /// [`App::open`] with the Graph client's configuration adjusted (the
     /// demo and tests run it at the simulator's time scale).
     pub async fn open_with_graph(
@@ -64,12 +78,7 @@ impl App {
         graph: impl FnOnce(GraphConfig) -> GraphConfig,
     ) -> Result<App, BuildError> {
         let settings = Arc::new(settings);
-        let store = crate::store::open(&settings.store)
-            .await
-            .map_err(|source| BuildError::Store {
-                spec: settings.store.to_string(),
-                source,
-            })?;
+        let store = App::open_store(&settings.store).await?;
         let secrets = crate::secrets::secret_source(&settings)
             .await
             .map_err(BuildError::Secrets)?;

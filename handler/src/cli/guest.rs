@@ -3,7 +3,6 @@
 //! - `release TENANT USER`: hands a guest that a host administrator
 //!   disabled or deleted (state `held`) back to the engine
 //!   ([`crate::tenants::release_guest`]); the next reconcile syncs it again.
-use anyhow::Context as _;
 use clap::{Args, Subcommand};
 
 use crate::domain::Guid;
@@ -53,9 +52,7 @@ pub async fn execute(args: GuestArgs) -> anyhow::Result<String> {
                     path.display()
                 );
             }
-            let store = crate::store::open(&spec)
-                .await
-                .with_context(|| format!("opening the store ({spec})"))?;
+            let store = crate::app::App::open_store(&spec).await?;
             let r = crate::tenants::release_guest(store.as_ref(), tenant, user, chrono::Utc::now())
                 .await?;
             Ok(format!(

@@ -61,9 +61,7 @@ pub async fn execute(
         .as_deref()
         .map(|t| Guid::parse_named(t, "--tenant"))
         .transpose()?;
-    let store = crate::store::open(&spec)
-        .await
-        .with_context(|| format!("opening the store ({spec})"))?;
+    let store = crate::app::App::open_store(&spec).await?;
     let mut stats = Statistics::load(store.as_ref(), now)
         .await
         .with_context(|| format!("reading statistics from the store ({spec})"))?;

@@ -127,7 +127,7 @@ pub async fn run(args: StoreBenchArgs) -> anyhow::Result<()> {
         std::fs::create_dir_all(&dir).context("creating the benchmark's temp dir")?;
         let spec = StoreSpec::Sqlite(dir.join("bench.db"));
         let result = async {
-            let store = crate::store::open(&spec).await?;
+            let store = crate::app::App::open_store(&spec).await?;
             measure("sqlite", store, n).await
         }
         .await;
@@ -143,7 +143,7 @@ pub async fn run(args: StoreBenchArgs) -> anyhow::Result<()> {
             }
         };
         let spec = StoreSpec::ConnectionString(cs);
-        let store = crate::store::open(&spec).await?;
+        let store = crate::app::App::open_store(&spec).await?;
         measure("azurite", store, n).await?;
     }
     Ok(())
