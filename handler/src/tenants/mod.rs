@@ -10,19 +10,18 @@
 //!   [`confirm_deprovision`], [`update_secret`], [`tenant_overview`].
 //! - [`probe`]: the connection test itself.
 pub mod guests;
+mod overview;
 pub mod probe;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
-use crate::domain::{
-    GuardHold, GuestState, Guid, RunOutcome, SecretName, SourceTenant, TenantOptions,
-};
-use crate::secrets::expiry::{classify, ExpiryLevel};
+use crate::domain::{GuardHold, GuestState, Guid, SecretName, SourceTenant, TenantOptions};
 use crate::secrets::{SecretError, SecretSource, SecretString};
 use crate::store::{Store, StoreError};
 
 pub use guests::release_guest;
+pub use overview::{tenant_overview, HealthLevel, LastRun, TenantRow};
 pub use probe::{ConnectionProblem, ConnectionReport, SourceProbe};
 
 /// Why an onboarding operation failed. Messages name the bad input and say
@@ -447,188 +446,6 @@ pub async fn confirm_deprovision(
     store.put_tenant(&t).await?;
     tracing::info!(tenant_id = %id, wanted = g.wanted, limit = g.limit, "deletion guard confirmed");
     Ok(g)
-}
-
-/// How a tenant is doing, in one word plus reasons.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum HealthLevel {
-    Ok,
-    Warning,
-    Error,
-    Disabled,
-    Offboarding,
-}
-
-impl HealthLevel {
-    fn rank(self) -> u8 {
-        match self {
-            HealthLevel::Ok => 0,
-            HealthLevel::Warning => 1,
-            HealthLevel::Error => 2,
-            HealthLevel::Disabled => 3,
-            HealthLevel::Offboarding => 4,
-        }
-    }
-}
-
-/// Raises `health` to `h` when `h` is worse (disabled and offboarding
-/// override the rest: they explain why nothing runs or what runs).
-fn worsen(health: &mut HealthLevel, h: HealthLevel) {
-    if h.rank() > health.rank() {
-        *health = h;
-    }
-}
-
-/// One line of `tenant list`.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TenantRow {
-    pub tenant_id: Guid,
-    pub display_name: String,
-    pub enabled: bool,
-    pub health: HealthLevel,
-    /// Why the health is not ok.
-    pub reasons: Vec<String>,
-    /// Source group members (only with a live check).
-    pub member_count: Option<u64>,
-    /// Guests present in the host and managed for this tenant.
-    pub guests_managed: u64,
-    pub secret_name: SecretName,
-    pub secret_expires_at: Option<DateTime<Utc>>,
-    pub secret_days_left: Option<i64>,
-    /// The newest run: job, outcome, when it started.
-    pub last_run: Option<LastRun>,
-}
-
-/// The newest run of a tenant.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LastRun {
-    pub job: String,
-    pub outcome: String,
-    pub started_at: DateTime<Utc>,
-    pub error: Option<String>,
-}
-
-/// Builds `tenant list`'s rows from the store. The secret expiry comes from
-/// the record (the daily check keeps it current); when none is recorded and
-/// `secrets` is given, it is read live. With `probe`, each enabled tenant's
-/// member count is read live too (one connection test each).
-pub async fn tenant_overview(
-    store: &dyn Store,
-    secrets: Option<&dyn SecretSource>,
-    probe: Option<&SourceProbe>,
-    now: DateTime<Utc>,
-) -> Result<Vec<TenantRow>, OnboardingError> {
-    let mut rows = Vec::new();
-    for t in store.list_tenants().await? {
-        let mut reasons = Vec::new();
-        let guests_managed = active_guests(store, t.tenant_id).await?;
-        let mut expires = t.secret_expires_at;
-        let mut secret_value = None;
-        if let Some(src) = secrets {
-            if expires.is_none() || probe.is_some() {
-                match src.get(&t.secret_name).await {
-                    Ok(s) => {
-                        expires = expires.or(s.expires_on);
-                        secret_value = Some(s.value);
-                    }
-                    Err(SecretError::Expired { expired_on, .. }) => expires = Some(expired_on),
-                    Err(e) => reasons.push(format!("secret unreadable: {e}")),
-                }
-            }
-        }
-        let (days_left, level) = classify(expires, now);
-        let mut health = HealthLevel::Ok;
-        if !reasons.is_empty() {
-            worsen(&mut health, HealthLevel::Error);
-        }
-        match level {
-            ExpiryLevel::Expired => {
-                reasons.push("client secret expired".into());
-                worsen(&mut health, HealthLevel::Error);
-            }
-            ExpiryLevel::Warning => {
-                reasons.push(format!(
-                    "client secret expires in {} days",
-                    days_left.unwrap_or_default()
-                ));
-                worsen(&mut health, HealthLevel::Warning);
-            }
-            ExpiryLevel::Unknown => reasons.push("client secret expiry unknown".into()),
-            _ => {}
-        }
-        if let Some(g) = &t.guard {
-            if !g.confirmed {
-                reasons.push(format!(
-                    "deletion guard holds {} removals (limit {}): `guest-sync tenant confirm-deprovision {}`",
-                    g.wanted, g.limit, t.tenant_id
-                ));
-                worsen(&mut health, HealthLevel::Warning);
-            }
-        }
-        let last_run = store
-            .list_runs(Some(t.tenant_id), 1)
-            .await?
-            .into_iter()
-            .next()
-            .map(|r| {
-                if matches!(r.outcome, RunOutcome::Failed) {
-                    reasons.push(format!(
-                        "last {} run failed{}",
-                        r.job,
-                        r.error
-                            .as_deref()
-                            .map(|e| format!(": {e}"))
-                            .unwrap_or_default()
-                    ));
-                    worsen(&mut health, HealthLevel::Error);
-                } else if matches!(r.outcome, RunOutcome::Partial) {
-                    reasons.push(format!("last {} run was partial", r.job));
-                    worsen(&mut health, HealthLevel::Warning);
-                }
-                LastRun {
-                    job: r.job.to_string(),
-                    outcome: r.outcome.as_str().to_string(),
-                    started_at: r.started_at,
-                    error: r.error,
-                }
-            });
-        let mut member_count = None;
-        if let (Some(p), Some(v), true) = (probe, &secret_value, t.enabled) {
-            match p.test(t.tenant_id, t.client_id, v, t.group_id).await {
-                Ok(r) => member_count = Some(r.member_count),
-                Err(e) => {
-                    reasons.push(format!("connection test failed: {e}"));
-                    worsen(&mut health, HealthLevel::Error);
-                }
-            }
-        }
-        if !t.enabled {
-            worsen(&mut health, HealthLevel::Disabled);
-        }
-        if t.options.offboarding {
-            reasons.push(format!(
-                "offboarding: {guests_managed} guests left to deprovision"
-            ));
-            worsen(&mut health, HealthLevel::Offboarding);
-        }
-        rows.push(TenantRow {
-            tenant_id: t.tenant_id,
-            display_name: t.display_name,
-            enabled: t.enabled,
-            health,
-            reasons,
-            member_count,
-            guests_managed,
-            secret_name: t.secret_name,
-            secret_expires_at: expires,
-            secret_days_left: days_left,
-            last_run,
-        });
-    }
-    Ok(rows)
 }
 
 #[cfg(test)]

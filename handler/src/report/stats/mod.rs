@@ -5,6 +5,14 @@
 //!
 //! The serialized shape is the stable JSON contract documented in
 //! `docs/report.md`; bump [`SCHEMA_VERSION`] on any incompatible change.
+//!
+//! - `attention`: what needs an administrator ([`AttentionItem`]) and the
+//!   rules that find it for one tenant.
+//! - `secret`: how close a tenant's client secret is to expiry
+//!   ([`SecretStatus`]).
+mod attention;
+mod secret;
+
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -15,13 +23,13 @@ use crate::domain::{
 };
 use crate::store::{Store, StoreError};
 
+use attention::tenant_attention;
+pub use attention::{AttentionItem, AttentionKind, FailedGuest, Severity, FAILED_GUEST_SAMPLE};
+pub use secret::{SecretLevel, SecretStatus, SECRET_WARNING_DAYS};
+
 /// Version of the JSON shape. Additive changes (new fields) keep it;
 /// renamed, removed or retyped fields bump it.
 pub const SCHEMA_VERSION: u32 = 1;
-
-/// A secret expiring within this many days is a warning (`docs/design.md`, rule 9);
-/// the expiry check's [`WARN_DAYS`](crate::secrets::expiry::WARN_DAYS).
-pub const SECRET_WARNING_DAYS: i64 = crate::secrets::expiry::WARN_DAYS;
 
 /// How many runs [`Statistics::load`] reads (newest first) for the charts and
 /// "last run" columns.
@@ -29,10 +37,6 @@ pub const DEFAULT_RUN_WINDOW: usize = 500;
 
 /// How many audit entries [`Statistics::load`] reads (newest first).
 pub const DEFAULT_AUDIT_WINDOW: usize = 200;
-
-/// At most this many failed guests are listed per tenant in the attention
-/// list (the count is always exact).
-pub const FAILED_GUEST_SAMPLE: usize = 20;
 
 /// Page size used when streaming guest records from the store.
 const GUEST_PAGE: usize = 1000;
@@ -124,64 +128,6 @@ pub struct Totals {
     pub warnings: u64,
 }
 
-/// How close a client secret is to expiry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SecretLevel {
-    /// More than [`SECRET_WARNING_DAYS`] days left.
-    Ok,
-    /// Expires within [`SECRET_WARNING_DAYS`] days.
-    Warning,
-    Expired,
-    /// The expiry was never read (the daily check has not run yet).
-    Unknown,
-}
-
-impl SecretLevel {
-    /// The JSON name (`ok`, `warning`, `expired`, `unknown`).
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            SecretLevel::Ok => "ok",
-            SecretLevel::Warning => "warning",
-            SecretLevel::Expired => "expired",
-            SecretLevel::Unknown => "unknown",
-        }
-    }
-}
-
-/// The client secret's expiry as last read from the vault.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SecretStatus {
-    /// `null` until the daily expiry check has read it from the vault.
-    pub expires_at: Option<DateTime<Utc>>,
-    /// Whole days until expiry (negative once expired); `null` when unknown.
-    pub days_left: Option<i64>,
-    pub level: SecretLevel,
-}
-
-impl SecretStatus {
-    /// Days left and level by the expiry check's rule
-    /// ([`classify`](crate::secrets::expiry::classify)), so the report,
-    /// `tenant list` and the daily check never disagree.
-    fn new(expires_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Self {
-        use crate::secrets::expiry::{classify, ExpiryLevel};
-        let (days_left, level) = classify(expires_at, now);
-        let level = match level {
-            ExpiryLevel::Ok => SecretLevel::Ok,
-            ExpiryLevel::Warning => SecretLevel::Warning,
-            ExpiryLevel::Expired => SecretLevel::Expired,
-            // `classify` never says Unreadable (it reads nothing).
-            ExpiryLevel::Unknown | ExpiryLevel::Unreadable => SecretLevel::Unknown,
-        };
-        SecretStatus {
-            expires_at,
-            days_left,
-            level,
-        }
-    }
-}
-
 /// The newest run of one job for one tenant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -256,92 +202,6 @@ pub struct RedemptionPoint {
     pub accepted: u64,
     /// Accepted on or before this day.
     pub cumulative: u64,
-}
-
-/// How urgent an attention item is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// Something is broken or blocked until an administrator acts.
-    Critical,
-    /// Will break soon or is partly failing.
-    Warning,
-}
-
-/// What kind of problem an attention item is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum AttentionKind {
-    /// The newest run of a job failed (no later run finished).
-    FailedRun,
-    /// A work item was parked in the poison queue (no later run finished).
-    ParkedItem,
-    /// The deprovision guard held back removals; confirm to proceed.
-    GuardTripped,
-    SecretExpiring,
-    SecretExpired,
-    /// Guests in state `failed`.
-    FailedGuests,
-    /// The newest finished run of a job ended partial with a problem an
-    /// administrator must fix (a lost permission, an incomplete read).
-    IncompleteRun,
-    /// Source users whose address belongs to a host user that is not ours.
-    Conflicts,
-    /// Guests a host administrator disabled or deleted (left as they are).
-    HeldByHost,
-}
-
-impl AttentionKind {
-    /// The JSON name (`failedRun`, ...).
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            AttentionKind::FailedRun => "failedRun",
-            AttentionKind::ParkedItem => "parkedItem",
-            AttentionKind::GuardTripped => "guardTripped",
-            AttentionKind::SecretExpiring => "secretExpiring",
-            AttentionKind::SecretExpired => "secretExpired",
-            AttentionKind::FailedGuests => "failedGuests",
-            AttentionKind::IncompleteRun => "incompleteRun",
-            AttentionKind::Conflicts => "conflicts",
-            AttentionKind::HeldByHost => "heldByHost",
-        }
-    }
-}
-
-/// A guest stuck in `failed` (no names or addresses: ids and the error).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FailedGuest {
-    pub source_user_id: Guid,
-    pub host_user_id: Option<Guid>,
-    /// Why the guest failed, as the engine recorded it.
-    pub last_error: Option<String>,
-    pub last_synced_at: Option<DateTime<Utc>>,
-}
-
-/// One thing that needs an administrator.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AttentionItem {
-    pub severity: Severity,
-    pub kind: AttentionKind,
-    pub tenant_id: Guid,
-    pub tenant_name: String,
-    /// When it happened (run start, guard trip, secret expiry); `null` for
-    /// failed guests.
-    pub at: Option<DateTime<Utc>>,
-    /// One line for humans.
-    pub message: String,
-    /// The run concerned (failed runs, parked items).
-    pub run_id: Option<uuid::Uuid>,
-    pub job: Option<Job>,
-    /// The recorded error (failed runs, parked items).
-    pub error: Option<String>,
-    /// For `failedGuests`: the exact count.
-    pub count: Option<u64>,
-    /// For `failedGuests`: up to [`FAILED_GUEST_SAMPLE`] of them.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub guests: Vec<FailedGuest>,
 }
 
 /// One audit entry as shown to administrators.
@@ -672,211 +532,5 @@ impl Statistics {
                 .cloned()
                 .collect(),
         })
-    }
-}
-
-/// Adds the tenant's attention items. `runs` are the tenant's runs, oldest
-/// first.
-fn tenant_attention(
-    t: &SourceTenant,
-    secret: &SecretStatus,
-    runs: &[&RunRecord],
-    tally: &GuestTally,
-    counts: &GuestCounts,
-    out: &mut Vec<AttentionItem>,
-) {
-    let item = |severity, kind, at, message: String| AttentionItem {
-        severity,
-        kind,
-        tenant_id: t.tenant_id,
-        tenant_name: t.display_name.clone(),
-        at,
-        message,
-        run_id: None,
-        job: None,
-        error: None,
-        count: None,
-        guests: Vec::new(),
-    };
-
-    // A failed or parked run matters until a later run of the same job finishes.
-    for (i, r) in runs.iter().enumerate() {
-        if r.outcome != RunOutcome::Failed && !r.parked {
-            continue;
-        }
-        let superseded = runs[i + 1..].iter().any(|later| {
-            later.job == r.job
-                && matches!(later.outcome, RunOutcome::Succeeded | RunOutcome::Partial)
-                && !later.parked
-        });
-        if superseded {
-            continue;
-        }
-        let (kind, message) = if r.parked {
-            (
-                AttentionKind::ParkedItem,
-                format!(
-                    "{} work item parked in the poison queue after repeated failures",
-                    r.job
-                ),
-            )
-        } else {
-            (AttentionKind::FailedRun, format!("{} run failed", r.job))
-        };
-        let mut it = item(Severity::Critical, kind, Some(r.started_at), message);
-        it.run_id = Some(r.run_id);
-        it.job = Some(r.job);
-        it.error = r.error.clone();
-        out.push(it);
-    }
-
-    // The newest finished run of each job, when it ended partial with a
-    // problem recorded (the engine writes what needs an administrator).
-    for job in crate::domain::Job::ALL {
-        let newest = runs
-            .iter()
-            .rev()
-            .find(|r| r.job == job && r.finished_at.is_some() && !r.parked);
-        if let Some(r) = newest.filter(|r| r.outcome == RunOutcome::Partial && r.error.is_some()) {
-            let mut it = item(
-                Severity::Critical,
-                AttentionKind::IncompleteRun,
-                r.finished_at,
-                format!(
-                    "{} run ended partial: nothing is synced until this is fixed",
-                    r.job
-                ),
-            );
-            it.run_id = Some(r.run_id);
-            it.job = Some(r.job);
-            it.error = r.error.clone();
-            out.push(it);
-        }
-    }
-
-    if let Some(g) = t.guard.as_ref().filter(|g| !g.confirmed) {
-        out.push(item(
-            Severity::Critical,
-            AttentionKind::GuardTripped,
-            Some(g.tripped_at),
-            format!(
-                "deprovision guard tripped: a run wanted to remove {} guests, limit {}; confirm with `guest-sync tenant confirm-deprovision`",
-                g.wanted, g.limit
-            ),
-        ));
-    }
-
-    match secret.level {
-        SecretLevel::Expired => out.push(item(
-            Severity::Critical,
-            AttentionKind::SecretExpired,
-            secret.expires_at,
-            "client secret expired: the tenant's runs fail until it is renewed".to_string(),
-        )),
-        SecretLevel::Warning => out.push(item(
-            Severity::Warning,
-            AttentionKind::SecretExpiring,
-            secret.expires_at,
-            format!(
-                "client secret expires in {} days",
-                secret.days_left.unwrap_or_default()
-            ),
-        )),
-        SecretLevel::Ok | SecretLevel::Unknown => {}
-    }
-
-    if counts.failed > 0 {
-        let mut it = item(
-            Severity::Warning,
-            AttentionKind::FailedGuests,
-            None,
-            format!(
-                "{} {} stuck in state failed",
-                counts.failed,
-                if counts.failed == 1 {
-                    "guest"
-                } else {
-                    "guests"
-                }
-            ),
-        );
-        it.count = Some(counts.failed);
-        it.guests = tally.failed_sample.clone();
-        out.push(it);
-    }
-
-    if counts.conflicts > 0 {
-        let mut it = item(
-            Severity::Warning,
-            AttentionKind::Conflicts,
-            None,
-            format!(
-                "{} source user(s) not synced: their address belongs to a host user guest-sync did not create and may not take over (an internal member, or a guest linked to another user)",
-                counts.conflicts
-            ),
-        );
-        it.count = Some(counts.conflicts);
-        out.push(it);
-    }
-
-    if counts.held > 0 {
-        let mut it = item(
-            Severity::Warning,
-            AttentionKind::HeldByHost,
-            None,
-            format!(
-                "{} guest(s) disabled or deleted by a host administrator: left as they are; hand one back with `guest-sync guest release`",
-                counts.held
-            ),
-        );
-        it.count = Some(counts.held);
-        out.push(it);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::secrets::expiry::{classify, ExpiryLevel};
-    use chrono::TimeZone;
-
-    /// The report's days left and level agree with the expiry check's (and
-    /// so with `tenant list`, which uses the check's rule) at the edges
-    /// where truncation and floor differ: a secret expired 3 hours ago has
-    /// -1 days everywhere, 29.5 days left is 29.
-    #[test]
-    fn report_and_expiry_check_agree_on_days_left() {
-        let now = Utc.with_ymd_and_hms(2026, 11, 23, 1, 0, 0).unwrap();
-        let h = chrono::Duration::hours;
-        let cases = [
-            (h(-3), -1, SecretLevel::Expired, ExpiryLevel::Expired),
-            (h(-49), -3, SecretLevel::Expired, ExpiryLevel::Expired),
-            (h(0), 0, SecretLevel::Expired, ExpiryLevel::Expired),
-            (h(5), 0, SecretLevel::Warning, ExpiryLevel::Warning),
-            (
-                h(29 * 24 + 12),
-                29,
-                SecretLevel::Warning,
-                ExpiryLevel::Warning,
-            ),
-            (h(30 * 24), 30, SecretLevel::Warning, ExpiryLevel::Warning),
-            (h(30 * 24 + 1), 30, SecretLevel::Ok, ExpiryLevel::Ok),
-        ];
-        for (offset, days, report_level, check_level) in cases {
-            let at = now + offset;
-            let report = SecretStatus::new(Some(at), now);
-            assert_eq!(report.days_left, Some(days), "report, expiry {offset}");
-            assert_eq!(report.level, report_level, "report, expiry {offset}");
-            assert_eq!(
-                classify(Some(at), now),
-                (Some(days), check_level),
-                "expiry check, expiry {offset}"
-            );
-        }
-        let unknown = SecretStatus::new(None, now);
-        assert_eq!(
-            (unknown.days_left, unknown.level),
-            (None, SecretLevel::Unknown)
-        );
     }
 }
