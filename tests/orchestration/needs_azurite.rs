@@ -188,7 +188,10 @@ async fn a_large_tenant_finishes_across_continuations() {
     let host = Host::start(function_set(w.app())).await;
     assert_eq!(host.fire_timer("sync-timer").await, 1);
     assert!(
-        host.run_until_idle(Duration::from_secs(600)).await,
+        // Generous: each of ~100 slices re-reads both sides of 20,000 users
+        // (measured 540 s on a busy 2-core machine since every invitation
+        // is preceded by the ownership pre-check); a limit, not a benchmark.
+        host.run_until_idle(Duration::from_secs(1200)).await,
         "queues did not drain"
     );
 
