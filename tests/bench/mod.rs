@@ -30,3 +30,20 @@ async fn a_tiny_scale_benchmark_reports_two_writes_per_guest_then_none() {
     assert!(text.contains("EXTRAPOLATED"));
     assert!(text.contains("targets (issue 7)"));
 }
+
+/// The simulator benchmark (`guest-sync bench sim`) with tiny numbers reads
+/// every member across pages and answers every small read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tiny_simulator_benchmark_reads_everything_it_generated() {
+    use guest_sync::devtools::bench::sim::{measure, SimBenchArgs};
+    let r = measure(&SimBenchArgs {
+        users: 2_500,
+        reads: 64,
+        clients: 4,
+    })
+    .await
+    .unwrap();
+    assert!(r.members_read >= 2_400, "{r:?}");
+    assert!(r.pages >= 3, "{r:?}");
+    assert_eq!(r.reads, 64);
+}

@@ -15,7 +15,6 @@ mod control;
 mod faults;
 mod fidelity;
 mod paging;
-mod perf;
 mod throttling;
 mod writes;
 

@@ -19,6 +19,9 @@ pub enum Bench {
     /// First sync of N users, a no-change run and a 1% churn run, beside a
     /// naive baseline.
     Scale(crate::devtools::bench::scale::ScaleBenchArgs),
+    /// The simulator's own throughput: generate a large tenant, page
+    /// through its group, small reads with many clients.
+    Sim(crate::devtools::bench::sim::SimBenchArgs),
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -26,5 +29,6 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Bench::Graph(a) => crate::devtools::bench::graph::run(a).await,
         Bench::Store(a) => crate::devtools::bench::store::run(a).await,
         Bench::Scale(a) => crate::devtools::bench::scale::run(a).await,
+        Bench::Sim(a) => crate::devtools::bench::sim::run(a).await,
     }
 }

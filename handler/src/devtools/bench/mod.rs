@@ -3,6 +3,8 @@
 //! - [`graph`]: the Graph client's throughput against the simulator's budgets.
 //! - [`store`]: saving and loading guest records on each backend.
 //! - [`scale`]: a full sync at scale, with a naive baseline.
+//! - [`sim`]: the simulator's own throughput.
 pub mod graph;
 pub mod scale;
+pub mod sim;
 pub mod store;
