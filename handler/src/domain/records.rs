@@ -206,6 +206,15 @@ pub struct GuestRecord {
     pub last_error: Option<String>,
 }
 
+impl GuestRecord {
+    /// Whether the record counts as one of the tenant's managed guests
+    /// (the report's `managed`, the deletion guard's base): every record
+    /// but a deprovisioned one or a conflict (which is not ours).
+    pub fn is_managed(&self) -> bool {
+        !matches!(self.state, GuestState::Deprovisioned | GuestState::Conflict)
+    }
+}
+
 /// Outcome of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -192,10 +192,7 @@ pub fn guard_limit(
     source_read_empty: bool,
     now: chrono::DateTime<chrono::Utc>,
 ) -> MaxDeprovisions {
-    let managed = records
-        .iter()
-        .filter(|r| !matches!(r.state, GuestState::Deprovisioned | GuestState::Conflict))
-        .count() as u64;
+    let managed = records.iter().filter(|r| r.is_managed()).count() as u64;
     if source_read_empty && managed > 0 {
         return MaxDeprovisions::Count(0);
     }

@@ -246,10 +246,7 @@ pub fn plan(
     }
 
     if !removals.is_empty() {
-        let managed = by_source
-            .values()
-            .filter(|r| r.state != GuestState::Deprovisioned)
-            .count() as u64;
+        let managed = by_source.values().filter(|r| r.is_managed()).count() as u64;
         guard::admit_removals(&mut out, removals, managed, policy);
     }
 

@@ -256,7 +256,7 @@ impl GuestTally {
                 }
             }
         }
-        if !matches!(g.state, GuestState::Deprovisioned | GuestState::Conflict) {
+        if g.is_managed() {
             c.managed += 1;
             if g.adopted {
                 c.adopted += 1;
