@@ -4,7 +4,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::domain::{DeprovisionMode, Guid, SecretName};
+use crate::domain::{AnchorAttribute, DeprovisionMode, Guid, SecretName};
 
 /// A setting that is missing or malformed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -146,6 +146,9 @@ pub struct Settings {
     pub job_budget_secs: u64,
     /// Audit and run history older than this many days are pruned.
     pub retention_days: u64,
+    /// Where the ownership anchor is written on guests we create
+    /// (`GUESTSYNC_ANCHOR_ATTRIBUTE`; None = `none`, no anchors).
+    pub anchor_attribute: Option<AnchorAttribute>,
 }
 
 /// All setting names the handler reads (the infra mirror check uses this).
@@ -168,6 +171,7 @@ pub const SETTING_NAMES: &[&str] = &[
     "GUESTSYNC_REDEMPTION_SCHEDULE",
     "GUESTSYNC_JOB_BUDGET_SECS",
     "GUESTSYNC_RETENTION_DAYS",
+    "GUESTSYNC_ANCHOR_ATTRIBUTE",
 ];
 
 /// Settings the handler cannot start without.
@@ -219,6 +223,18 @@ pub fn validate_schedule(name: &'static str, v: &str) -> Result<String, SettingE
         }
     }
     Ok(fields.join(" "))
+}
+
+/// `GUESTSYNC_ANCHOR_ATTRIBUTE`: unset = `extensionAttribute15`; `none`
+/// turns anchors off (a lost store then loses ownership).
+pub fn parse_anchor(v: Option<&str>) -> Result<Option<AnchorAttribute>, SettingError> {
+    match v.map(str::trim) {
+        None => Ok(Some(AnchorAttribute::Extension(15))),
+        Some(s) if s.eq_ignore_ascii_case("none") => Ok(None),
+        Some(s) => AnchorAttribute::parse(s)
+            .map(Some)
+            .map_err(|e| bad("GUESTSYNC_ANCHOR_ATTRIBUTE", e)),
+    }
 }
 
 impl Settings {
@@ -318,6 +334,7 @@ impl Settings {
             86_400,
         )?;
         let retention_days = num("GUESTSYNC_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, 1, 3650)?;
+        let anchor_attribute = parse_anchor(opt("GUESTSYNC_ANCHOR_ATTRIBUTE").as_deref())?;
         Ok(Settings {
             host_tenant_id,
             host_client_id,
@@ -337,6 +354,7 @@ impl Settings {
             redemption_schedule,
             job_budget_secs,
             retention_days,
+            anchor_attribute,
         })
     }
 

@@ -1,17 +1,20 @@
 //! Pure values and rules of guest-sync. Nothing in here does I/O.
 //!
 //! - [`ids`]: validated identifiers (GUIDs, secret names).
+//! - [`anchor`]: the ownership anchor written on every guest we create.
 //! - [`records`]: what the store keeps (tenants, guests, runs, audit) and the
 //!   queue work item.
 //! - [`policy`]: per-tenant options (attribute mapping, invite address, ...).
 //! - [`profile`]: wanted profile values, field-level diffs.
 //! - [`plan`]: the planner, `plan(source, tracked, host, policy) -> Plan`.
+pub mod anchor;
 pub mod ids;
 pub mod plan;
 pub mod policy;
 pub mod profile;
 pub mod records;
 
+pub use anchor::{Anchor, AnchorAttribute, AnchorWrite};
 pub use ids::{Guid, IdError, SecretName};
 pub use policy::{AttributeMapping, DeprovisionMode, InviteAddress, MappingSource, TenantOptions};
 pub use records::*;

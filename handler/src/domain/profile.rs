@@ -142,12 +142,23 @@ pub struct Changes {
     /// Fields of `set` whose source value was cut to Graph's length limit.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub truncated: Vec<String>,
+    /// The ownership anchor to write (a guest we created that lacks it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor: Option<super::anchor::AnchorWrite>,
 }
 
 impl Changes {
     /// True when nothing needs writing.
     pub fn is_empty(&self) -> bool {
-        self.set.is_empty() && self.account_enabled.is_none()
+        self.set.is_empty() && self.account_enabled.is_none() && self.anchor.is_none()
+    }
+
+    /// These changes without the anchor (a user we did not create).
+    pub fn without_anchor(&self) -> Changes {
+        Changes {
+            anchor: None,
+            ..self.clone()
+        }
     }
 
     /// The body of `PATCH /users/{id}`.
@@ -159,6 +170,9 @@ impl Changes {
             .collect();
         if let Some(e) = self.account_enabled {
             m.insert("accountEnabled".into(), Value::Bool(e));
+        }
+        if let Some(a) = &self.anchor {
+            a.attribute.write_into(&mut m, &a.anchor.value());
         }
         m
     }
@@ -192,6 +206,9 @@ impl Changes {
         let mut v: Vec<String> = self.set.keys().cloned().collect();
         if self.account_enabled.is_some() {
             v.push("accountEnabled".into());
+        }
+        if let Some(a) = &self.anchor {
+            v.push(format!("{} (ownership anchor)", a.attribute));
         }
         v
     }

@@ -27,7 +27,9 @@ use serde_json::{Map, Value};
 
 use crate::domain::plan::{Action, ActionKind, Plan};
 use crate::domain::profile::Changes;
-use crate::domain::{AuditEntry, DeprovisionMode, GuestRecord, GuestState, Guid, RunCounts};
+use crate::domain::{
+    Anchor, AnchorAttribute, AuditEntry, DeprovisionMode, GuestRecord, GuestState, Guid, RunCounts,
+};
 use crate::graph::{GraphError, InviteRequest};
 use crate::store::Store;
 
@@ -63,6 +65,9 @@ pub struct ExecReport {
     pub transient_failures: u64,
     /// The error that stopped the run (a fatal Graph error or the store).
     pub fatal: Option<SyncError>,
+    /// Why the ownership anchor could not be written (the rest of each
+    /// PATCH was still made), for the run's attention.
+    pub anchor_problem: Option<String>,
 }
 
 /// Applies plans of one tenant for one run.
@@ -86,6 +91,11 @@ pub struct Executor {
     pub before: HashMap<Guid, GuestRecord>,
     /// Actions in flight at once.
     pub concurrency: usize,
+    /// `GUESTSYNC_ANCHOR_ATTRIBUTE` (selected by the invite pre-check).
+    pub anchor: Option<AnchorAttribute>,
+    /// Set when Graph refused the anchor: later PATCHes of this run leave
+    /// it out instead of failing again.
+    pub anchor_problem: Mutex<Option<String>>,
 }
 
 /// Per-action result.
@@ -214,6 +224,11 @@ impl Executor {
             .await;
         let mut rep = ExecReport {
             fatal: fatal.into_inner().unwrap_or_else(|p| p.into_inner()),
+            anchor_problem: self
+                .anchor_problem
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
             ..ExecReport::default()
         };
         for r in results {
@@ -315,7 +330,7 @@ impl Executor {
                 rec.created_at = now;
                 // Rule 11: an invitation proves nothing about who created
                 // the user it answers with; look first.
-                let found = match w.users_with_address(address).await {
+                let found = match w.users_with_address(address, self.anchor.as_ref()).await {
                     Ok(f) => f,
                     Err(e) => {
                         audit.push(self.audit(a, "lookup", None, Err(&e), None));
@@ -328,13 +343,24 @@ impl Executor {
                         .values()
                         .any(|r| r.host_user_id == Some(id) && r.source_user_id != me)
                 };
-                match ownership::classify(found, linked_elsewhere) {
+                let anchor_of = |u: &crate::graph::GraphUser| {
+                    self.anchor
+                        .as_ref()
+                        .and_then(|at| at.read(&u.attrs))
+                        .and_then(Anchor::parse)
+                };
+                let mine = Anchor::new(self.tenant, me);
+                match ownership::classify(found, linked_elsewhere, anchor_of, mine) {
                     Existing::Nobody => {}
                     Existing::Conflict { id, why } => {
                         return self.conflict(a, rec, id, why, audit).await;
                     }
-                    Existing::External(u) => {
-                        rec.adopted = true;
+                    Existing::External { user: u, ours } => {
+                        // Ours (it carries our anchor: a record lost) is
+                        // managed; anybody else's is adopted, and never
+                        // gets our anchor.
+                        rec.adopted = !ours;
+                        let changes = &changes.without_anchor();
                         rec.host_user_id = Some(u.id);
                         rec.host_upn = u.user_principal_name().map(str::to_string);
                         if u.external_user_state() == Some("Accepted")
@@ -353,7 +379,9 @@ impl Executor {
                                 return self.failed(a, rec, audit, e).await;
                             }
                         }
-                        counts.adopted += 1;
+                        if !ours {
+                            counts.adopted += 1;
+                        }
                         self.log(audit).await?;
                         return Ok(Done::Ok(counts));
                     }
@@ -511,6 +539,14 @@ impl Executor {
         changes: &Changes,
         audit: &mut Vec<AuditEntry>,
     ) -> Result<(), GraphError> {
+        let refused = self.anchor_refused();
+        let stripped;
+        let changes = if refused && changes.anchor.is_some() {
+            stripped = changes.without_anchor();
+            &stripped
+        } else {
+            changes
+        };
         if changes.is_empty() {
             return Ok(());
         }
@@ -522,7 +558,37 @@ impl Executor {
             r.as_ref().map(|_| ()),
             Some(changes.audit_detail()),
         ));
-        r
+        match r {
+            // Graph refused the anchor attribute (not created, not
+            // writable here): the rest of the PATCH must still land, and
+            // the run says what is wrong instead of failing every guest.
+            Err(GraphError::Permanent {
+                ref ctx,
+                ref detail,
+            }) if ctx.status == Some(400) && changes.anchor.is_some() => {
+                let attr = changes
+                    .anchor
+                    .as_ref()
+                    .map(|w| w.attribute.to_string())
+                    .unwrap_or_default();
+                tracing::warn!(host_user_id = %id, attribute = %attr, "Graph refused a PATCH carrying the ownership anchor; writing the rest without it");
+                self.anchor_problem
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get_or_insert_with(|| format!(
+                        "the ownership anchor attribute {attr} could not be written ({detail}); guests are still synced, but a lost store cannot be re-linked: create the attribute or set GUESTSYNC_ANCHOR_ATTRIBUTE"
+                    ));
+                Box::pin(self.patch(a, id, changes, audit)).await
+            }
+            r => r,
+        }
+    }
+
+    fn anchor_refused(&self) -> bool {
+        self.anchor_problem
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
     }
 
     async fn group_add(

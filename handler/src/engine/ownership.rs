@@ -16,7 +16,7 @@
 use std::collections::BTreeSet;
 
 use crate::domain::plan::{ActionKind, Plan};
-use crate::domain::{GuestState, Guid};
+use crate::domain::{Anchor, GuestState, Guid};
 use crate::graph::{GraphError, GraphUser};
 use crate::store::Store;
 
@@ -38,8 +38,10 @@ pub const EXISTING_SELECT: &[&str] = &[
 pub enum Existing {
     /// Nobody: an invitation creates a user of ours.
     Nobody,
-    /// An external user the engine may take over.
-    External(GraphUser),
+    /// An external user the engine may take over: `ours` when it carries
+    /// this source user's own anchor (we created it; its record was lost),
+    /// else it is adopted.
+    External { user: GraphUser, ours: bool },
     /// A user the engine must not touch, and why (object ids only).
     Conflict { id: Guid, why: String },
 }
@@ -60,8 +62,15 @@ pub fn is_internal_member(u: &GraphUser) -> bool {
 }
 
 /// Classifies the users found for an invite address. `linked_elsewhere`
-/// says whether a host id is already the guest of another source user.
-pub fn classify(found: Vec<GraphUser>, linked_elsewhere: impl Fn(Guid) -> bool) -> Existing {
+/// says whether a host id is already the guest of another source user;
+/// `anchor_of` reads a user's ownership anchor; `mine` is this source
+/// user's.
+pub fn classify(
+    found: Vec<GraphUser>,
+    linked_elsewhere: impl Fn(Guid) -> bool,
+    anchor_of: impl Fn(&GraphUser) -> Option<Anchor>,
+    mine: Anchor,
+) -> Existing {
     let mut found = found;
     if found.is_empty() {
         return Existing::Nobody;
@@ -78,6 +87,19 @@ pub fn classify(found: Vec<GraphUser>, linked_elsewhere: impl Fn(Guid) -> bool) 
         };
     }
     let u = found.remove(0);
+    match anchor_of(&u) {
+        Some(a) if a == mine => return Existing::External { user: u, ours: true },
+        Some(a) => {
+            return Existing::Conflict {
+                id: u.id,
+                why: format!(
+                    "the address belongs to host user {}, anchored to source tenant {} (user {}): never taken over",
+                    u.id, a.tenant, a.user
+                ),
+            }
+        }
+        None => {}
+    }
     if is_internal_member(&u) {
         return Existing::Conflict {
             id: u.id,
@@ -96,7 +118,10 @@ pub fn classify(found: Vec<GraphUser>, linked_elsewhere: impl Fn(Guid) -> bool) 
             ),
         };
     }
-    Existing::External(u)
+    Existing::External {
+        user: u,
+        ours: false,
+    }
 }
 
 /// True when Graph refused an invitation because the address belongs to an
@@ -224,21 +249,37 @@ mod tests {
     fn classification() {
         let a = Guid::new_v4();
         let b = Guid::new_v4();
-        assert_eq!(classify(vec![], |_| false), Existing::Nobody);
+        let t = Guid::new_v4();
+        let mine = Anchor::new(t, Guid::new_v4());
+        let none = |_: &GraphUser| None;
+        assert_eq!(classify(vec![], |_| false, none, mine), Existing::Nobody);
         let guest = user(json!({"id": a.to_string(), "userType": "Guest"}));
-        assert!(
-            matches!(classify(vec![guest.clone()], |_| false), Existing::External(u) if u.id == a)
-        );
-        assert!(
-            matches!(classify(vec![guest.clone()], |id| id == a), Existing::Conflict { id, .. } if id == a)
-        );
-        let member = user(json!({"id": b.to_string(), "userType": "Member"}));
-        assert!(
-            matches!(classify(vec![member.clone()], |_| false), Existing::Conflict { id, .. } if id == b)
-        );
         assert!(matches!(
-            classify(vec![guest, member], |_| false),
+            classify(vec![guest.clone()], |_| false, none, mine),
+            Existing::External { user, ours: false } if user.id == a
+        ));
+        assert!(matches!(
+            classify(vec![guest.clone()], |id| id == a, none, mine),
+            Existing::Conflict { id, .. } if id == a
+        ));
+        let member = user(json!({"id": b.to_string(), "userType": "Member"}));
+        assert!(matches!(
+            classify(vec![member.clone()], |_| false, none, mine),
+            Existing::Conflict { id, .. } if id == b
+        ));
+        assert!(matches!(
+            classify(vec![guest.clone(), member], |_| false, none, mine),
             Existing::Conflict { .. }
+        ));
+        // Our own anchor: ours again; another tenant's: never taken over.
+        assert!(matches!(
+            classify(vec![guest.clone()], |_| false, |_| Some(mine), mine),
+            Existing::External { ours: true, .. }
+        ));
+        let theirs = Anchor::new(Guid::new_v4(), mine.user);
+        assert!(matches!(
+            classify(vec![guest], |_| false, |_| Some(theirs), mine),
+            Existing::Conflict { id, .. } if id == a
         ));
     }
 }

@@ -52,7 +52,8 @@ pub async fn provision_user(
     let in_scope = member && plan::in_scope(opts, &su) && !opts.offboarding;
 
     let host = ctx.graph.tenant(host_credentials(ctx).await?);
-    let hsel = host_select(opts);
+    let anchor = ctx.settings.anchor_attribute.as_ref();
+    let hsel = host_select(opts, anchor);
     let hrefs: Vec<&str> = hsel.iter().map(String::as_str).collect();
     let record = ctx
         .store
@@ -62,7 +63,7 @@ pub async fn provision_user(
     let mut host_picture = HostPicture::default();
     if let Some(h) = record.as_ref().and_then(|r| r.host_user_id) {
         match host.get_user(h, &hrefs).await {
-            Ok(u) => host_picture.guests.push(to_host_guest(u)),
+            Ok(u) => host_picture.guests.push(to_host_guest(u, anchor)),
             Err(GraphError::NotFound { .. }) => {
                 host_picture.deleted = host
                     .list_deleted_users(&[
@@ -76,7 +77,7 @@ pub async fn provision_user(
                     .map_err(|e| SyncError::graph("reading the host's deleted users", e))?
                     .into_iter()
                     .filter(|d| d.id == h)
-                    .map(read::to_deleted)
+                    .map(|u| read::to_deleted(u, anchor))
                     .collect();
             }
             Err(e) => return Err(SyncError::graph("reading the guest", e)),
@@ -89,7 +90,7 @@ pub async fn provision_user(
         .map_err(|e| SyncError::graph("looking up the guest by address", e))?
     {
         if !host_picture.guests.iter().any(|g| g.id == u.id) {
-            host_picture.guests.push(to_host_guest(u));
+            host_picture.guests.push(to_host_guest(u, anchor));
         }
     }
     if let Some(gid) = ctx.settings.host_group_id {
@@ -111,12 +112,16 @@ pub async fn provision_user(
         ctx.settings.max_deprovisions,
         None,
         ctx.clock.now(),
-    );
+    )
+    .with_anchor(ctx.settings.anchor_attribute.clone());
     let picture = SourcePicture {
         users: if in_scope { vec![su.clone()] } else { vec![] },
         complete: false,
     };
-    let p = plan::plan(tenant.tenant_id, &picture, &records, &host_picture, &policy);
+    let mut p = plan::plan(tenant.tenant_id, &picture, &records, &host_picture, &policy);
+    // Only this user: a guest found by address may carry another user's
+    // anchor, which the full reconcile re-links with everything in view.
+    p.actions.retain(|a| a.source_user_id == su.id);
     if preview {
         return Ok(ProvisionOutcome {
             source_user_id: su.id,

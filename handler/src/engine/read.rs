@@ -9,7 +9,9 @@ use futures::StreamExt;
 use serde_json::{Map, Value};
 
 use crate::domain::plan::{DeletedHostUser, HostGuest, HostPicture, SourcePicture, SourceUser};
-use crate::domain::{GuestRecord, GuestState, Guid, MappingSource, TenantOptions};
+use crate::domain::{
+    Anchor, AnchorAttribute, GuestRecord, GuestState, Guid, MappingSource, TenantOptions,
+};
 use crate::graph::{GraphError, GraphUser, TenantGraph, DEFAULT_USER_SELECT, GUEST_SELECT};
 
 use super::{Progress, SyncError};
@@ -30,8 +32,11 @@ pub fn source_select(opts: &TenantOptions) -> Vec<String> {
 
 /// The properties read from host guests: adoption, redemption and every
 /// mapped target (the profile is compared with these actual values).
-pub fn host_select(opts: &TenantOptions) -> Vec<String> {
+pub fn host_select(opts: &TenantOptions, anchor: Option<&AnchorAttribute>) -> Vec<String> {
     let mut v: Vec<String> = GUEST_SELECT.iter().map(|s| s.to_string()).collect();
+    if let Some(a) = anchor {
+        v.push(a.select_name().to_string());
+    }
     for m in &opts.attribute_mapping {
         if !v.contains(&m.target) {
             v.push(m.target.clone());
@@ -90,8 +95,11 @@ pub fn to_source_user(u: GraphUser) -> Option<SourceUser> {
 }
 
 /// A live host user as the planner sees it.
-pub fn to_host_guest(u: GraphUser) -> HostGuest {
+pub fn to_host_guest(u: GraphUser, anchor: Option<&AnchorAttribute>) -> HostGuest {
     HostGuest {
+        anchor: anchor
+            .and_then(|a| a.read(&u.attrs))
+            .and_then(Anchor::parse),
         id: u.id,
         upn: u.user_principal_name().unwrap_or_default().to_string(),
         mail: u.mail().map(str::to_string),
@@ -106,12 +114,16 @@ pub fn to_host_guest(u: GraphUser) -> HostGuest {
 }
 
 /// A deleted host user as the planner sees it.
-pub fn to_deleted(u: GraphUser) -> DeletedHostUser {
+pub fn to_deleted(u: GraphUser, anchor: Option<&AnchorAttribute>) -> DeletedHostUser {
+    let anchor_value = anchor
+        .and_then(|a| a.read(&u.attrs))
+        .and_then(Anchor::parse);
     let deleted_at = u
         .str("deletedDateTime")
         .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
         .map(|d| d.with_timezone(&chrono::Utc));
     DeletedHostUser {
+        anchor: anchor_value,
         id: u.id,
         upn: u.user_principal_name().map(str::to_string),
         mail: u.mail().map(str::to_string),
@@ -215,9 +227,10 @@ pub async fn read_host(
     g: &TenantGraph,
     opts: &TenantOptions,
     host_group: Option<Guid>,
+    anchor: Option<&AnchorAttribute>,
     progress: &dyn Progress,
 ) -> Result<HostPicture, SyncError> {
-    let select = host_select(opts);
+    let select = host_select(opts, anchor);
     let keep = host_keep(opts);
     progress.phase("read host", None);
     let mut guests = Vec::new();
@@ -225,7 +238,7 @@ pub async fn read_host(
         .for_each_guest_page(&as_refs(&select), |page| {
             progress.inc(page.len() as u64);
             guests.extend(page.into_iter().map(|u| {
-                let mut h = to_host_guest(u);
+                let mut h = to_host_guest(u, anchor);
                 trim(&mut h.attrs, &keep);
                 h
             }));
@@ -242,7 +255,7 @@ pub async fn read_host(
         .map_err(|e| SyncError::graph("reading the host's deleted users", e))?
         .into_iter()
         .map(|u| {
-            let mut d = to_deleted(u);
+            let mut d = to_deleted(u, anchor);
             trim(&mut d.attrs, &keep);
             d
         })
@@ -279,6 +292,7 @@ pub async fn add_unlisted(
     host: &mut HostPicture,
     records: &[GuestRecord],
     opts: &TenantOptions,
+    anchor: Option<&AnchorAttribute>,
     concurrency: usize,
 ) -> Result<(), SyncError> {
     let known: HashSet<Guid> = host
@@ -296,7 +310,7 @@ pub async fn add_unlisted(
     if missing.is_empty() {
         return Ok(());
     }
-    let select = host_select(opts);
+    let select = host_select(opts, anchor);
     let refs = as_refs(&select);
     let keep = host_keep(opts);
     let found: Vec<(Guid, Result<GraphUser, GraphError>)> = futures::stream::iter(missing)
@@ -310,7 +324,7 @@ pub async fn add_unlisted(
     for (id, r) in found {
         match r {
             Ok(u) => {
-                let mut h = to_host_guest(u);
+                let mut h = to_host_guest(u, anchor);
                 trim(&mut h.attrs, &keep);
                 host.guests.push(h);
             }

@@ -38,14 +38,28 @@ pub async fn compute_plan(
         let src = ctx.graph.tenant(source_credentials(ctx, tenant).await?);
         read::read_source(&src, tenant.group_id, opts, progress).await?
     };
-    let mut host_picture =
-        read::read_host(&host, opts, ctx.settings.host_group_id, progress).await?;
+    let mut host_picture = read::read_host(
+        &host,
+        opts,
+        ctx.settings.host_group_id,
+        ctx.settings.anchor_attribute.as_ref(),
+        progress,
+    )
+    .await?;
     let records = ctx
         .store
         .list_guests(tenant.tenant_id)
         .await
         .map_err(SyncError::Store)?;
-    read::add_unlisted(&host, &mut host_picture, &records, opts, ctx.concurrency).await?;
+    read::add_unlisted(
+        &host,
+        &mut host_picture,
+        &records,
+        opts,
+        ctx.settings.anchor_attribute.as_ref(),
+        ctx.concurrency,
+    )
+    .await?;
     let now = ctx.clock.now();
     let limit = guard_limit(
         ctx.settings.max_deprovisions,
@@ -59,7 +73,8 @@ pub async fn compute_plan(
         limit,
         tenant.guard.as_ref(),
         now,
-    );
+    )
+    .with_anchor(ctx.settings.anchor_attribute.clone());
     progress.phase("plan", None);
     let mut plan = plan::plan(tenant.tenant_id, &picture, &records, &host_picture, &policy);
     super::ownership::isolate_tenants(ctx.store.as_ref(), tenant.tenant_id, &mut plan)
@@ -148,7 +163,9 @@ pub(super) async fn reconcile(
         outcome,
         guard: plan.guard,
         dry_run: !w.persists(),
-        attention: read_error.map(|e| format!("source read incomplete: {e}")),
+        attention: read_error
+            .map(|e| format!("source read incomplete: {e}"))
+            .or(rep.anchor_problem),
     })
 }
 

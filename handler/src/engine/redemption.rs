@@ -37,14 +37,15 @@ pub(super) async fn redemption(
     progress.phase("redemption", Some(waiting.len() as u64));
     let mut guests = Vec::new();
     if !waiting.is_empty() {
-        let sel = host_select(opts);
+        let anchor = ctx.settings.anchor_attribute.as_ref();
+        let sel = host_select(opts, anchor);
         let refs: Vec<&str> = sel.iter().map(String::as_str).collect();
         let read = host
             .for_each_guest_page(&refs, |page| {
                 guests.extend(
                     page.into_iter()
                         .filter(|u| waiting.contains(&u.id))
-                        .map(to_host_guest),
+                        .map(|u| to_host_guest(u, anchor)),
                 );
             })
             .await;
@@ -109,7 +110,8 @@ pub(super) async fn redemption(
             ctx.settings.max_deprovisions,
             None,
             ctx.clock.now(),
-        );
+        )
+        .with_anchor(ctx.settings.anchor_attribute.clone());
         let p = plan::plan(
             tenant.tenant_id,
             &SourcePicture {

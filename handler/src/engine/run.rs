@@ -165,5 +165,7 @@ pub(super) fn executor(
             .map(|r| (r.source_user_id, r.clone()))
             .collect(),
         concurrency: ctx.concurrency,
+        anchor: ctx.settings.anchor_attribute.clone(),
+        anchor_problem: std::sync::Mutex::new(None),
     }
 }

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
-use crate::domain::Guid;
+use crate::domain::{AnchorAttribute, Guid};
 use crate::graph::{GraphError, GraphUser, InviteRequest, TenantGraph};
 
 /// The writes the engine makes in the host tenant. [`GraphWriter`] makes
@@ -34,7 +34,12 @@ pub trait HostWriter: Send + Sync {
     /// The host users that own `address` (Microsoft's invitation pre-check:
     /// UPN, mail, proxyAddresses, otherMails; every user type). A read: a
     /// dry run answers nobody.
-    async fn users_with_address(&self, address: &str) -> Result<Vec<GraphUser>, GraphError>;
+    /// `anchor` is selected too, so the caller can tell whose guest it is.
+    async fn users_with_address(
+        &self,
+        address: &str,
+        anchor: Option<&AnchorAttribute>,
+    ) -> Result<Vec<GraphUser>, GraphError>;
 }
 
 /// Writes through the Graph client into the host tenant.
@@ -64,10 +69,16 @@ impl HostWriter for GraphWriter {
     async fn restore_user(&self, id: Guid) -> Result<(), GraphError> {
         self.0.restore_deleted_user(id).await
     }
-    async fn users_with_address(&self, address: &str) -> Result<Vec<GraphUser>, GraphError> {
-        self.0
-            .find_users_by_address(address, super::ownership::EXISTING_SELECT)
-            .await
+    async fn users_with_address(
+        &self,
+        address: &str,
+        anchor: Option<&AnchorAttribute>,
+    ) -> Result<Vec<GraphUser>, GraphError> {
+        let mut select = super::ownership::EXISTING_SELECT.to_vec();
+        if let Some(a) = anchor {
+            select.push(a.select_name());
+        }
+        self.0.find_users_by_address(address, &select).await
     }
     async fn add_group_member(&self, group: Guid, id: Guid) -> Result<(), GraphError> {
         self.0.add_group_member(group, id).await
@@ -100,7 +111,11 @@ impl HostWriter for DryRunWriter {
     async fn invite(&self, _req: &InviteRequest) -> Result<Guid, GraphError> {
         Ok(Guid::from_uuid(uuid::Uuid::nil()))
     }
-    async fn users_with_address(&self, _: &str) -> Result<Vec<GraphUser>, GraphError> {
+    async fn users_with_address(
+        &self,
+        _: &str,
+        _: Option<&AnchorAttribute>,
+    ) -> Result<Vec<GraphUser>, GraphError> {
         Ok(Vec::new())
     }
     async fn patch_user(&self, _: Guid, _: &Map<String, Value>) -> Result<(), GraphError> {

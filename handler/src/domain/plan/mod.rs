@@ -32,6 +32,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::anchor::{Anchor, AnchorAttribute};
 use super::ids::Guid;
 use super::policy::MaxDeprovisions;
 use super::policy::{DeprovisionMode, TenantOptions};
@@ -45,7 +46,9 @@ mod redemption;
 
 pub use guard::{GuardTrip, HeldBack, HoldReason};
 pub use photos::{plan_photos, PhotoAction, PhotoActionKind, PhotoPlan};
-pub use reconcile::{host_addresses, in_scope, invite_address, plan, record_differs};
+pub use reconcile::{
+    host_addresses, in_scope, invite_address, plan, record_differs, relink_records,
+};
 pub use redemption::plan_redemption;
 
 /// How long the host keeps deleted users restorable.
@@ -113,6 +116,9 @@ pub struct HostGuest {
     /// Profile attributes by Graph name (`displayName`, `jobTitle`, ...).
     #[serde(default)]
     pub attrs: Map<String, Value>,
+    /// The ownership anchor it carries (whose guest it is), if any.
+    #[serde(default)]
+    pub anchor: Option<Anchor>,
 }
 
 impl HostGuest {
@@ -139,6 +145,9 @@ pub struct DeletedHostUser {
     pub attrs: Map<String, Value>,
     #[serde(default = "yes")]
     pub account_enabled: bool,
+    /// The ownership anchor it carried, if any.
+    #[serde(default)]
+    pub anchor: Option<Anchor>,
 }
 
 fn yes() -> bool {
@@ -175,6 +184,9 @@ pub struct PlanPolicy {
     pub confirmed_deprovisions: Option<u64>,
     /// The clock, passed in so the planner stays pure.
     pub now: DateTime<Utc>,
+    /// Where guests we create carry their ownership anchor
+    /// (`GUESTSYNC_ANCHOR_ATTRIBUTE`; None = anchors off).
+    pub anchor: Option<AnchorAttribute>,
 }
 
 impl PlanPolicy {
@@ -192,7 +204,14 @@ impl PlanPolicy {
             max_deprovisions: max,
             confirmed_deprovisions: guard.filter(|g| g.confirmed).map(|g| g.wanted),
             now,
+            anchor: None,
         }
+    }
+
+    /// The same policy writing anchors to `attribute`.
+    pub fn with_anchor(mut self, attribute: Option<AnchorAttribute>) -> Self {
+        self.anchor = attribute;
+        self
     }
 }
 

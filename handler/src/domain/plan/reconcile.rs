@@ -12,6 +12,7 @@ use super::{
     Action, ActionKind, DeletedHostUser, HostGuest, HostPicture, Plan, PlanPolicy, SourcePicture,
     SourceUser, RESTORE_WINDOW_DAYS,
 };
+use crate::domain::anchor::{Anchor, AnchorWrite};
 use crate::domain::ids::Guid;
 use crate::domain::policy::{DeprovisionMode, InviteAddress, TenantOptions};
 use crate::domain::profile::{self, Changes, Profile};
@@ -120,6 +121,17 @@ impl<'a> Ctx<'a> {
             .min_by_key(|g| g.id)
     }
 
+    /// The anchor to write on a guest of ours that does not carry it yet
+    /// (`current` = what it carries). A guest carrying another anchor is
+    /// left alone: its anchor is not ours to rewrite.
+    fn anchor_for(&self, src: Guid, current: Option<Anchor>) -> Option<AnchorWrite> {
+        let attribute = self.policy.anchor.clone()?;
+        current.is_none().then(|| AnchorWrite {
+            attribute,
+            anchor: Anchor::new(self.tenant, src),
+        })
+    }
+
     fn wants_group(&self, host_id: Option<Guid>) -> bool {
         match (self.group, host_id) {
             (None, _) => false,
@@ -160,6 +172,84 @@ fn base_record(
     r
 }
 
+/// Records for the host users anchored to this tenant that no record links
+/// (the store was lost or restored from an old backup): each is re-linked
+/// as *managed*, because the anchor proves the engine created it. A guest
+/// found disabled while its source user is enabled or gone is *held*: we
+/// cannot tell whether we or a host administrator disabled it, so it is
+/// left as it is and reported. Used by [`plan`] and `guest-sync store
+/// rebuild`.
+pub fn relink_records(
+    tenant: Guid,
+    source: &SourcePicture,
+    records: &[GuestRecord],
+    host: &HostPicture,
+    policy: &PlanPolicy,
+) -> Vec<GuestRecord> {
+    let known_sources: BTreeSet<Guid> = records
+        .iter()
+        .filter(|r| r.source_tenant_id == tenant)
+        .map(|r| r.source_user_id)
+        .collect();
+    let known_hosts: BTreeSet<Guid> = records.iter().filter_map(|r| r.host_user_id).collect();
+    let wanted: HashMap<Guid, &SourceUser> = source
+        .users
+        .iter()
+        .filter(|u| in_scope(&policy.options, u))
+        .map(|u| (u.id, u))
+        .collect();
+    let now = policy.now;
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    let mut guests: Vec<&HostGuest> = host.guests.iter().collect();
+    guests.sort_by_key(|g| g.id);
+    for g in guests {
+        let Some(a) = g.anchor.filter(|a| a.tenant == tenant) else {
+            continue;
+        };
+        if known_sources.contains(&a.user) || known_hosts.contains(&g.id) || !seen.insert(a.user) {
+            continue;
+        }
+        let src = wanted.get(&a.user).copied();
+        let held = !g.account_enabled && src.is_none_or(|s| s.account_enabled);
+        let state = if held {
+            GuestState::Held
+        } else if !g.account_enabled {
+            GuestState::Disabled
+        } else if g.accepted() {
+            GuestState::Accepted
+        } else {
+            GuestState::Invited
+        };
+        out.push(GuestRecord {
+            source_tenant_id: tenant,
+            source_user_id: a.user,
+            source_upn: src
+                .map(|s| s.upn.clone())
+                .or_else(|| g.mail.clone())
+                .unwrap_or_default(),
+            source_mail: src.and_then(|s| s.mail.clone()),
+            host_user_id: Some(g.id),
+            host_upn: Some(g.upn.clone()),
+            state,
+            adopted: false,
+            created_at: g.created_at.unwrap_or(now),
+            redeemed_at: g
+                .accepted()
+                .then(|| g.external_user_state_changed_at.unwrap_or(now)),
+            deprovisioned_at: None,
+            last_synced_at: Some(now),
+            profile_fingerprint: None,
+            photo_etag: None,
+            photo_copied_at: None,
+            last_error: held.then(|| {
+                "held: found disabled when re-linked by its ownership anchor (we cannot tell who disabled it); left as it is (guest-sync guest release hands it back)".to_string()
+            }),
+        });
+    }
+    out
+}
+
 /// Computes the reconcile plan of one tenant. Pure and deterministic: the
 /// same inputs (in any order) give the same plan.
 pub fn plan(
@@ -170,6 +260,9 @@ pub fn plan(
     policy: &PlanPolicy,
 ) -> Plan {
     let opts = &policy.options;
+    // Guests anchored to this tenant that no record links: ours, re-linked.
+    let relinked = relink_records(tenant, source, records, host, policy);
+    let records_all = || records.iter().chain(relinked.iter());
     let mut host_by_addr: BTreeMap<String, Vec<&HostGuest>> = BTreeMap::new();
     for g in &host.guests {
         for a in host_addresses(g) {
@@ -182,7 +275,7 @@ pub fn plan(
         host_by_id: host.guests.iter().map(|g| (g.id, g)).collect(),
         host_by_addr,
         deleted_by_id: host.deleted.iter().map(|d| (d.id, d)).collect(),
-        linked: records.iter().filter_map(|r| r.host_user_id).collect(),
+        linked: records_all().filter_map(|r| r.host_user_id).collect(),
         owned_domains: source
             .users
             .iter()
@@ -197,8 +290,7 @@ pub fn plan(
             .collect(),
         group: host.group_members.as_ref(),
     };
-    let by_source: BTreeMap<Guid, &GuestRecord> = records
-        .iter()
+    let by_source: BTreeMap<Guid, &GuestRecord> = records_all()
         .filter(|r| r.source_tenant_id == tenant)
         .map(|r| (r.source_user_id, r))
         .collect();
@@ -248,6 +340,24 @@ pub fn plan(
     if !removals.is_empty() {
         let managed = by_source.values().filter(|r| r.is_managed()).count() as u64;
         guard::admit_removals(&mut out, removals, managed, policy);
+    }
+
+    // A re-linked record nothing else stores is stored on its own.
+    let acted: BTreeSet<Guid> = out.actions.iter().map(|a| a.source_user_id).collect();
+    for r in relinked {
+        if acted.contains(&r.source_user_id) {
+            continue;
+        }
+        if wanted.contains_key(&r.source_user_id) {
+            out.unchanged = out.unchanged.saturating_sub(1);
+        }
+        out.actions.push(Action {
+            source_user_id: r.source_user_id,
+            kind: ActionKind::RecordOnly {
+                reason: "re-linked to its guest by the ownership anchor".into(),
+            },
+            record: r,
+        });
     }
 
     out.actions
@@ -334,7 +444,10 @@ fn plan_in_scope(
             return;
         }
         settle(&mut record, g);
-        let changes = diff_live(g);
+        let mut changes = diff_live(g);
+        if !record.adopted {
+            changes.anchor = ctx.anchor_for(src.id, g.anchor);
+        }
         if !changes.is_empty() {
             push(
                 out,
@@ -383,13 +496,16 @@ fn plan_in_scope(
             record.host_user_id = Some(d.id);
             record.host_upn = d.upn.clone().or(record.host_upn);
             record.state = live_state(src, was_redeemed, was_redeemed);
-            let changes = Changes {
+            let mut changes = Changes {
                 set: profile::diff(&wanted, &d.attrs),
                 account_enabled: (d.account_enabled != src.account_enabled)
                     .then_some(src.account_enabled),
                 ..Changes::default()
             }
             .noting(&truncated);
+            if !record.adopted {
+                changes.anchor = ctx.anchor_for(src.id, d.anchor);
+            }
             push(
                 out,
                 ActionKind::Restore {
@@ -420,38 +536,66 @@ fn plan_in_scope(
     let address = invite_address(opts, &src.upn, src.mail.as_deref());
     // A mail address at a domain the source tenant does not own could be
     // anyone's (rule 11): never invited or linked, a reported conflict.
-    if opts.invite_address == InviteAddress::Mail
-        && domain_of(&address).is_none_or(|d| !ctx.owned_domains.contains(&d))
-    {
+    let conflict = |mut record: GuestRecord, out: &mut Vec<Action>, why: String, reason: &str| {
         record.state = GuestState::Conflict;
         record.host_user_id = None;
         record.host_upn = None;
         record.adopted = false;
-        record.last_error = Some(
-            "the user's mail is at a domain the source tenant does not own (not one of its users' UPN domains nor the tenant's mailDomains): not invited".into(),
-        );
+        record.last_error = Some(why);
         if rec.is_none_or(|r| record_differs(r, &record) || r.state != GuestState::Conflict) {
             out.push(Action {
                 source_user_id: src.id,
                 kind: ActionKind::RecordOnly {
-                    reason: "mail domain not owned by the source tenant: conflict".into(),
+                    reason: reason.into(),
                 },
                 record,
             });
         }
+    };
+    if opts.invite_address == InviteAddress::Mail
+        && domain_of(&address).is_none_or(|d| !ctx.owned_domains.contains(&d))
+    {
+        conflict(
+            record,
+            out,
+            "the user's mail is at a domain the source tenant does not own (not one of its users' UPN domains nor the tenant's mailDomains): not invited".into(),
+            "mail domain not owned by the source tenant: conflict",
+        );
         return;
     }
+    let me = Anchor::new(ctx.tenant, src.id);
     if let Some(g) = ctx.find_by_address(&address, rec.and_then(|r| r.host_user_id)) {
-        let taken_over = rec.is_none_or(|r| r.adopted);
+        if let Some(other) = g.anchor.filter(|a| *a != me) {
+            let whose = if other.tenant == ctx.tenant {
+                format!("source user {} of this tenant", other.user)
+            } else {
+                format!("source tenant {}", other.tenant)
+            };
+            conflict(
+                record,
+                out,
+                format!(
+                    "the address belongs to host user {}, anchored to {whose}: never taken over",
+                    g.id
+                ),
+                "address held by a guest anchored elsewhere: conflict",
+            );
+            return;
+        }
+        let taken_over = rec.is_none_or(|r| r.adopted) && g.anchor != Some(me);
         record.adopted = taken_over;
         settle(&mut record, g);
+        let mut changes = diff_live(g);
+        if !taken_over {
+            changes.anchor = ctx.anchor_for(src.id, g.anchor);
+        }
         push(
             out,
             ActionKind::Adopt {
                 host_id: g.id,
                 host_upn: g.upn.clone(),
                 taken_over,
-                changes: diff_live(g),
+                changes,
                 add_to_group: ctx.wants_group(Some(g.id)),
             },
             record,
@@ -477,6 +621,7 @@ fn plan_in_scope(
             .filter(|(_, v)| !v.is_null())
             .collect::<Profile>(),
         account_enabled: (!src.account_enabled).then_some(false),
+        anchor: ctx.anchor_for(src.id, None),
         ..Changes::default()
     }
     .noting(&truncated);

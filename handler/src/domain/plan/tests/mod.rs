@@ -15,6 +15,7 @@ use serde_json::json;
 use super::*;
 use crate::domain::policy::TenantOptions;
 
+mod anchor;
 mod model;
 mod photos;
 mod properties;
@@ -58,5 +59,6 @@ fn policy(now: DateTime<Utc>) -> PlanPolicy {
         max_deprovisions: MaxDeprovisions::Count(100),
         confirmed_deprovisions: None,
         now,
+        anchor: None,
     }
 }

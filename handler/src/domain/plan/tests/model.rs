@@ -16,7 +16,11 @@ pub(super) struct World {
     next_host: u128,
 }
 
-fn apply_changes(attrs: &mut Map<String, Value>, enabled: &mut bool, ch: &Changes) {
+fn apply_changes(h: &mut HostGuest, ch: &Changes) {
+    if let Some(a) = &ch.anchor {
+        h.anchor = Some(a.anchor);
+    }
+    let (attrs, enabled) = (&mut h.attrs, &mut h.account_enabled);
     for (k, v) in &ch.set {
         if v.is_null() {
             attrs.remove(k);
@@ -53,6 +57,7 @@ impl World {
             external_user_state_changed_at: None,
             created_at: Some(now),
             attrs: Map::new(),
+            anchor: None,
         };
         self.host.guests.push(g.clone());
         g
@@ -73,7 +78,7 @@ impl World {
                     let g = self.new_guest(address, true, now);
                     if let Some(h) = self.guest_mut(g.id) {
                         h.attrs.insert("displayName".into(), json!(display_name));
-                        apply_changes(&mut h.attrs, &mut h.account_enabled, changes);
+                        apply_changes(h, changes);
                     }
                     if *add_to_group {
                         if let Some(m) = self.host.group_members.as_mut() {
@@ -107,10 +112,11 @@ impl World {
                             external_user_state_changed_at: None,
                             created_at: Some(now),
                             attrs: d.attrs.clone(),
+                            anchor: d.anchor,
                         });
                     }
                     if let Some(h) = self.guest_mut(*host_id) {
-                        apply_changes(&mut h.attrs, &mut h.account_enabled, changes);
+                        apply_changes(h, changes);
                     }
                     if *add_to_group {
                         if let Some(m) = self.host.group_members.as_mut() {
@@ -122,7 +128,7 @@ impl World {
                     host_id, changes, ..
                 } => {
                     if let Some(h) = self.guest_mut(*host_id) {
-                        apply_changes(&mut h.attrs, &mut h.account_enabled, changes);
+                        apply_changes(h, changes);
                     }
                 }
                 ActionKind::AddToGroup { host_id } => {
@@ -146,6 +152,7 @@ impl World {
                                 deleted_at: Some(now),
                                 attrs: g.attrs,
                                 account_enabled: g.account_enabled,
+                                anchor: g.anchor,
                             });
                             if let Some(m) = self.host.group_members.as_mut() {
                                 m.remove(host_id);
@@ -178,6 +185,8 @@ pub(super) enum Ev {
     Unmanaged(u128, bool),
     /// An administrator deletes a guest by hand.
     HostDelete(usize),
+    /// The store is lost: every record is gone (the anchors re-link).
+    StoreLoss,
 }
 
 #[derive(Debug, Clone)]
@@ -201,7 +210,7 @@ pub(super) struct Sim {
 
 impl Sim {
     pub(super) fn new(s: &Setup) -> Self {
-        let mut p = policy(t0());
+        let mut p = policy(t0()).with_anchor(Some(AnchorAttribute::Extension(15)));
         p.options = s.options.clone();
         p.deprovision = s.mode;
         p.max_deprovisions = s.max;
@@ -281,6 +290,10 @@ impl Sim {
                 if !self.world.host.guests.is_empty() {
                     self.world.host.guests.remove(k % n);
                 }
+                None
+            }
+            Ev::StoreLoss => {
+                self.world.records.clear();
                 None
             }
         }

@@ -17,6 +17,7 @@ fn ev() -> impl Strategy<Value = Ev> {
         1 => (0usize..10).prop_map(Ev::Redeem),
         1 => (0u128..8, any::<bool>()).prop_map(|(i, m)| Ev::Unmanaged(i, m)),
         1 => (0usize..10).prop_map(Ev::HostDelete),
+        1 => Just(Ev::StoreLoss),
     ]
 }
 
@@ -54,7 +55,28 @@ fn setup() -> impl Strategy<Value = Setup> {
         })
 }
 
-fn check_safety(p: &Plan, complete: bool, records: &[GuestRecord], policy: &PlanPolicy) {
+fn check_safety(
+    p: &Plan,
+    complete: bool,
+    records: &[GuestRecord],
+    host: &HostPicture,
+    policy: &PlanPolicy,
+) {
+    // Guests the planner may own without a record: anchored to us.
+    let anchored = |src: Guid, h: Guid| {
+        host.guests
+            .iter()
+            .any(|g| g.id == h && g.anchor == Some(crate::domain::Anchor::new(tenant(), src)))
+    };
+    let unrecorded_anchored = host
+        .guests
+        .iter()
+        .filter(|g| {
+            g.anchor.is_some_and(|a| {
+                a.tenant == tenant() && !records.iter().any(|r| r.source_user_id == a.user)
+            })
+        })
+        .count() as u64;
     let deprovisions: Vec<(Guid, Guid)> = p
         .actions
         .iter()
@@ -70,10 +92,13 @@ fn check_safety(p: &Plan, complete: bool, records: &[GuestRecord], policy: &Plan
         );
     }
     for (src, host) in &deprovisions {
-        let rec = records
-            .iter()
-            .find(|r| r.source_user_id == *src)
-            .unwrap_or_else(|| panic!("deprovision without a record: {p:#?}"));
+        let Some(rec) = records.iter().find(|r| r.source_user_id == *src) else {
+            assert!(
+                anchored(*src, *host),
+                "deprovision without a record or our anchor: {p:#?}"
+            );
+            continue;
+        };
         assert_eq!(
             rec.host_user_id,
             Some(*host),
@@ -87,7 +112,8 @@ fn check_safety(p: &Plan, complete: bool, records: &[GuestRecord], policy: &Plan
     let managed = records
         .iter()
         .filter(|r| r.state != GuestState::Deprovisioned)
-        .count() as u64;
+        .count() as u64
+        + unrecorded_anchored;
     let limit = policy
         .max_deprovisions
         .limit_for(managed)
@@ -107,8 +133,9 @@ proptest! {
         let mut sim = Sim::new(&s);
         for e in &evs {
             let records_before = sim.world.records.clone();
+            let host_before = sim.world.host.clone();
             if let Some((p, complete)) = sim.step(e) {
-                check_safety(&p, complete, &records_before, &sim.policy);
+                check_safety(&p, complete, &records_before, &host_before, &sim.policy);
             }
         }
         // Converge: with a guard that allows everything, two full applies.
