@@ -100,6 +100,9 @@ param jobBudgetSecs int = 480
 @maxValue(3650)
 param retentionDays int = 90
 
+@description('GUESTSYNC_ANCHOR_ATTRIBUTE: where each managed guest carries its ownership anchor: extensionAttribute1..15 (nothing to create; the default), a directory extension extension_<appId>_<name> created on the host app (see infra/README.md), or none.')
+param anchorAttribute string = 'extensionAttribute15'
+
 @description('Days Log Analytics keeps the logs.')
 @minValue(30)
 @maxValue(730)
@@ -195,6 +198,7 @@ module app 'modules/functionapp.bicep' = {
     redemptionSchedule: redemptionSchedule
     jobBudgetSecs: jobBudgetSecs
     retentionDays: retentionDays
+    anchorAttribute: anchorAttribute
   }
 }
 

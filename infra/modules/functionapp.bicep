@@ -106,6 +106,9 @@ param jobBudgetSecs int
 @description('GUESTSYNC_RETENTION_DAYS: run and audit history kept.')
 param retentionDays int
 
+@description('GUESTSYNC_ANCHOR_ATTRIBUTE: host attribute holding each managed guest\'s ownership anchor.')
+param anchorAttribute string
+
 var isFlex = planKind == 'FlexConsumption'
 
 // Identity-based host storage (AzureWebJobsStorage__*): no account key.
@@ -219,6 +222,10 @@ var guestSyncSettings = [
   {
     name: 'GUESTSYNC_RETENTION_DAYS'
     value: string(retentionDays)
+  }
+  {
+    name: 'GUESTSYNC_ANCHOR_ATTRIBUTE'
+    value: anchorAttribute
   }
   {
     name: 'GUESTSYNC_LOG_FORMAT'

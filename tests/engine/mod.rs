@@ -8,6 +8,7 @@
 //! - [`robustness`]: the same with faults on (5xx, throttling, eventual
 //!   consistency), crash tests (the run dropped after k writes), and the
 //!   requests-per-guest budget.
+mod anchor;
 mod driver;
 mod ownership;
 mod robustness;

@@ -10,6 +10,7 @@ pub mod guest;
 pub mod report;
 #[cfg(feature = "devtools")]
 pub mod sim;
+pub mod store;
 pub mod sync;
 pub mod tenant;
 
@@ -41,6 +42,8 @@ pub enum Command {
     Guest(guest::GuestArgs),
     /// Print the statistics, or write the HTML dashboard.
     Report(report::ReportArgs),
+    /// The state store (rebuild lost guest records from ownership anchors).
+    Store(store::StoreArgs),
     /// The Microsoft Graph simulator.
     #[cfg(feature = "devtools")]
     Sim(sim::SimArgs),
@@ -60,6 +63,7 @@ pub async fn main() -> anyhow::Result<()> {
         Command::Tenant(a) => tenant::run(a).await,
         Command::Guest(a) => guest::run(a).await,
         Command::Report(a) => report::run(a).await,
+        Command::Store(a) => store::run(a).await,
         #[cfg(feature = "devtools")]
         Command::Sim(a) => sim::run(a).await,
         #[cfg(feature = "devtools")]

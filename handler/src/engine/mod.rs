@@ -37,6 +37,7 @@ pub mod ownership;
 pub mod photos;
 pub mod provision;
 pub mod read;
+pub mod rebuild;
 pub mod reconcile;
 pub mod redemption;
 pub mod run;
@@ -57,6 +58,7 @@ use crate::store::{Store, StoreError};
 pub use cursor::JobCursor;
 pub use driver::{JobDriver, RunEnd, Slice};
 pub use provision::provision_user;
+pub use rebuild::{rebuild_records, Rebuilt};
 pub use reconcile::{compute_plan, ComputedPlan};
 pub use run::{log_run_summary, run_job};
 

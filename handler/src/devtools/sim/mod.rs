@@ -313,6 +313,14 @@ impl Sim {
         logged(r, ())
     }
 
+    /// Registers a directory extension property (`extension_<appId>_<name>`)
+    /// in this tenant, as `POST /applications/{id}/extensionProperties`
+    /// does: until then PATCHing it is refused with 400, as in Graph.
+    pub fn register_extension(&self, tenant_id: Guid, name: &str) {
+        let r = self.inner.world().register_extension(tenant_id, name);
+        logged(r, ())
+    }
+
     /// When on, app-only invitations into this tenant are refused (403).
     pub fn restrict_invitations(&self, host_tenant: Guid, on: bool) {
         let r = self.inner.world().restrict_invitations(host_tenant, on);

@@ -207,6 +207,13 @@ pub(super) fn patch_user(w: &mut World, call: &Call<'_>, req: &GReq, key: &str) 
     let body = tri!(json_body(req));
     tri!(validate_patch(&body));
     let t = tri!(tenant(w, call));
+    if let Some(k) = body.keys().find(|k| {
+        k.starts_with("extension_") && !t.extension_properties.contains(&k.to_ascii_lowercase())
+    }) {
+        return GResp::bad_request(format!(
+            "Property '{k}' does not exist on type 'microsoft.graph.user'."
+        ));
+    }
     let id = tri!(live_user(t, call, key));
     if let Some(upn) = body.get("userPrincipalName").and_then(Value::as_str) {
         if t.by_upn(upn).is_some_and(|o| o != id) {

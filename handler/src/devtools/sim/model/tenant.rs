@@ -17,6 +17,9 @@ pub(crate) struct Tenant {
     /// (200, id `1x1`, an empty media ETag, `image/gif`) instead of 404,
     /// as users with an Exchange mailbox do.
     pub photo_placeholders: bool,
+    /// Directory extension properties registered on an app of this tenant
+    /// (`extension_<appId>_<name>`, lower case): only these can be written.
+    pub extension_properties: std::collections::BTreeSet<String>,
     pub users: BTreeMap<Guid, User>,
     pub deleted: BTreeMap<Guid, User>,
     pub groups: HashMap<Guid, Group>,
@@ -53,6 +56,7 @@ impl Tenant {
             apps: HashMap::new(),
             restrict_invitations: false,
             photo_placeholders: false,
+            extension_properties: Default::default(),
             users: BTreeMap::new(),
             deleted: BTreeMap::new(),
             groups: HashMap::new(),

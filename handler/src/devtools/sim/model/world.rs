@@ -120,6 +120,13 @@ impl World {
         Ok(())
     }
 
+    pub fn register_extension(&mut self, tenant: Guid, name: &str) -> Result<(), SimError> {
+        self.tenant_mut(tenant)?
+            .extension_properties
+            .insert(name.to_ascii_lowercase());
+        Ok(())
+    }
+
     pub fn restrict_invitations(&mut self, tenant: Guid, on: bool) -> Result<(), SimError> {
         self.tenant_mut(tenant)?.restrict_invitations = on;
         Ok(())
