@@ -229,7 +229,7 @@ pub(crate) fn throttled_resp(t: &Throttled, scale: f64) -> GResp {
     .with_header("x-sim-retry-after-ms", ms.to_string())
     .with_header("x-ms-throttle-scope", t.scope.clone())
     .with_header("x-ms-throttle-information", t.information)
-    .with_header("x-ms-throttle-limit-percentage", "1.0")
+    .with_header("x-ms-throttle-limit-percentage", format!("{:.2}", t.used))
 }
 
 /// The answer of an injected 5xx fault, in Graph's error shape.

@@ -1,8 +1,11 @@
 //! Graph's identity-and-access throttle budgets (`docs/graph-client.md`,
 //! "Throttling budgets") as token
 //! buckets in simulated time. A call is admitted only if every bucket it
-//! touches holds enough; then all are charged. A refused call charges
-//! nothing and learns how long the emptiest bucket needs to refill.
+//! touches holds enough; then all are charged. A refused call learns how
+//! long the emptiest bucket needs to refill, and still counts against the
+//! buckets that refused it (Graph: throttled requests count towards the
+//! limit), down to 1.8 times the budget used, which is the highest
+//! `x-ms-throttle-limit-percentage` Graph documents.
 use std::collections::HashMap;
 
 use crate::domain::Guid;
@@ -88,7 +91,13 @@ pub(crate) struct Throttled {
     pub scope: String,
     /// `x-ms-throttle-information`.
     pub information: &'static str,
+    /// Share of the refusing budget used, refused calls included
+    /// (1.0..=1.8), for `x-ms-throttle-limit-percentage`.
+    pub used: f64,
 }
+
+/// The most of a budget Graph reports as used (180%).
+pub(crate) const MAX_USED: f64 = 1.8;
 
 /// All buckets, created full on first use.
 #[derive(Debug, Default)]
@@ -123,6 +132,7 @@ impl Buckets {
             wants.push((Key::TenantInvites(tenant), 1.0));
         }
         let mut worst: Option<Throttled> = None;
+        let mut refusing: Vec<(Key, f64)> = Vec::new();
         for (k, n) in &wants {
             let (cap, period) = k.budget(tenant_users);
             let b = self.map.entry(*k).or_insert(Bucket {
@@ -133,17 +143,27 @@ impl Buckets {
             b.tokens = (b.tokens + dt * cap / period).min(cap);
             b.last = b.last.max(now);
             if b.tokens + 1e-9 < *n {
+                refusing.push((*k, *n));
                 let wait = (*n - b.tokens) * period / cap;
                 if worst.as_ref().is_none_or(|w| w.wait_secs < wait) {
                     worst = Some(Throttled {
                         wait_secs: wait,
                         scope: k.scope(),
                         information: k.information(),
+                        used: 1.0,
                     });
                 }
             }
         }
-        if let Some(t) = worst {
+        if let Some(mut t) = worst {
+            // The refused call counts too (never past 180% used).
+            for (k, n) in refusing {
+                let (cap, _) = k.budget(tenant_users);
+                if let Some(b) = self.map.get_mut(&k) {
+                    b.tokens = (b.tokens - n).max(cap * (1.0 - MAX_USED));
+                    t.used = t.used.max(((cap - b.tokens) / cap).min(MAX_USED));
+                }
+            }
             return Err(t);
         }
         let mut used: f64 = 0.0;
@@ -181,7 +201,30 @@ mod tests {
         let e = b.admit(a, t, 10, write(), 0.0).unwrap_err();
         assert!((e.wait_secs - 0.05).abs() < 1e-6, "{e:?}");
         assert_eq!(e.information, "WriteLimitExceeded");
-        assert!(b.admit(a, t, 10, write(), 0.06).is_ok());
+        // The refused call counted: one more token of debt to refill.
+        assert!(b.admit(a, t, 10, write(), 0.06).is_err());
+        assert!(b.admit(a, t, 10, write(), 0.2).is_ok());
+    }
+
+    /// Hammering a throttled budget keeps it throttled: each refusal
+    /// counts, the reported share climbs past 100% and stops at 180%.
+    #[test]
+    fn refused_calls_count_up_to_180_percent() {
+        let mut b = Buckets::default();
+        let (a, t) = (Guid::new_v4(), Guid::new_v4());
+        for _ in 0..3000 {
+            assert!(b.admit(a, t, 10, write(), 0.0).is_ok());
+        }
+        let first = b.admit(a, t, 10, write(), 0.0).unwrap_err();
+        assert!(first.used > 1.0 && first.used < 1.01, "{first:?}");
+        let mut last = first;
+        for _ in 0..5000 {
+            last = b.admit(a, t, 10, write(), 0.0).unwrap_err();
+        }
+        assert!((last.used - MAX_USED).abs() < 1e-9, "{last:?}");
+        // 2,400 writes of debt at 20/s: two minutes before the next write.
+        assert!(b.admit(a, t, 10, write(), 119.0).is_err());
+        assert!(b.admit(a, t, 10, write(), 121.0).is_ok());
     }
 
     /// Invitations are limited to 150 per 5 s per tenant.
