@@ -544,6 +544,47 @@ async fn the_photo_placeholder_is_no_photo() {
     assert_eq!(h.sim.counts().writes_total(), 1, "only the removal writes");
 }
 
+/// Graph takes JPEG only, at most 4 MB: a PNG source photo and a 5 MB one
+/// are skipped with the reason in the audit (no PUT, the big one not
+/// downloaded past the cap), and not fetched again while unchanged.
+#[tokio::test]
+async fn non_jpeg_and_oversized_photos_are_skipped_with_a_reason() {
+    let h = H::fast().await;
+    let users = h.members(3);
+    h.sim
+        .set_photo_as(h.src, users[0], vec![0x89, b'P', b'N', b'G'], "image/png");
+    h.sim
+        .set_photo(h.src, users[1], vec![0xFF; 5 * 1024 * 1024]);
+    h.sim.set_photo(h.src, users[2], vec![0xFF, 0xD8, 1]);
+    h.reconcile().await;
+    h.clock.advance_secs(301);
+    h.sim.reset_counts();
+    let out = h.run(Job::Photos).await;
+    assert_eq!(out.counts.photos_copied, 1, "{:?}", out.counts);
+    assert_eq!(out.counts.failed, 0, "{:?}", out.counts);
+    assert_eq!(h.sim.counts().writes_total(), 1, "only the JPEG is put");
+    assert!(h.guest(users[0]).await.photo.is_none());
+    assert!(h.guest(users[1]).await.photo.is_none());
+    assert!(h.guest(users[2]).await.photo.is_some());
+    let audit = h.store.list_audit(Some(h.src), 1000).await.unwrap();
+    let why = |u| {
+        audit
+            .iter()
+            .find(|e| e.source_user_id == Some(u) && e.operation == "photo-put")
+            .and_then(|e| e.detail.clone())
+            .unwrap_or_default()
+    };
+    assert!(why(users[0]).contains("image/png"), "{}", why(users[0]));
+    assert!(why(users[1]).contains("at most"), "{}", why(users[1]));
+    let puts = |a: &[guest_sync::domain::AuditEntry]| {
+        a.iter().filter(|e| e.operation == "photo-put").count()
+    };
+    let before = puts(&audit);
+    h.run(Job::Photos).await;
+    let audit = h.store.list_audit(Some(h.src), 1000).await.unwrap();
+    assert_eq!(puts(&audit), before, "skipped photos tried again");
+}
+
 /// Inviting by mail goes only to domains the source tenant owns: a source
 /// user whose mail is at another domain (it could be anyone's address) is
 /// a conflict, never invited; the tenant's `mailDomains` adds domains.

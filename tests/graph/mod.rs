@@ -237,6 +237,18 @@ async fn photos_are_read_written_and_removed() {
     assert!(w.sim.user(w.tenant, guest.user_id).unwrap().photo.is_none());
     // deleting again is fine
     g.delete_photo(guest.user_id).await.unwrap();
+
+    // A photo over Graph's 4 MB is not downloaded past the cap.
+    w.sim.set_photo(w.tenant, id, vec![0xFF; 5 * 1024 * 1024]);
+    let big = g.photo(id).await.unwrap().unwrap();
+    assert!(big.bytes.is_empty());
+    assert_eq!(big.oversize, Some(5 * 1024 * 1024));
+    // and Graph takes JPEG only
+    let png = g
+        .put_photo(guest.user_id, photo.bytes.clone(), "image/png")
+        .await
+        .unwrap_err();
+    assert!(png.to_string().contains("image/png"), "{png}");
 }
 
 /// Adding a group member twice succeeds and leaves one membership.

@@ -174,7 +174,10 @@ async fn photo_action(
     let mut skipped: Option<String> = None;
     let (op, r, etag) = match &a.kind {
         PhotoActionKind::Copy { etag } => match src.photo(a.source_user_id).await {
-            Ok(Some(photo)) => match unusable_photo(&photo.content_type, photo.bytes.len()) {
+            Ok(Some(photo)) => match unusable_photo(
+                &photo.content_type,
+                photo.oversize.unwrap_or(photo.bytes.len() as u64),
+            ) {
                 // Graph takes JPEG only, at most 4 MB: skip with the reason
                 // (recorded under this ETag, so it is not fetched again
                 // until the source photo changes).
@@ -265,11 +268,11 @@ async fn photo_action(
 }
 
 /// The largest photo Graph accepts (`PUT /users/{id}/photo/$value`).
-pub const MAX_PHOTO_BYTES: usize = 4 * 1024 * 1024;
+pub use crate::graph::MAX_PHOTO_BYTES;
 
 /// Why a source photo cannot be copied as it is, if it cannot: Graph takes
 /// `image/jpeg` only, at most [`MAX_PHOTO_BYTES`].
-pub fn unusable_photo(content_type: &str, len: usize) -> Option<String> {
+pub fn unusable_photo(content_type: &str, len: u64) -> Option<String> {
     let mime = content_type
         .split(';')
         .next()
@@ -281,7 +284,7 @@ pub fn unusable_photo(content_type: &str, len: usize) -> Option<String> {
             "source photo is {mime:?}; Graph takes image/jpeg only: not copied"
         ));
     }
-    if len > MAX_PHOTO_BYTES {
+    if len > MAX_PHOTO_BYTES as u64 {
         return Some(format!(
             "source photo is {len} bytes; Graph takes at most {MAX_PHOTO_BYTES}: not copied"
         ));
@@ -299,8 +302,8 @@ mod tests {
     fn only_jpeg_up_to_4_mb_is_copied() {
         assert_eq!(unusable_photo("image/jpeg", 1000), None);
         assert_eq!(unusable_photo("IMAGE/JPEG; charset=binary", 1000), None);
-        assert_eq!(unusable_photo("image/jpeg", MAX_PHOTO_BYTES), None);
-        let big = unusable_photo("image/jpeg", MAX_PHOTO_BYTES + 1).unwrap();
+        assert_eq!(unusable_photo("image/jpeg", MAX_PHOTO_BYTES as u64), None);
+        let big = unusable_photo("image/jpeg", MAX_PHOTO_BYTES as u64 + 1).unwrap();
         assert!(big.contains("at most"), "{big}");
         let png = unusable_photo("image/png", 10).unwrap();
         assert!(png.contains("image/png"), "{png}");

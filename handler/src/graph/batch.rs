@@ -157,6 +157,7 @@ impl TenantGraph {
                 cost,
                 eventual: false,
                 object: None,
+                max_body: None,
             };
             let answer = self.send(&call).await?;
             let v = answer.json(call.op)?;

@@ -36,7 +36,7 @@ pub use error::{AadstsCode, ErrorContext, GraphError};
 pub use http::{GraphClient, Operation, TenantGraph};
 pub use models::{
     FirstPage, GraphGroup, GraphUser, Invitation, InviteRequest, PagedRead, Photo, PhotoMeta,
-    DEFAULT_USER_SELECT, GUEST_SELECT,
+    DEFAULT_USER_SELECT, GUEST_SELECT, MAX_PHOTO_BYTES,
 };
 pub use ops::{address_filter, odata_quote};
 pub use pacing::{BudgetKind, Cost, TenantBudget};

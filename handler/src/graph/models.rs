@@ -183,7 +183,14 @@ pub struct Photo {
     pub bytes: bytes::Bytes,
     /// `Content-Type` of the answer (`image/jpeg` when absent).
     pub content_type: String,
+    /// The photo was larger than the read cap ([`crate::graph::MAX_PHOTO_BYTES`]):
+    /// not downloaded past it, `bytes` is empty, this is the size seen.
+    pub oversize: Option<u64>,
 }
+
+/// The largest photo Graph accepts (`PUT …/photo/$value`), and so the most
+/// the client downloads of one.
+pub const MAX_PHOTO_BYTES: usize = 4 * 1024 * 1024;
 
 /// The first page of a user collection, for a look without reading it
 /// whole.

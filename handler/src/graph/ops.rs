@@ -58,6 +58,7 @@ impl TenantGraph {
             cost,
             eventual: false,
             object: None,
+            max_body: None,
         }
     }
 
@@ -397,8 +398,10 @@ impl TenantGraph {
             Cost::read(1),
         );
         call.object = Some(user);
+        call.max_body = Some(super::MAX_PHOTO_BYTES);
         match self.send(&call).await {
             Ok(a) => Ok(Some(Photo {
+                oversize: a.oversize,
                 content_type: a
                     .headers
                     .get("content-type")

@@ -399,6 +399,16 @@ impl Sim {
         logged(r, ())
     }
 
+    /// Sets a photo of another type (`image/png`, ...): Graph stores what
+    /// Exchange or a user uploaded; only the host's PUT insists on JPEG.
+    pub fn set_photo_as(&self, tenant_id: Guid, user_id: Guid, bytes: Vec<u8>, content_type: &str) {
+        let r = self
+            .inner
+            .world()
+            .set_photo(tenant_id, user_id, bytes.into(), content_type);
+        logged(r, ())
+    }
+
     /// Removes the user's photo.
     pub fn remove_photo(&self, tenant_id: Guid, user_id: Guid) {
         let r = self

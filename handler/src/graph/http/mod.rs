@@ -56,6 +56,9 @@ pub(crate) struct Call {
     pub eventual: bool,
     /// The object the call is about, for fresh-object 404 retries.
     pub object: Option<Guid>,
+    /// Read at most this many body bytes of a 2xx answer; a longer one is
+    /// not read further (`Answer::oversize`).
+    pub max_body: Option<usize>,
 }
 
 /// A 2xx answer.
@@ -65,6 +68,10 @@ pub(crate) struct Answer {
     pub headers: HeaderMap,
     pub body: Bytes,
     pub request_id: uuid::Uuid,
+    /// The body was longer than the call's `max_body`: reading stopped
+    /// after this many bytes (or the announced `Content-Length`), and
+    /// `body` is empty.
+    pub oversize: Option<u64>,
 }
 
 impl Answer {

@@ -97,7 +97,11 @@ impl TenantGraph {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     let headers = resp.headers().clone();
-                    let body = resp.bytes().await.ok();
+                    let limit = call.max_body.filter(|_| (200..300).contains(&status));
+                    let (body, oversize) = match limit {
+                        None => (resp.bytes().await.ok(), None),
+                        Some(max) => read_capped(resp, max).await,
+                    };
                     tracing::debug!(method = %call.method, path = %log_path(&call.url), status, client_request_id = %rid, attempt, elapsed_ms = started.elapsed().as_millis() as u64, "graph request");
                     if let Some(p) = headers
                         .get("x-ms-throttle-limit-percentage")
@@ -125,6 +129,7 @@ impl TenantGraph {
                                 headers,
                                 body,
                                 request_id: rid,
+                                oversize,
                             });
                         }
                         Some(body) => {
@@ -227,5 +232,31 @@ mod tests {
         .unwrap();
         let p = log_path(&u);
         assert_eq!(p, "/v1.0/users/[upn]");
+    }
+}
+
+/// Reads a body of at most `max` bytes. A longer one (announced by
+/// `Content-Length`, or found while streaming) is not read further: the
+/// answer is an empty body and how many bytes were seen. `None` = the
+/// connection broke (retried like any cut-off answer).
+async fn read_capped(
+    mut resp: reqwest::Response,
+    max: usize,
+) -> (Option<bytes::Bytes>, Option<u64>) {
+    if let Some(n) = resp.content_length().filter(|n| *n > max as u64) {
+        return (Some(bytes::Bytes::new()), Some(n));
+    }
+    let mut buf = bytes::BytesMut::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                buf.extend_from_slice(&chunk);
+                if buf.len() > max {
+                    return (Some(bytes::Bytes::new()), Some(buf.len() as u64));
+                }
+            }
+            Ok(None) => return (Some(buf.freeze()), None),
+            Err(_) => return (None, None),
+        }
     }
 }

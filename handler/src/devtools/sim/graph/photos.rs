@@ -83,11 +83,11 @@ pub(super) fn photo_put(w: &mut World, call: &Call<'_>, req: &GReq, key: &str) -
                 .to_ascii_lowercase()
         })
         .unwrap_or_default();
-    if ct != "image/jpeg" && ct != "image/png" {
+    if ct != "image/jpeg" {
         return GResp::error(
             400,
             "ErrorInvalidRequest",
-            format!("The photo content type '{ct}' is not supported; use image/jpeg or image/png."),
+            format!("The photo content type '{ct}' is not supported; use image/jpeg."),
         );
     }
     if req.body.is_empty() {
