@@ -219,22 +219,6 @@ impl TenantGraph {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Log paths hide UPN segments and drop the query.
-    #[test]
-    fn log_paths_hide_upns_and_queries() {
-        let u = Url::parse(
-            "https://graph.microsoft.com/v1.0/users/alice_contoso.com%23EXT%23@host.onmicrosoft.com?$filter=mail%20eq%20'a@b.c'",
-        )
-        .unwrap();
-        let p = log_path(&u);
-        assert_eq!(p, "/v1.0/users/[upn]");
-    }
-}
-
 /// Reads a body of at most `max` bytes. A longer one (announced by
 /// `Content-Length`, or found while streaming) is not read further: the
 /// answer is an empty body and how many bytes were seen. `None` = the
@@ -258,5 +242,21 @@ async fn read_capped(
             Ok(None) => return (Some(buf.freeze()), None),
             Err(_) => return (None, None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Log paths hide UPN segments and drop the query.
+    #[test]
+    fn log_paths_hide_upns_and_queries() {
+        let u = Url::parse(
+            "https://graph.microsoft.com/v1.0/users/alice_contoso.com%23EXT%23@host.onmicrosoft.com?$filter=mail%20eq%20'a@b.c'",
+        )
+        .unwrap();
+        let p = log_path(&u);
+        assert_eq!(p, "/v1.0/users/[upn]");
     }
 }
