@@ -237,6 +237,65 @@ async fn a_group_that_reads_empty_removes_nobody_until_confirmed() {
     assert!(h.stored_tenant().await.guard.is_none());
 }
 
+/// A confirmation covers the held set across slices: the confirmed
+/// removals run over many continuation slices (one action at a time, a
+/// deadline already past), the guard does not trip again part-way, and
+/// the confirmation is used up once they are done.
+#[tokio::test]
+async fn a_confirmation_covers_the_held_removals_across_slices() {
+    use guest_sync::domain::Job;
+    use guest_sync::engine::{run_job, NoProgress};
+    let h = H::start(
+        guest_sync::devtools::sim::SimConfig::fast(),
+        &[("GUESTSYNC_MAX_DEPROVISIONS", "2")],
+        guest_sync::domain::TenantOptions::default(),
+    )
+    .await;
+    let users = h.members(14);
+    h.reconcile().await;
+    for u in &users[..12] {
+        h.sim.remove_member(h.src, h.group, *u);
+    }
+    let out = h.reconcile().await;
+    assert_eq!(out.counts.deprovisioned, 0);
+    assert_eq!(h.stored_tenant().await.guard.unwrap().wanted, 12);
+    confirm(&h).await;
+
+    let mut ctx = h.ctx.clone();
+    ctx.concurrency = 1;
+    let run_id = uuid::Uuid::new_v4();
+    let (mut cursor, mut slices, mut removed) = (None, 0, 0);
+    loop {
+        slices += 1;
+        assert!(slices < 50, "the removals never finished");
+        let t = h.stored_tenant().await;
+        let out = run_job(
+            &ctx,
+            &t,
+            Job::Reconcile,
+            run_id,
+            cursor,
+            tokio::time::Instant::now(),
+            &NoProgress,
+        )
+        .await
+        .unwrap();
+        removed += out.counts.deprovisioned;
+        assert!(
+            out.guard.is_none() || h.stored_tenant().await.guard.is_some_and(|g| g.confirmed),
+            "the guard tripped again in slice {slices}"
+        );
+        cursor = out.cursor;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    assert!(slices > 2, "not cut into slices: {slices}");
+    assert_eq!(removed, 12);
+    assert_eq!(h.sim.deleted_users(h.host).len(), 12);
+    assert!(h.stored_tenant().await.guard.is_none(), "confirmation not used up");
+}
+
 /// The percentage guard covers a 24-hour window, not each run: 30% of 10
 /// guests may go; 3 leave and go, then 3 more would be 60% of the guests
 /// the window began with, so they are held (per run, 3 of the 7 left
