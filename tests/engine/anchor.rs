@@ -225,3 +225,43 @@ async fn an_anchor_graph_refuses_still_syncs_and_names_the_problem() {
         );
     }
 }
+
+/// The real binary: `guest-sync store rebuild --dry-run` counts, `store
+/// rebuild` re-makes the records, both configured from the environment.
+#[tokio::test]
+async fn the_store_rebuild_command_remakes_records() {
+    let h = H::fast().await;
+    let users = h.members(3);
+    h.reconcile().await;
+    lose_the_store(&h).await;
+    let run = |args: &'static [&'static str]| {
+        let env = h.env.clone();
+        async move {
+            let o = tokio::process::Command::new(env!("CARGO_BIN_EXE_guest-sync"))
+                .args(args)
+                .env_clear()
+                .env("PATH", std::env::var("PATH").unwrap_or_default())
+                .envs(env)
+                .output()
+                .await
+                .unwrap();
+            (
+                o.status.success(),
+                String::from_utf8_lossy(&o.stdout).into_owned(),
+                String::from_utf8_lossy(&o.stderr).into_owned(),
+            )
+        }
+    };
+    let (ok, out, err) = run(&["store", "rebuild", "--dry-run"]).await;
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("3 record(s) would be re-made"), "{out}");
+    assert!(h.records().await.is_empty());
+    let (ok, out, err) = run(&["store", "rebuild"]).await;
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("3 record(s) re-made"), "{out}");
+    for u in &users {
+        assert!(!h.record(*u).await.adopted);
+    }
+    let (ok, out, err) = run(&["store", "rebuild", "--tenant", "not-a-guid"]).await;
+    assert!(!ok && err.contains("not-a-guid"), "{out}{err}");
+}

@@ -293,7 +293,10 @@ async fn a_confirmation_covers_the_held_removals_across_slices() {
     assert!(slices > 2, "not cut into slices: {slices}");
     assert_eq!(removed, 12);
     assert_eq!(h.sim.deleted_users(h.host).len(), 12);
-    assert!(h.stored_tenant().await.guard.is_none(), "confirmation not used up");
+    assert!(
+        h.stored_tenant().await.guard.is_none(),
+        "confirmation not used up"
+    );
 }
 
 /// The percentage guard covers a 24-hour window, not each run: 30% of 10

@@ -181,8 +181,13 @@ async fn photo_writes_are_validated() {
             .status(),
         400
     );
+    // Graph's PUT …/photo/$value takes image/jpeg only.
     assert_eq!(
         put("image/png", vec![0x89, b'P']).await.unwrap().status(),
+        400
+    );
+    assert_eq!(
+        put("image/jpeg", vec![0xFF, 0xD8]).await.unwrap().status(),
         200
     );
     let r = e

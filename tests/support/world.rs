@@ -195,6 +195,7 @@ impl WorldBuilder {
             clock,
             app,
             dir,
+            env: vars,
         }
     }
 }
@@ -216,6 +217,8 @@ pub struct World {
     app: Arc<App>,
     /// Holds the SQLite store and the secrets file.
     pub dir: tempfile::TempDir,
+    /// The settings as environment variables (to run the real binary).
+    pub env: BTreeMap<String, String>,
 }
 
 /// A source tenant's app in the simulator.

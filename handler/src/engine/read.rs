@@ -230,23 +230,39 @@ pub async fn read_host(
     anchor: Option<&AnchorAttribute>,
     progress: &dyn Progress,
 ) -> Result<HostPicture, SyncError> {
-    let select = host_select(opts, anchor);
     let keep = host_keep(opts);
     progress.phase("read host", None);
+    let mut anchor = anchor;
+    let mut anchor_unreadable = None;
     let mut guests = Vec::new();
-    let read = g
-        .for_each_guest_page(&as_refs(&select), |page| {
-            progress.inc(page.len() as u64);
-            guests.extend(page.into_iter().map(|u| {
-                let mut h = to_host_guest(u, anchor);
-                trim(&mut h.attrs, &keep);
-                h
-            }));
-        })
-        .await;
-    if let Some(e) = read.error {
-        return Err(SyncError::graph("reading the host's guests", e));
-    }
+    let select = loop {
+        let select = host_select(opts, anchor);
+        let read = g
+            .for_each_guest_page(&as_refs(&select), |page| {
+                progress.inc(page.len() as u64);
+                guests.extend(page.into_iter().map(|u| {
+                    let mut h = to_host_guest(u, anchor);
+                    trim(&mut h.attrs, &keep);
+                    h
+                }));
+            })
+            .await;
+        match (read.error, anchor) {
+            (None, _) => break select,
+            // Graph refused to select the anchor attribute (an extension
+            // that does not exist): read without it, say so, and leave
+            // anchors alone this run rather than failing every run.
+            (Some(e), Some(a)) if read.pages == 0 && e.status() == Some(400) => {
+                tracing::warn!(attribute = %a, error = %e, "Graph refused to select the ownership anchor attribute; reading without it");
+                anchor_unreadable = Some(format!(
+                    "Graph refused to read the ownership anchor attribute {a} ({e}); anchors are neither read nor written: create the attribute or set GUESTSYNC_ANCHOR_ATTRIBUTE"
+                ));
+                anchor = None;
+                guests.clear();
+            }
+            (Some(e), _) => return Err(SyncError::graph("reading the host's guests", e)),
+        }
+    };
     let mut deleted_select = select.clone();
     deleted_select.push("deletedDateTime".into());
     let deleted = g
@@ -279,6 +295,7 @@ pub async fn read_host(
         guests,
         deleted,
         group_members,
+        anchor_unreadable,
     })
 }
 

@@ -51,12 +51,18 @@ pub async fn compute_plan(
         .list_guests(tenant.tenant_id)
         .await
         .map_err(SyncError::Store)?;
+    // Anchors this run: none when Graph refused to read the attribute.
+    let anchor = ctx
+        .settings
+        .anchor_attribute
+        .clone()
+        .filter(|_| host_picture.anchor_unreadable.is_none());
     read::add_unlisted(
         &host,
         &mut host_picture,
         &records,
         opts,
-        ctx.settings.anchor_attribute.as_ref(),
+        anchor.as_ref(),
         ctx.concurrency,
     )
     .await?;
@@ -74,7 +80,7 @@ pub async fn compute_plan(
         tenant.guard.as_ref(),
         now,
     )
-    .with_anchor(ctx.settings.anchor_attribute.clone());
+    .with_anchor(anchor.clone());
     progress.phase("plan", None);
     let mut plan = plan::plan(tenant.tenant_id, &picture, &records, &host_picture, &policy);
     super::ownership::isolate_tenants(ctx.store.as_ref(), tenant.tenant_id, &mut plan)
@@ -86,6 +92,8 @@ pub async fn compute_plan(
         host,
         source_complete: picture.complete,
         read_error,
+        anchor,
+        anchor_unreadable: host_picture.anchor_unreadable,
     })
 }
 
@@ -100,6 +108,10 @@ pub struct ComputedPlan {
     pub source_complete: bool,
     /// The error that cut the source read short, if any.
     pub read_error: Option<GraphError>,
+    /// The anchor attribute in force this run (None: off, or unreadable).
+    pub anchor: Option<crate::domain::AnchorAttribute>,
+    /// Why the anchor could not be read, if Graph refused it.
+    pub anchor_unreadable: Option<String>,
 }
 
 pub(super) async fn reconcile(
@@ -116,6 +128,8 @@ pub(super) async fn reconcile(
         host,
         source_complete,
         read_error,
+        anchor,
+        anchor_unreadable,
     } = compute_plan(ctx, tenant, progress).await?;
     let w = writer(ctx, &host);
     if let Some(problem) = read_error.as_ref().and_then(permission_lost) {
@@ -136,7 +150,8 @@ pub(super) async fn reconcile(
         });
     }
     update_guard(ctx, tenant, run_id, &plan, source_complete, w.persists()).await?;
-    let exec = executor(ctx, tenant.tenant_id, run_id, w.clone(), &records);
+    let mut exec = executor(ctx, tenant.tenant_id, run_id, w.clone(), &records);
+    exec.anchor = anchor;
     let rep = exec.execute(&plan, deadline, progress).await;
     if let Some(e) = rep.fatal {
         return Err(e);
@@ -165,7 +180,8 @@ pub(super) async fn reconcile(
         dry_run: !w.persists(),
         attention: read_error
             .map(|e| format!("source read incomplete: {e}"))
-            .or(rep.anchor_problem),
+            .or(rep.anchor_problem)
+            .or(anchor_unreadable),
     })
 }
 

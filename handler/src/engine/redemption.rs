@@ -88,6 +88,7 @@ pub(super) async fn redemption(
         .await;
         let hosts: BTreeSet<Guid> = redeemed.iter().filter_map(|r| r.host_user_id).collect();
         let host_picture = HostPicture {
+            anchor_unreadable: None,
             guests: guests
                 .into_iter()
                 .filter(|g| hosts.contains(&g.id))

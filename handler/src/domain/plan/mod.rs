@@ -166,6 +166,10 @@ pub struct HostPicture {
     /// host group: nothing is added).
     #[serde(default)]
     pub group_members: Option<BTreeSet<Guid>>,
+    /// Set when Graph refused to select the anchor attribute: the picture
+    /// was read without it, so this run neither reads nor writes anchors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor_unreadable: Option<String>,
 }
 
 /// Everything the planner needs to know about the rules in force.
