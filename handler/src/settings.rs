@@ -225,6 +225,48 @@ pub fn validate_schedule(name: &'static str, v: &str) -> Result<String, SettingE
     Ok(fields.join(" "))
 }
 
+/// Checks `GUESTSYNC_JOB_BUDGET_SECS` against the function app's
+/// `host.json` (`functionTimeout`, `hh:mm:ss` or `d.hh:mm:ss`; `-1` or
+/// absent = no limit): a slice must end, its run record written, a
+/// minute before the host stops the invocation, or the host kills it
+/// mid-write and redelivers it again and again.
+pub fn check_job_budget(budget_secs: u64, host_json: &str) -> Result<(), SettingError> {
+    const N: &str = "GUESTSYNC_JOB_BUDGET_SECS";
+    let v: serde_json::Value = serde_json::from_str(host_json)
+        .map_err(|e| bad(N, format!("cannot check it: host.json is not JSON ({e})")))?;
+    let Some(t) = v.get("functionTimeout").and_then(|t| t.as_str()) else {
+        return Ok(());
+    };
+    let t = t.trim();
+    if t == "-1" {
+        return Ok(());
+    }
+    let (days, hms) = match t.split_once('.') {
+        Some((d, rest)) if !d.contains(':') => (d.parse::<u64>().ok(), rest),
+        _ => (Some(0), t),
+    };
+    let parts: Vec<Option<u64>> = hms.split(':').map(|p| p.parse::<u64>().ok()).collect();
+    let timeout = match (days, parts.as_slice()) {
+        (Some(d), [Some(h), Some(m), Some(s)]) => d * 86_400 + h * 3600 + m * 60 + s,
+        _ => {
+            return Err(bad(
+                N,
+                format!("cannot check it: host.json functionTimeout {t:?} is not hh:mm:ss"),
+            ))
+        }
+    };
+    if budget_secs + 60 > timeout {
+        return Err(bad(
+            N,
+            format!(
+                "{budget_secs} s leaves less than a minute before host.json's functionTimeout ({t} = {timeout} s): at most {} s",
+                timeout.saturating_sub(60)
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// `GUESTSYNC_ANCHOR_ATTRIBUTE`: unset = `extensionAttribute15`; `none`
 /// turns anchors off (a lost store then loses ownership).
 pub fn parse_anchor(v: Option<&str>) -> Result<Option<AnchorAttribute>, SettingError> {
@@ -366,6 +408,26 @@ impl Settings {
 
 #[cfg(test)]
 mod tests {
+
+    /// The job budget must end a minute before host.json's functionTimeout.
+    #[test]
+    fn the_job_budget_is_checked_against_host_json() {
+        let host = |t: &str| format!(r#"{{"version":"2.0","functionTimeout":"{t}"}}"#);
+        assert!(check_job_budget(480, &host("00:10:00")).is_ok());
+        assert!(check_job_budget(540, &host("00:10:00")).is_ok());
+        let e = check_job_budget(86_400, &host("00:10:00")).unwrap_err();
+        assert_eq!(e.name, "GUESTSYNC_JOB_BUDGET_SECS");
+        assert!(e.problem.contains("at most 540 s"), "{e}");
+        assert!(check_job_budget(86_400, &host("-1")).is_ok());
+        assert!(check_job_budget(7_000, &host("0.02:00:00")).is_ok());
+        assert!(check_job_budget(86_400, r#"{"version":"2.0"}"#).is_ok());
+        let e = check_job_budget(480, &host("ten minutes")).unwrap_err();
+        assert!(e.problem.contains("ten minutes"), "{e}");
+        // The repository's own host.json agrees with the default budget.
+        let ours = include_str!("../../host.json");
+        assert!(check_job_budget(DEFAULT_JOB_BUDGET_SECS, ours).is_ok());
+    }
+
     use super::*;
     use std::collections::HashMap;
 

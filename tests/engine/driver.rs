@@ -120,3 +120,132 @@ async fn an_unknown_tenants_item_is_recorded_as_a_failed_run() {
     assert_eq!(run.outcome, RunOutcome::Failed);
     assert!(run.error.unwrap_or_default().contains("not registered"));
 }
+
+/// A redelivery of a run whose invocation died (its instance recycled)
+/// takes the run's own unexpired lease over instead of being skipped; a
+/// different run still waits.
+#[tokio::test]
+async fn a_redelivered_item_takes_over_its_own_runs_lease() {
+    let h = H::fast().await;
+    h.members(2);
+    let run_id = uuid::Uuid::new_v4();
+    let dead = h
+        .store
+        .try_acquire(
+            h.src,
+            Job::Reconcile,
+            &format!("recycled-instance run {run_id}"),
+            chrono::Duration::seconds(90),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let item = |run_id| WorkItem {
+        job: Job::Reconcile,
+        source_tenant_id: h.src,
+        run_id,
+        cursor: None,
+        enqueued_at: chrono::Utc::now(),
+    };
+    let driver = h.world.app().driver();
+    let other = driver
+        .run_slice(&item(uuid::Uuid::new_v4()), &NoProgress)
+        .await
+        .unwrap();
+    assert!(matches!(other, Slice::Skipped(_)), "{other:?}");
+    let own = driver.run_slice(&item(run_id), &NoProgress).await.unwrap();
+    let Slice::Ran { outcome, .. } = own else {
+        panic!("the run's own redelivery was skipped: {own:?}")
+    };
+    assert_eq!(outcome.counts.created, 2);
+    assert!(h
+        .store
+        .current_lease(h.src, Job::Reconcile)
+        .await
+        .unwrap()
+        .is_none());
+    // The dead holder's token is stale now: its late release is harmless.
+    h.store.release(&dead).await.unwrap();
+}
+
+/// Two drivers (two processes: a CLI run and the worker) race for one
+/// tenant: exactly one runs, nobody is invited twice, and the one after it
+/// runs normally.
+#[tokio::test]
+async fn two_holders_racing_for_one_tenant_run_it_once() {
+    let h = H::fast().await;
+    let users = h.members(20);
+    let a = h.world.app().driver();
+    let b = guest_sync::engine::JobDriver::new(
+        h.world.app().engine(),
+        "second-process".into(),
+        std::time::Duration::from_secs(60),
+    );
+    let (ra, rb) = tokio::join!(
+        a.run_to_end(&h.tenant, Job::Reconcile, &NoProgress),
+        b.run_to_end(&h.tenant, Job::Reconcile, &NoProgress),
+    );
+    let ran = [ra.unwrap(), rb.unwrap()]
+        .into_iter()
+        .filter(|d| matches!(d, Driven::Finished(_)))
+        .count();
+    assert_eq!(ran, 1, "both or neither ran");
+    for u in &users {
+        let g = h.guest(*u).await;
+        assert_eq!(h.sim.counts().op_for("invite", g.id), 1);
+    }
+    // The worker after the CLI: the lease is free again.
+    let slice = a
+        .run_slice(
+            &WorkItem {
+                job: Job::Reconcile,
+                source_tenant_id: h.src,
+                run_id: uuid::Uuid::new_v4(),
+                cursor: None,
+                enqueued_at: chrono::Utc::now(),
+            },
+            &NoProgress,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(slice, Slice::Ran { .. }), "{slice:?}");
+}
+
+/// `guest-sync sync` killed mid-run: its lease was taken for at most
+/// 90 s (short, renewed while running), so the tenant is free again
+/// within that, not after the whole job budget.
+#[tokio::test]
+async fn a_killed_cli_holds_the_tenant_for_at_most_the_lease_ttl() {
+    let h = H::fast().await;
+    h.members(60);
+    h.sim.set_latency(guest_sync::devtools::sim::LatencyModel {
+        base_ms: 40,
+        jitter_ms: 0,
+    });
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_guest-sync"))
+        .args(["sync", "--tenant", &h.src.to_string(), "--job", "reconcile"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(h.env.clone())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lease = None;
+    for _ in 0..500 {
+        if let Some(l) = h.store.current_lease(h.src, Job::Reconcile).await.unwrap() {
+            lease = Some(l);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let lease = lease.expect("the CLI never took the lease");
+    child.kill().await.unwrap();
+    let left = lease.expires_at - chrono::Utc::now();
+    assert!(
+        left <= chrono::Duration::seconds(91),
+        "a killed holder locks the tenant for {left}"
+    );
+    assert!(lease.holder.contains(" run "), "{}", lease.holder);
+}

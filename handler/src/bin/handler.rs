@@ -30,6 +30,14 @@ async fn main() -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(&e),
     };
+    // The Functions host starts the handler in the app's root, beside
+    // host.json: the job budget must fit its functionTimeout.
+    if let Ok(host_json) = std::fs::read_to_string("host.json") {
+        if let Err(e) = guest_sync::settings::check_job_budget(settings.job_budget_secs, &host_json)
+        {
+            return fail(&e);
+        }
+    }
     let set = match guest_sync::orchestration::build(settings).await {
         Ok(s) => s,
         Err(e) => return fail(&e),

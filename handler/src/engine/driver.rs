@@ -8,10 +8,15 @@
 //!   ([`JobDriver::run_to_end`]), holding the lease across slices.
 //!
 //! Rules, in one place:
-//! - The lease lives [`LEASE_GRACE`] longer than one slice's budget and is
-//!   renewed every third of that while the slice runs, so a slice never
-//!   outlives its lease, and a dead holder's lease expires soon after its
-//!   budget would have. Release uses the latest renewed lease.
+//! - The lease is short ([`LEASE_TTL`], 90 s) and renewed every third of
+//!   that while the slice runs: a dead holder (a killed CLI, a recycled
+//!   instance) frees the tenant within 90 s, whatever the budget. A slice
+//!   whose lease is lost (not renewed before it expired) stops at once
+//!   and fails transiently: someone else may hold the tenant now. Release
+//!   uses the latest renewed lease.
+//! - The lease is held in the name of the run: a redelivery of the same
+//!   run's work item (its invocation died with the instance) takes over
+//!   the run's own unexpired lease instead of being skipped.
 //! - A slice stops launching writes [`JobDriver::margin`] before the budget
 //!   ends (1/16 of it, at most 30 s), so writes in flight and the run
 //!   record finish inside it.
@@ -29,8 +34,8 @@ use crate::store::{Lease, Store, StoreError};
 
 use super::{run_job, JobCursor, JobOutcome, Progress, SyncContext, SyncError};
 
-/// How much longer than one slice's budget a lease lives.
-pub const LEASE_GRACE: Duration = Duration::from_secs(60);
+/// How long a lease lives without renewal (renewed every third of it).
+pub const LEASE_TTL: Duration = Duration::from_secs(90);
 
 /// What one slice of a work item came to.
 #[derive(Debug)]
@@ -93,8 +98,13 @@ impl JobDriver {
 
     /// How long a lease lives without renewal.
     pub fn lease_ttl(&self) -> chrono::Duration {
-        chrono::Duration::from_std(self.budget + LEASE_GRACE)
-            .unwrap_or_else(|_| chrono::Duration::minutes(10))
+        chrono::Duration::from_std(LEASE_TTL).unwrap_or_else(|_| chrono::Duration::seconds(90))
+    }
+
+    /// The lease holder of one run: this process and the run, so that a
+    /// redelivery of the run can take its own lease over.
+    fn holder_of(&self, run_id: uuid::Uuid) -> String {
+        format!("{} run {run_id}", self.holder)
     }
 
     /// How long before the budget ends a slice stops launching writes.
@@ -140,14 +150,14 @@ impl JobDriver {
                 r.outcome.as_str()
             )));
         }
-        let Some(lease) = self.acquire(tid, item.job).await? else {
+        let Some(lease) = self.acquire(tid, item.job, item.run_id).await? else {
             tracing::info!("job already running elsewhere; work item completed without running");
             return Ok(Slice::Skipped(format!(
                 "tenant {tid}: {} already running elsewhere; this work item was not run",
                 item.job
             )));
         };
-        let res = self.slice(&tenant, item, progress).await;
+        let res = lease.guard(self.slice(&tenant, item, progress)).await;
         lease.release().await;
         let (outcome, next) = res?;
         Ok(Slice::Ran {
@@ -188,7 +198,7 @@ impl JobDriver {
         progress: &dyn Progress,
     ) -> Result<Driven, SyncError> {
         let (tid, job) = (item.source_tenant_id, item.job);
-        let Some(lease) = self.acquire(tid, job).await? else {
+        let Some(lease) = self.acquire(tid, job, item.run_id).await? else {
             return Ok(Driven::Skipped(format!("a {job} job is already running")));
         };
         let mut counts = RunCounts::default();
@@ -201,7 +211,7 @@ impl JobDriver {
                 Ok(t) => t.unwrap_or_else(|| tenant.clone()),
                 Err(e) => break Err(SyncError::store("reading the tenant registry", e)),
             };
-            match self.slice(&fresh, &item, progress).await {
+            match lease.guard(self.slice(&fresh, &item, progress)).await {
                 Ok((out, next)) => {
                     counts.add(&out.counts);
                     match next {
@@ -240,13 +250,43 @@ impl JobDriver {
         }
     }
 
-    async fn acquire(&self, tenant: Guid, job: Job) -> Result<Option<HeldLease>, SyncError> {
+    /// Takes the tenant's job lease for `run_id`: free or expired, or
+    /// still held by the same run (a redelivery after its invocation died:
+    /// the run takes its own lease over rather than waiting it out).
+    async fn acquire(
+        &self,
+        tenant: Guid,
+        job: Job,
+        run_id: uuid::Uuid,
+    ) -> Result<Option<HeldLease>, SyncError> {
         let ttl = self.lease_ttl();
-        let lease = self
+        let holder = self.holder_of(run_id);
+        let err = |e| SyncError::store("taking the tenant lease", e);
+        let mut lease = self
             .store()
-            .try_acquire(tenant, job, &self.holder, ttl)
+            .try_acquire(tenant, job, &holder, ttl)
             .await
-            .map_err(|e| SyncError::store("taking the tenant lease", e))?;
+            .map_err(err)?;
+        if lease.is_none() {
+            let run_suffix = format!(" run {run_id}");
+            if let Some(own) = self
+                .store()
+                .current_lease(tenant, job)
+                .await
+                .map_err(err)?
+                .filter(|l| l.holder.ends_with(&run_suffix))
+            {
+                match self.store().renew(&own, ttl).await {
+                    Ok(l) => {
+                        tracing::info!(previous_holder = %own.holder, "took over the lease of this run from a holder that stopped");
+                        lease = Some(l);
+                    }
+                    // Changed meanwhile: somebody holds it.
+                    Err(StoreError::Conflict(_)) => {}
+                    Err(e) => return Err(err(e)),
+                }
+            }
+        }
         Ok(lease.map(|l| HeldLease::hold(self.engine.store.clone(), l, ttl)))
     }
 
@@ -286,34 +326,46 @@ struct HeldLease {
     store: Arc<dyn Store>,
     current: Arc<Mutex<Lease>>,
     renewer: tokio::task::JoinHandle<()>,
+    /// Becomes true when the lease is lost (taken, or expired unrenewed).
+    lost: tokio::sync::watch::Receiver<bool>,
 }
 
 impl HeldLease {
     fn hold(store: Arc<dyn Store>, lease: Lease, ttl: chrono::Duration) -> Self {
         let current = Arc::new(Mutex::new(lease));
-        let every = ttl.to_std().unwrap_or(Duration::from_secs(60)) / 3;
+        let every = ttl.to_std().unwrap_or(Duration::from_secs(90)) / 3;
+        let (lost_tx, lost) = tokio::sync::watch::channel(false);
         let renewer = tokio::spawn({
             let store = store.clone();
             let current = current.clone();
             async move {
+                let mut wait = every;
                 loop {
-                    tokio::time::sleep(every).await;
+                    tokio::time::sleep(wait).await;
                     let held = match current.lock() {
                         Ok(l) => l.clone(),
                         Err(_) => return,
                     };
                     match store.renew(&held, ttl).await {
                         Ok(l) => {
+                            wait = every;
                             if let Ok(mut c) = current.lock() {
                                 *c = l;
                             }
                         }
                         Err(StoreError::Conflict(_)) => {
-                            tracing::warn!(tenant_id = %held.tenant, job = %held.job, "lease lost (expired and taken by another holder)");
+                            tracing::warn!(tenant_id = %held.tenant, job = %held.job, "lease lost (expired and taken by another holder); stopping the slice");
+                            let _ = lost_tx.send(true);
+                            return;
+                        }
+                        Err(e) if Utc::now() >= held.expires_at => {
+                            tracing::warn!(tenant_id = %held.tenant, job = %held.job, error = %e, "lease expired unrenewed (the store is unreachable); stopping the slice");
+                            let _ = lost_tx.send(true);
                             return;
                         }
                         Err(e) => {
                             tracing::warn!(tenant_id = %held.tenant, job = %held.job, error = %e, "lease renewal failed; retrying");
+                            wait = Duration::from_secs(2).min(every);
                         }
                     }
                 }
@@ -323,6 +375,29 @@ impl HeldLease {
             store,
             current,
             renewer,
+            lost,
+        }
+    }
+
+    /// Runs `work` while the lease is held; a lost lease ends it at once
+    /// with a transient error (the work is crash-safe at any await point,
+    /// and someone else may be running the tenant now).
+    async fn guard<T>(
+        &self,
+        work: impl std::future::Future<Output = Result<T, SyncError>>,
+    ) -> Result<T, SyncError> {
+        let mut lost = self.lost.clone();
+        tokio::select! {
+            r = work => r,
+            _ = async {
+                // A renewer that ended without losing the lease is no loss.
+                if lost.wait_for(|l| *l).await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            } => Err(SyncError::store(
+                "holding the tenant lease",
+                StoreError::Conflict("the tenant's job lease was lost before the slice ended".into()),
+            )),
         }
     }
 
