@@ -47,9 +47,15 @@ impl Spawned {
     /// Starts `binary` on a free port with JSON logs at `rust_log` and
     /// waits for its "handler listening" line.
     pub async fn start(binary: &Path, rust_log: &str) -> Spawned {
+        Spawned::start_with(binary, rust_log, &[]).await
+    }
+
+    /// [`Spawned::start`] with settings added or overridden.
+    pub async fn start_with(binary: &Path, rust_log: &str, extra: &[(&str, &str)]) -> Spawned {
         let state = tempfile::tempdir().unwrap();
         let mut child = Command::new(binary)
             .envs(handler_settings(state.path()))
+            .envs(extra.iter().copied())
             .env("FUNCTIONS_CUSTOMHANDLER_PORT", "0")
             .env("GUESTSYNC_LOG_FORMAT", "json")
             .env("RUST_LOG", rust_log)
@@ -231,4 +237,52 @@ async fn sigterm_during_an_invocation_lets_it_finish_then_exits_zero() {
     let finished = handler.wait_for_message("invocation finished").await;
     assert_eq!(finished["function"], "sync-timer");
     assert_eq!(handler.exit_code().await, Some(0));
+}
+
+/// Start-up does not wait for Azure: with the store unreachable (a table
+/// endpoint nobody listens on, as when role assignments have not
+/// propagated yet) the handler still listens and answers the readiness
+/// probe; invocations fail transiently naming the cause (the host
+/// redelivers) and the process keeps serving.
+#[tokio::test]
+async fn an_unreachable_store_does_not_stop_start_up() {
+    let store = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;TableEndpoint=http://127.0.0.1:9/devstoreaccount1";
+    let mut handler =
+        Spawned::start_with(handler_binary(), "info", &[("GUESTSYNC_STORE", store)]).await;
+    let client = reqwest::Client::new();
+    for _ in 0..2 {
+        let ready = client
+            .get(format!("{}/", handler.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ready.status().as_u16(), 200);
+        let res = client
+            .post(format!("{}/tenant-worker", handler.base))
+            .body(double_encoded_queue_envelope(&work_item()).to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let body = res.text().await.unwrap();
+        assert!(status >= 500, "{status} {body}");
+        assert!(body.contains("not ready"), "{body}");
+        assert!(
+            !body.contains("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1"),
+            "key in the answer"
+        );
+    }
+    let warn = handler.wait_for_message("app not ready yet (store or vault unreachable); invocations fail transiently until it is").await;
+    assert!(
+        warn["error"].as_str().unwrap_or_default().contains("store"),
+        "{warn}"
+    );
+    assert!(!body_has_key(&warn));
+    handler.sigterm();
+    assert_eq!(handler.exit_code().await, Some(0));
+}
+
+/// True when a log line shows the storage account key.
+fn body_has_key(v: &Value) -> bool {
+    v.to_string().contains("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1")
 }

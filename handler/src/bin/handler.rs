@@ -2,6 +2,9 @@
 //! of the app. Start-up: telemetry, the port from
 //! `FUNCTIONS_CUSTOMHANDLER_PORT`, signal handlers, then serve on
 //! 127.0.0.1 until SIGTERM/SIGINT (graceful: in-flight invocations finish).
+//! The app itself (store tables, Key Vault, the identity's token) opens
+//! after binding, in the background and on demand (`orchestration::lazy`):
+//! start-up never waits on Azure; a bad setting still exits 1 at once.
 #![forbid(unsafe_code)]
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -38,10 +41,9 @@ async fn main() -> ExitCode {
             return fail(&e);
         }
     }
-    let set = match guest_sync::orchestration::build(settings).await {
-        Ok(s) => s,
-        Err(e) => return fail(&e),
-    };
+    // Nothing that needs Azure happens before the port is bound: the app
+    // (store, vault, token) opens in the background and on demand.
+    let (set, app) = guest_sync::orchestration::lazy_function_set(settings);
     // Signal handlers first, so a SIGTERM right after readiness is honoured.
     let shutdown = match protocol::shutdown_signal() {
         Ok(s) => s,
@@ -56,6 +58,7 @@ async fn main() -> ExitCode {
         Ok(addr) => tracing::info!(%addr, version = env!("CARGO_PKG_VERSION"), "handler listening"),
         Err(e) => return fail(&format!("cannot read the bound address: {e}")),
     }
+    app.warm_up();
     match protocol::serve(listener, set, shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&format!("server error: {e}")),

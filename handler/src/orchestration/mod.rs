@@ -26,6 +26,7 @@ use crate::protocol::{FunctionName, FunctionSet, InvokeError};
 pub mod daily;
 pub mod fanout;
 pub mod http;
+pub mod lazy;
 pub mod poison;
 pub mod worker;
 
@@ -67,6 +68,14 @@ pub fn function_set(app: Arc<App>) -> FunctionSet {
             Arc::new(http::Report::new(app.clone())),
         )
         .with(FunctionName::Provision, Arc::new(http::Provision::new(app)))
+}
+
+/// The handler's functions over an app opened lazily ([`lazy`]): nothing
+/// here touches Azure, so the handler can listen at once. Call
+/// [`lazy::LazyApp::warm_up`] once serving to open it in the background.
+pub fn lazy_function_set(settings: crate::settings::Settings) -> (FunctionSet, Arc<lazy::LazyApp>) {
+    let app = lazy::LazyApp::new(settings);
+    (app.function_set(), app)
 }
 
 /// Builds the app from settings and the functions over it (the handler).
