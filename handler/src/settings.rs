@@ -149,6 +149,9 @@ pub struct Settings {
     /// Where the ownership anchor is written on guests we create
     /// (`GUESTSYNC_ANCHOR_ATTRIBUTE`; None = `none`, no anchors).
     pub anchor_attribute: Option<AnchorAttribute>,
+    /// `GUESTSYNC_ALLOW_HTTP`: plain-http Graph and authority URLs are
+    /// accepted (development against the simulator only).
+    pub allow_http: bool,
 }
 
 /// All setting names the handler reads (the infra mirror check uses this).
@@ -172,6 +175,7 @@ pub const SETTING_NAMES: &[&str] = &[
     "GUESTSYNC_JOB_BUDGET_SECS",
     "GUESTSYNC_RETENTION_DAYS",
     "GUESTSYNC_ANCHOR_ATTRIBUTE",
+    "GUESTSYNC_ALLOW_HTTP",
 ];
 
 /// Settings the handler cannot start without.
@@ -195,6 +199,21 @@ fn parse_url(name: &'static str, v: &str) -> Result<url::Url, SettingError> {
         return Err(bad(
             name,
             format!("expected an http(s) URL, got scheme {:?}", u.scheme()),
+        ));
+    }
+    Ok(u)
+}
+
+/// An endpoint that receives tokens or client secrets: https only, unless
+/// `GUESTSYNC_ALLOW_HTTP=true` (development against the simulator).
+fn endpoint_url(name: &'static str, v: &str, allow_http: bool) -> Result<url::Url, SettingError> {
+    let u = parse_url(name, v)?;
+    if u.scheme() != "https" && !allow_http {
+        return Err(bad(
+            name,
+            format!(
+                "{u} is not https: credentials and tokens would travel in clear (set GUESTSYNC_ALLOW_HTTP=true only for the local simulator)"
+            ),
         ));
     }
     Ok(u)
@@ -317,14 +336,20 @@ impl Settings {
         let store = StoreSpec::parse(
             &opt("GUESTSYNC_STORE").unwrap_or_else(|| "sqlite:guest-sync.db".to_string()),
         )?;
-        let graph_url = parse_url(
+        let allow_http = match opt("GUESTSYNC_ALLOW_HTTP") {
+            Some(v) => parse_bool("GUESTSYNC_ALLOW_HTTP", &v)?,
+            None => false,
+        };
+        let graph_url = endpoint_url(
             "GUESTSYNC_GRAPH_URL",
             &opt("GUESTSYNC_GRAPH_URL").unwrap_or_else(|| "https://graph.microsoft.com".into()),
+            allow_http,
         )?;
-        let authority_url = parse_url(
+        let authority_url = endpoint_url(
             "GUESTSYNC_AUTHORITY_URL",
             &opt("GUESTSYNC_AUTHORITY_URL")
                 .unwrap_or_else(|| "https://login.microsoftonline.com".into()),
+            allow_http,
         )?;
         let invite_redirect_url = match opt("GUESTSYNC_INVITE_REDIRECT_URL") {
             Some(v) => parse_url("GUESTSYNC_INVITE_REDIRECT_URL", &v)?.to_string(),
@@ -397,6 +422,7 @@ impl Settings {
             job_budget_secs,
             retention_days,
             anchor_attribute,
+            allow_http,
         })
     }
 
@@ -408,6 +434,28 @@ impl Settings {
 
 #[cfg(test)]
 mod tests {
+
+    /// Graph and the authority receive tokens and secrets: https only,
+    /// unless GUESTSYNC_ALLOW_HTTP says this is the local simulator.
+    #[test]
+    fn endpoints_are_https_unless_http_is_allowed() {
+        let mut env = base();
+        env.insert("GUESTSYNC_GRAPH_URL", "http://127.0.0.1:8787".into());
+        let e = Settings::from_lookup(|k| env.get(k).cloned()).unwrap_err();
+        assert_eq!(e.name, "GUESTSYNC_GRAPH_URL");
+        assert!(e.problem.contains("GUESTSYNC_ALLOW_HTTP"), "{e}");
+        env.remove("GUESTSYNC_GRAPH_URL");
+        env.insert("GUESTSYNC_AUTHORITY_URL", "http://127.0.0.1:8787".into());
+        let e = Settings::from_lookup(|k| env.get(k).cloned()).unwrap_err();
+        assert_eq!(e.name, "GUESTSYNC_AUTHORITY_URL");
+        env.insert("GUESTSYNC_ALLOW_HTTP", "true".into());
+        let s = Settings::from_lookup(|k| env.get(k).cloned()).unwrap();
+        assert!(s.allow_http);
+        assert_eq!(s.authority_url.scheme(), "http");
+        env.insert("GUESTSYNC_ALLOW_HTTP", "maybe".into());
+        let e = Settings::from_lookup(|k| env.get(k).cloned()).unwrap_err();
+        assert_eq!(e.name, "GUESTSYNC_ALLOW_HTTP");
+    }
 
     /// The job budget must end a minute before host.json's functionTimeout.
     #[test]

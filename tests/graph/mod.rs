@@ -605,3 +605,64 @@ async fn batch_items_throttled_by_graph_are_resubmitted() {
     assert!(seen > 0, "the shared budget did throttle some items");
     assert_eq!(seen, counts.status(429));
 }
+
+/// A token endpoint that redirects (307 keeps the method and the body,
+/// so following it would post the client secret to another host): the
+/// client does not follow, the error names the endpoint and the setting,
+/// and the other host never hears from it.
+#[tokio::test]
+async fn a_redirecting_token_endpoint_never_gets_the_secret_forwarded() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let thief_hits = Arc::new(AtomicUsize::new(0));
+    let thief = {
+        let hits = thief_hits.clone();
+        axum::Router::new().fallback(move || {
+            let hits = hits.clone();
+            async move {
+                hits.fetch_add(1, Ordering::SeqCst);
+                "{}"
+            }
+        })
+    };
+    let serve = |router: axum::Router| async move {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(l, router).await.unwrap() });
+        addr
+    };
+    let thief_addr = serve(thief).await;
+    let authority = axum::Router::new().fallback(move || async move {
+        (
+            axum::http::StatusCode::TEMPORARY_REDIRECT,
+            [(
+                axum::http::header::LOCATION,
+                format!("http://{thief_addr}/steal?from=token"),
+            )],
+        )
+    });
+    let auth_addr = serve(authority).await;
+    let url = |a: std::net::SocketAddr| url::Url::parse(&format!("http://{a}/")).unwrap();
+    let client = GraphClient::new(GraphConfig::new(url(thief_addr), url(auth_addr))).unwrap();
+    let secret = "Sup3r-Secret-Value-That-Must-Not-Travel";
+    let g = client.tenant(AppCredentials {
+        tenant_id: Guid::new_v4(),
+        client_id: Guid::new_v4(),
+        secret: SecretString::new(secret),
+    });
+    let e = g.get_group(Guid::new_v4(), &["id"]).await.unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("redirect"), "{msg}");
+    assert!(msg.contains("GUESTSYNC_AUTHORITY_URL"), "{msg}");
+    assert!(msg.contains(&auth_addr.to_string()), "{msg}");
+    assert!(!msg.contains(secret));
+    assert!(
+        !msg.contains("steal"),
+        "the error shows the redirect's path: {msg}"
+    );
+    assert_eq!(
+        thief_hits.load(Ordering::SeqCst),
+        0,
+        "the redirect was followed"
+    );
+}

@@ -149,6 +149,7 @@ impl WorldBuilder {
                 dir.path().join("secrets.json").display().to_string(),
             ),
             ("GUESTSYNC_GRAPH_URL", url.clone()),
+            ("GUESTSYNC_ALLOW_HTTP", "true".to_string()),
             ("GUESTSYNC_AUTHORITY_URL", url),
             ("GUESTSYNC_MAX_DEPROVISIONS", "50%".to_string()),
         ]

@@ -43,6 +43,7 @@ impl TenantCli {
             "GUESTSYNC_STORE" => Some(format!("sqlite:{}", db.display())),
             "GUESTSYNC_LOCAL_SECRETS" => Some(secrets.display().to_string()),
             "GUESTSYNC_GRAPH_URL" | "GUESTSYNC_AUTHORITY_URL" => Some(graph.to_string()),
+            "GUESTSYNC_ALLOW_HTTP" => Some("true".into()),
             _ => None,
         };
         let (settings, host_set) = load_settings(env).unwrap();

@@ -253,6 +253,7 @@ async fn the_binary_onboards_from_the_environment_without_revealing_secrets() {
                 )
                 .env("GUESTSYNC_LOCAL_SECRETS", dir.join("secrets.json"))
                 .env("GUESTSYNC_GRAPH_URL", &url)
+                .env("GUESTSYNC_ALLOW_HTTP", "true")
                 .env("GUESTSYNC_AUTHORITY_URL", &url)
                 .env("RUST_LOG", "trace")
                 .stdin(std::process::Stdio::piped())

@@ -322,6 +322,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         job_budget_secs: crate::settings::DEFAULT_JOB_BUDGET_SECS,
         retention_days: crate::settings::DEFAULT_RETENTION_DAYS,
         anchor_attribute: crate::settings::parse_anchor(None)?,
+        allow_http: true,
     };
     let app = App::open_with_graph(settings, |g| g.with_time_scale(args.time_scale))
         .await?

@@ -137,6 +137,7 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
     let base = url.as_str().trim_end_matches('/');
     println!("Graph simulator listening on {base}");
     println!("  GUESTSYNC_GRAPH_URL={base}");
+    println!("  GUESTSYNC_ALLOW_HTTP=true");
     println!("  GUESTSYNC_AUTHORITY_URL={base}");
     println!("  control API: {base}/_sim/ (see docs/simulator.md)");
 

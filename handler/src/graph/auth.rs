@@ -175,8 +175,23 @@ async fn fetch(
                 let status = resp.status().as_u16();
                 let retry_after =
                     retry_after_from(|n| resp.headers().get(n).and_then(|v| v.to_str().ok()));
+                let location = resp
+                    .headers()
+                    .get("location")
+                    .and_then(|v| v.to_str().ok())
+                    .map(redirect_target);
                 let body = resp.bytes().await.unwrap_or_default();
                 tracing::debug!(tenant_id = %creds.tenant_id, client_id = %creds.client_id, status, client_request_id = %rid, "token request");
+                if (300..400).contains(&status) {
+                    return Err(GraphError::Permanent {
+                        detail: format!(
+                            "the token endpoint {} answered a redirect ({status} to {}); the client secret is never sent after a redirect: check GUESTSYNC_AUTHORITY_URL",
+                            redirect_target(url.as_str()),
+                            location.unwrap_or_else(|| "nowhere".into())
+                        ),
+                        ctx: ctx(Some(status), None),
+                    });
+                }
                 if (200..300).contains(&status) {
                     let a: TokenAnswer =
                         serde_json::from_slice(&body).map_err(|e| GraphError::InvalidResponse {
@@ -285,5 +300,19 @@ mod tests {
             refresh_after(Duration::from_secs(10), m),
             Duration::from_secs(8)
         );
+    }
+}
+
+/// Where a URL points, for an error message: scheme, host and port only
+/// (never a path or query that could carry a tenant's details).
+pub(crate) fn redirect_target(u: &str) -> String {
+    match url::Url::parse(u) {
+        Ok(u) => format!(
+            "{}://{}{}",
+            u.scheme(),
+            u.host_str().unwrap_or("?"),
+            u.port().map(|p| format!(":{p}")).unwrap_or_default()
+        ),
+        Err(_) => "an unparsable location".into(),
     }
 }

@@ -107,6 +107,13 @@ pub(crate) fn map_error(
             ctx,
         },
         s if s >= 500 => GraphError::Transient { detail, ctx },
+        // Redirects are never followed (the bearer token would go along).
+        300..=399 => GraphError::Permanent {
+            detail: format!(
+                "Graph answered a redirect (HTTP {status}); the token is never sent after a redirect: check GUESTSYNC_GRAPH_URL"
+            ),
+            ctx,
+        },
         _ => GraphError::Permanent { detail, ctx },
     }
 }

@@ -126,6 +126,10 @@ impl GraphClient {
             .connect_timeout(cfg.request_timeout.min(std::time::Duration::from_secs(10)))
             .user_agent(cfg.user_agent.clone())
             .pool_max_idle_per_host(256)
+            // Never follow a redirect: a 307 keeps the method and body, so
+            // the token request's client secret (or a bearer token) would
+            // go to wherever the Location says. A 3xx is an error.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| GraphError::Permanent {
                 detail: format!("the HTTP client could not be built: {e}"),

@@ -193,6 +193,7 @@ pub async fn scale(args: &ScaleBenchArgs) -> anyhow::Result<ScaleReport> {
             secrets_path.display().to_string(),
         ),
         ("GUESTSYNC_GRAPH_URL", sim.url().to_string()),
+        ("GUESTSYNC_ALLOW_HTTP", "true".to_string()),
         ("GUESTSYNC_AUTHORITY_URL", sim.url().to_string()),
         // One slice per run: the benchmark measures the engine, not slicing.
         ("GUESTSYNC_JOB_BUDGET_SECS", (24 * 3600).to_string()),
