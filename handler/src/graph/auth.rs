@@ -265,6 +265,20 @@ async fn fetch(
     }
 }
 
+/// Where a URL points, for an error message: scheme, host and port only
+/// (never a path or query that could carry a tenant's details).
+pub(crate) fn redirect_target(u: &str) -> String {
+    match url::Url::parse(u) {
+        Ok(u) => format!(
+            "{}://{}{}",
+            u.scheme(),
+            u.host_str().unwrap_or("?"),
+            u.port().map(|p| format!(":{p}")).unwrap_or_default()
+        ),
+        Err(_) => "an unparsable location".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -300,19 +314,5 @@ mod tests {
             refresh_after(Duration::from_secs(10), m),
             Duration::from_secs(8)
         );
-    }
-}
-
-/// Where a URL points, for an error message: scheme, host and port only
-/// (never a path or query that could carry a tenant's details).
-pub(crate) fn redirect_target(u: &str) -> String {
-    match url::Url::parse(u) {
-        Ok(u) => format!(
-            "{}://{}{}",
-            u.scheme(),
-            u.host_str().unwrap_or("?"),
-            u.port().map(|p| format!(":{p}")).unwrap_or_default()
-        ),
-        Err(_) => "an unparsable location".into(),
     }
 }
