@@ -13,8 +13,8 @@
 //!   `.` + the resource's host, which `guestsync.vault.test` satisfies.
 //! - Implemented: `GET /secrets/{name}[/{version}]`, `PUT /secrets/{name}`
 //!   (both need `api-version`); a disabled secret answers 403 with inner
-//!   error `SecretDisabled`, an unknown one 404 `SecretNotFound`, like Key
-//!   Vault.
+//!   error `SecretDisabled`, an expired one 403 with `SecretExpired`, an
+//!   unknown one 404 `SecretNotFound`, like Key Vault.
 //! - The identity endpoint (`IDENTITY_ENDPOINT` + `IDENTITY_HEADER`, API
 //!   version 2019-08-01) issues tokens only for the vault resource, with the
 //!   right header, and for the user-assigned client ids it knows.
@@ -363,6 +363,14 @@ async fn vault_handler(
                     "Forbidden",
                     "Operation get is not allowed on a disabled secret.",
                     Some("SecretDisabled"),
+                );
+            }
+            if v.exp.is_some_and(|e| e <= now()) {
+                return kv_error(
+                    StatusCode::FORBIDDEN,
+                    "Forbidden",
+                    "Operation get is not allowed on an expired secret.",
+                    Some("SecretExpired"),
                 );
             }
             Json(bundle(&vault, name, v)).into_response()

@@ -329,7 +329,7 @@ fn check_expiry(
         Some(t) if t <= ctx.clock.now() => Err(SecretError::Expired {
             name: name.to_string(),
             source_name: source_name.to_string(),
-            expired_on: t,
+            expired_on: Some(t),
         }),
         _ => Ok(()),
     }

@@ -123,7 +123,7 @@ async fn check_one(
 ) -> SecretExpiryStatus {
     let (expires_on, error) = match secrets.get(name).await {
         Ok(s) => (s.expires_on, None),
-        Err(SecretError::Expired { expired_on, .. }) => (Some(expired_on), None),
+        Err(SecretError::Expired { expired_on, .. }) => (Some(expired_on.unwrap_or(now)), None),
         Err(e) => (None, Some(e.to_string())),
     };
     let (days_left, level) = match &error {

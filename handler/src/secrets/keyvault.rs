@@ -301,6 +301,14 @@ impl KeyVaultSource {
                         name: name.to_string(),
                         source_name,
                     },
+                    // Key Vault refuses to read a secret past its expiry
+                    // date with 403 and inner code SecretExpired (the
+                    // date is not in the answer).
+                    403 if inner.as_deref() == Some("SecretExpired") => SecretError::Expired {
+                        name: name.to_string(),
+                        source_name,
+                        expired_on: None,
+                    },
                     403 => SecretError::Forbidden {
                         source_name,
                         detail: what,
@@ -394,7 +402,7 @@ fn check_expiry(
         Some(exp) if exp <= Utc::now() => Err(SecretError::Expired {
             name: name.to_string(),
             source_name,
-            expired_on: exp,
+            expired_on: Some(exp),
         }),
         _ => Ok(secret),
     }

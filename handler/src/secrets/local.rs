@@ -169,7 +169,7 @@ impl SecretSource for LocalFileSource {
                 return Err(SecretError::Expired {
                     name: name.to_string(),
                     source_name: self.describe(),
-                    expired_on: exp,
+                    expired_on: Some(exp),
                 });
             }
         }

@@ -62,11 +62,13 @@ pub enum SecretError {
     NotFound { name: String, source_name: String },
     #[error("secret {name} in {source_name} is disabled")]
     Disabled { name: String, source_name: String },
-    #[error("secret {name} in {source_name} expired on {expired_on}; create a new client secret and store it under the same name")]
+    #[error("secret {name} in {source_name} expired{}; create a new client secret and store it under the same name", expired_when(.expired_on))]
     Expired {
         name: String,
         source_name: String,
-        expired_on: DateTime<Utc>,
+        /// When, if the source says (Key Vault's 403 `SecretExpired`
+        /// does not).
+        expired_on: Option<DateTime<Utc>>,
     },
     #[error("access to {source_name} was refused ({detail}); the identity needs the Key Vault Secrets User role")]
     Forbidden { source_name: String, detail: String },
@@ -137,4 +139,9 @@ mod tests {
         };
         assert!(!format!("{sec:?}").contains("hunter2"));
     }
+}
+
+/// " on <date>" when the expiry date is known.
+fn expired_when(on: &Option<DateTime<Utc>>) -> String {
+    on.map(|d| format!(" on {d}")).unwrap_or_default()
 }

@@ -97,7 +97,9 @@ pub async fn tenant_overview(
                         expires = expires.or(s.expires_on);
                         secret_value = Some(s.value);
                     }
-                    Err(SecretError::Expired { expired_on, .. }) => expires = Some(expired_on),
+                    Err(SecretError::Expired { expired_on, .. }) => {
+                        expires = expired_on.or(Some(chrono::Utc::now()))
+                    }
                     Err(e) => reasons.push(format!("secret unreadable: {e}")),
                 }
             }
