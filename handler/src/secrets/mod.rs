@@ -123,6 +123,11 @@ pub async fn secret_source(settings: &Settings) -> Result<Arc<dyn SecretSource>,
     }
 }
 
+/// " on <date>" when the expiry date is known.
+fn expired_when(on: &Option<DateTime<Utc>>) -> String {
+    on.map(|d| format!(" on {d}")).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,9 +144,4 @@ mod tests {
         };
         assert!(!format!("{sec:?}").contains("hunter2"));
     }
-}
-
-/// " on <date>" when the expiry date is known.
-fn expired_when(on: &Option<DateTime<Utc>>) -> String {
-    on.map(|d| format!(" on {d}")).unwrap_or_default()
 }
