@@ -17,6 +17,7 @@ from conftest import HANDLER_SRC, REPO, docs_dir, rust_str_list
 # Settings the handler reads that the cloud deployment leaves unset on purpose.
 DELIBERATELY_UNSET = {
     "GUESTSYNC_LOCAL_SECRETS": "the local secret file is for development only; in Azure every secret comes from Key Vault (GUESTSYNC_KEYVAULT_URL is always set)",
+    "GUESTSYNC_ALLOW_HTTP": "plain-http Graph and authority URLs are for the local simulator only; in Azure they are https (the default false)",
 }
 
 # The store's tables when the Rust source has no table-name list yet
