@@ -18,6 +18,7 @@ param deploymentContainerName string
 var queueNames = [
   'guestsync-work'
   'guestsync-work-poison'
+  'guestsync-quarantine'
 ]
 
 // Table names of the Azure Table store (handler/src/store; tests/infra checks it).

@@ -6,8 +6,8 @@
 use std::collections::BTreeSet;
 
 use guest_sync::protocol::{
-    FunctionName, TriggerKind, FUNCTION_NAMES, HTTP_OUTPUT_BINDING, QUEUE_OUTPUT_BINDING,
-    STORAGE_CONNECTION, WORK_QUEUE,
+    FunctionName, TriggerKind, FUNCTION_NAMES, HTTP_OUTPUT_BINDING, QUARANTINE_OUTPUT_BINDING,
+    QUARANTINE_QUEUE, QUEUE_OUTPUT_BINDING, STORAGE_CONNECTION, WORK_QUEUE,
 };
 use guest_sync::settings::SETTING_NAMES;
 
@@ -125,6 +125,16 @@ fn every_function_json_matches_what_the_handler_expects() {
                 .unwrap_or_else(|| panic!("{function}: no {QUEUE_OUTPUT_BINDING} output"));
             assert_eq!(q["type"], "queue");
             assert_eq!(q["queueName"], WORK_QUEUE);
+            assert_eq!(q["connection"], STORAGE_CONNECTION);
+        }
+        if function.has_quarantine_output() {
+            want_outputs += 1;
+            let q = outputs
+                .iter()
+                .find(|b| b["name"] == QUARANTINE_OUTPUT_BINDING)
+                .unwrap_or_else(|| panic!("{function}: no {QUARANTINE_OUTPUT_BINDING} output"));
+            assert_eq!(q["type"], "queue");
+            assert_eq!(q["queueName"], QUARANTINE_QUEUE);
             assert_eq!(q["connection"], STORAGE_CONNECTION);
         }
         if kind == TriggerKind::Http {

@@ -213,3 +213,60 @@ async fn each_invocation_writes_one_json_event_line() {
         .unwrap()
         .contains("not configured"));
 }
+
+/// Nothing dropped: a message on the work queue that is no work item is
+/// answered 2xx (it would fail the same way again) but kept, with the
+/// reason, on `guestsync-quarantine` through the quarantine output
+/// binding; the audit records it without its text, and the report's
+/// attention list counts it. The same for one parked in the poison queue.
+#[tokio::test]
+async fn a_message_that_is_no_work_item_is_quarantined_not_dropped() {
+    use guest_sync::report::{AttentionKind, Statistics};
+    let w = crate::support::world::World::fast().await;
+    let router = guest_sync::protocol::app(guest_sync::orchestration::function_set(w.app()));
+    let bad = json!({"job": "reconcile", "sourceTenantId": "33333333-3333-4333-8333-333333333333", "note": "Ann Example <ann@contoso.example>"});
+    let (status, out) = post_json(
+        &router,
+        "tenant-worker",
+        &double_encoded_queue_envelope(&bad),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    let q = out["Outputs"]["quarantine"]
+        .as_array()
+        .expect("no quarantine output");
+    assert_eq!(q.len(), 1, "{out}");
+    assert!(q[0]["reason"].as_str().unwrap().contains("runId"), "{out}");
+    assert_eq!(q[0]["message"].as_str().unwrap(), bad.to_string());
+    assert_eq!(q[0]["function"], "tenant-worker");
+    assert!(out["Outputs"].get("workItems").is_none());
+
+    let mut parked = double_encoded_queue_envelope(&json!("not json at all"));
+    parked["Metadata"]["DequeueCount"] = json!(5);
+    let (status, out) = post_json(&router, "poison-watch", &parked).await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(out["Outputs"]["quarantine"][0]["function"], "poison-watch");
+
+    let audit = w.store.list_audit(None, 100).await.unwrap();
+    let q: Vec<_> = audit
+        .iter()
+        .filter(|e| e.operation == "quarantine")
+        .collect();
+    assert_eq!(q.len(), 2);
+    for e in &q {
+        let d = e.detail.clone().unwrap_or_default();
+        assert!(
+            !d.contains("ann@contoso.example"),
+            "message text in the audit: {d}"
+        );
+    }
+    let stats = Statistics::load(w.store.as_ref(), chrono::Utc::now())
+        .await
+        .unwrap();
+    let item = stats
+        .attention
+        .iter()
+        .find(|a| a.kind == AttentionKind::QuarantinedMessages)
+        .expect("no attention item");
+    assert_eq!(item.count, Some(2));
+}

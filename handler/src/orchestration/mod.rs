@@ -28,6 +28,7 @@ pub mod fanout;
 pub mod http;
 pub mod lazy;
 pub mod poison;
+pub mod quarantine;
 pub mod worker;
 
 /// The engine's error in the host's terms: its class decides redelivery;

@@ -35,14 +35,18 @@ impl Function for PoisonWatch {
             Ok(i) => i,
             Err(e) => {
                 // Not a work item at all: nothing to attribute it to, but it
-                // must not vanish silently.
-                tracing::error!(
-                    event = events::WORK_ITEM_PARKED,
-                    message_id = msg.id.as_deref().unwrap_or(""),
-                    dequeue_count = msg.dequeue_count,
-                    "a parked message is no work item: {e}"
-                );
-                return Err(e);
+                // must not vanish: quarantined with the reason.
+                let reason = match e {
+                    InvokeError::BadInput(r) => r,
+                    other => other.to_string(),
+                };
+                return crate::orchestration::quarantine::quarantine(
+                    &self.app,
+                    crate::protocol::FunctionName::PoisonWatch,
+                    msg,
+                    &reason,
+                )
+                .await;
             }
         };
         let now = Utc::now();

@@ -35,7 +35,22 @@ impl Function for Worker {
                 "tenant-worker is triggered by a queue message".into(),
             ));
         };
-        let item = msg.work_item()?;
+        let item = match msg.work_item() {
+            Ok(i) => i,
+            Err(e) => {
+                let reason = match e {
+                    InvokeError::BadInput(r) => r,
+                    other => other.to_string(),
+                };
+                return super::quarantine::quarantine(
+                    &self.app,
+                    crate::protocol::FunctionName::TenantWorker,
+                    msg,
+                    &reason,
+                )
+                .await;
+            }
+        };
         tracing::debug!(run_id = %item.run_id, dequeue_count = msg.dequeue_count, "work item received");
         run_work_item(&self.app, &item).await
     }

@@ -15,7 +15,9 @@ use chrono::{DateTime, Datelike, NaiveDateTime, Utc};
 use serde_json::{json, Map, Value};
 
 use super::model::{FunctionOutput, HttpRequest, Invocation, QueueMessage, TimerInfo, Trigger};
-use super::names::{FunctionName, TriggerKind, HTTP_OUTPUT_BINDING, QUEUE_OUTPUT_BINDING};
+use super::names::{
+    FunctionName, TriggerKind, HTTP_OUTPUT_BINDING, QUARANTINE_OUTPUT_BINDING, QUEUE_OUTPUT_BINDING,
+};
 
 /// A request envelope the handler cannot decode.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -54,6 +56,13 @@ pub enum OutputError {
         function: FunctionName,
         index: usize,
         found: &'static str,
+    },
+    #[error(
+        "function {function} has no quarantine output binding but quarantined {count} message(s)"
+    )]
+    NoQuarantineOutput {
+        function: FunctionName,
+        count: usize,
     },
     #[error("HTTP function {function} returned no HTTP response (Outputs.res)")]
     MissingHttpResponse { function: FunctionName },
@@ -486,6 +495,18 @@ pub fn encode_output(function: FunctionName, out: FunctionOutput) -> Result<Valu
         outputs.insert(
             QUEUE_OUTPUT_BINDING.to_string(),
             Value::Array(out.queue_messages),
+        );
+    }
+    if !out.quarantine.is_empty() {
+        if !function.has_quarantine_output() {
+            return Err(OutputError::NoQuarantineOutput {
+                function,
+                count: out.quarantine.len(),
+            });
+        }
+        outputs.insert(
+            QUARANTINE_OUTPUT_BINDING.to_string(),
+            Value::Array(out.quarantine),
         );
     }
     match (function.trigger(), out.http) {

@@ -82,7 +82,8 @@ pub use model::{
 };
 pub use names::{
     FunctionName, TriggerKind, FUNCTION_NAMES, HTTP_OUTPUT_BINDING, POISON_QUEUE,
-    QUEUE_OUTPUT_BINDING, STORAGE_CONNECTION, WORK_QUEUE,
+    QUARANTINE_OUTPUT_BINDING, QUARANTINE_QUEUE, QUEUE_OUTPUT_BINDING, STORAGE_CONNECTION,
+    WORK_QUEUE,
 };
 pub use plugin::{from_fn, Function, FunctionSet};
 pub use server::{

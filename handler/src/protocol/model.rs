@@ -146,6 +146,9 @@ pub struct FunctionOutput {
     /// message per element. Each must be a JSON object: the host would try
     /// to base64-decode a bare string.
     pub queue_messages: Vec<serde_json::Value>,
+    /// Messages to keep on `guestsync-quarantine` (`Outputs.quarantine`):
+    /// a queue message that is no work item, with the reason. JSON objects.
+    pub quarantine: Vec<serde_json::Value>,
     /// The answer of an HTTP function (`Outputs.res`); required for
     /// `report` and `provision`, refused for the others.
     pub http: Option<HttpResponse>,

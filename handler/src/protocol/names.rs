@@ -14,6 +14,13 @@ pub const POISON_QUEUE: &str = "guestsync-work-poison";
 pub const STORAGE_CONNECTION: &str = "AzureWebJobsStorage";
 /// Output binding of the functions that enqueue work items (`Outputs.workItems`).
 pub const QUEUE_OUTPUT_BINDING: &str = "workItems";
+/// Where a queue message that is no work item is kept, with the reason,
+/// instead of vanishing (nothing reads it: inspect it with Storage
+/// Explorer; the report counts the quarantined messages).
+pub const QUARANTINE_QUEUE: &str = "guestsync-quarantine";
+/// Output binding of the queue functions onto [`QUARANTINE_QUEUE`]
+/// (`Outputs.quarantine`).
+pub const QUARANTINE_OUTPUT_BINDING: &str = "quarantine";
 /// Output binding of the HTTP functions (`Outputs.res`).
 pub const HTTP_OUTPUT_BINDING: &str = "res";
 
@@ -127,6 +134,12 @@ impl FunctionName {
                 | FunctionName::RedemptionTimer
                 | FunctionName::TenantWorker
         )
+    }
+
+    /// True when the function may quarantine a message it cannot read
+    /// (`Outputs.quarantine` on [`QUARANTINE_QUEUE`]): the queue functions.
+    pub const fn has_quarantine_output(self) -> bool {
+        matches!(self, FunctionName::TenantWorker | FunctionName::PoisonWatch)
     }
 
     /// The queue a queue-triggered function reads.

@@ -16,7 +16,7 @@ pub use html::render_html;
 pub use stats::{
     AttentionItem, AttentionKind, AuditRow, FailedGuest, GuestCounts, GuestTally, LastRun,
     RedemptionPoint, RunPoint, SecretLevel, SecretStatus, Severity, Statistics, TenantStats,
-    Totals, SCHEMA_VERSION,
+    Totals, QUARANTINE_OPERATION, SCHEMA_VERSION,
 };
 pub use table::render_table;
 

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Guid, Job, RunOutcome, RunRecord, SourceTenant};
+use crate::domain::{AuditEntry, Guid, Job, RunOutcome, RunRecord, SourceTenant};
 
 use super::secret::{SecretLevel, SecretStatus};
 use super::{GuestCounts, GuestTally};
@@ -44,6 +44,8 @@ pub enum AttentionKind {
     Conflicts,
     /// Guests a host administrator disabled or deleted (left as they are).
     HeldByHost,
+    /// Queue messages that were no work item, kept on `guestsync-quarantine`.
+    QuarantinedMessages,
 }
 
 impl AttentionKind {
@@ -59,6 +61,7 @@ impl AttentionKind {
             AttentionKind::IncompleteRun => "incompleteRun",
             AttentionKind::Conflicts => "conflicts",
             AttentionKind::HeldByHost => "heldByHost",
+            AttentionKind::QuarantinedMessages => "quarantinedMessages",
         }
     }
 }
@@ -256,4 +259,36 @@ pub(super) fn tenant_attention(
         it.count = Some(counts.held);
         out.push(it);
     }
+}
+
+/// The audit operation of a quarantined queue message.
+pub const QUARANTINE_OPERATION: &str = "quarantine";
+
+/// One item for the queue messages quarantined in the audit window
+/// (they belong to no tenant: the tenant id is the one the message named,
+/// or nil).
+pub(super) fn quarantine_attention(audit: &[AuditEntry], out: &mut Vec<AttentionItem>) {
+    let q: Vec<&AuditEntry> = audit
+        .iter()
+        .filter(|e| e.operation == QUARANTINE_OPERATION)
+        .collect();
+    let Some(newest) = q.iter().max_by_key(|e| e.at) else {
+        return;
+    };
+    out.push(AttentionItem {
+        severity: Severity::Warning,
+        kind: AttentionKind::QuarantinedMessages,
+        tenant_id: newest.source_tenant_id,
+        tenant_name: "(queue)".into(),
+        at: Some(newest.at),
+        message: format!(
+            "{} queue message(s) were no work item and were kept on guestsync-quarantine with the reason",
+            q.len()
+        ),
+        run_id: None,
+        job: None,
+        error: newest.detail.clone(),
+        count: Some(q.len() as u64),
+        guests: Vec::new(),
+    });
 }

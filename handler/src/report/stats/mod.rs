@@ -24,7 +24,9 @@ use crate::domain::{
 use crate::store::{Store, StoreError};
 
 use attention::tenant_attention;
-pub use attention::{AttentionItem, AttentionKind, FailedGuest, Severity, FAILED_GUEST_SAMPLE};
+pub use attention::{
+    AttentionItem, AttentionKind, FailedGuest, Severity, FAILED_GUEST_SAMPLE, QUARANTINE_OPERATION,
+};
 pub use secret::{SecretLevel, SecretStatus, SECRET_WARNING_DAYS};
 
 /// Version of the JSON shape. Additive changes (new fields) keep it;
@@ -366,6 +368,7 @@ impl Statistics {
             });
         }
         totals.guests.finish();
+        attention::quarantine_attention(audit, &mut attention);
 
         attention.sort_by(|a, b| a.severity.cmp(&b.severity).then(b.at.cmp(&a.at)));
         totals.critical = attention
