@@ -270,3 +270,65 @@ async fn a_message_that_is_no_work_item_is_quarantined_not_dropped() {
         .expect("no attention item");
     assert_eq!(item.count, Some(2));
 }
+
+/// The report's HTTP answer carries the page's own Content-Security-Policy
+/// (no inline script but the page's pinned one, nothing fetched), nosniff
+/// and no-store; the header policy equals the one in the page.
+#[tokio::test]
+async fn the_report_answers_with_a_strict_csp_and_nosniff() {
+    let w = crate::support::world::World::fast().await;
+    let router = guest_sync::protocol::app(guest_sync::orchestration::function_set(w.app()));
+    let req = json!({"Url": "https://app.example/api/report?format=html", "Method": "GET",
+        "Query": {"format": "html"}, "Headers": {}, "Params": {}, "Identities": []});
+    let (status, out) = post_json(
+        &router,
+        "report",
+        &json!({"Data": {"req": req}, "Metadata": {}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    let res = &out["Outputs"]["res"];
+    let headers = &res["headers"];
+    let csp = headers["Content-Security-Policy"].as_str().unwrap();
+    assert!(csp.contains("script-src 'sha256-"), "{csp}");
+    assert!(
+        !csp.split(';')
+            .any(|d| d.trim().starts_with("script-src") && d.contains("unsafe-inline")),
+        "{csp}"
+    );
+    assert_eq!(headers["X-Content-Type-Options"], "nosniff");
+    assert_eq!(headers["Cache-Control"], "no-store");
+    let body = res["body"].as_str().unwrap();
+    let hash = csp
+        .split("'sha256-")
+        .nth(1)
+        .and_then(|h| h.split('\'').next())
+        .unwrap();
+    assert!(
+        body.contains(hash),
+        "the page's script hash differs from the header's"
+    );
+}
+
+/// A parked copy of a run that finished well meanwhile (a duplicate
+/// delivery) does not turn that run into a failure.
+#[tokio::test]
+async fn a_stale_parked_copy_does_not_fail_a_finished_run() {
+    use guest_sync::domain::{Guid, Job, RunOutcome, RunRecord};
+    let w = crate::support::world::World::fast().await;
+    let router = guest_sync::protocol::app(guest_sync::orchestration::function_set(w.app()));
+    let item = work_item();
+    let tenant = Guid::parse_named(item["sourceTenantId"].as_str().unwrap(), "t").unwrap();
+    let run_id = uuid::Uuid::parse_str(item["runId"].as_str().unwrap()).unwrap();
+    let mut run = RunRecord::started(run_id, Job::Reconcile, tenant, chrono::Utc::now());
+    run.finish(RunOutcome::Succeeded, chrono::Utc::now());
+    w.store.put_run(&run).await.unwrap();
+    let mut env = double_encoded_queue_envelope(&item);
+    env["Metadata"]["DequeueCount"] = json!(5);
+    let (status, out) = post_json(&router, "poison-watch", &env).await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert!(out["Logs"].to_string().contains("stale duplicate"), "{out}");
+    let after = w.store.get_run(tenant, run_id).await.unwrap().unwrap();
+    assert_eq!(after.outcome, RunOutcome::Succeeded);
+    assert!(!after.parked);
+}

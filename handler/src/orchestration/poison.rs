@@ -56,6 +56,25 @@ impl Function for PoisonWatch {
             .get_run(item.source_tenant_id, item.run_id)
             .await
             .map_err(|e| InvokeError::Transient(format!("cannot read the run: {e}")))?;
+        // A run that finished well meanwhile (a duplicate delivery of one
+        // of its items got parked) is not turned into a failure.
+        if let Some(done) = existing
+            .as_ref()
+            .filter(|r| r.is_finished() && r.outcome != crate::domain::RunOutcome::Failed)
+        {
+            let note = format!(
+                "run {} ({} for tenant {}) already finished {}; its parked copy is a stale duplicate and is not recorded as a failure",
+                item.run_id,
+                item.job,
+                item.source_tenant_id,
+                done.outcome.as_str()
+            );
+            tracing::warn!(tenant_id = %item.source_tenant_id, run_id = %item.run_id, "{note}");
+            return Ok(FunctionOutput {
+                logs: vec![note],
+                ..Default::default()
+            });
+        }
         let last_error = existing
             .as_ref()
             .and_then(|r| r.error.clone())

@@ -112,7 +112,7 @@ footer{color:#777;font-size:12px;text-align:center;padding:12px}
 
 /// The Content-Security-Policy: nothing may be fetched, only the page's own
 /// script (pinned by its SHA-256) runs.
-fn csp() -> String {
+pub fn csp() -> String {
     let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(SCRIPT.as_bytes()));
     format!(
         "default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src 'sha256-{hash}'; base-uri 'none'; form-action 'none'"

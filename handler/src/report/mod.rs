@@ -12,7 +12,7 @@ pub mod stats;
 pub mod svg;
 pub mod table;
 
-pub use html::render_html;
+pub use html::{csp as html_csp, render_html};
 pub use stats::{
     AttentionItem, AttentionKind, AuditRow, FailedGuest, GuestCounts, GuestTally, LastRun,
     RedemptionPoint, RunPoint, SecretLevel, SecretStatus, Severity, Statistics, TenantStats,
