@@ -26,10 +26,10 @@ param baseName string = 'guestsync'
 ])
 param planKind string = 'FlexConsumption'
 
-@description('Flex Consumption: most instances the app scales out to (the host tenant\'s Graph write budget, not compute, is the limit).')
+@description('Flex Consumption: most instances the app scales out to. The host tenant\'s Graph write budget (shared by all instances), not compute, is the limit; 4 instances x 6 jobs each cover 24 tenants at once (infra/README.md, "Scale-out, memory and the write budget").')
 @minValue(1)
 @maxValue(1000)
-param maximumInstanceCount int = 10
+param maximumInstanceCount int = 4
 
 @description('GUESTSYNC_HOST_TENANT_ID: the host tenant (default: this subscription\'s tenant).')
 param hostTenantId string = tenant().tenantId

@@ -24,7 +24,7 @@ param planKind string = 'FlexConsumption'
 @description('Flex Consumption: most instances the app scales out to.')
 @minValue(1)
 @maxValue(1000)
-param maximumInstanceCount int = 10
+param maximumInstanceCount int = 4
 
 @description('Flex Consumption: memory per instance (MB).')
 @allowed([

@@ -47,3 +47,40 @@ async fn a_tiny_simulator_benchmark_reads_everything_it_generated() {
     assert!(r.pages >= 3, "{r:?}");
     assert_eq!(r.reads, 64);
 }
+
+/// The multi-process benchmark (`guest-sync bench instances`) with tiny
+/// numbers: every worker process finishes and the report has its lines
+/// (rates are printed, never asserted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tiny_instances_benchmark_runs_every_worker_process() {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_guest-sync"))
+        .args([
+            "bench",
+            "instances",
+            "--processes",
+            "2",
+            "--users",
+            "120",
+            "--time-scale",
+            "50",
+        ])
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("2 processes x 120 users"), "{text}");
+    assert!(text.contains("429 answers"), "{text}");
+    assert!(!text.contains("failed"), "{text}");
+    let writes: u64 = text
+        .split("retries included) ")
+        .nth(1)
+        .and_then(|t| t.split(',').next())
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(writes >= 2 * 2 * 120, "{text}");
+}

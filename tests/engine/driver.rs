@@ -249,3 +249,50 @@ async fn a_killed_cli_holds_the_tenant_for_at_most_the_lease_ttl() {
     );
     assert!(lease.holder.contains(" run "), "{}", lease.holder);
 }
+
+/// One write budget across processes: while another process holds a job
+/// lease (another tenant), this process paces to half the host budget;
+/// alone again, to all of it.
+#[tokio::test]
+async fn the_host_budget_is_shared_with_jobs_running_elsewhere() {
+    let h = H::fast().await;
+    h.members(2);
+    let budget = h.world.app().engine().graph.budget(h.host);
+    let elsewhere = h
+        .store
+        .try_acquire(
+            Guid::new_v4(),
+            Job::Reconcile,
+            &format!("other-instance run {}", uuid::Uuid::new_v4()),
+            chrono::Duration::seconds(90),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let driver = h.world.app().driver();
+    let Driven::Finished(_) = driver
+        .run_to_end(&h.tenant, Job::Reconcile, &NoProgress)
+        .await
+        .unwrap()
+    else {
+        panic!("skipped")
+    };
+    assert!(
+        (budget.share() - 0.5).abs() < 1e-9,
+        "share {}",
+        budget.share()
+    );
+    h.store.release(&elsewhere).await.unwrap();
+    let Driven::Finished(_) = driver
+        .run_to_end(&h.tenant, Job::Photos, &NoProgress)
+        .await
+        .unwrap()
+    else {
+        panic!("skipped")
+    };
+    assert!(
+        (budget.share() - 1.0).abs() < 1e-9,
+        "share {}",
+        budget.share()
+    );
+}

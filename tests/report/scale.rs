@@ -127,6 +127,9 @@ impl LeaseStore for Generated {
     async fn current_lease(&self, _: Guid, _: Job) -> StoreResult<Option<Lease>> {
         Ok(None)
     }
+    async fn live_lease_holders(&self) -> StoreResult<Vec<String>> {
+        Ok(Vec::new())
+    }
 }
 
 #[async_trait]

@@ -22,6 +22,9 @@ pub enum Bench {
     /// The simulator's own throughput: generate a large tenant, page
     /// through its group, small reads with many clients.
     Sim(crate::devtools::bench::sim::SimBenchArgs),
+    /// N `guest-sync sync` processes on N tenants against one simulated
+    /// host tenant: the aggregate write rate against the shared budget.
+    Instances(crate::devtools::bench::instances::InstancesBenchArgs),
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -30,5 +33,6 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Bench::Store(a) => crate::devtools::bench::store::run(a).await,
         Bench::Scale(a) => crate::devtools::bench::scale::run(a).await,
         Bench::Sim(a) => crate::devtools::bench::sim::run(a).await,
+        Bench::Instances(a) => crate::devtools::bench::instances::run(a).await,
     }
 }

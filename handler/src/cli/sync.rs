@@ -104,6 +104,26 @@ impl Progress for Bars {
 async fn app(dry_run: bool) -> anyhow::Result<App> {
     let mut settings = Settings::from_env()?;
     settings.dry_run |= dry_run;
+    // Development only: the client's clock runs as fast as a local
+    // simulator's (benchmarks of several processes); refused elsewhere.
+    if let Ok(v) = std::env::var("GUESTSYNC_TIME_SCALE") {
+        let scale: f64 = v
+            .trim()
+            .parse()
+            .ok()
+            .filter(|s: &f64| s.is_finite() && *s > 0.0)
+            .with_context(|| format!("GUESTSYNC_TIME_SCALE: {v:?} is not a positive number"))?;
+        let local = settings
+            .graph_url
+            .host_str()
+            .is_some_and(|h| h == "127.0.0.1" || h == "localhost" || h == "[::1]");
+        anyhow::ensure!(
+            local,
+            "GUESTSYNC_TIME_SCALE is for the local simulator only; GUESTSYNC_GRAPH_URL is {}",
+            settings.graph_url
+        );
+        return Ok(App::open_with_graph(settings, |g| g.with_time_scale(scale)).await?);
+    }
     Ok(App::open(settings).await?)
 }
 

@@ -17,6 +17,12 @@
 //! - The lease is held in the name of the run: a redelivery of the same
 //!   run's work item (its invocation died with the instance) takes over
 //!   the run's own unexpired lease instead of being skipped.
+//! - One write budget for every process: the host tenant's Graph budget
+//!   is shared by all jobs running anywhere (scaled-out instances, a CLI
+//!   run). On taking and on each renewal of a lease, the driver counts the
+//!   live leases in the store and sets this process's share of the budget
+//!   to its jobs over all jobs ([`BudgetShare`]), so N processes together
+//!   pace to one budget instead of N.
 //! - A slice stops launching writes [`JobDriver::margin`] before the budget
 //!   ends (1/16 of it, at most 30 s), so writes in flight and the run
 //!   record finish inside it.
@@ -287,7 +293,36 @@ impl JobDriver {
                 }
             }
         }
-        Ok(lease.map(|l| HeldLease::hold(self.engine.store.clone(), l, ttl)))
+        let scale = self.engine.graph.config().time_scale;
+        let share = BudgetShare {
+            // Every 5 s of Graph time: a job starting elsewhere takes its
+            // part of the budget within seconds, not at the next renewal.
+            every: Duration::from_secs(5)
+                .div_f64(if scale.is_finite() && scale > 0.0 {
+                    scale
+                } else {
+                    1.0
+                })
+                .max(Duration::from_millis(50)),
+            store: self.engine.store.clone(),
+            budget: self
+                .engine
+                .graph
+                .budget(self.engine.settings.host_tenant_id),
+            mine: format!("{} run ", self.holder),
+        };
+        match lease {
+            Some(l) => {
+                share.update().await;
+                Ok(Some(HeldLease::hold(
+                    self.engine.store.clone(),
+                    l,
+                    ttl,
+                    Some(share),
+                )))
+            }
+            None => Ok(None),
+        }
     }
 
     /// One slice under a held lease: the engine within the budget, and the
@@ -321,20 +356,78 @@ impl JobDriver {
     }
 }
 
+/// This process's share of the host tenant's Graph budget, from the live
+/// leases: its jobs over all jobs running anywhere.
+#[derive(Clone)]
+struct BudgetShare {
+    /// How often the share is recounted while the lease is held.
+    every: Duration,
+    store: Arc<dyn Store>,
+    budget: Arc<crate::graph::TenantBudget>,
+    /// The holder prefix of this process's leases.
+    mine: String,
+}
+
+impl BudgetShare {
+    async fn update(&self) {
+        match self.store.live_lease_holders().await {
+            Ok(holders) => {
+                let total = holders.len().max(1);
+                let mine = holders
+                    .iter()
+                    .filter(|h| h.starts_with(&self.mine))
+                    .count()
+                    .max(1);
+                let share = mine as f64 / total.max(mine) as f64;
+                if (share - self.budget.share()).abs() > 1e-9 {
+                    tracing::info!(
+                        jobs_here = mine,
+                        jobs_everywhere = total,
+                        share,
+                        "host write budget share changed"
+                    );
+                }
+                self.budget.set_share(share);
+            }
+            // Keep the last share; the next renewal tries again (429s and
+            // Retry-After still protect Graph meanwhile).
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot count the live leases; keeping the budget share")
+            }
+        }
+    }
+}
+
 /// A lease renewed in the background while held.
 struct HeldLease {
     store: Arc<dyn Store>,
     current: Arc<Mutex<Lease>>,
     renewer: tokio::task::JoinHandle<()>,
+    /// Recounts the budget share while held.
+    sharer: Option<tokio::task::JoinHandle<()>>,
     /// Becomes true when the lease is lost (taken, or expired unrenewed).
     lost: tokio::sync::watch::Receiver<bool>,
 }
 
 impl HeldLease {
-    fn hold(store: Arc<dyn Store>, lease: Lease, ttl: chrono::Duration) -> Self {
+    fn hold(
+        store: Arc<dyn Store>,
+        lease: Lease,
+        ttl: chrono::Duration,
+        share: Option<BudgetShare>,
+    ) -> Self {
         let current = Arc::new(Mutex::new(lease));
         let every = ttl.to_std().unwrap_or(Duration::from_secs(90)) / 3;
         let (lost_tx, lost) = tokio::sync::watch::channel(false);
+        // The share is recounted on its own, shorter tick.
+        let sharer = share.clone().map(|s| {
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(s.every).await;
+                    s.update().await;
+                }
+            })
+        });
         let renewer = tokio::spawn({
             let store = store.clone();
             let current = current.clone();
@@ -375,6 +468,7 @@ impl HeldLease {
             store,
             current,
             renewer,
+            sharer,
             lost,
         }
     }
@@ -404,6 +498,9 @@ impl HeldLease {
     /// Stops renewing and gives the lease back (a failure is logged: the
     /// lease expires by itself).
     async fn release(self) {
+        if let Some(s) = &self.sharer {
+            s.abort();
+        }
         self.renewer.abort();
         let _ = self.renewer.await;
         let lease = match self.current.lock() {

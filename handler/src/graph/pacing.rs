@@ -110,7 +110,12 @@ pub fn limit_percentage(raw: &str) -> Option<f64> {
 /// multiplied by the time scale).
 #[derive(Debug)]
 struct BucketState {
+    /// The whole budget's burst; this process may use `share` of it.
+    full_capacity: f64,
     capacity: f64,
+    /// This process's share of the budget (1.0 alone; 1/N when N jobs of
+    /// several processes run against the same host tenant).
+    share: f64,
     /// Nominal refill per wall second (Graph rate x time scale x safety).
     nominal_per_sec: f64,
     tokens: f64,
@@ -138,6 +143,8 @@ impl BucketState {
     fn new(spec: BucketSpec, scale: f64, safety: f64, now: Instant) -> Self {
         let capacity = spec.capacity.max(1.0);
         BucketState {
+            full_capacity: capacity,
+            share: 1.0,
             capacity,
             nominal_per_sec: (spec.per_sec * scale * safety).max(f64::MIN_POSITIVE),
             tokens: capacity,
@@ -151,7 +158,16 @@ impl BucketState {
     }
 
     fn rate(&self) -> f64 {
-        self.nominal_per_sec * self.factor
+        self.nominal_per_sec * self.factor * self.share
+    }
+
+    /// Sets this process's share of the budget: the refill rate and the
+    /// burst shrink (or grow) with it; tokens above the new burst go.
+    fn set_share(&mut self, share: f64, now: Instant, a: &Adapt) {
+        self.refill(now, a);
+        self.share = share.clamp(0.01, 1.0);
+        self.capacity = (self.full_capacity * self.share).max(1.0);
+        self.tokens = self.tokens.min(self.capacity);
     }
 
     fn refill(&mut self, now: Instant, a: &Adapt) {
@@ -327,6 +343,23 @@ impl TenantBudget {
             .with_state(|s| s.pressure(Instant::now(), percent, &a));
     }
 
+    /// Sets this process's share of every budget (`1.0` = alone): with N
+    /// jobs running in several processes against one host tenant, each
+    /// process paces to its part, so together they stay within Graph's
+    /// budget instead of asking N times for it.
+    pub fn set_share(&self, share: f64) {
+        let a = self.adapt;
+        let now = Instant::now();
+        for b in [&self.writes, &self.invitations, &self.read_units] {
+            b.with_state(|s| s.set_share(share, now, &a));
+        }
+    }
+
+    /// This process's share of the budget.
+    pub fn share(&self) -> f64 {
+        self.writes.with_state(|s| s.share)
+    }
+
     /// The current fraction of the nominal rate of `kind` (1.0 = full speed).
     pub fn rate_factor(&self, kind: BudgetKind) -> f64 {
         let a = self.adapt;
@@ -380,6 +413,32 @@ mod tests {
             b.acquire(Cost::write()).await;
         }
         let t = secs(t0);
+        assert!((9.9..=10.1).contains(&t), "20 writes at 2/s took {t}s");
+    }
+
+    /// A process's share (1/N of the jobs running anywhere) cuts its burst
+    /// and its rate to that part; taking the whole share back restores both.
+    #[tokio::test(start_paused = true)]
+    async fn a_share_of_the_budget_cuts_burst_and_rate() {
+        let b = TenantBudget::new(&small(), 1.0);
+        b.set_share(0.5);
+        assert!((b.share() - 0.5).abs() < 1e-9);
+        let t0 = Instant::now();
+        for _ in 0..5 {
+            b.acquire(Cost::write()).await;
+        }
+        assert!(secs(t0) < 0.01, "half the burst at once");
+        for _ in 0..10 {
+            b.acquire(Cost::write()).await;
+        }
+        let t = secs(t0);
+        assert!((9.9..=10.1).contains(&t), "10 writes at 1/s took {t}s");
+        b.set_share(1.0);
+        let t1 = Instant::now();
+        for _ in 0..20 {
+            b.acquire(Cost::write()).await;
+        }
+        let t = secs(t1);
         assert!((9.9..=10.1).contains(&t), "20 writes at 2/s took {t}s");
     }
 

@@ -209,6 +209,10 @@ pub trait LeaseStore: Send + Sync {
     async fn release(&self, lease: &Lease) -> StoreResult<()>;
     /// The current holder, if the lease is held and unexpired.
     async fn current_lease(&self, tenant: Guid, job: Job) -> StoreResult<Option<Lease>>;
+    /// The holders of every unexpired lease, all tenants and jobs (how many
+    /// jobs run right now, and where: the host's write budget is shared
+    /// by them).
+    async fn live_lease_holders(&self) -> StoreResult<Vec<String>>;
 }
 
 /// What a prune removed.

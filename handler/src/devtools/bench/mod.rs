@@ -4,7 +4,9 @@
 //! - [`store`]: saving and loading guest records on each backend.
 //! - [`scale`]: a full sync at scale, with a naive baseline.
 //! - [`sim`]: the simulator's own throughput.
+//! - [`instances`]: several worker processes sharing one host write budget.
 pub mod graph;
+pub mod instances;
 pub mod scale;
 pub mod sim;
 pub mod store;

@@ -119,6 +119,27 @@ impl LeaseStore for SqliteStore {
         .await
     }
 
+    async fn live_lease_holders(&self) -> StoreResult<Vec<String>> {
+        self.with_conn(move |c| {
+            let mut st = c
+                .prepare("SELECT holder, expires_at FROM leases")
+                .map_err(db_err)?;
+            let rows = st
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .map_err(db_err)?;
+            let now = Utc::now();
+            let mut out = Vec::new();
+            for row in rows {
+                let (h, e) = row.map_err(db_err)?;
+                if parse_ts(&e, "leases.expires_at")? > now {
+                    out.push(h);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn current_lease(&self, tenant: Guid, job: Job) -> StoreResult<Option<Lease>> {
         self.with_conn(move |c| {
             let row: Option<(String, String, String)> = c

@@ -103,4 +103,21 @@ impl LeaseStore for TableStore {
             token: etag,
         }))
     }
+
+    async fn live_lease_holders(&self) -> StoreResult<Vec<String>> {
+        let now = Utc::now();
+        let all = self
+            .client
+            .query_all(LEASES, &super::client::Query::default())
+            .await?;
+        let mut out = Vec::new();
+        for e in all {
+            if lease_expiry(&e)? > now {
+                if let Some(h) = e.get("Holder").and_then(Value::as_str) {
+                    out.push(h.to_string());
+                }
+            }
+        }
+        Ok(out)
+    }
 }

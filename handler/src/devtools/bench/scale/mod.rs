@@ -50,7 +50,7 @@ use crate::settings::Settings;
 mod baseline;
 mod metrics;
 mod render;
-mod setup;
+pub(crate) mod setup;
 
 use baseline::baseline;
 use metrics::{metrics, targets};
@@ -106,10 +106,10 @@ const SOURCE_SECRET: &str = "bench-source-secret";
 
 /// A private temporary directory (store and secrets file), removed when
 /// dropped. (`tempfile` is a dev-dependency only.)
-struct TempDir(std::path::PathBuf);
+pub(crate) struct TempDir(pub(crate) std::path::PathBuf);
 
 impl TempDir {
-    fn new() -> std::io::Result<Self> {
+    pub(crate) fn new() -> std::io::Result<Self> {
         let p = std::env::temp_dir().join(format!("guest-sync-bench-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&p)?;
         Ok(TempDir(p))

@@ -8,13 +8,13 @@ use crate::devtools::sim::{GenerateSpec, Generated, NewUser, Sim};
 use crate::domain::Guid;
 
 /// The simulator side of one source tenant.
-pub(super) struct Source {
-    pub(super) tenant: Guid,
-    pub(super) app: Guid,
-    pub(super) generated: Generated,
+pub(crate) struct Source {
+    pub(crate) tenant: Guid,
+    pub(crate) app: Guid,
+    pub(crate) generated: Generated,
 }
 
-pub(super) fn add_source(sim: &Sim, name: &str, secret: &str, spec: &GenerateSpec) -> Source {
+pub(crate) fn add_source(sim: &Sim, name: &str, secret: &str, spec: &GenerateSpec) -> Source {
     let tenant = Guid::new_v4();
     let app = Guid::new_v4();
     sim.add_tenant(
@@ -36,7 +36,7 @@ pub(super) fn add_source(sim: &Sim, name: &str, secret: &str, spec: &GenerateSpe
     }
 }
 
-pub(super) fn add_host(sim: &Sim, name: &str, secret: &str) -> (Guid, Guid) {
+pub(crate) fn add_host(sim: &Sim, name: &str, secret: &str) -> (Guid, Guid) {
     let tenant = Guid::new_v4();
     let app = Guid::new_v4();
     sim.add_tenant(
