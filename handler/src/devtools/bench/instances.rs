@@ -112,7 +112,7 @@ pub async fn run(args: InstancesBenchArgs) -> anyhow::Result<()> {
     for (i, s) in sources.iter().enumerate() {
         let name = SecretName::parse(&format!("src-secret-{i}"))?;
         app.secrets
-            .set(&name, &SecretString::new(&format!("src-secret-{i}")), None)
+            .set(&name, &SecretString::new(format!("src-secret-{i}")), None)
             .await?;
         app.store
             .put_tenant(&SourceTenant {
