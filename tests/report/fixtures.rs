@@ -65,6 +65,7 @@ pub fn guest(t: &SourceTenant, n: u32, state: GuestState) -> GuestRecord {
         photo_copied_at: None,
         last_error: (state == GuestState::Failed)
             .then(|| format!("invite failed: 400 BadRequest for guest {n}")),
+        anchored: false,
     }
 }
 

@@ -33,6 +33,7 @@ pub fn guest(tenant: Guid, n: usize) -> GuestRecord {
         photo_etag: None,
         photo_copied_at: None,
         last_error: None,
+        anchored: false,
     }
 }
 

@@ -81,6 +81,7 @@ fn guest(n: u8, state: GuestState) -> GuestRecord {
         photo_etag: None,
         photo_copied_at: None,
         last_error: None,
+        anchored: false,
     }
 }
 

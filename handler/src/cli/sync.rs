@@ -178,6 +178,9 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<()> {
                     eprintln!("  needs attention: {problem}");
                     failures += 1;
                 }
+                if let Some(w) = &out.warning {
+                    eprintln!("  warning: {w}");
+                }
                 if let Some(g) = out.guard {
                     println!(
                         "  deprovision guard: {} removals wanted, limit {}; held back until confirmed (guest-sync tenant confirm-deprovision)",

@@ -204,6 +204,10 @@ pub struct GuestRecord {
     pub photo_copied_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub last_error: Option<String>,
+    /// The engine wrote this guest's ownership anchor (so it is not
+    /// written again on every run should the attribute not read back).
+    #[serde(default)]
+    pub anchored: bool,
 }
 
 impl GuestRecord {

@@ -107,6 +107,17 @@ enum Done {
     },
 }
 
+/// Whether the action's PATCH carries the ownership anchor.
+fn carries_anchor(a: &Action) -> bool {
+    match &a.kind {
+        ActionKind::Invite { changes, .. }
+        | ActionKind::Adopt { changes, .. }
+        | ActionKind::Restore { changes, .. }
+        | ActionKind::Update { changes, .. } => changes.anchor.is_some(),
+        _ => false,
+    }
+}
+
 fn audit_op_for_patch(ch: &Changes) -> &'static str {
     match (ch.set.is_empty(), ch.account_enabled) {
         (true, Some(false)) => "disable",
@@ -298,6 +309,10 @@ impl Executor {
     ) -> Result<Done, SyncError> {
         rec.last_error = Some(e.to_string());
         rec.last_synced_at = Some(self.clock.now());
+        if carries_anchor(a) {
+            // Not written: the next run tries again.
+            rec.anchored = false;
+        }
         self.put(&rec).await?;
         self.log(audit).await?;
         tracing::warn!(source_user_id = %a.source_user_id, action = a.kind.name(), error = %e, "guest action failed");
@@ -360,6 +375,7 @@ impl Executor {
                         // managed; anybody else's is adopted, and never
                         // gets our anchor.
                         rec.adopted = !ours;
+                        rec.anchored = ours;
                         let changes = &changes.without_anchor();
                         rec.host_user_id = Some(u.id);
                         rec.host_upn = u.user_principal_name().map(str::to_string);
@@ -526,6 +542,10 @@ impl Executor {
         if old.is_some_and(|o| o.state == GuestState::Invited) && rec.state == GuestState::Accepted
         {
             counts.redeemed += 1;
+        }
+        if carries_anchor(a) && self.anchor_refused() {
+            // Written without it: the next run tries again.
+            rec.anchored = false;
         }
         self.put(&rec).await?;
         self.log(audit).await?;

@@ -236,6 +236,10 @@ pub struct JobOutcome {
     /// incomplete source read): kept as the run's error, shown in the
     /// report's attention list, and `guest-sync sync` exits non-zero.
     pub attention: Option<String>,
+    /// Something degraded that did not stop the sync (the ownership
+    /// anchor could not be written or read): shown and recorded, but the
+    /// run is not a failure.
+    pub warning: Option<String>,
 }
 
 /// What `provision_user` did (or, in preview, would do).

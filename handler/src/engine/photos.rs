@@ -39,6 +39,7 @@ pub(super) async fn photos(
         guard: None,
         dry_run: ctx.dry_run,
         attention: None,
+        warning: None,
     };
     if !opts.photos || opts.offboarding {
         return Ok(done(counts, RunOutcome::Succeeded));
@@ -82,6 +83,7 @@ pub(super) async fn photos(
                 guard: None,
                 dry_run: false,
                 attention: None,
+                warning: None,
             });
         }
         // 1. Source photo metadata for the chunk.

@@ -147,6 +147,7 @@ pub(super) async fn reconcile(
             guard: None,
             dry_run: !w.persists(),
             attention: Some(problem),
+            warning: None,
         });
     }
     update_guard(ctx, tenant, run_id, &plan, source_complete, w.persists()).await?;
@@ -178,10 +179,8 @@ pub(super) async fn reconcile(
         outcome,
         guard: plan.guard,
         dry_run: !w.persists(),
-        attention: read_error
-            .map(|e| format!("source read incomplete: {e}"))
-            .or(rep.anchor_problem)
-            .or(anchor_unreadable),
+        attention: read_error.map(|e| format!("source read incomplete: {e}")),
+        warning: rep.anchor_problem.or(anchor_unreadable),
     })
 }
 

@@ -142,6 +142,7 @@ pub(super) async fn redemption(
         guard: None,
         dry_run: ctx.dry_run,
         attention: None,
+        warning: None,
     })
 }
 

@@ -79,7 +79,7 @@ async fn run_job_in_span(
             run.counts.add(&out.counts);
             run.outcome = out.outcome;
             // A finished run keeps what needs an administrator as its error.
-            run.error = out.attention.clone();
+            run.error = out.attention.clone().or_else(|| out.warning.clone());
             if out.cursor.is_none() {
                 run.finish(out.outcome, now);
             }

@@ -76,6 +76,9 @@ pub async fn run_work_item(app: &App, item: &WorkItem) -> Result<FunctionOutput,
                 out.logs
                     .push(format!("tenant {tid}: needs attention: {problem}"));
             }
+            if let Some(w) = &outcome.warning {
+                out.logs.push(format!("tenant {tid}: warning: {w}"));
+            }
             if let Some(next) = next {
                 out.queue_messages.push(
                     serde_json::to_value(&next)

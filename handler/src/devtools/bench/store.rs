@@ -62,6 +62,7 @@ fn record(tenant: Guid, n: usize) -> GuestRecord {
         photo_etag: Some(format!("W/\"{:032x}\"", n as u128 * 104_729)),
         photo_copied_at: Some(now),
         last_error: None,
+        anchored: false,
     }
 }
 

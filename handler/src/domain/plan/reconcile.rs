@@ -124,9 +124,9 @@ impl<'a> Ctx<'a> {
     /// The anchor to write on a guest of ours that does not carry it yet
     /// (`current` = what it carries). A guest carrying another anchor is
     /// left alone: its anchor is not ours to rewrite.
-    fn anchor_for(&self, src: Guid, current: Option<Anchor>) -> Option<AnchorWrite> {
+    fn anchor_for(&self, src: Guid, current: Option<Anchor>, written: bool) -> Option<AnchorWrite> {
         let attribute = self.policy.anchor.clone()?;
-        current.is_none().then(|| AnchorWrite {
+        (current.is_none() && !written).then(|| AnchorWrite {
             attribute,
             anchor: Anchor::new(self.tenant, src),
         })
@@ -164,6 +164,7 @@ fn base_record(
         photo_etag: None,
         photo_copied_at: None,
         last_error: None,
+        anchored: false,
     });
     r.source_upn = src.upn.clone();
     r.source_mail = src.mail.clone();
@@ -245,6 +246,7 @@ pub fn relink_records(
             last_error: held.then(|| {
                 "held: found disabled when re-linked by its ownership anchor (we cannot tell who disabled it); left as it is (guest-sync guest release hands it back)".to_string()
             }),
+            anchored: true,
         });
     }
     out
@@ -446,7 +448,8 @@ fn plan_in_scope(
         settle(&mut record, g);
         let mut changes = diff_live(g);
         if !record.adopted {
-            changes.anchor = ctx.anchor_for(src.id, g.anchor);
+            changes.anchor = ctx.anchor_for(src.id, g.anchor, record.anchored);
+            record.anchored |= changes.anchor.is_some();
         }
         if !changes.is_empty() {
             push(
@@ -504,7 +507,8 @@ fn plan_in_scope(
             }
             .noting(&truncated);
             if !record.adopted {
-                changes.anchor = ctx.anchor_for(src.id, d.anchor);
+                changes.anchor = ctx.anchor_for(src.id, d.anchor, record.anchored);
+                record.anchored |= changes.anchor.is_some();
             }
             push(
                 out,
@@ -587,7 +591,8 @@ fn plan_in_scope(
         settle(&mut record, g);
         let mut changes = diff_live(g);
         if !taken_over {
-            changes.anchor = ctx.anchor_for(src.id, g.anchor);
+            changes.anchor = ctx.anchor_for(src.id, g.anchor, record.anchored);
+            record.anchored |= changes.anchor.is_some();
         }
         push(
             out,
@@ -621,10 +626,11 @@ fn plan_in_scope(
             .filter(|(_, v)| !v.is_null())
             .collect::<Profile>(),
         account_enabled: (!src.account_enabled).then_some(false),
-        anchor: ctx.anchor_for(src.id, None),
+        anchor: ctx.anchor_for(src.id, None, false),
         ..Changes::default()
     }
     .noting(&truncated);
+    record.anchored = changes.anchor.is_some();
     push(
         out,
         ActionKind::Invite {

@@ -136,3 +136,17 @@ fn managed_guests_get_the_anchor_once_adopted_never() {
     sim.world.apply(&p, usize::MAX, t0());
     assert!(sim.plan(true).is_empty());
 }
+
+/// An anchor the engine wrote but the directory does not show back (an
+/// attribute dropped, or not readable) is not written again on every run:
+/// a quiet run stays free.
+#[test]
+fn a_written_anchor_is_not_rewritten_when_it_does_not_read_back() {
+    let mut sim = synced(vec![(1, true, 0), (2, true, 0)]);
+    assert!(sim.world.records.iter().all(|r| r.anchored));
+    for g in &mut sim.world.host.guests {
+        g.anchor = None;
+    }
+    let p = sim.plan(true);
+    assert!(p.is_empty(), "{p:#?}");
+}
