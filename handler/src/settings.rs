@@ -205,14 +205,21 @@ fn parse_url(name: &'static str, v: &str) -> Result<url::Url, SettingError> {
 }
 
 /// An endpoint that receives tokens or client secrets: https only, unless
-/// `GUESTSYNC_ALLOW_HTTP=true` (development against the simulator).
+/// it is this machine's loopback address (a local simulator or fake: the
+/// traffic never leaves the machine) or `GUESTSYNC_ALLOW_HTTP=true`.
 fn endpoint_url(name: &'static str, v: &str, allow_http: bool) -> Result<url::Url, SettingError> {
     let u = parse_url(name, v)?;
-    if u.scheme() != "https" && !allow_http {
+    let loopback = match u.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    if u.scheme() != "https" && !allow_http && !loopback {
         return Err(bad(
             name,
             format!(
-                "{u} is not https: credentials and tokens would travel in clear (set GUESTSYNC_ALLOW_HTTP=true only for the local simulator)"
+                "{u} is not https: credentials and tokens would travel in clear (plain http is accepted only on this machine's loopback address, or with GUESTSYNC_ALLOW_HTTP=true for development)"
             ),
         ));
     }
@@ -440,14 +447,32 @@ mod tests {
     #[test]
     fn endpoints_are_https_unless_http_is_allowed() {
         let mut env = base();
-        env.insert("GUESTSYNC_GRAPH_URL", "http://127.0.0.1:8787".into());
+        env.insert("GUESTSYNC_GRAPH_URL", "http://graph.example.test".into());
         let e = Settings::from_lookup(|k| env.get(k).cloned()).unwrap_err();
         assert_eq!(e.name, "GUESTSYNC_GRAPH_URL");
         assert!(e.problem.contains("GUESTSYNC_ALLOW_HTTP"), "{e}");
         env.remove("GUESTSYNC_GRAPH_URL");
-        env.insert("GUESTSYNC_AUTHORITY_URL", "http://127.0.0.1:8787".into());
+        env.insert(
+            "GUESTSYNC_AUTHORITY_URL",
+            "http://login.example.test".into(),
+        );
         let e = Settings::from_lookup(|k| env.get(k).cloned()).unwrap_err();
         assert_eq!(e.name, "GUESTSYNC_AUTHORITY_URL");
+        // This machine's loopback never leaves it: a local simulator or fake.
+        for local in [
+            "http://127.0.0.1:8787",
+            "http://localhost:8787",
+            "http://[::1]:8787",
+        ] {
+            env.insert("GUESTSYNC_AUTHORITY_URL", local.into());
+            env.insert("GUESTSYNC_GRAPH_URL", local.into());
+            let s = Settings::from_lookup(|k| env.get(k).cloned()).unwrap();
+            assert!(!s.allow_http, "{local}");
+        }
+        env.insert(
+            "GUESTSYNC_AUTHORITY_URL",
+            "http://login.example.test".into(),
+        );
         env.insert("GUESTSYNC_ALLOW_HTTP", "true".into());
         let s = Settings::from_lookup(|k| env.get(k).cloned()).unwrap();
         assert!(s.allow_http);
