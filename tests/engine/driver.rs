@@ -121,21 +121,48 @@ async fn an_unknown_tenants_item_is_recorded_as_a_failed_run() {
     assert!(run.error.unwrap_or_default().contains("not registered"));
 }
 
-/// A redelivery of a run whose invocation died (its instance recycled)
-/// takes the run's own unexpired lease over instead of being skipped; a
-/// different run still waits.
+/// A redelivery of a run whose invocation died (its instance recycled:
+/// the lease stopped being renewed) takes the run's own unexpired lease
+/// over instead of being skipped; a different run still waits, and so
+/// does a duplicate of the run while its holder still renews.
 #[tokio::test]
 async fn a_redelivered_item_takes_over_its_own_runs_lease() {
     let h = H::fast().await;
     h.members(2);
     let run_id = uuid::Uuid::new_v4();
+    let live = h
+        .store
+        .try_acquire(
+            h.src,
+            Job::Reconcile,
+            &format!("busy-instance run {run_id}"),
+            chrono::Duration::seconds(90),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let driver = h.world.app().driver();
+    let dup = WorkItem {
+        job: Job::Reconcile,
+        source_tenant_id: h.src,
+        run_id,
+        cursor: None,
+        enqueued_at: chrono::Utc::now(),
+    };
+    let skipped = driver.run_slice(&dup, &NoProgress).await.unwrap();
+    assert!(
+        matches!(skipped, Slice::Skipped(_)),
+        "a duplicate ran beside its live holder: {skipped:?}"
+    );
+    h.store.release(&live).await.unwrap();
+    // A holder that missed its renewals: 40 s left of 90.
     let dead = h
         .store
         .try_acquire(
             h.src,
             Job::Reconcile,
             &format!("recycled-instance run {run_id}"),
-            chrono::Duration::seconds(90),
+            chrono::Duration::seconds(40),
         )
         .await
         .unwrap()
@@ -147,7 +174,6 @@ async fn a_redelivered_item_takes_over_its_own_runs_lease() {
         cursor: None,
         enqueued_at: chrono::Utc::now(),
     };
-    let driver = h.world.app().driver();
     let other = driver
         .run_slice(&item(uuid::Uuid::new_v4()), &NoProgress)
         .await

@@ -15,8 +15,9 @@
 //!   and fails transiently: someone else may hold the tenant now. Release
 //!   uses the latest renewed lease.
 //! - The lease is held in the name of the run: a redelivery of the same
-//!   run's work item (its invocation died with the instance) takes over
-//!   the run's own unexpired lease instead of being skipped.
+//!   run's work item whose holder stopped renewing (its invocation died
+//!   with the instance) takes the run's own lease over instead of waiting
+//!   it out; a duplicate delivered while the holder lives is skipped.
 //! - One write budget for every process: the host tenant's Graph budget
 //!   is shared by all jobs running anywhere (scaled-out instances, a CLI
 //!   run). On taking and on each renewal of a lease, the driver counts the
@@ -275,12 +276,17 @@ impl JobDriver {
             .map_err(err)?;
         if lease.is_none() {
             let run_suffix = format!(" run {run_id}");
+            // Only a holder that stopped renewing: a live one renews every
+            // third of the TTL, so its lease never has less than two
+            // thirds left; a concurrent duplicate delivery of the same run
+            // is still skipped.
+            let stale = ttl - ttl / 3 - chrono::Duration::seconds(5);
             if let Some(own) = self
                 .store()
                 .current_lease(tenant, job)
                 .await
                 .map_err(err)?
-                .filter(|l| l.holder.ends_with(&run_suffix))
+                .filter(|l| l.holder.ends_with(&run_suffix) && l.expires_at - Utc::now() < stale)
             {
                 match self.store().renew(&own, ttl).await {
                     Ok(l) => {
