@@ -190,11 +190,12 @@ async fn another_tenants_anchor_is_a_conflict_even_without_its_records() {
     assert!(!ra.adopted);
 }
 
-/// A directory extension that was never created: Graph refuses the PATCH;
-/// the profile still lands without the anchor, the run names the problem,
-/// and each guest costs one refused PATCH at most once per run.
+/// A directory extension that was never created: Graph refuses even to
+/// select it; the host is read without it, the profiles still land, the
+/// run warns (not fails), and once the extension exists the next run
+/// writes the anchors.
 #[tokio::test]
-async fn an_anchor_graph_refuses_still_syncs_and_names_the_problem() {
+async fn an_anchor_graph_cannot_read_still_syncs_and_warns() {
     let ext = "extension_0123456789abcdef0123456789abcdef_guestSyncAnchor";
     let h = H::start(
         SimConfig::fast(),
@@ -206,16 +207,17 @@ async fn an_anchor_graph_refuses_still_syncs_and_names_the_problem() {
     let out = h.reconcile().await;
     assert_eq!(out.counts.created, 3, "{:?}", out.counts);
     assert_eq!(out.counts.failed, 0, "{:?}", out.counts);
-    // A degraded anchor is a warning: the sync itself succeeded.
     assert!(out.attention.is_none(), "{:?}", out.attention);
     let warning = out.warning.clone().unwrap_or_default();
-    assert!(warning.contains(ext), "{warning}");
+    assert!(
+        warning.contains(ext) && warning.contains("read"),
+        "{warning}"
+    );
     for u in &users {
         let g = h.guest(*u).await;
         assert_eq!(s(&g, "department"), Some("Sales"));
         assert!(g.attributes.get(ext).is_none());
     }
-    // Once the extension exists, the next run writes the anchors.
     h.sim.register_extension(h.host, ext);
     let out = h.reconcile().await;
     assert!(out.warning.is_none(), "{:?}", out.warning);
@@ -226,6 +228,42 @@ async fn an_anchor_graph_refuses_still_syncs_and_names_the_problem() {
             Some(format!("{}/{}", h.src, u).as_str())
         );
     }
+    let before = h.sim.counts().writes_total();
+    h.reconcile().await;
+    assert_eq!(h.sim.counts().writes_total(), before, "a quiet run wrote");
+}
+
+/// An anchor attribute Graph reads but refuses to write (read-only, as
+/// for attributes synced from on-premises): each guest's profile still
+/// lands, one refused PATCH per run at most, and the run warns.
+#[tokio::test]
+async fn an_anchor_graph_refuses_to_write_still_syncs_and_warns() {
+    let ext = "extension_0123456789abcdef0123456789abcdef_guestSyncAnchor";
+    let h = H::start(
+        SimConfig::fast(),
+        &[("GUESTSYNC_ANCHOR_ATTRIBUTE", ext)],
+        TenantOptions::default(),
+    )
+    .await;
+    h.sim.register_read_only_extension(h.host, ext);
+    let users = h.members(3);
+    h.sim.reset_counts();
+    let out = h.reconcile().await;
+    assert_eq!(out.counts.created, 3, "{:?}", out.counts);
+    assert_eq!(out.counts.failed, 0, "{:?}", out.counts);
+    let warning = out.warning.clone().unwrap_or_default();
+    assert!(
+        warning.contains(ext) && warning.contains("written"),
+        "{warning}"
+    );
+    for u in &users {
+        assert_eq!(s(&h.guest(*u).await, "department"), Some("Sales"));
+    }
+    assert!(
+        h.sim.counts().status(400) <= 3,
+        "{:?}",
+        h.sim.counts().by_status
+    );
 }
 
 /// The real binary: `guest-sync store rebuild --dry-run` counts, `store

@@ -317,7 +317,18 @@ impl Sim {
     /// in this tenant, as `POST /applications/{id}/extensionProperties`
     /// does: until then PATCHing it is refused with 400, as in Graph.
     pub fn register_extension(&self, tenant_id: Guid, name: &str) {
-        let r = self.inner.world().register_extension(tenant_id, name);
+        let r = self
+            .inner
+            .world()
+            .register_extension(tenant_id, name, false);
+        logged(r, ())
+    }
+
+    /// Registers a directory extension that can be read but not written
+    /// (PATCH answers 400 read-only, as for attributes synced from
+    /// on-premises).
+    pub fn register_read_only_extension(&self, tenant_id: Guid, name: &str) {
+        let r = self.inner.world().register_extension(tenant_id, name, true);
         logged(r, ())
     }
 

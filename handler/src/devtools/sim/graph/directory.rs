@@ -1,7 +1,7 @@
 //! `/directory/deletedItems` (get, purge, restore) and `/organization`.
 use serde_json::{json, Value};
 
-use super::odata::{context, page, select};
+use super::odata::{context, known_extensions, page, select};
 use super::{tenant, READ_USERS, WRITE_USERS};
 use crate::devtools::sim::http::{Call, GReq, GResp};
 use crate::devtools::sim::model::{SimError, Tenant, World};
@@ -20,6 +20,7 @@ pub(super) fn get_deleted(w: &mut World, call: &Call<'_>, req: &GReq, key: &str)
     }
     let sel = tri!(select(req));
     let t = tri!(tenant(w, call));
+    tri!(known_extensions(t, &sel));
     match deleted_id(t, key).and_then(|id| t.deleted.get(&id)) {
         Some(u) => {
             let mut v = query::render_user(u, sel.as_deref());

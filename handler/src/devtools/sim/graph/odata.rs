@@ -16,6 +16,23 @@ pub(super) fn select(req: &GReq) -> Result<Option<Vec<String>>, GResp> {
     })
 }
 
+/// Graph refuses to `$select` a directory extension nobody registered in
+/// the tenant (400, like any unknown property).
+pub(super) fn known_extensions(
+    t: &crate::devtools::sim::model::Tenant,
+    sel: &Option<Vec<String>>,
+) -> Result<(), GResp> {
+    let unknown = sel.iter().flatten().find(|p| {
+        p.starts_with("extension_") && !t.extension_properties.contains(&p.to_ascii_lowercase())
+    });
+    match unknown {
+        Some(p) => Err(GResp::bad_request(format!(
+            "Could not find a property named '{p}' on type 'microsoft.graph.user'."
+        ))),
+        None => Ok(()),
+    }
+}
+
 pub(super) fn top(req: &GReq, default: usize) -> Result<usize, GResp> {
     match req.q("top") {
         None => Ok(default),

@@ -2,7 +2,9 @@
 //! also deleted items), get, PATCH (validated as Graph does) and DELETE.
 use serde_json::{Map, Value};
 
-use super::odata::{context, count_requested, decode_skip, eventual, next_link, page, select, top};
+use super::odata::{
+    context, count_requested, decode_skip, eventual, known_extensions, next_link, page, select, top,
+};
 use super::{json_body, live_user, tenant, READ_USERS, WRITE_USERS};
 use crate::devtools::sim::http::{Call, GReq, GResp};
 use crate::devtools::sim::model::{User, World};
@@ -30,6 +32,7 @@ pub(super) fn list_users(w: &mut World, call: &Call<'_>, req: &GReq, deleted: bo
         return GResp::unsupported_query();
     }
     let t = tri!(tenant(w, call));
+    tri!(known_extensions(t, &sel));
     let map = if deleted { &t.deleted } else { &t.users };
     let cands = if deleted {
         None
@@ -102,6 +105,7 @@ pub(super) fn get_user(w: &mut World, call: &Call<'_>, req: &GReq, key: &str) ->
     }
     let sel = tri!(select(req));
     let t = tri!(tenant(w, call));
+    tri!(known_extensions(t, &sel));
     let id = tri!(live_user(t, call, key));
     let Some(u) = t.users.get(&id) else {
         return GResp::not_found(key);
@@ -213,6 +217,12 @@ pub(super) fn patch_user(w: &mut World, call: &Call<'_>, req: &GReq, key: &str) 
         return GResp::bad_request(format!(
             "Property '{k}' does not exist on type 'microsoft.graph.user'."
         ));
+    }
+    if let Some(k) = body
+        .keys()
+        .find(|k| t.read_only_extensions.contains(&k.to_ascii_lowercase()))
+    {
+        return GResp::bad_request(format!("Property '{k}' is read-only and cannot be set."));
     }
     let id = tri!(live_user(t, call, key));
     if let Some(upn) = body.get("userPrincipalName").and_then(Value::as_str) {

@@ -20,6 +20,9 @@ pub(crate) struct Tenant {
     /// Directory extension properties registered on an app of this tenant
     /// (`extension_<appId>_<name>`, lower case): only these can be written.
     pub extension_properties: std::collections::BTreeSet<String>,
+    /// Registered extensions that PATCH refuses as read-only (as Graph does
+    /// for attributes synced from on-premises), lower case.
+    pub read_only_extensions: std::collections::BTreeSet<String>,
     pub users: BTreeMap<Guid, User>,
     pub deleted: BTreeMap<Guid, User>,
     pub groups: HashMap<Guid, Group>,
@@ -57,6 +60,7 @@ impl Tenant {
             restrict_invitations: false,
             photo_placeholders: false,
             extension_properties: Default::default(),
+            read_only_extensions: Default::default(),
             users: BTreeMap::new(),
             deleted: BTreeMap::new(),
             groups: HashMap::new(),

@@ -120,10 +120,19 @@ impl World {
         Ok(())
     }
 
-    pub fn register_extension(&mut self, tenant: Guid, name: &str) -> Result<(), SimError> {
-        self.tenant_mut(tenant)?
-            .extension_properties
-            .insert(name.to_ascii_lowercase());
+    pub fn register_extension(
+        &mut self,
+        tenant: Guid,
+        name: &str,
+        read_only: bool,
+    ) -> Result<(), SimError> {
+        let t = self.tenant_mut(tenant)?;
+        t.extension_properties.insert(name.to_ascii_lowercase());
+        if read_only {
+            t.read_only_extensions.insert(name.to_ascii_lowercase());
+        } else {
+            t.read_only_extensions.remove(&name.to_ascii_lowercase());
+        }
         Ok(())
     }
 
