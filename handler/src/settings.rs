@@ -204,18 +204,23 @@ fn parse_url(name: &'static str, v: &str) -> Result<url::Url, SettingError> {
     Ok(u)
 }
 
+/// True when `u` points at this machine's loopback address (127.0.0.0/8,
+/// ::1, localhost): traffic to it never leaves the machine.
+pub fn is_loopback(u: &url::Url) -> bool {
+    match u.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
 /// An endpoint that receives tokens or client secrets: https only, unless
 /// it is this machine's loopback address (a local simulator or fake: the
 /// traffic never leaves the machine) or `GUESTSYNC_ALLOW_HTTP=true`.
 fn endpoint_url(name: &'static str, v: &str, allow_http: bool) -> Result<url::Url, SettingError> {
     let u = parse_url(name, v)?;
-    let loopback = match u.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
-    };
-    if u.scheme() != "https" && !allow_http && !loopback {
+    if u.scheme() != "https" && !allow_http && !is_loopback(&u) {
         return Err(bad(
             name,
             format!(

@@ -4,8 +4,7 @@
 //! it without a Graph write, another tenant's anchor is never taken over,
 //! and an anchor Graph refuses degrades to a named attention item.
 use guest_sync::devtools::sim::{NewUser, SimConfig, SimUser};
-use guest_sync::domain::{GuestState, InviteAddress, Job, TenantOptions};
-use guest_sync::engine::driver::Driven;
+use guest_sync::domain::{GuestState, InviteAddress, TenantOptions};
 use guest_sync::engine::{rebuild_records, NoProgress};
 use serde_json::{json, Map};
 
@@ -141,16 +140,7 @@ async fn another_tenants_anchor_is_a_conflict_even_without_its_records() {
     let driver = w.app().driver();
     let run = |t: guest_sync::domain::SourceTenant| {
         let driver = driver.clone();
-        async move {
-            match driver
-                .run_to_end(&t, Job::Reconcile, &NoProgress)
-                .await
-                .unwrap()
-            {
-                Driven::Finished(end) => end.counts,
-                Driven::Skipped(why) => panic!("skipped: {why}"),
-            }
-        }
+        async move { super::reconcile_to_end(&driver, &t).await }
     };
     assert_eq!(run(a.tenant.clone()).await.created, 1);
     let guest = w

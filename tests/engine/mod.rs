@@ -159,6 +159,22 @@ impl H {
     }
 }
 
+/// Runs `t`'s reconcile to its end through the job driver (the CLI's
+/// path); a skipped run fails the test.
+pub async fn reconcile_to_end(
+    driver: &guest_sync::engine::JobDriver,
+    t: &SourceTenant,
+) -> guest_sync::domain::RunCounts {
+    match driver
+        .run_to_end(t, Job::Reconcile, &NoProgress)
+        .await
+        .unwrap()
+    {
+        guest_sync::engine::driver::Driven::Finished(end) => end.counts,
+        guest_sync::engine::driver::Driven::Skipped(why) => panic!("skipped: {why}"),
+    }
+}
+
 /// A string attribute of a simulator user.
 pub fn s<'a>(u: &'a SimUser, k: &str) -> Option<&'a str> {
     u.attributes.get(k).and_then(Value::as_str)

@@ -449,9 +449,7 @@ async fn the_guest_release_command_hands_a_held_guest_back() {
 #[tokio::test]
 async fn a_second_tenant_never_takes_over_the_first_tenants_guest() {
     use crate::support::world::SourceSpec;
-    use guest_sync::domain::{InviteAddress, Job, TenantOptions};
-    use guest_sync::engine::driver::Driven;
-    use guest_sync::engine::NoProgress;
+    use guest_sync::domain::{InviteAddress, TenantOptions};
 
     let w = World::fast().await;
     let a = w.add_source(SourceSpec::new("Alpha")).await;
@@ -493,16 +491,7 @@ async fn a_second_tenant_never_takes_over_the_first_tenants_guest() {
     let driver = w.app().driver();
     let run = |t: guest_sync::domain::SourceTenant| {
         let driver = driver.clone();
-        async move {
-            match driver
-                .run_to_end(&t, Job::Reconcile, &NoProgress)
-                .await
-                .unwrap()
-            {
-                Driven::Finished(end) => end.counts,
-                Driven::Skipped(why) => panic!("skipped: {why}"),
-            }
-        }
+        async move { super::reconcile_to_end(&driver, &t).await }
     };
     assert_eq!(run(a.tenant.clone()).await.created, 1);
     let guest = w

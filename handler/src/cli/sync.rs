@@ -113,12 +113,8 @@ async fn app(dry_run: bool) -> anyhow::Result<App> {
             .ok()
             .filter(|s: &f64| s.is_finite() && *s > 0.0)
             .with_context(|| format!("GUESTSYNC_TIME_SCALE: {v:?} is not a positive number"))?;
-        let local = settings
-            .graph_url
-            .host_str()
-            .is_some_and(|h| h == "127.0.0.1" || h == "localhost" || h == "[::1]");
         anyhow::ensure!(
-            local,
+            crate::settings::is_loopback(&settings.graph_url),
             "GUESTSYNC_TIME_SCALE is for the local simulator only; GUESTSYNC_GRAPH_URL is {}",
             settings.graph_url
         );

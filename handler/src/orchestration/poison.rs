@@ -36,15 +36,11 @@ impl Function for PoisonWatch {
             Err(e) => {
                 // Not a work item at all: nothing to attribute it to, but it
                 // must not vanish: quarantined with the reason.
-                let reason = match e {
-                    InvokeError::BadInput(r) => r,
-                    other => other.to_string(),
-                };
                 return crate::orchestration::quarantine::quarantine(
                     &self.app,
                     crate::protocol::FunctionName::PoisonWatch,
                     msg,
-                    &reason,
+                    e,
                 )
                 .await;
             }

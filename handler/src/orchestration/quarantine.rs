@@ -14,14 +14,18 @@ use crate::protocol::{FunctionName, FunctionOutput, InvokeError, QueueMessage};
 use crate::report::QUARANTINE_OPERATION;
 
 /// Quarantines `msg`, which `function` could not read as a work item
-/// (`reason`). A store failure is transient: the host redelivers the
-/// message and nothing is lost.
+/// (`error`, from `QueueMessage::work_item`). A store failure is
+/// transient: the host redelivers the message and nothing is lost.
 pub async fn quarantine(
     app: &App,
     function: FunctionName,
     msg: &QueueMessage,
-    reason: &str,
+    error: InvokeError,
 ) -> Result<FunctionOutput, InvokeError> {
+    let reason = match error {
+        InvokeError::BadInput(r) => r,
+        other => other.to_string(),
+    };
     let now = Utc::now();
     // The tenant the message names, if it names one (for the audit's key).
     let tenant = msg

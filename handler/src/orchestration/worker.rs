@@ -38,15 +38,11 @@ impl Function for Worker {
         let item = match msg.work_item() {
             Ok(i) => i,
             Err(e) => {
-                let reason = match e {
-                    InvokeError::BadInput(r) => r,
-                    other => other.to_string(),
-                };
                 return super::quarantine::quarantine(
                     &self.app,
                     crate::protocol::FunctionName::TenantWorker,
                     msg,
-                    &reason,
+                    e,
                 )
                 .await;
             }
