@@ -15,6 +15,7 @@ mod engine;
 mod graph;
 mod orchestration;
 mod protocol;
+mod reliability;
 mod report;
 mod secrets;
 mod sim;
