@@ -127,7 +127,7 @@ impl Host {
     }
 
     /// The host's queue-trigger envelope for a received message.
-    fn queue_envelope(m: &ReceivedMessage) -> Value {
+    pub fn queue_envelope(m: &ReceivedMessage) -> Value {
         // The host sends both encodings in the wild; alternate them.
         let data = if m.dequeue_count % 2 == 1 {
             Value::String(Value::String(m.text.clone()).to_string())
