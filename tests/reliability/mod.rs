@@ -48,7 +48,11 @@ pub fn figures_dir() -> PathBuf {
 /// `docs/reliability.md`, marked with the run's size.
 pub fn record(section: &str, markdown: &str) {
     let size = if full() { "full" } else { "short (CI)" };
-    let text = format!("<!-- size: {size} -->\n{}\n", markdown.trim_end());
+    let text = format!(
+        "_Measured {} at {size} size._\n\n{}\n",
+        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
+        markdown.trim_end()
+    );
     println!("== reliability: {section} ({size})\n{text}");
     let dir = figures_dir();
     if let Err(e) = std::fs::create_dir_all(&dir)
