@@ -17,7 +17,7 @@ use guest_sync::protocol::{
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
-mod binary;
+pub mod binary;
 mod contract;
 mod definitions;
 mod errors;
