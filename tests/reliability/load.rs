@@ -242,8 +242,10 @@ fn wave(
             dequeue_count: 1,
         });
     }
-    for &tenant in tenants {
-        let dup = work_item(Job::Reconcile, tenant, uuid::Uuid::new_v4());
+    // One duplicated run per tenant, of each job in turn.
+    for (t, &tenant) in tenants.iter().enumerate() {
+        let job = Job::ALL[t % Job::ALL.len()];
+        let dup = work_item(job, tenant, uuid::Uuid::new_v4());
         for d in 0..DUPLICATES {
             if calls.len() >= n {
                 break;
@@ -461,6 +463,7 @@ async fn two_hundred_concurrent_invocations_against_one_handler() {
         .unwrap();
     assert_eq!(ready.status().as_u16(), 200);
     let rss_idle = proc_kib(pid, "VmRSS").unwrap();
+    let mut rss_per_wave = Vec::new();
 
     // Peak RSS as sampled while the storm runs (VmHWM is the kernel's).
     let sampling = Arc::new(AtomicBool::new(true));
@@ -519,6 +522,7 @@ async fn two_hundred_concurrent_invocations_against_one_handler() {
         waves += 1;
         invocations += calls.len();
         let answers = storm(&client, &handler.base, calls).await;
+        rss_per_wave.push(proc_kib(pid, "VmRSS").unwrap());
         let mut ran_in_wave = BTreeSet::new();
         let mut sent_in_wave = BTreeSet::new();
         for a in answers {
@@ -733,6 +737,15 @@ async fn two_hundred_concurrent_invocations_against_one_handler() {
         mib(peak_sampled.load(Ordering::SeqCst)),
         mib(hwm),
         mib(rss_after)
+    ));
+    md.push_str(&format!(
+        "| handler RSS after each wave | {} |\n",
+        rss_per_wave
+            .iter()
+            .map(|k| format!("{:.0}", *k as f64 / 1024.0))
+            .collect::<Vec<_>>()
+            .join(" / ")
+            + " MiB"
     ));
     crate::reliability::record("load", &md);
 
