@@ -322,3 +322,47 @@ async fn the_host_budget_is_shared_with_jobs_running_elsewhere() {
         budget.share()
     );
 }
+
+/// Duplicate deliveries of one run arriving while it runs and as it ends
+/// (found by the load test, `tests/reliability/load.rs`): the run runs
+/// exactly once. A duplicate that read the run record before the holder
+/// finished and released used to take the freed lease and run the whole
+/// run again, adding its counts to the record a second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staggered_duplicates_of_a_run_run_it_once() {
+    let h = H::fast().await;
+    h.members(3);
+    let app = h.world.app();
+    for round in 0..40 {
+        let item = WorkItem {
+            job: Job::Redemption,
+            source_tenant_id: h.src,
+            run_id: uuid::Uuid::new_v4(),
+            cursor: None,
+            enqueued_at: chrono::Utc::now(),
+        };
+        let deliveries: Vec<_> = (0..30u64)
+            .map(|i| {
+                let (app, item) = (app.clone(), item.clone());
+                tokio::spawn(async move {
+                    tokio::time::sleep(std::time::Duration::from_micros(300 * i)).await;
+                    app.driver().run_slice(&item, &NoProgress).await.unwrap()
+                })
+            })
+            .collect();
+        let mut ran = 0;
+        for d in deliveries {
+            match d.await.unwrap() {
+                Slice::Ran { .. } => ran += 1,
+                Slice::Skipped(why) => assert!(
+                    why.contains("already running elsewhere")
+                        || why.contains("duplicate delivery ignored"),
+                    "{why}"
+                ),
+            }
+        }
+        assert_eq!(ran, 1, "round {round}: the run ran {ran} times");
+        let run = h.store.get_run(h.src, item.run_id).await.unwrap().unwrap();
+        assert_eq!(run.outcome, RunOutcome::Succeeded);
+    }
+}

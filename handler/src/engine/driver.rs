@@ -144,18 +144,8 @@ impl JobDriver {
                 item.job
             )));
         }
-        let existing = self
-            .store()
-            .get_run(tid, item.run_id)
-            .await
-            .map_err(|e| SyncError::store("reading the run", e))?;
-        if let Some(r) = existing.filter(RunRecord::is_finished) {
-            // New timer ticks get new run ids: this is a duplicate delivery.
-            return Ok(Slice::Skipped(format!(
-                "run {} of tenant {tid} already finished ({}); duplicate delivery ignored",
-                item.run_id,
-                r.outcome.as_str()
-            )));
+        if let Some(skip) = self.finished_already(item).await? {
+            return Ok(skip);
         }
         let Some(lease) = self.acquire(tid, item.job, item.run_id).await? else {
             tracing::info!("job already running elsewhere; work item completed without running");
@@ -164,6 +154,21 @@ impl JobDriver {
                 item.job
             )));
         };
+        // Again under the lease: a duplicate that read the record before
+        // the holder finished and released would otherwise run the whole
+        // run a second time (the holder writes the finished record before
+        // it releases, so this read is decisive).
+        match self.finished_already(item).await {
+            Ok(None) => {}
+            Ok(Some(skip)) => {
+                lease.release().await;
+                return Ok(skip);
+            }
+            Err(e) => {
+                lease.release().await;
+                return Err(e);
+            }
+        }
         let res = lease.guard(self.slice(&tenant, item, progress)).await;
         lease.release().await;
         let (outcome, next) = res?;
@@ -236,6 +241,24 @@ impl JobDriver {
             last: res?,
             slices,
         })))
+    }
+
+    /// A skip when `item`'s run has already finished (new timer ticks get
+    /// new run ids: this is a duplicate delivery).
+    async fn finished_already(&self, item: &WorkItem) -> Result<Option<Slice>, SyncError> {
+        let tid = item.source_tenant_id;
+        let existing = self
+            .store()
+            .get_run(tid, item.run_id)
+            .await
+            .map_err(|e| SyncError::store("reading the run", e))?;
+        Ok(existing.filter(RunRecord::is_finished).map(|r| {
+            Slice::Skipped(format!(
+                "run {} of tenant {tid} already finished ({}); duplicate delivery ignored",
+                item.run_id,
+                r.outcome.as_str()
+            ))
+        }))
     }
 
     /// The tenant of `item`; an unknown one is recorded as a failed run.
