@@ -213,10 +213,12 @@ async fn killer(host: Arc<CrashHost>, seed: u64, kills: usize, window: Duration)
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut done = 0;
     for _ in 0..kills {
-        // Wait for work in flight (at most a while: a round may be short).
+        // Wait for work in flight: after a kill the dead invocations'
+        // messages come back only after the visibility timeout; a round
+        // with nothing in flight for longer than that is over.
         let start = Instant::now();
         while host.tally.in_flight.load(Ordering::SeqCst) == 0 {
-            if start.elapsed() > Duration::from_secs(30) {
+            if start.elapsed() > Duration::from_secs(u64::from(host.visibility) + 15) {
                 return done;
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
