@@ -476,6 +476,9 @@ struct Tenure {
     start: DateTime<Utc>,
     /// Its latest expiry, or when it called release if earlier.
     end: DateTime<Utc>,
+    /// Its latest expiry (the lease may be visible until then, as a
+    /// release in flight has not deleted it yet).
+    last_exp: DateTime<Utc>,
     renewals: u32,
 }
 
@@ -535,6 +538,7 @@ pub async fn lease_takeovers(handles: &[Arc<dyn Store>], ttl_ms: i64) -> Outcome
                                 called,
                                 start,
                                 end: l.expires_at,
+                                last_exp: l.expires_at,
                                 renewals: 0,
                             };
                             held = Some((l, ten));
@@ -550,9 +554,9 @@ pub async fn lease_takeovers(handles: &[Arc<dyn Store>], ttl_ms: i64) -> Outcome
                     continue;
                 };
                 let roll = rng.gen_range(0..100);
-                if roll >= 75 {
+                if roll >= 70 {
                     // Release: in time, or (stale) after a stall past expiry.
-                    let stale = roll >= 90;
+                    let stale = roll >= 85;
                     let pause = if stale {
                         ms(rng.gen_range(1.2..2.0))
                     } else {
@@ -574,7 +578,7 @@ pub async fn lease_takeovers(handles: &[Arc<dyn Store>], ttl_ms: i64) -> Outcome
                     continue;
                 }
                 // Renew: in time, or after a stall past expiry.
-                let pause = if roll < 60 {
+                let pause = if roll < 45 {
                     ms(rng.gen_range(0.0..0.5))
                 } else {
                     ms(rng.gen_range(1.1..2.0))
@@ -587,6 +591,7 @@ pub async fn lease_takeovers(handles: &[Arc<dyn Store>], ttl_ms: i64) -> Outcome
                             tally.violation(format!("{name} renewed into {l:?}"));
                         }
                         ten.end = ten.end.max(l.expires_at);
+                        ten.last_exp = ten.last_exp.max(l.expires_at);
                         ten.renewals += 1;
                         held = Some((l, ten));
                     }
@@ -677,7 +682,7 @@ pub async fn lease_takeovers(handles: &[Arc<dyn Store>], ttl_ms: i64) -> Outcome
     let could_hold = |h: &str, from: DateTime<Utc>, to: DateTime<Utc>| {
         tenures
             .iter()
-            .any(|x| x.holder == h && x.called <= to && from <= x.end.max(x.start))
+            .any(|x| x.holder == h && x.called <= to && from <= x.last_exp)
     };
     let mut seen_held = 0;
     for s in &sightings {
@@ -1218,6 +1223,33 @@ pub async fn concurrent_prunes_report_each_removal_once(handles: &[Arc<dyn Store
     }
 }
 
+/// A lease's expiry is exactly what its holder was told, on every handle,
+/// after acquire and after renew (never earlier: others would take it over
+/// while the holder still believes it holds it).
+pub async fn lease_expiry_is_what_the_holder_was_told(handles: &[Arc<dyn Store>]) {
+    let t = Guid::new_v4();
+    let n = handles.len();
+    let mut l = handles[0]
+        .try_acquire(t, Job::Reconcile, "precise", Duration::seconds(30))
+        .await
+        .unwrap()
+        .unwrap();
+    for round in 0..3 {
+        for s in handles {
+            let c = s.current_lease(t, Job::Reconcile).await.unwrap().unwrap();
+            assert_eq!(
+                (c.expires_at, &c.token),
+                (l.expires_at, &l.token),
+                "round {round}"
+            );
+        }
+        l = handles[(round + 1) % n]
+            .renew(&l, Duration::milliseconds(30_001 + round as i64))
+            .await
+            .unwrap();
+    }
+}
+
 /// Runs every scenario on `handles` (several handles onto one database),
 /// records the figures as `concurrency-<backend>` and fails on any
 /// violation.
@@ -1282,6 +1314,12 @@ async fn sqlite_handles(n: usize) -> (Vec<Arc<dyn Store>>, tempfile::TempDir) {
 async fn sqlite_store_under_concurrency() {
     let (hs, _dir) = sqlite_handles(3).await;
     run_all("sqlite", "SQLite (one file)", &hs, 250).await;
+}
+
+#[tokio::test]
+async fn sqlite_lease_expiry_is_what_the_holder_was_told() {
+    let (hs, _dir) = sqlite_handles(2).await;
+    lease_expiry_is_what_the_holder_was_told(&hs).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

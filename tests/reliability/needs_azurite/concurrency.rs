@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use guest_sync::store::Store;
 
-use crate::reliability::concurrency::{concurrent_prunes_report_each_removal_once, run_all};
+use crate::reliability::concurrency::{
+    concurrent_prunes_report_each_removal_once, lease_expiry_is_what_the_holder_was_told, run_all,
+};
 use crate::support::azurite::{self, Azurite};
 
 /// `n` stores, each with its own client, onto one fresh Azurite.
@@ -31,4 +33,13 @@ async fn table_store_under_concurrency() {
 async fn table_concurrent_prunes_report_each_removal_once() {
     let (hs, _az) = table_handles(3).await;
     concurrent_prunes_report_each_removal_once(&hs).await;
+}
+
+/// Regression: the holder was told an expiry in nanoseconds while the
+/// entity keeps microseconds, so the store considered the lease expired
+/// (up to a microsecond) before its holder did.
+#[tokio::test]
+async fn table_lease_expiry_is_what_the_holder_was_told() {
+    let (hs, _az) = table_handles(2).await;
+    lease_expiry_is_what_the_holder_was_told(&hs).await;
 }
