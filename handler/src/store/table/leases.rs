@@ -1,13 +1,21 @@
 //! Per-tenant, per-job leases on Table Storage (`GuestSyncLeases`): the
 //! entity's ETag is the lease token; writes are conditional on it.
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::Value;
 
 use super::entities::{lease_entity, lease_expiry, lease_pk};
 use super::{TableStore, LEASES, LEASE_RK};
 use crate::domain::{Guid, Job};
 use crate::store::{validate, Lease, LeaseStore, StoreError, StoreResult};
+
+/// The expiry as the entity keeps it (`ExpiresAt` has microseconds): the
+/// holder is told exactly what the other acquirers compare against, never a
+/// later instant (which would let it believe it still holds a lease the
+/// store already considers expired).
+fn stored_expiry(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.trunc_subsecs(6)
+}
 
 #[async_trait]
 impl LeaseStore for TableStore {
@@ -22,7 +30,7 @@ impl LeaseStore for TableStore {
         let pk = lease_pk(tenant, job);
         let existing = self.client.get(LEASES, &pk, LEASE_RK).await?;
         let now = Utc::now();
-        let expires_at = now + ttl;
+        let expires_at = stored_expiry(now + ttl);
         let e = lease_entity(tenant, job, holder, expires_at);
         let written = match existing {
             // Free: insert; a 409 means another acquirer was faster.
@@ -49,7 +57,7 @@ impl LeaseStore for TableStore {
     }
 
     async fn renew(&self, lease: &Lease, ttl: chrono::Duration) -> StoreResult<Lease> {
-        let expires_at = Utc::now() + ttl;
+        let expires_at = stored_expiry(Utc::now() + ttl);
         let e = lease_entity(lease.tenant, lease.job, &lease.holder, expires_at);
         match self.client.put(LEASES, &e, Some(&lease.token)).await {
             Ok(token) => Ok(Lease {

@@ -90,26 +90,28 @@ impl TableStore {
     }
 
     /// Deletes entities (by keys), tolerating ones already gone. Returns how
-    /// many were deleted.
+    /// many this call deleted (not those someone else deleted first, e.g. a
+    /// concurrent prune: the prunes' reports add up to what was removed).
     async fn delete_all(
         &self,
         table: &'static str,
         keys: Vec<(String, String)>,
     ) -> StoreResult<u64> {
-        let n = keys.len() as u64;
+        let mut n = 0u64;
         let ops: Vec<_> = keys
             .into_iter()
             .map(|(pk, rk)| BatchOp::Delete { pk, rk })
             .collect();
         for b in client::split_batches(ops) {
             match self.client.batch(table, &b).await {
-                Ok(()) => {}
+                Ok(()) => n += b.len() as u64,
                 // Someone deleted one meanwhile: fall back to one by one.
                 Err(StoreError::NotFound(_)) => {
                     for op in b {
                         if let BatchOp::Delete { pk, rk } = op {
                             match self.client.delete(table, &pk, &rk, None).await {
-                                Ok(()) | Err(StoreError::NotFound(_)) => {}
+                                Ok(()) => n += 1,
+                                Err(StoreError::NotFound(_)) => {}
                                 Err(e) => return Err(e),
                             }
                         }
