@@ -32,8 +32,8 @@ use crate::support::world::{Source, SourceSpec, World};
 
 /// host.json's queue settings: the harness redelivers as the host would.
 fn host_json_queues() -> (u32, u32) {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("host.json"))
-        .unwrap();
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("host.json")).unwrap();
     let v: Value = serde_json::from_str(&text).unwrap();
     let q = &v["extensions"]["queues"];
     let vis = q["visibilityTimeout"].as_str().unwrap();
@@ -325,7 +325,13 @@ fn change_sources(w: &World, sources: &[Source], rng: &mut rand::rngs::StdRng) -
             w.sim.add_member(t, s.generated.group_id, id);
             changed += 1;
         }
-        for u in s.generated.user_ids.iter().skip(users.len() / 25).step_by(13) {
+        for u in s
+            .generated
+            .user_ids
+            .iter()
+            .skip(users.len() / 25)
+            .step_by(13)
+        {
             let mut patch = serde_json::Map::new();
             patch.insert(
                 "jobTitle".into(),
@@ -354,15 +360,17 @@ async fn one_seed(seed: u64, users: usize) -> Outcome {
     let t0 = Instant::now();
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let az = azurite::start();
-    let mut cfg = SimConfig::default();
-    cfg.seed = seed;
-    cfg.throttling = true;
-    cfg.time_scale = 1.0;
-    cfg.latency = LatencyModel {
-        base_ms: 2,
-        jitter_ms: 3,
+    let cfg = SimConfig {
+        seed,
+        throttling: true,
+        time_scale: 1.0,
+        latency: LatencyModel {
+            base_ms: 2,
+            jitter_ms: 3,
+        },
+        photo_cooldown_secs: 0,
+        ..SimConfig::default()
     };
-    cfg.photo_cooldown_secs = 0;
     let w = World::builder()
         .sim(cfg)
         .setting("GUESTSYNC_STORE", &az.connection_string)
@@ -381,18 +389,26 @@ async fn one_seed(seed: u64, users: usize) -> Outcome {
                 .options(options.clone()),
         )
         .await,
-        w.add_source(SourceSpec::new("Beta").generate(spec(users)).options(options))
-            .await,
+        w.add_source(
+            SourceSpec::new("Beta")
+                .generate(spec(users))
+                .options(options),
+        )
+        .await,
     ];
     // Host users that are nobody's: must never be touched.
     let bystanders: Vec<Guid> = (0..5)
         .map(|i| {
-            w.sim
-                .create_guest(w.host, &format!("bystander{i}@elsewhere.example"), "Bystander")
+            w.sim.create_guest(
+                w.host,
+                &format!("bystander{i}@elsewhere.example"),
+                "Bystander",
+            )
         })
         .collect();
 
-    let queues = QueueClient::new(&az.queue_endpoint, "devstoreaccount1", harness::DEV_KEY).unwrap();
+    let queues =
+        QueueClient::new(&az.queue_endpoint, "devstoreaccount1", harness::DEV_KEY).unwrap();
     queues.create_queue(WORK).await.unwrap();
     queues.create_queue(POISON).await.unwrap();
     let mut env: Vec<(String, String)> = w.env.clone().into_iter().collect();
@@ -420,7 +436,10 @@ async fn one_seed(seed: u64, users: usize) -> Outcome {
         rng.gen_range(1..=2),
         Duration::from_millis(2500),
     ));
-    assert!(host.run_until_idle(limit).await, "seed {seed}: round 1 did not drain");
+    assert!(
+        host.run_until_idle(limit).await,
+        "seed {seed}: round 1 did not drain"
+    );
     out.kills += k.await.unwrap();
 
     // Round 2: changes; reconcile, photos and redemption together, killed.
@@ -436,14 +455,20 @@ async fn one_seed(seed: u64, users: usize) -> Outcome {
         rng.gen_range(1..=2),
         Duration::from_millis(2500),
     ));
-    assert!(host.run_until_idle(limit).await, "seed {seed}: round 2 did not drain");
+    assert!(
+        host.run_until_idle(limit).await,
+        "seed {seed}: round 2 did not drain"
+    );
     out.kills += k.await.unwrap();
 
     // Round 3: the next schedule, nobody killed.
     for t in ["sync-timer", "photo-timer", "redemption-timer"] {
         host.fire_timer(t).await;
     }
-    assert!(host.run_until_idle(limit).await, "seed {seed}: round 3 did not drain");
+    assert!(
+        host.run_until_idle(limit).await,
+        "seed {seed}: round 3 did not drain"
+    );
 
     check(&w, &sources, &bystanders, &mut out).await;
     out.deliveries = host.tally.deliveries.load(Ordering::SeqCst);
@@ -477,7 +502,11 @@ async fn check(w: &World, sources: &[Source], bystanders: &[Guid], out: &mut Out
                 .entry(g.str("mail").unwrap_or_default().to_lowercase())
                 .or_default() += 1;
         }
-        out.duplicates += by_mail.values().filter(|n| **n > 1).map(|n| n - 1).sum::<usize>();
+        out.duplicates += by_mail
+            .values()
+            .filter(|n| **n > 1)
+            .map(|n| n - 1)
+            .sum::<usize>();
         let records: BTreeMap<Guid, _> = w
             .store
             .list_guests(t)
@@ -530,7 +559,8 @@ async fn check(w: &World, sources: &[Source], bystanders: &[Guid], out: &mut Out
                 out.stale_profiles += 1;
             }
             let source_photo = w.sim.user(t, *u).and_then(|x| x.photo.clone());
-            if source_photo.is_some() && host_user.photo.as_ref().map(|p| &p.1) != source_photo.as_ref().map(|p| &p.1)
+            if source_photo.is_some()
+                && host_user.photo.as_ref().map(|p| &p.1) != source_photo.as_ref().map(|p| &p.1)
             {
                 out.photos_missing += 1;
             }
