@@ -194,6 +194,68 @@ async fn a_redelivered_item_takes_over_its_own_runs_lease() {
     h.store.release(&dead).await.unwrap();
 }
 
+/// Regression (outages): a slice that ended while the store was away could
+/// not give its lease back; the run's redelivery to the same process came
+/// before the lease looked stale and was skipped as "running elsewhere",
+/// which completed the work item and left the run unfinished for good.
+/// The process knows it no longer runs that slice: the redelivery takes
+/// the lease over at once. A fresh lease of another process is still
+/// waited for.
+#[tokio::test]
+async fn a_lease_left_by_a_slice_of_this_process_is_taken_over_at_once() {
+    let h = H::fast().await;
+    h.members(2);
+    let app = h.world.app();
+    let run_id = uuid::Uuid::new_v4();
+    let item = WorkItem {
+        job: Job::Reconcile,
+        source_tenant_id: h.src,
+        run_id,
+        cursor: None,
+        enqueued_at: chrono::Utc::now(),
+    };
+    // Another process's fresh lease of the run: a live duplicate, skipped.
+    let elsewhere = h
+        .store
+        .try_acquire(
+            h.src,
+            Job::Reconcile,
+            &format!("other-instance run {run_id}"),
+            chrono::Duration::seconds(90),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let skipped = app.driver().run_slice(&item, &NoProgress).await.unwrap();
+    assert!(matches!(skipped, Slice::Skipped(_)), "{skipped:?}");
+    h.store.release(&elsewhere).await.unwrap();
+    // This process's lease of the run, fresh, left behind (release failed).
+    h.store
+        .try_acquire(
+            h.src,
+            Job::Reconcile,
+            &format!("{} run {run_id}", app.holder),
+            chrono::Duration::seconds(90),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let ran = app.driver().run_slice(&item, &NoProgress).await.unwrap();
+    let Slice::Ran { outcome, next } = ran else {
+        panic!("the redelivery was skipped beside a lease nobody runs: {ran:?}")
+    };
+    assert!(next.is_none());
+    assert_eq!(outcome.counts.created, 2);
+    let run = h.store.get_run(h.src, run_id).await.unwrap().unwrap();
+    assert_eq!(run.outcome, RunOutcome::Succeeded);
+    assert!(h
+        .store
+        .current_lease(h.src, Job::Reconcile)
+        .await
+        .unwrap()
+        .is_none());
+}
+
 /// Two drivers (two processes: a CLI run and the worker) race for one
 /// tenant: exactly one runs, nobody is invited twice, and the one after it
 /// runs normally.

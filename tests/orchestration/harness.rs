@@ -34,6 +34,10 @@ pub struct Tally {
     pub non_2xx: AtomicU64,
     pub poisoned: AtomicU64,
     pub poison_deliveries: AtomicU64,
+    /// Deliveries of a work item seen before (dequeue count above 1).
+    pub redeliveries: AtomicU64,
+    /// The bodies of the non-2xx answers (the error the handler named).
+    pub errors: std::sync::Mutex<Vec<Value>>,
     /// The `Logs` of every 2xx answer to a queue delivery.
     pub logs: std::sync::Mutex<Vec<String>>,
 }
@@ -162,6 +166,9 @@ impl Host {
     async fn deliver(&self, queue: &str, function: &str, m: ReceivedMessage) {
         if queue == WORK {
             self.tally.deliveries.fetch_add(1, Ordering::SeqCst);
+            if m.dequeue_count > 1 {
+                self.tally.redeliveries.fetch_add(1, Ordering::SeqCst);
+            }
         } else {
             self.tally.poison_deliveries.fetch_add(1, Ordering::SeqCst);
         }
@@ -175,6 +182,7 @@ impl Host {
             self.queues.delete(queue, &m).await.unwrap();
         } else {
             self.tally.non_2xx.fetch_add(1, Ordering::SeqCst);
+            self.tally.errors.lock().unwrap().push(body);
             if m.dequeue_count >= self.max_dequeue && queue == WORK {
                 self.queues.put(POISON, &m.text).await.unwrap();
                 self.queues.delete(queue, &m).await.unwrap();

@@ -2,6 +2,10 @@
 //! table services, in memory) on free loopback ports, for the tests and the
 //! store benchmark. The process is killed when the [`Azurite`] value drops.
 //!
+//! [`Azurite::start_persistent`] keeps the data on disk instead (in the
+//! scratch directory), so that the outage tests can [`Azurite::stop`] it
+//! mid-run and [`Azurite::restart`] it on the same ports with the same data.
+//!
 //! Where Azurite is looked for, in order: `$AZURITE_DIR` (the `azurite`
 //! script itself, or a directory holding it directly, in `.bin/` or in
 //! `node_modules/.bin/`), `<dir>/.tools/node_modules/.bin/azurite` for the
@@ -29,8 +33,15 @@ pub enum AzuriteError {
 
 /// A running Azurite; killed on drop.
 pub struct Azurite {
-    child: Child,
-    /// Scratch directory (working directory, the log); removed on drop.
+    /// None while stopped.
+    child: Option<Child>,
+    exe: PathBuf,
+    /// (blob, queue, table)
+    ports: (u16, u16, u16),
+    /// Keeps the data in `<dir>/data` (restartable) instead of in memory.
+    persistent: bool,
+    /// Scratch directory (working directory, the log, the data when
+    /// persistent); removed on drop.
     dir: PathBuf,
     /// A connection string for all three services (the well-known account).
     pub connection_string: String,
@@ -105,14 +116,25 @@ fn answers(port: u16) -> bool {
 }
 
 impl Azurite {
-    /// Starts Azurite and waits (up to 30 s) until its table and queue
-    /// services accept connections.
+    /// Starts Azurite (in memory) and waits (up to 30 s) until its table
+    /// and queue services accept connections.
     pub fn start() -> Result<Azurite, AzuriteError> {
+        Self::start_with(false)
+    }
+
+    /// Starts Azurite keeping its data on disk (in its scratch directory),
+    /// so that it can be stopped and restarted on the same ports with the
+    /// same data ([`Azurite::stop`], [`Azurite::restart`]).
+    pub fn start_persistent() -> Result<Azurite, AzuriteError> {
+        Self::start_with(true)
+    }
+
+    fn start_with(persistent: bool) -> Result<Azurite, AzuriteError> {
         let exe = find()?;
         let mut last = String::new();
         // A port picked free can be taken before Azurite binds it: retry.
         for _ in 0..3 {
-            match Self::start_once(&exe) {
+            match Self::start_once(&exe, persistent) {
                 Ok(a) => return Ok(a),
                 Err(AzuriteError::Start { reason, .. }) => last = reason,
                 Err(e) => return Err(e),
@@ -124,7 +146,14 @@ impl Azurite {
         })
     }
 
-    fn start_once(exe: &Path) -> Result<Azurite, AzuriteError> {
+    fn fail(&self, reason: String) -> AzuriteError {
+        AzuriteError::Start {
+            path: self.exe.clone(),
+            reason,
+        }
+    }
+
+    fn start_once(exe: &Path, persistent: bool) -> Result<Azurite, AzuriteError> {
         let fail = |reason: String| AzuriteError::Start {
             path: exe.to_path_buf(),
             reason,
@@ -136,13 +165,46 @@ impl Azurite {
         };
         let dir = std::env::temp_dir().join(format!("azurite-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).map_err(|e| fail(format!("scratch dir: {e}")))?;
-        let log = std::fs::File::create(dir.join("azurite.log"))
-            .map_err(|e| fail(format!("log file: {e}")))?;
+        let ep = |p: u16| format!("http://127.0.0.1:{p}/{DEV_ACCOUNT}");
+        let mut me = Azurite {
+            child: None,
+            exe: exe.to_path_buf(),
+            ports: (blob, queue, table),
+            persistent,
+            connection_string: format!(
+                "DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};BlobEndpoint={};QueueEndpoint={};TableEndpoint={};",
+                ep(blob),
+                ep(queue),
+                ep(table)
+            ),
+            table_endpoint: ep(table),
+            queue_endpoint: ep(queue),
+            blob_endpoint: ep(blob),
+            dir,
+        };
+        me.spawn()?;
+        Ok(me)
+    }
+
+    /// Spawns the process on `self.ports` and waits until it answers.
+    fn spawn(&mut self) -> Result<(), AzuriteError> {
+        let (blob, queue, table) = self.ports;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("azurite.log"))
+            .map_err(|e| self.fail(format!("log file: {e}")))?;
         let log2 = log
             .try_clone()
-            .map_err(|e| fail(format!("log file: {e}")))?;
-        let child = Command::new(exe)
-            .args(["--inMemoryPersistence", "--skipApiVersionCheck", "--loose"])
+            .map_err(|e| self.fail(format!("log file: {e}")))?;
+        let mut cmd = Command::new(&self.exe);
+        if self.persistent {
+            cmd.arg("--location").arg(self.dir.join("data"));
+        } else {
+            cmd.arg("--inMemoryPersistence");
+        }
+        let child = cmd
+            .args(["--skipApiVersionCheck", "--loose"])
             // No telemetry leaves the machine (Azurite sends some by default).
             .arg("--disableTelemetry")
             .args(["--blobHost", "127.0.0.1", "--blobPort", &blob.to_string()])
@@ -158,44 +220,62 @@ impl Azurite {
                 "--tablePort",
                 &table.to_string(),
             ])
-            // --location is refused with --inMemoryPersistence; run in the
-            // scratch dir so nothing lands in the caller's directory.
-            .current_dir(&dir)
+            // Run in the scratch dir so nothing lands in the caller's
+            // directory (--location is refused with --inMemoryPersistence).
+            .current_dir(&self.dir)
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log2))
             .spawn()
-            .map_err(|e| fail(format!("spawn failed: {e} (is Node.js installed?)")))?;
-        let ep = |p: u16| format!("http://127.0.0.1:{p}/{DEV_ACCOUNT}");
-        let mut me = Azurite {
-            child,
-            connection_string: format!(
-                "DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};BlobEndpoint={};QueueEndpoint={};TableEndpoint={};",
-                ep(blob),
-                ep(queue),
-                ep(table)
-            ),
-            table_endpoint: ep(table),
-            queue_endpoint: ep(queue),
-            blob_endpoint: ep(blob),
-            dir,
-        };
+            .map_err(|e| self.fail(format!("spawn failed: {e} (is Node.js installed?)")))?;
+        self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if answers(table) && answers(queue) {
-                return Ok(me);
+                return Ok(());
             }
-            if let Ok(Some(status)) = me.child.try_wait() {
-                return Err(fail(format!("exited with {status}: {}", me.log_tail())));
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                self.child = None;
+                return Err(self.fail(format!("exited with {status}: {}", self.log_tail())));
             }
             if Instant::now() > deadline {
-                return Err(fail(format!(
-                    "did not answer within 30 s: {}",
-                    me.log_tail()
-                )));
+                return Err(self.fail(format!("did not answer within 30 s: {}", self.log_tail())));
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// Stops Azurite as a service stops: SIGTERM (it closes its servers and
+    /// saves its data), waiting up to 10 s before killing it. Its ports
+    /// refuse connections until [`Azurite::restart`].
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    /// Starts a stopped Azurite again on the same ports (with the same data
+    /// when started with [`Azurite::start_persistent`]).
+    pub fn restart(&mut self) -> Result<(), AzuriteError> {
+        self.stop();
+        self.spawn()
+    }
+
+    /// Whether the process is running (not stopped).
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
     }
 
     fn log_tail(&self) -> String {
@@ -210,8 +290,10 @@ impl Azurite {
 
 impl Drop for Azurite {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

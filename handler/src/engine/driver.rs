@@ -18,6 +18,11 @@
 //!   run's work item whose holder stopped renewing (its invocation died
 //!   with the instance) takes the run's own lease over instead of waiting
 //!   it out; a duplicate delivered while the holder lives is skipped.
+//! - A lease this process held for a run and no longer runs (its slice
+//!   ended but the release failed: the store was unreachable) is taken
+//!   over at once by a redelivery of that run to this process; skipping
+//!   it as "running elsewhere" would complete the work item and leave the
+//!   run unfinished for good.
 //! - One write budget for every process: the host tenant's Graph budget
 //!   is shared by all jobs running anywhere (scaled-out instances, a CLI
 //!   run). On taking and on each renewal of a lease, the driver counts the
@@ -304,12 +309,18 @@ impl JobDriver {
             // thirds left; a concurrent duplicate delivery of the same run
             // is still skipped.
             let stale = ttl - ttl / 3 - chrono::Duration::seconds(5);
+            // Or this process's own, for a slice that ended here (its
+            // release failed): nobody runs it.
+            let left_here = |l: &Lease| l.holder == holder && !LiveMark::is_live(&holder);
             if let Some(own) = self
                 .store()
                 .current_lease(tenant, job)
                 .await
                 .map_err(err)?
-                .filter(|l| l.holder.ends_with(&run_suffix) && l.expires_at - Utc::now() < stale)
+                .filter(|l| {
+                    l.holder.ends_with(&run_suffix)
+                        && (l.expires_at - Utc::now() < stale || left_here(l))
+                })
             {
                 match self.store().renew(&own, ttl).await {
                     Ok(l) => {
@@ -427,8 +438,44 @@ impl BudgetShare {
     }
 }
 
+/// The lease holders whose slice runs in this process right now: marked
+/// while a [`HeldLease`] lives.
+static LIVE_HOLDERS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Marks a holder live in this process until dropped.
+struct LiveMark(String);
+
+impl LiveMark {
+    fn new(holder: &str) -> Self {
+        LIVE_HOLDERS
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(holder.to_string());
+        LiveMark(holder.to_string())
+    }
+
+    fn is_live(holder: &str) -> bool {
+        LIVE_HOLDERS
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .any(|h| h == holder)
+    }
+}
+
+impl Drop for LiveMark {
+    fn drop(&mut self) {
+        let mut live = LIVE_HOLDERS.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(i) = live.iter().position(|h| *h == self.0) {
+            live.swap_remove(i);
+        }
+    }
+}
+
 /// A lease renewed in the background while held.
 struct HeldLease {
+    /// This process runs the lease's slice while this lives.
+    _live: LiveMark,
     store: Arc<dyn Store>,
     current: Arc<Mutex<Lease>>,
     renewer: tokio::task::JoinHandle<()>,
@@ -445,6 +492,7 @@ impl HeldLease {
         ttl: chrono::Duration,
         share: Option<BudgetShare>,
     ) -> Self {
+        let live = LiveMark::new(&lease.holder);
         let current = Arc::new(Mutex::new(lease));
         let every = ttl.to_std().unwrap_or(Duration::from_secs(90)) / 3;
         let (lost_tx, lost) = tokio::sync::watch::channel(false);
@@ -494,6 +542,7 @@ impl HeldLease {
             }
         });
         HeldLease {
+            _live: live,
             store,
             current,
             renewer,
