@@ -22,7 +22,9 @@
 //!   ended but the release failed: the store was unreachable) is taken
 //!   over at once by a redelivery of that run to this process; skipping
 //!   it as "running elsewhere" would complete the work item and leave the
-//!   run unfinished for good.
+//!   run unfinished for good. Deliveries of one run in one process claim
+//!   the run first (`LiveMark`), so the duplicate of a delivery still
+//!   acquiring or running here is skipped, never mistaken for a leftover.
 //! - One write budget for every process: the host tenant's Graph budget
 //!   is shared by all jobs running anywhere (scaled-out instances, a CLI
 //!   run). On taking and on each renewal of a lease, the driver counts the
@@ -296,6 +298,11 @@ impl JobDriver {
     ) -> Result<Option<HeldLease>, SyncError> {
         let ttl = self.lease_ttl();
         let holder = self.holder_of(run_id);
+        // One delivery of a run at a time in this process: another one
+        // acquiring or running it here makes this one a duplicate.
+        let Some(claim) = LiveMark::claim(&holder) else {
+            return Ok(None);
+        };
         let err = |e| SyncError::store("taking the tenant lease", e);
         let mut lease = self
             .store()
@@ -310,8 +317,9 @@ impl JobDriver {
             // is still skipped.
             let stale = ttl - ttl / 3 - chrono::Duration::seconds(5);
             // Or this process's own, for a slice that ended here (its
-            // release failed): nobody runs it.
-            let left_here = |l: &Lease| l.holder == holder && !LiveMark::is_live(&holder);
+            // release failed): this delivery holds the claim on the run
+            // in this process, so nobody here runs it.
+            let left_here = |l: &Lease| l.holder == holder;
             if let Some(own) = self
                 .store()
                 .current_lease(tenant, job)
@@ -359,6 +367,7 @@ impl JobDriver {
                     l,
                     ttl,
                     Some(share),
+                    claim,
                 )))
             }
             None => Ok(None),
@@ -438,28 +447,23 @@ impl BudgetShare {
     }
 }
 
-/// The lease holders whose slice runs in this process right now: marked
-/// while a [`HeldLease`] lives.
+/// The lease holders (runs) a delivery in this process is acquiring or
+/// running right now: claimed before the lease is taken, given back when
+/// it is released.
 static LIVE_HOLDERS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
-/// Marks a holder live in this process until dropped.
+/// A claim on a holder name in this process until dropped.
 struct LiveMark(String);
 
 impl LiveMark {
-    fn new(holder: &str) -> Self {
-        LIVE_HOLDERS
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(holder.to_string());
-        LiveMark(holder.to_string())
-    }
-
-    fn is_live(holder: &str) -> bool {
-        LIVE_HOLDERS
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .any(|h| h == holder)
+    /// The claim, or `None` when another delivery here holds it.
+    fn claim(holder: &str) -> Option<Self> {
+        let mut live = LIVE_HOLDERS.lock().unwrap_or_else(|p| p.into_inner());
+        if live.iter().any(|h| h == holder) {
+            return None;
+        }
+        live.push(holder.to_string());
+        Some(LiveMark(holder.to_string()))
     }
 }
 
@@ -491,8 +495,8 @@ impl HeldLease {
         lease: Lease,
         ttl: chrono::Duration,
         share: Option<BudgetShare>,
+        live: LiveMark,
     ) -> Self {
-        let live = LiveMark::new(&lease.holder);
         let current = Arc::new(Mutex::new(lease));
         let every = ttl.to_std().unwrap_or(Duration::from_secs(90)) / 3;
         let (lost_tx, lost) = tokio::sync::watch::channel(false);
