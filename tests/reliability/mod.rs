@@ -54,6 +54,9 @@ pub fn record(section: &str, markdown: &str) {
     if let Err(e) = std::fs::create_dir_all(&dir)
         .and_then(|_| std::fs::write(dir.join(format!("{section}.md")), &text))
     {
-        eprintln!("cannot keep the figures of {section} in {}: {e}", dir.display());
+        eprintln!(
+            "cannot keep the figures of {section} in {}: {e}",
+            dir.display()
+        );
     }
 }

@@ -55,8 +55,9 @@ pub(crate) fn looks_like_invitation_restriction(code: Option<&str>, message: &st
                 || m.contains("disabled")))
 }
 
-/// Maps a non-2xx answer that is not retried.
-pub(crate) fn map_error(
+/// Maps a non-2xx answer that is not retried (Graph's error body is
+/// decoded tolerantly: anything that is not `{"error":{...}}` is no code).
+pub fn map_error(
     op: Operation,
     status: u16,
     body: &[u8],
