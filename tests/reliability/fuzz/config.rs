@@ -11,15 +11,15 @@ use guest_sync::tenants::parse_options;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
-use super::gen::{self, input, named, no_secret, time, Input, Verdict};
+use super::gen::{self, input, named, no_secret, re, time, Input, Verdict};
 use super::store::tenant_options;
 
 /// A secrets file: names -> entries with distinctive secret values.
 fn secrets_file() -> impl Strategy<Value = (Value, Vec<String>)> {
     prop::collection::btree_map(
-        "[a-z][a-z0-9-]{0,12}",
+        re("[a-z][a-z0-9-]{0,12}"),
         (
-            "[A-Za-z0-9~._-]{12,32}",
+            re("[A-Za-z0-9~._-]{12,32}"),
             prop::option::of(time()),
             prop::option::of(any::<bool>()),
         ),
@@ -42,7 +42,7 @@ fn secrets_file() -> impl Strategy<Value = (Value, Vec<String>)> {
 }
 
 fn secrets_input() -> impl Strategy<Value = (Input, Vec<String>)> {
-    secrets_file().prop_flat_map(|(doc, secrets)| (input(Just(doc)), Just(secrets)))
+    gen::input_with(secrets_file())
 }
 
 fn check_secrets(i: &Input, secrets: &[String]) -> Result<Verdict, String> {
@@ -113,11 +113,11 @@ struct Env {
 
 fn env() -> impl Strategy<Value = Env> {
     (
-        (any::<u128>(), any::<u128>(), "[a-z][a-z0-9-]{0,20}"),
+        (any::<u128>(), any::<u128>(), re("[a-z][a-z0-9-]{0,20}")),
         prop::sample::select(vec![0usize, 1, 2, 3]),
-        "[A-Za-z0-9]{16,32}",
+        re("[A-Za-z0-9]{16,32}"),
         prop::sample::select(vec![0usize, 1, 2]),
-        "[A-Za-z0-9]{8,16}",
+        re("[A-Za-z0-9]{8,16}"),
         any::<bool>(),
         prop::option::of(prop::sample::select(vec!["5", "10%", "0", "100%", "2.5%"])),
         prop::option::of(prop::sample::select(vec!["delete", "Disable"])),

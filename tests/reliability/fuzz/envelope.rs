@@ -7,7 +7,7 @@ use guest_sync::protocol::{FunctionName, QueueMessage, Trigger};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
-use super::gen::{self, guid, input, named, obj, plain, time, Input, Verdict};
+use super::gen::{self, guid, input, named, obj, plain, re, time, Input, Verdict};
 
 fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339()
@@ -86,9 +86,9 @@ fn queue_envelope() -> impl Strategy<Value = Value> {
 fn http_envelope() -> impl Strategy<Value = Value> {
     (
         prop::sample::select(vec!["GET", "post", "Put"]),
-        prop::collection::btree_map("[a-z]{1,6}", "[a-z0-9]{0,6}", 0..3),
-        prop::collection::btree_map("[A-Za-z-]{1,8}", prop::collection::vec("[ -~]{0,10}", 1..3), 0..3),
-        prop::option::of("[ -~]{0,40}"),
+        prop::collection::btree_map(re("[a-z]{1,6}"), re("[a-z0-9]{0,6}"), 0..3),
+        prop::collection::btree_map(re("[A-Za-z-]{1,8}"), prop::collection::vec(re("[ -~]{0,10}"), 1..3), 0..3),
+        prop::option::of(re("[ -~]{0,40}")),
         prop::sample::select(vec!["application/json", "application/octet-stream", "text/plain"]),
     )
         .prop_map(|(method, query, mut headers, body, ct)| {

@@ -179,7 +179,7 @@ pub fn bytes() -> impl Strategy<Value = Vec<u8>> {
 /// Arbitrary text (what a header, a setting or a token string can be).
 pub fn text() -> impl Strategy<Value = String> {
     prop_oneof![
-        "\\PC{0,40}",
+        re("\\PC{0,40}"),
         any::<String>().prop_map(|s| s.chars().take(60).collect()),
         prop::collection::vec(prop::sample::select(TOKENS), 0..12).prop_map(|t| t.concat()),
     ]
@@ -200,7 +200,7 @@ pub fn junk_string() -> impl Strategy<Value = String> {
         Just("\"quoted\"".to_string()),
         Just("0001-01-01T00:00:00".to_string()),
         Just("9999-12-31T23:59:59.999999999+14:00".to_string()),
-        "\\PC{0,24}",
+        re("\\PC{0,24}"),
     ]
 }
 
@@ -238,7 +238,7 @@ pub fn junk_value() -> impl Strategy<Value = Value> {
         1 => leaf.prop_recursive(3, 12, 4, |inner| {
             prop_oneof![
                 prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-                prop::collection::btree_map("[a-zA-Z@.]{0,8}", inner, 0..4)
+                prop::collection::btree_map(re("[a-zA-Z@.]{0,8}"), inner, 0..4)
                     .prop_map(|m| Value::Object(m.into_iter().collect())),
             ]
         }),
@@ -403,7 +403,7 @@ pub fn mutated(valid: impl Strategy<Value = Value>) -> impl Strategy<Value = Mut
         mutation,
         any::<Index>(),
         junk_value(),
-        "[a-z]{1,6}",
+        re("[a-z]{1,6}"),
         any::<Index>(),
     )
         .prop_map(|(doc, m, pick, junk, field, cut)| mutate(doc, m, pick, junk, field, cut))
@@ -454,13 +454,48 @@ impl Input {
 
 /// One in five inputs arbitrary bytes, the rest mutated valid documents.
 pub fn input(valid: impl Strategy<Value = Value>) -> impl Strategy<Value = Input> {
-    prop_oneof![
-        1 => bytes().prop_map(Input::Bytes),
-        4 => mutated(valid).prop_map(Input::Doc),
-    ]
+    input_with(valid.prop_map(|v| (v, ()))).prop_map(|(i, ())| i)
+}
+
+/// [`input`] for documents generated with something the check needs (the
+/// secrets they hold). One strategy for all cases: building strategies per
+/// case (`prop_flat_map`) would dominate the run time.
+pub fn input_with<T: Clone + Debug>(
+    valid: impl Strategy<Value = (Value, T)>,
+) -> impl Strategy<Value = (Input, T)> {
+    let mutation = prop_oneof![
+        1 => Just(Mutation::None),
+        3 => Just(Mutation::Remove),
+        4 => Just(Mutation::Replace),
+        1 => Just(Mutation::AddField),
+        1 => Just(Mutation::Truncate),
+    ];
+    (
+        valid,
+        0u8..5,
+        bytes(),
+        mutation,
+        any::<Index>(),
+        junk_value(),
+        re("[a-z]{1,6}"),
+        any::<Index>(),
+    )
+        .prop_map(|((doc, t), kind, b, m, pick, junk, field, cut)| {
+            if kind == 0 {
+                (Input::Bytes(b), t)
+            } else {
+                (Input::Doc(mutate(doc, m, pick, junk, field, cut)), t)
+            }
+        })
 }
 
 // ---- valid building blocks ----------------------------------------------
+
+/// A string strategy from a regex, parsed once (a `&str` strategy is
+/// parsed again for every case, which dominates the run time).
+pub fn re(pattern: &str) -> proptest::string::RegexGeneratorStrategy<String> {
+    proptest::string::string_regex(pattern).unwrap()
+}
 
 /// A GUID in canonical form.
 pub fn guid() -> impl Strategy<Value = String> {
@@ -475,7 +510,7 @@ pub fn time() -> impl Strategy<Value = chrono::DateTime<chrono::Utc>> {
 
 /// Printable text without surprises (names, UPNs).
 pub fn plain() -> impl Strategy<Value = String> {
-    "[A-Za-z0-9 ._-]{1,16}"
+    re("[A-Za-z0-9 ._-]{1,16}")
 }
 
 /// An object of `pairs` (keys unique by construction).

@@ -10,7 +10,7 @@ use proptest::prelude::*;
 use serde_json::{json, Value};
 use url::Url;
 
-use super::gen::{self, guid, input, named, no_secret, obj, plain, Input, Verdict};
+use super::gen::{self, guid, input, named, no_secret, obj, plain, re, Input, Verdict};
 
 const GRAPH: &str = "https://graph.microsoft.com";
 
@@ -18,7 +18,7 @@ fn user() -> impl Strategy<Value = Value> {
     (
         guid(),
         plain(),
-        prop::option::of("[a-z]{1,8}@[a-z]{1,8}\\.example"),
+        prop::option::of(re("[a-z]{1,8}@[a-z]{1,8}\\.example")),
         any::<bool>(),
     )
         .prop_map(|(id, name, mail, enabled)| {
@@ -36,7 +36,7 @@ fn user() -> impl Strategy<Value = Value> {
 fn next_link() -> impl Strategy<Value = Value> {
     prop_oneof![
         2 => Just(Value::Null),
-        3 => "[A-Za-z0-9]{1,20}".prop_map(|t| json!(format!("{GRAPH}/v1.0/groups/x/transitiveMembers?$skiptoken={t}"))),
+        3 => re("[A-Za-z0-9]{1,20}").prop_map(|t| json!(format!("{GRAPH}/v1.0/groups/x/transitiveMembers?$skiptoken={t}"))),
         // Hostile links: other hosts, schemes, ports, look-alikes.
         1 => prop::sample::select(vec![
             "https://graph.microsoft.com.evil.example/v1.0/users",
@@ -130,8 +130,8 @@ fn graph_error() -> impl Strategy<Value = Value> {
             "BadRequest",
             "",
         ]),
-        "[A-Za-z .']{0,40}",
-        prop::option::of("[a-z]{1,8}@[a-z]{1,8}\\.example"),
+        re("[A-Za-z .']{0,40}"),
+        prop::option::of(re("[a-z]{1,8}@[a-z]{1,8}\\.example")),
     )
         .prop_map(|(code, msg, addr)| {
             let message = match addr {
@@ -171,7 +171,7 @@ fn addresses(body: &[u8]) -> Vec<String> {
 
 fn token_answer() -> impl Strategy<Value = (Value, String)> {
     (
-        "[A-Za-z0-9._-]{20,40}",
+        re("[A-Za-z0-9._-]{20,40}"),
         prop::option::of(prop_oneof![
             (-10i64..200_000).prop_map(|n| json!(n)),
             Just(json!(3599.5))
@@ -189,7 +189,7 @@ fn token_answer() -> impl Strategy<Value = (Value, String)> {
 }
 
 fn token_input() -> impl Strategy<Value = (Input, String)> {
-    token_answer().prop_flat_map(|(doc, token)| (input(Just(doc)), Just(token)))
+    gen::input_with(token_answer())
 }
 
 fn check_token(i: &Input, token: &str) -> Result<Verdict, String> {
@@ -219,8 +219,8 @@ fn check_token(i: &Input, token: &str) -> Result<Verdict, String> {
 fn refusal() -> impl Strategy<Value = Value> {
     (prop::sample::select(vec!["invalid_client", "unauthorized_client", "invalid_request"]),
      prop::sample::select(vec![7000215u32, 7000222, 700016, 90002, 1]),
-     "[A-Za-z .]{0,30}",
-     prop::option::of("[a-z]{1,8}@[a-z]{1,8}\\.example"))
+     re("[A-Za-z .]{0,30}"),
+     prop::option::of(re("[a-z]{1,8}@[a-z]{1,8}\\.example")))
         .prop_map(|(error, code, text, addr)| {
             let desc = format!("AADSTS{code}: {text} {} Trace ID: 1\r\nCorrelation ID: 2\r\nTimestamp: 2026-11-27", addr.unwrap_or_default());
             json!({"error": error, "error_description": desc, "error_codes": [code], "timestamp": "2026-11-27 00:00:00Z",

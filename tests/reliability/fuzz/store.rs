@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::gen::{self, guid, input, named, obj, plain, time, Input, Verdict};
+use super::gen::{self, guid, input, named, obj, plain, re, time, Input, Verdict};
 
 fn opt<T: Serialize>(v: Option<T>) -> Value {
     v.map_or(Value::Null, |v| json!(v))
@@ -37,8 +37,8 @@ pub fn tenant_options() -> impl Strategy<Value = Value> {
         ),
         prop::collection::vec(
             (
-                "[A-Za-z0-9]{1,10}",
-                prop::option::of("[ -~]{0,6}"),
+                re("[A-Za-z0-9]{1,10}"),
+                prop::option::of(re("[ -~]{0,6}")),
                 any::<bool>(),
             ),
             4,
@@ -52,7 +52,7 @@ pub fn tenant_options() -> impl Strategy<Value = Value> {
             any::<bool>(),
         ),
         0u64..100_000,
-        prop::collection::vec("[a-z]{1,8}\\.example", 0..3),
+        prop::collection::vec(re("[a-z]{1,8}\\.example"), 0..3),
     )
         .prop_map(
             |(
@@ -92,7 +92,7 @@ pub fn tenant_options() -> impl Strategy<Value = Value> {
 }
 
 fn tenant_doc() -> impl Strategy<Value = Value> {
-    (guid(), plain(), guid(), "[a-z0-9-]{1,20}", guid(), any::<bool>(), tenant_options(), time(), prop::option::of(time()),
+    (guid(), plain(), guid(), re("[a-z0-9-]{1,20}"), guid(), any::<bool>(), tenant_options(), time(), prop::option::of(time()),
         prop::option::of((time(), any::<u64>(), any::<u64>(), any::<bool>())))
         .prop_map(|(t, name, client, secret, group, enabled, options, created, expires, guard)| {
             obj(vec![
@@ -136,8 +136,8 @@ fn guest_doc() -> impl Strategy<Value = Value> {
         (
             prop::option::of(time()),
             prop::option::of(time()),
-            prop::option::of("[0-9a-f]{8}"),
-            prop::option::of("[ -~]{0,20}"),
+            prop::option::of(re("[0-9a-f]{8}")),
+            prop::option::of(re("[ -~]{0,20}")),
             any::<bool>(),
         ),
     )
@@ -182,7 +182,7 @@ fn run_doc() -> impl Strategy<Value = Value> {
             "failed",
         ]),
         prop::collection::vec(any::<u32>(), 3),
-        prop::option::of("[ -~]{0,20}"),
+        prop::option::of(re("[ -~]{0,20}")),
         any::<bool>(),
         any::<bool>(),
     )
@@ -217,7 +217,7 @@ fn audit_doc() -> impl Strategy<Value = Value> {
         prop::option::of(plain()),
         prop::sample::select(vec!["invite", "patch", "delete", "quarantine"]),
         prop::sample::select(vec!["ok", "failed", "dry-run"]),
-        prop::option::of("[ -~]{0,30}"),
+        prop::option::of(re("[ -~]{0,30}")),
         prop::option::of(guid()),
     )
         .prop_map(
@@ -332,7 +332,7 @@ fn lease_entity() -> impl Strategy<Value = Value> {
 /// A continuation header value: a realistic one, empty, text, or raw bytes.
 fn header() -> impl Strategy<Value = Option<Vec<u8>>> {
     prop::option::of(prop_oneof![
-        3 => "1![0-9]{1,2}![A-Za-z0-9+/=_-]{1,30}".prop_map(String::into_bytes),
+        3 => re("1![0-9]{1,2}![A-Za-z0-9+/=_-]{1,30}").prop_map(String::into_bytes),
         1 => Just(Vec::new()),
         1 => gen::text().prop_map(String::into_bytes),
         1 => prop::collection::vec(any::<u8>(), 0..40),
@@ -403,11 +403,11 @@ fn check_query(i: &Input) -> Result<Verdict, String> {
 
 /// A guest-page token: one the store issued (for this tenant or another),
 /// or one mutated at the text level.
-fn token() -> impl Strategy<Value = (String, bool)> {
-    let issued = (
+fn issued() -> impl Strategy<Value = (String, bool)> {
+    (
         prop::sample::select(vec!["t1", "t2"]),
-        "[ -~]{0,20}",
-        "[ -~]{0,20}",
+        re("[ -~]{0,20}"),
+        re("[ -~]{0,20}"),
     )
         .prop_map(|(t, pk, rk)| {
             let raw = format!("{t}\n{pk}\n{rk}");
@@ -418,10 +418,13 @@ fn token() -> impl Strategy<Value = (String, bool)> {
                 ),
                 t == "t1" && !pk.contains('\n'),
             )
-        });
+        })
+}
+
+fn token() -> impl Strategy<Value = (String, bool)> {
     prop_oneof![
-        2 => issued.clone(),
-        1 => (issued, any::<prop::sample::Index>(), gen::junk_string()).prop_map(|((tok, _), at, junk)| {
+        2 => issued(),
+        1 => (issued(), any::<prop::sample::Index>(), gen::junk_string()).prop_map(|((tok, _), at, junk)| {
             let mut n = at.index(tok.len() + 1);
             while !tok.is_char_boundary(n) { n -= 1; }
             (format!("{}{junk}", &tok[..n]), false)
