@@ -84,7 +84,7 @@ mod tests {
         assert!(e.starts_with("inner[0].name: invalid type"), "{e}");
         let e = from_value::<Outer>(&serde_json::json!({"inner": [{"name": 5}]})).unwrap_err();
         assert!(e.starts_with("inner[0].name: invalid type"), "{e}");
-        let e = from_slice::<Outer>(b"[]").unwrap_err();
+        let e = from_slice::<Outer>(b"5").unwrap_err();
         assert!(e.starts_with("invalid type"), "{e}");
     }
 }

@@ -234,7 +234,7 @@ fn graph_pages_errors_and_token_answers_survive_hostile_input() {
     let rows = vec![
         gen::run("Graph page + @odata.nextLink", input(page()), check_page),
         gen::run(
-            "Graph error body",
+            "Graph error body (always mapped to an Err)",
             (input(graph_error()), status(), op()),
             |(i, status, op)| {
                 let body = i.bytes();
@@ -264,7 +264,7 @@ fn graph_pages_errors_and_token_answers_survive_hostile_input() {
             check_token(i, token)
         }),
         gen::run(
-            "token refusal (4xx)",
+            "token refusal (4xx, always mapped to an Err)",
             (input(refusal()), 400u16..500),
             |(i, status)| {
                 let body = i.bytes();

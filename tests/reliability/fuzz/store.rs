@@ -342,13 +342,17 @@ fn header() -> impl Strategy<Value = Option<Vec<u8>>> {
 fn check_continuation(pk: &Option<Vec<u8>>, rk: &Option<Vec<u8>>) -> Result<Verdict, String> {
     match decode_continuation(pk.as_deref(), rk.as_deref()) {
         Ok(None) => {
-            if pk.is_some() || rk.is_some() {
+            // An empty header is no header.
+            let given = |h: &Option<Vec<u8>>| h.as_ref().is_some_and(|v| !v.is_empty());
+            if given(pk) || given(rk) {
                 return Err("a continuation header was ignored".into());
             }
             Ok(Verdict::Accepted)
         }
         Ok(Some(c)) => {
-            let sendable = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic());
+            let sendable = |s: &str| {
+                !s.is_empty() && s.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
+            };
             if !sendable(&c.next_pk) || c.next_rk.as_deref().is_some_and(|r| !sendable(r)) {
                 return Err("a continuation that cannot be sent back was accepted".into());
             }
