@@ -453,16 +453,18 @@ impl Input {
 }
 
 /// One in five inputs arbitrary bytes, the rest mutated valid documents.
-pub fn input(valid: impl Strategy<Value = Value>) -> impl Strategy<Value = Input> {
+pub fn input(valid: impl Strategy<Value = Value> + 'static) -> impl Strategy<Value = Input> {
     input_with(valid.prop_map(|v| (v, ()))).prop_map(|(i, ())| i)
 }
 
 /// [`input`] for documents generated with something the check needs (the
 /// secrets they hold). One strategy for all cases: building strategies per
 /// case (`prop_flat_map`) would dominate the run time.
-pub fn input_with<T: Clone + Debug>(
-    valid: impl Strategy<Value = (Value, T)>,
+pub fn input_with<T: Clone + Debug + 'static>(
+    valid: impl Strategy<Value = (Value, T)> + 'static,
 ) -> impl Strategy<Value = (Input, T)> {
+    // Boxed: shared by both branches (a regex strategy is not `Clone`).
+    let valid = valid.boxed();
     let mutation = prop_oneof![
         1 => Just(Mutation::None),
         3 => Just(Mutation::Remove),
@@ -470,23 +472,21 @@ pub fn input_with<T: Clone + Debug>(
         1 => Just(Mutation::AddField),
         1 => Just(Mutation::Truncate),
     ];
-    (
-        valid,
-        0u8..5,
-        bytes(),
-        mutation,
-        any::<Index>(),
-        junk_value(),
-        re("[a-z]{1,6}"),
-        any::<Index>(),
-    )
-        .prop_map(|((doc, t), kind, b, m, pick, junk, field, cut)| {
-            if kind == 0 {
-                (Input::Bytes(b), t)
-            } else {
+    // Each branch generates only what it uses.
+    prop_oneof![
+        1 => (valid.clone(), bytes()).prop_map(|((_, t), b)| (Input::Bytes(b), t)),
+        4 => (
+            valid,
+            mutation,
+            any::<Index>(),
+            junk_value(),
+            re("[a-z]{1,6}"),
+            any::<Index>(),
+        )
+            .prop_map(|((doc, t), m, pick, junk, field, cut)| {
                 (Input::Doc(mutate(doc, m, pick, junk, field, cut)), t)
-            }
-        })
+            }),
+    ]
 }
 
 // ---- valid building blocks ----------------------------------------------

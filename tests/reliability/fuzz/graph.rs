@@ -2,6 +2,7 @@
 //! bodies, and the token endpoint's answers (success and refusal).
 use guest_sync::domain::Guid;
 use guest_sync::graph::http::decode_page;
+use guest_sync::graph::retry::{retry_after_from, MAX_RETRY_AFTER};
 use guest_sync::graph::{
     decode_token_answer, decode_token_refusal, http::map_error, AppCredentials, Operation,
 };
@@ -228,6 +229,23 @@ fn refusal() -> impl Strategy<Value = Value> {
         })
 }
 
+/// A `Retry-After` (or the simulator's `x-sim-retry-after-ms`) value.
+fn retry_after() -> impl Strategy<Value = (String, bool)> {
+    (
+        prop_oneof![
+            2 => any::<f64>().prop_map(|f| f.to_string()),
+            2 => any::<u64>().prop_map(|n| n.to_string()),
+            1 => prop::sample::select(vec![
+                "1e300", "-1", "-0", "NaN", "inf", "1e19", "18446744073709551616", "0.000000001",
+                "Wed, 21 Oct 2015 07:28:00 GMT", "Fri, 31 Dec 9999 23:59:59 GMT",
+                "Mon, 01 Jan 0001 00:00:00 GMT", "Thu, 27 Nov 2026 19:00:00 +1400",
+            ]).prop_map(str::to_string),
+            2 => gen::text(),
+        ],
+        any::<bool>(),
+    )
+}
+
 #[test]
 fn graph_pages_errors_and_token_answers_survive_hostile_input() {
     let secret = "cs~Fuzz-Client-Secret-0123456789";
@@ -260,6 +278,19 @@ fn graph_pages_errors_and_token_answers_survive_hostile_input() {
                 Ok(Verdict::Rejected)
             },
         ),
+        gen::run("Retry-After header", retry_after(), |(v, sim)| {
+            let name = if *sim {
+                "x-sim-retry-after-ms"
+            } else {
+                "retry-after"
+            };
+            match retry_after_from(|h| (h == name).then_some(v.as_str())) {
+                Some(d) if d > MAX_RETRY_AFTER => Err(format!("a wait over the cap: {d:?}")),
+                Some(_) => Ok(Verdict::Accepted),
+                // Malformed: no wait from the header (back-off applies).
+                None => Ok(Verdict::Rejected),
+            }
+        }),
         gen::run("token answer (2xx)", token_input(), |(i, token)| {
             check_token(i, token)
         }),

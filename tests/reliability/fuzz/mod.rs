@@ -17,7 +17,8 @@
 //! - [`gen`]: the strategies (bytes, JSON mutation) and the runner;
 //! - [`envelope`]: host envelopes, work items, cursors;
 //! - [`store`]: Table entities -> records, continuation headers, page tokens;
-//! - [`graph`]: Graph pages and next links, Graph error bodies, token answers;
+//! - [`graph`]: Graph pages and next links, Graph error bodies, `Retry-After`,
+//!   token answers;
 //! - [`config`]: the local secrets file, tenant options, settings.
 mod config;
 mod envelope;
