@@ -221,10 +221,14 @@ pub fn is_loopback(u: &url::Url) -> bool {
 fn endpoint_url(name: &'static str, v: &str, allow_http: bool) -> Result<url::Url, SettingError> {
     let u = parse_url(name, v)?;
     if u.scheme() != "https" && !allow_http && !is_loopback(&u) {
+        // Without a user name or password the URL may carry.
+        let mut shown = u.clone();
+        let _ = shown.set_username("");
+        let _ = shown.set_password(None);
         return Err(bad(
             name,
             format!(
-                "{u} is not https: credentials and tokens would travel in clear (plain http is accepted only on this machine's loopback address, or with GUESTSYNC_ALLOW_HTTP=true for development)"
+                "{shown} is not https: credentials and tokens would travel in clear (plain http is accepted only on this machine's loopback address, or with GUESTSYNC_ALLOW_HTTP=true for development)"
             ),
         ));
     }
@@ -576,5 +580,20 @@ mod tests {
         assert_eq!(MaxDeprovisions::Count(50).limit_for(10_000), 50);
         assert_eq!(MaxDeprovisions::Percent(10.0).limit_for(10_000), 1000);
         assert_eq!(MaxDeprovisions::Percent(10.0).limit_for(3), 1);
+    }
+
+    /// A password in a refused endpoint URL is not repeated in the error
+    /// (found by the reliability fuzzing).
+    #[test]
+    fn endpoint_errors_do_not_repeat_a_url_password() {
+        let mut m = base();
+        m.insert(
+            "GUESTSYNC_GRAPH_URL",
+            "http://svc:hunter2-pw@graph.example.test".into(),
+        );
+        let e = load(&m).unwrap_err();
+        assert_eq!(e.name, "GUESTSYNC_GRAPH_URL");
+        assert!(!e.to_string().contains("hunter2-pw"), "{e}");
+        assert!(e.to_string().contains("graph.example.test"), "{e}");
     }
 }

@@ -9,6 +9,7 @@
 //! - [`plan`]: the planner, `plan(source, tracked, host, policy) -> Plan`.
 pub mod anchor;
 pub mod ids;
+pub mod json;
 pub mod plan;
 pub mod policy;
 pub mod profile;

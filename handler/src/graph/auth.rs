@@ -193,18 +193,14 @@ async fn fetch(
                     });
                 }
                 if (200..300).contains(&status) {
-                    let a: TokenAnswer =
-                        serde_json::from_slice(&body).map_err(|e| GraphError::InvalidResponse {
-                            what: format!("token answer is not the documented JSON ({e})"),
+                    let (token, lifetime) =
+                        decode_token_answer(&body).map_err(|what| GraphError::InvalidResponse {
+                            what,
                             ctx: ctx(Some(status), None),
                         })?;
-                    // expires_in is wall-clock seconds (the simulator scales it).
-                    let lifetime = Duration::from_secs_f64(
-                        a.expires_in.unwrap_or(3599.0).clamp(1.0, 86_400.0),
-                    );
                     let margin = cfg.real(cfg.token_refresh_margin);
                     return Ok(CachedToken {
-                        value: Arc::new(SecretString::new(a.access_token)),
+                        value: Arc::new(token),
                         refresh_at: Instant::now() + refresh_after(lifetime, margin),
                     });
                 }
@@ -217,20 +213,7 @@ async fn fetch(
                         retry_after,
                     )
                 } else {
-                    let e: TokenErrorAnswer = serde_json::from_slice(&body).unwrap_or_default();
-                    let desc = e.error_description.unwrap_or_default();
-                    let code = AadstsCode::from_answer(&e.error_codes, &desc);
-                    let first_line = desc.lines().next().unwrap_or_default();
-                    return Err(GraphError::Auth {
-                        code,
-                        message: format!(
-                            "{} (authority said: {})",
-                            code.admin_message(creds.tenant_id, creds.client_id),
-                            scrub_addresses(first_line)
-                        ),
-                        detail: scrub_addresses(short_description(&desc)),
-                        ctx: ctx(Some(status), e.error),
-                    });
+                    return Err(decode_token_refusal(status, &body, creds, rid));
                 }
             }
             Err(e) => (
@@ -262,6 +245,65 @@ async fn fetch(
         attempt += 1;
         Counters::add(&counters.retries, 1);
         tokio::time::sleep(wait).await;
+    }
+}
+
+/// Decodes the token endpoint's 2xx answer: the access token and its
+/// lifetime (`expires_in`, wall-clock seconds, clamped to 1 s..1 day; the
+/// simulator scales it). The error names the field, never the token.
+pub fn decode_token_answer(body: &[u8]) -> Result<(SecretString, Duration), String> {
+    const WHAT: &str = "token answer is not the documented JSON {\"access_token\": \"...\", \"expires_in\": seconds}";
+    let a: TokenAnswer = serde_path_to_error::deserialize(
+        &mut serde_json::Deserializer::from_slice(body),
+    )
+    .map_err(|e| {
+        // Only the field and serde's category: its message could quote
+        // the answer (which carries the token).
+        let at = crate::domain::json::path_of(&e)
+            .map(|p| format!("{p}: "))
+            .unwrap_or_default();
+        let inner = e.inner();
+        format!(
+            "{WHAT} ({at}{} at line {}, column {})",
+            crate::domain::json::problem(inner),
+            inner.line(),
+            inner.column()
+        )
+    })?;
+    if a.access_token.trim().is_empty() {
+        return Err(format!("{WHAT} (access_token is empty)"));
+    }
+    let lifetime = Duration::from_secs_f64(a.expires_in.unwrap_or(3599.0).clamp(1.0, 86_400.0));
+    Ok((SecretString::new(a.access_token), lifetime))
+}
+
+/// The error for a token endpoint's refusal (a non-2xx answer that is not
+/// retried): Entra's error code and description decoded from `body`
+/// (anything else is tolerated), addresses scrubbed.
+pub fn decode_token_refusal(
+    status: u16,
+    body: &[u8],
+    creds: &AppCredentials,
+    client_request_id: uuid::Uuid,
+) -> GraphError {
+    let e: TokenErrorAnswer = serde_json::from_slice(body).unwrap_or_default();
+    let desc = e.error_description.unwrap_or_default();
+    let code = AadstsCode::from_answer(&e.error_codes, &desc);
+    let first_line = desc.lines().next().unwrap_or_default();
+    GraphError::Auth {
+        code,
+        message: format!(
+            "{} (authority said: {})",
+            code.admin_message(creds.tenant_id, creds.client_id),
+            scrub_addresses(first_line)
+        ),
+        detail: scrub_addresses(short_description(&desc)),
+        ctx: ErrorContext {
+            operation: TOKEN_OPERATION,
+            status: Some(status),
+            client_request_id,
+            graph_code: e.error,
+        },
     }
 }
 
@@ -314,5 +356,24 @@ mod tests {
             refresh_after(Duration::from_secs(10), m),
             Duration::from_secs(8)
         );
+    }
+
+    /// A token answer is read, an empty token refused, and an error names
+    /// the field without quoting the answer (found by the reliability
+    /// fuzzing: serde's messages named no field).
+    #[test]
+    fn token_answers_are_checked_without_quoting_them() {
+        let (t, life) =
+            decode_token_answer(br#"{"access_token":"eyJabc","expires_in":3599}"#).unwrap();
+        assert_eq!(t.expose(), "eyJabc");
+        assert_eq!(life, Duration::from_secs(3599));
+        let e = decode_token_answer(br#"{"access_token":"","expires_in":1}"#).unwrap_err();
+        assert!(e.contains("access_token is empty"), "{e}");
+        let e = decode_token_answer(br#"{"access_token":"eyJsecret","expires_in":"soon"}"#)
+            .unwrap_err();
+        assert!(e.contains("expires_in"), "{e}");
+        assert!(!e.contains("eyJsecret") && !e.contains("soon"), "{e}");
+        let e = decode_token_answer(br#"{"expires_in":1}"#).unwrap_err();
+        assert!(e.contains("access_token"), "{e}");
     }
 }

@@ -19,7 +19,11 @@ pub fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Opt
     }
     if let Ok(secs) = v.parse::<f64>() {
         if secs.is_finite() && secs >= 0.0 {
-            return Some(Duration::from_secs_f64(secs).min(MAX_RETRY_AFTER));
+            // Capped before the conversion: `from_secs_f64` panics on a
+            // value past `Duration::MAX` (`Retry-After: 1e300`).
+            return Some(Duration::from_secs_f64(
+                secs.min(MAX_RETRY_AFTER.as_secs_f64()),
+            ));
         }
         return None;
     }
@@ -80,6 +84,13 @@ mod tests {
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("-1", now), None);
         assert_eq!(parse_retry_after("99999", now), Some(MAX_RETRY_AFTER));
+        // Past what a Duration holds: capped, not a panic (found by the
+        // reliability fuzzing).
+        assert_eq!(parse_retry_after("1e300", now), Some(MAX_RETRY_AFTER));
+        assert_eq!(
+            parse_retry_after("18446744073709551616", now),
+            Some(MAX_RETRY_AFTER)
+        );
     }
 
     /// Back-off stays within [0, min(cap, base*2^n)] and grows with n.

@@ -168,11 +168,10 @@ pub fn decode_request(
         envelope_error(
             "body",
             ENVELOPE,
-            format!(
-                "text that is not JSON (line {}, column {})",
-                e.line(),
-                e.column()
-            ),
+            // serde_json's syntax messages say what and where, never
+            // quoting the text (`EOF while parsing an object`, `recursion
+            // limit exceeded`, ... `at line 1 column 311`).
+            format!("text that is not JSON the handler can read ({e})"),
         )
     })?;
     let Value::Object(root) = root else {
@@ -583,5 +582,22 @@ mod tests {
         assert!(is_textual(None));
         assert!(!is_textual(Some("application/octet-stream")));
         assert!(!is_textual(Some("image/png")));
+    }
+
+    /// Valid JSON nested deeper than the parser goes is told apart from
+    /// text that is not JSON (found by the reliability fuzzing: both said
+    /// "not JSON").
+    #[test]
+    fn too_deep_json_is_named_as_such() {
+        let deep = format!(
+            "{{\"Data\":{{\"timer\":{{}}}},\"x\":{}{}}}",
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        let e = decode_request(FunctionName::SyncTimer, None, deep.as_bytes()).unwrap_err();
+        assert_eq!(e.field, "body");
+        assert!(e.found.contains("recursion limit"), "{e}");
+        let e = decode_request(FunctionName::SyncTimer, None, b"{\"Data\":").unwrap_err();
+        assert!(e.found.contains("line 1"), "{e}");
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::names::FunctionName;
 use crate::domain::WorkItem;
@@ -72,13 +72,23 @@ impl QueueMessage {
     /// wrong when it is not one (such a message never becomes valid).
     pub fn work_item(&self) -> Result<WorkItem, InvokeError> {
         if !self.body.is_object() {
+            // Text that did not parse: say why (serde_json's syntax
+            // messages say what and where, never quoting the text).
+            if let (serde_json::Value::String(_), Err(e)) = (
+                &self.body,
+                serde_json::from_str::<serde_json::Value>(&self.raw),
+            ) {
+                return Err(InvokeError::BadInput(format!(
+                    "the queue message is not JSON the handler can read ({e}), so it is no work item"
+                )));
+            }
             return Err(InvokeError::BadInput(
                 "the queue message is not a JSON object, so it is no work item \
                  ({\"job\",\"sourceTenantId\",\"runId\",\"cursor\",\"enqueuedAt\"})"
                     .into(),
             ));
         }
-        WorkItem::deserialize(&self.body)
+        crate::domain::json::from_value::<WorkItem>(&self.body)
             .map_err(|e| InvokeError::BadInput(format!("the queue message is no work item: {e}")))
     }
 }
@@ -196,4 +206,37 @@ pub enum InvokeError {
     /// functions (the function records it first), `res` 400 for HTTP ones.
     #[error("bad input: {0}")]
     BadInput(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A work item with a value of the wrong type names the field (found
+    /// by the reliability fuzzing: serde's message named only the type).
+    #[test]
+    fn a_bad_work_item_field_is_named() {
+        let msg = QueueMessage {
+            body: serde_json::json!({"job": "reconcile", "sourceTenantId": 5,
+                "runId": "6f1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e", "enqueuedAt": "2026-11-23T01:00:00Z"}),
+            raw: String::new(),
+            dequeue_count: 1,
+            id: None,
+            pop_receipt: None,
+            insertion_time: None,
+            expiration_time: None,
+            next_visible_time: None,
+        };
+        let e = msg.work_item().unwrap_err().to_string();
+        assert!(e.contains("sourceTenantId"), "{e}");
+        // Nested deeper than the parser goes: said so, not "no object".
+        let raw = format!("{{\"job\":{}{}}}", "[".repeat(200), "]".repeat(200));
+        let deep = QueueMessage {
+            body: serde_json::Value::String(raw.clone()),
+            raw,
+            ..msg
+        };
+        let e = deep.work_item().unwrap_err().to_string();
+        assert!(e.contains("recursion limit"), "{e}");
+    }
 }

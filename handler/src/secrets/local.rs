@@ -23,15 +23,41 @@ use tokio::sync::Mutex;
 use super::{Secret, SecretError, SecretSource, SecretString};
 use crate::domain::SecretName;
 
-/// One entry of the local secrets file.
+/// One entry of the local secrets file. No `Debug`: it holds the value.
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Entry {
-    value: String,
+pub struct Entry {
+    pub value: String,
     #[serde(default)]
-    expires_on: Option<DateTime<Utc>>,
+    pub expires_on: Option<DateTime<Utc>>,
     #[serde(default = "yes", skip_serializing_if = "is_true")]
-    enabled: bool,
+    pub enabled: bool,
+}
+
+/// What a valid secrets file looks like, for error messages.
+const FILE_SHAPE: &str = "{\"name\": {\"value\": \"...\", \"expiresOn\": \"RFC 3339\"|null}}";
+
+/// Decodes the secrets file's content (empty or blank: no secrets). The
+/// error says where the file is wrong (the entry and field, line and
+/// column) and never quotes it: the file holds secret values.
+pub fn decode_file(bytes: &[u8]) -> Result<BTreeMap<String, Entry>, String> {
+    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        return Ok(BTreeMap::new());
+    }
+    serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(bytes)).map_err(
+        |e| {
+            let at = crate::domain::json::path_of(&e)
+                .map(|p| format!("at {p}, "))
+                .unwrap_or_default();
+            let inner = e.inner();
+            format!(
+                "is not a valid secrets file (expected {FILE_SHAPE}): {}, {at}line {}, column {}",
+                crate::domain::json::problem(inner),
+                inner.line(),
+                inner.column()
+            )
+        },
+    )
 }
 
 fn yes() -> bool {
@@ -73,16 +99,7 @@ impl LocalFileSource {
 
     async fn load(&self) -> Result<BTreeMap<String, Entry>, SecretError> {
         match tokio::fs::read(&self.path).await {
-            Ok(bytes) if bytes.iter().all(|b| b.is_ascii_whitespace()) => Ok(BTreeMap::new()),
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                // serde_json's message names line/column and the expected
-                // shape, never the file's content.
-                self.err(format!(
-                    "is not a valid secrets file (expected {{\"name\": {{\"value\": \"...\", \"expiresOn\": \"RFC 3339\"|null}}}}): line {}, column {}",
-                    e.line(),
-                    e.column()
-                ))
-            }),
+            Ok(bytes) => decode_file(&bytes).map_err(|e| self.err(e)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
             Err(e) => Err(self.err(format!("cannot be read: {e}"))),
         }
@@ -259,5 +276,26 @@ mod tests {
         let e = src.get(&name("a")).await.unwrap_err().to_string();
         assert!(!e.contains("leaky-value-9"), "{e}");
         assert!(e.contains("line"), "{e}");
+    }
+
+    /// A malformed entry is named by its path, never by its content (found
+    /// by the reliability fuzzing: the error said only line and column).
+    #[test]
+    fn a_bad_entry_is_named_without_its_value() {
+        let e = decode_file(br#"{"app-secret": "leaky-value-7"}"#)
+            .err()
+            .unwrap();
+        assert!(e.contains("app-secret"), "{e}");
+        assert!(!e.contains("leaky-value-7"), "{e}");
+        let e = decode_file(br#"{"app-secret": {"value": "leaky-value-8", "expiresOn": 5}}"#)
+            .err()
+            .unwrap();
+        assert!(e.contains("app-secret.expiresOn"), "{e}");
+        assert!(!e.contains("leaky-value-8"), "{e}");
+        let e = decode_file(br#"{"app-secret": {"expiresOn": null}}"#)
+            .err()
+            .unwrap();
+        assert!(e.contains("missing field `value`"), "{e}");
+        assert!(decode_file(b"  \n").unwrap().is_empty());
     }
 }

@@ -53,7 +53,7 @@ pub(crate) fn encode<T: Stored>(r: &T) -> StoreResult<String> {
 /// Reads a stored document back; a document that does not parse is
 /// [`StoreError::Corrupt`].
 pub(crate) fn decode<T: Stored>(doc: &str) -> StoreResult<T> {
-    serde_json::from_str(doc)
+    crate::domain::json::from_str(doc)
         .map_err(|e| StoreError::Corrupt(format!("stored {} cannot be read: {e}", T::WHAT)))
 }
 

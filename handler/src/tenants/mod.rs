@@ -123,7 +123,7 @@ pub fn parse_expiry_date(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, S
 /// Parses and validates tenant options JSON (unknown fields are named).
 pub fn parse_options(json: &str) -> Result<TenantOptions, String> {
     let o: TenantOptions =
-        serde_json::from_str(json).map_err(|e| format!("--options-json: {e}"))?;
+        crate::domain::json::from_str(json).map_err(|e| format!("--options-json: {e}"))?;
     o.validate().map_err(|e| format!("--options-json: {e}"))?;
     if o.offboarding {
         return Err(

@@ -12,10 +12,11 @@ use crate::graph::error::{scrub_addresses, AadstsCode, ErrorContext, GraphError}
 pub(crate) fn parse_graph_error(body: &[u8]) -> (Option<String>, String) {
     let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let e = v.get("error");
+    // A code is an identifier; one holding an address is scrubbed too.
     let code = e
         .and_then(|e| e.get("code"))
         .and_then(Value::as_str)
-        .map(str::to_string);
+        .map(scrub_addresses);
     let msg = e
         .and_then(|e| e.get("message"))
         .and_then(Value::as_str)
@@ -55,8 +56,9 @@ pub(crate) fn looks_like_invitation_restriction(code: Option<&str>, message: &st
                 || m.contains("disabled")))
 }
 
-/// Maps a non-2xx answer that is not retried.
-pub(crate) fn map_error(
+/// Maps a non-2xx answer that is not retried (Graph's error body is
+/// decoded tolerantly: anything that is not `{"error":{...}}` is no code).
+pub fn map_error(
     op: Operation,
     status: u16,
     body: &[u8],
@@ -179,5 +181,15 @@ mod tests {
             &creds,
         );
         assert!(e.to_string().contains("GroupMember.Read.All"), "{e}");
+    }
+
+    /// An address in Graph's error code is scrubbed like one in the
+    /// message (found by the reliability fuzzing).
+    #[test]
+    fn addresses_in_error_codes_are_scrubbed() {
+        let (code, msg) =
+            parse_graph_error(br#"{"error":{"code":"x mail@contoso.example","message":"a@b.c"}}"#);
+        assert_eq!(code.as_deref(), Some("x [address]"));
+        assert_eq!(msg, "[address]");
     }
 }

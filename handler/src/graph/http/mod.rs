@@ -33,8 +33,9 @@ mod operation;
 mod paging;
 mod send;
 
-pub(crate) use error_map::map_error;
+pub use error_map::map_error;
 pub use operation::Operation;
+pub use paging::{decode_page, Page};
 
 /// A request body.
 #[derive(Debug, Clone)]

@@ -73,42 +73,54 @@ impl TenantGraph {
     }
 }
 
-struct Page {
-    users: Vec<GraphUser>,
-    next: Option<Url>,
-    count: Option<u64>,
+/// One page of a user collection, decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub users: Vec<GraphUser>,
+    /// `@odata.nextLink`, checked to point at the Graph endpoint itself.
+    pub next: Option<Url>,
+    /// `@odata.count`, when Graph sent it.
+    pub count: Option<u64>,
 }
 
 fn parse_page(answer: &Answer, op: Operation, graph_url: &Url) -> Result<Page, GraphError> {
-    let invalid = |what: String| GraphError::InvalidResponse {
+    decode_page(&answer.body, graph_url).map_err(|what| GraphError::InvalidResponse {
         what,
         ctx: answer.ctx(op),
-    };
-    let v = answer.json(op)?;
+    })
+}
+
+/// Decodes a page of a user collection (`{"value":[users],
+/// "@odata.nextLink":..., "@odata.count":...}`) read from `graph_url`. The
+/// next link must stay on `graph_url`'s origin: the bearer token goes
+/// with it. The error says what is wrong.
+pub fn decode_page(body: &[u8], graph_url: &Url) -> Result<Page, String> {
+    let v: Value =
+        serde_json::from_slice(body).map_err(|e| format!("the body is not JSON ({e})"))?;
     let Some(items) = v.get("value").and_then(Value::as_array) else {
-        return Err(invalid("a collection page has no \"value\" array".into()));
+        return Err("a collection page has no \"value\" array".into());
     };
     let mut users = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         users.push(
             GraphUser::from_value(item.clone())
-                .map_err(|e| invalid(format!("item {i} of the page: {e}")))?,
+                .map_err(|e| format!("item {i} of the page (value[{i}]): {e}"))?,
         );
     }
     let next = match v.get("@odata.nextLink") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => {
-            let u = Url::parse(s).map_err(|_| invalid("@odata.nextLink is not a URL".into()))?;
+            let u = Url::parse(s).map_err(|_| "@odata.nextLink is not a URL".to_string())?;
             // The bearer token must never go to another host.
             if u.origin() != graph_url.origin() {
-                return Err(invalid(format!(
+                return Err(format!(
                     "@odata.nextLink points to another host ({})",
                     u.host_str().unwrap_or("none")
-                )));
+                ));
             }
             Some(u)
         }
-        Some(_) => return Err(invalid("@odata.nextLink is not a string".into())),
+        Some(_) => return Err("@odata.nextLink is not a string".into()),
     };
     let count = v.get("@odata.count").and_then(Value::as_u64);
     Ok(Page { users, next, count })

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::client::{self, encode_key, entity, odata_str, put_datetime, Continuation, Entity};
 use super::{GUESTS, LEASES, LEASE_RK};
-use crate::domain::{GuestRecord, Guid, Job};
+use crate::domain::{AuditEntry, GuestRecord, Guid, Job, RunRecord, SourceTenant};
 use crate::store::codec::{self, Stored};
 use crate::store::{StoreError, StoreResult};
 
@@ -16,11 +16,46 @@ const TOKEN_PREFIX: &str = "gs1.";
 
 /// Reads the record kept whole in an entity's `Doc` property.
 pub(super) fn doc_of<T: Stored>(e: &Entity) -> StoreResult<T> {
-    let doc = e
-        .get("Doc")
-        .and_then(Value::as_str)
-        .ok_or_else(|| StoreError::Corrupt(format!("stored {} has no Doc property", T::WHAT)))?;
-    codec::decode(doc)
+    let doc = match e.get("Doc") {
+        Some(Value::String(doc)) => doc,
+        Some(_) => {
+            return Err(StoreError::Corrupt(format!(
+                "stored {}: its Doc property is not a string",
+                T::WHAT
+            )))
+        }
+        None => {
+            return Err(StoreError::Corrupt(format!(
+                "stored {} has no Doc property",
+                T::WHAT
+            )))
+        }
+    };
+    // Say where the unreadable document is kept.
+    codec::decode(doc).map_err(|err| match err {
+        StoreError::Corrupt(m) => StoreError::Corrupt(format!("{m} (its Doc property)")),
+        other => other,
+    })
+}
+
+/// Reads a tenant registration from its `GuestSyncTenants` entity.
+pub fn decode_tenant(e: &Entity) -> StoreResult<SourceTenant> {
+    doc_of(e)
+}
+
+/// Reads a guest record from its `GuestSyncGuests` entity.
+pub fn decode_guest(e: &Entity) -> StoreResult<GuestRecord> {
+    doc_of(e)
+}
+
+/// Reads a run record from its `GuestSyncRuns` entity.
+pub fn decode_run(e: &Entity) -> StoreResult<RunRecord> {
+    doc_of(e)
+}
+
+/// Reads an audit entry from its `GuestSyncAudit` entity.
+pub fn decode_audit(e: &Entity) -> StoreResult<AuditEntry> {
+    doc_of(e)
 }
 
 pub(super) fn str_prop(e: &mut Entity, name: &str, v: &str) {
@@ -72,7 +107,9 @@ pub(super) fn encode_token(tenant: &str, c: &Continuation) -> String {
     )
 }
 
-pub(super) fn decode_token(tok: &str, tenant: &str) -> StoreResult<Continuation> {
+/// Reads a guest-page continuation token this store issued for `tenant`'s
+/// listing (`list_guests_page`); anything else is [`StoreError::Invalid`].
+pub fn decode_token(tok: &str, tenant: &str) -> StoreResult<Continuation> {
     let bad = || {
         StoreError::Invalid(format!(
             "continuation token {tok:?} is not one this store issued"
@@ -128,7 +165,8 @@ pub(super) fn lease_entity(tenant: Guid, job: Job, holder: &str, expires: DateTi
     e
 }
 
-pub(super) fn lease_expiry(e: &Entity) -> StoreResult<DateTime<Utc>> {
+/// Reads a lease's expiry from its `GuestSyncLeases` entity.
+pub fn lease_expiry(e: &Entity) -> StoreResult<DateTime<Utc>> {
     let s = e
         .get("ExpiresAt")
         .and_then(Value::as_str)
@@ -165,5 +203,20 @@ mod tests {
         assert_eq!(decode_token(&tok, "t1").unwrap(), c);
         assert!(decode_token(&tok, "t2").is_err());
         assert!(decode_token("not-a-token", "t1").is_err());
+    }
+
+    /// An unreadable record says where it is kept and names the field
+    /// (found by the reliability fuzzing).
+    #[test]
+    fn unreadable_docs_name_the_doc_and_the_field() {
+        let mut e = entity("tenant", "r");
+        let m = decode_tenant(&e).unwrap_err().to_string();
+        assert!(m.contains("no Doc property"), "{m}");
+        e.insert("Doc".into(), Value::Bool(true));
+        let m = decode_tenant(&e).unwrap_err().to_string();
+        assert!(m.contains("Doc property is not a string"), "{m}");
+        e.insert("Doc".into(), Value::String(r#"{"runId": 5}"#.into()));
+        let m = decode_run(&e).unwrap_err().to_string();
+        assert!(m.contains("runId") && m.contains("Doc"), "{m}");
     }
 }

@@ -35,6 +35,10 @@ use futures::{StreamExt, TryStreamExt};
 
 use client::BatchOp;
 pub use client::TableClient;
+/// The entity decoders, public for the reliability suite's fuzzing.
+pub use entities::{
+    decode_audit, decode_guest, decode_run, decode_tenant, decode_token, lease_expiry,
+};
 
 use super::{StoreError, StoreResult};
 

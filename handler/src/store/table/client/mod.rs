@@ -42,7 +42,10 @@ pub use entity::{
     check_entity, encode_key, entity, odata_datetime, odata_str, put_datetime, MAX_ENTITY_BYTES,
     MAX_KEY_BYTES, MAX_PROPERTIES, MAX_STRING_BYTES,
 };
-pub use query::{Continuation, Query, MAX_PAGE};
+pub use query::{
+    decode_continuation, decode_query_page, Continuation, Query, MAX_PAGE, NEXT_PK_HEADER,
+    NEXT_RK_HEADER,
+};
 use transport::{status_error, Req};
 
 /// An entity: property name -> JSON value (plus `@odata.type` annotations).

@@ -88,6 +88,10 @@ pub(super) struct Resp {
 }
 
 impl Resp {
+    /// A header's raw bytes (a value need not be text).
+    pub(super) fn header_bytes(&self, name: &str) -> Option<&[u8]> {
+        self.headers.get(name).map(|v| v.as_bytes())
+    }
     pub(super) fn header(&self, name: &str) -> Option<String> {
         self.headers
             .get(name)
