@@ -302,7 +302,7 @@ pub fn decode_token_refusal(
             operation: TOKEN_OPERATION,
             status: Some(status),
             client_request_id,
-            graph_code: e.error,
+            graph_code: e.error.map(|c| scrub_addresses(&c)),
         },
     }
 }
@@ -324,6 +324,21 @@ pub(crate) fn redirect_target(u: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A refusal's `error` code holding an address is scrubbed like its
+    /// description (found by the full fuzz run).
+    #[test]
+    fn refusal_codes_lose_addresses() {
+        let creds = AppCredentials {
+            tenant_id: Guid::new_v4(),
+            client_id: Guid::new_v4(),
+            secret: SecretString::new("s3cret-value"),
+        };
+        let body = br#"{"error":"x@y","error_codes":[7000215],"error_description":"AADSTS7000215: bad"}"#;
+        let e = decode_token_refusal(400, body, &creds, uuid::Uuid::nil());
+        assert!(!e.to_string().contains("x@y"), "{e}");
+        assert!(e.graph_code().is_some_and(|c| !c.contains("x@y")));
+    }
 
     /// An Entra description is cut to its first line, without trace ids.
     #[test]
