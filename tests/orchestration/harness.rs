@@ -201,35 +201,10 @@ impl Host {
     /// Delivers messages (up to 16 at once, as the host's batch) until both
     /// queues are empty, or `limit` passes. Returns false on timeout.
     pub async fn run_until_idle(&self, limit: Duration) -> bool {
-        let end = tokio::time::Instant::now() + limit;
-        while tokio::time::Instant::now() < end {
-            let msgs = self.queues.get(WORK, 16, 120).await.unwrap();
-            if !msgs.is_empty() {
-                futures::future::join_all(
-                    msgs.into_iter()
-                        .map(|m| self.deliver(WORK, "tenant-worker", m)),
-                )
-                .await;
-                continue;
-            }
-            let poison = self.queues.get(POISON, 16, 120).await.unwrap();
-            if !poison.is_empty() {
-                futures::future::join_all(
-                    poison
-                        .into_iter()
-                        .map(|m| self.deliver(POISON, "poison-watch", m)),
-                )
-                .await;
-                continue;
-            }
-            if self.queues.count(WORK).await.unwrap() == 0
-                && self.queues.count(POISON).await.unwrap() == 0
-            {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        false
+        drain(&self.queues, 16, 120, limit, |q, f, m| {
+            self.deliver(q, f, m)
+        })
+        .await
     }
 
     /// Calls an HTTP function; returns `Outputs.res` (status, headers, body).
@@ -257,4 +232,42 @@ impl Host {
             res["body"].as_str().unwrap_or_default().to_string(),
         )
     }
+}
+
+/// The host's queue loop: fetches up to `batch` messages (invisible for
+/// `hold_secs` while delivered) from the work queue, else from the poison
+/// queue, hands each to `deliver(queue, function, message)` at once, until
+/// both queues are empty or `limit` passes. Returns false on timeout.
+pub async fn drain<'a, F, Fut>(
+    queues: &QueueClient,
+    batch: u32,
+    hold_secs: u32,
+    limit: Duration,
+    deliver: F,
+) -> bool
+where
+    F: Fn(&'static str, &'static str, ReceivedMessage) -> Fut,
+    Fut: std::future::Future<Output = ()> + 'a,
+{
+    let end = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < end {
+        let mut delivered = false;
+        for (queue, function) in [(WORK, "tenant-worker"), (POISON, "poison-watch")] {
+            let msgs = queues.get(queue, batch, hold_secs).await.unwrap();
+            if !msgs.is_empty() {
+                futures::future::join_all(msgs.into_iter().map(|m| deliver(queue, function, m)))
+                    .await;
+                delivered = true;
+                break;
+            }
+        }
+        if delivered {
+            continue;
+        }
+        if queues.count(WORK).await.unwrap() == 0 && queues.count(POISON).await.unwrap() == 0 {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    false
 }

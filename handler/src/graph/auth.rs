@@ -334,7 +334,8 @@ mod tests {
             client_id: Guid::new_v4(),
             secret: SecretString::new("s3cret-value"),
         };
-        let body = br#"{"error":"x@y","error_codes":[7000215],"error_description":"AADSTS7000215: bad"}"#;
+        let body =
+            br#"{"error":"x@y","error_codes":[7000215],"error_description":"AADSTS7000215: bad"}"#;
         let e = decode_token_refusal(400, body, &creds, uuid::Uuid::nil());
         assert!(!e.to_string().contains("x@y"), "{e}");
         assert!(e.graph_code().is_some_and(|c| !c.contains("x@y")));

@@ -174,35 +174,7 @@ impl CrashHost {
     /// Delivers until both queues stay empty (host.json's batch: 4 at once
     /// plus 2 more fetched when half done; 6 in flight at most here).
     async fn run_until_idle(&self, limit: Duration) -> bool {
-        let end = Instant::now() + limit;
-        while Instant::now() < end {
-            let msgs = self.queues.get(WORK, 6, 600).await.unwrap();
-            if !msgs.is_empty() {
-                futures::future::join_all(
-                    msgs.into_iter()
-                        .map(|m| self.deliver(WORK, "tenant-worker", m)),
-                )
-                .await;
-                continue;
-            }
-            let poison = self.queues.get(POISON, 6, 600).await.unwrap();
-            if !poison.is_empty() {
-                futures::future::join_all(
-                    poison
-                        .into_iter()
-                        .map(|m| self.deliver(POISON, "poison-watch", m)),
-                )
-                .await;
-                continue;
-            }
-            if self.queues.count(WORK).await.unwrap() == 0
-                && self.queues.count(POISON).await.unwrap() == 0
-            {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-        false
+        harness::drain(&self.queues, 6, 600, limit, |q, f, m| self.deliver(q, f, m)).await
     }
 }
 
@@ -356,6 +328,27 @@ fn change_sources(w: &World, sources: &[Source], rng: &mut rand::rngs::StdRng) -
     changed
 }
 
+/// Drains the queues while 1-2 kills happen; returns the kills.
+async fn killed_round(
+    host: &Arc<CrashHost>,
+    rng: &mut rand::rngs::StdRng,
+    seed: u64,
+    round: u32,
+    limit: Duration,
+) -> usize {
+    let k = tokio::spawn(killer(
+        host.clone(),
+        rng.gen(),
+        rng.gen_range(1..=2),
+        Duration::from_millis(2500),
+    ));
+    assert!(
+        host.run_until_idle(limit).await,
+        "seed {seed}: round {round} did not drain"
+    );
+    k.await.unwrap()
+}
+
 async fn one_seed(seed: u64, users: usize) -> Outcome {
     let t0 = Instant::now();
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
@@ -430,17 +423,7 @@ async fn one_seed(seed: u64, users: usize) -> Outcome {
 
     // Round 1: the first sync, killed 1-2 times.
     host.fire_timer("sync-timer").await;
-    let k = tokio::spawn(killer(
-        host.clone(),
-        rng.gen(),
-        rng.gen_range(1..=2),
-        Duration::from_millis(2500),
-    ));
-    assert!(
-        host.run_until_idle(limit).await,
-        "seed {seed}: round 1 did not drain"
-    );
-    out.kills += k.await.unwrap();
+    out.kills += killed_round(&host, &mut rng, seed, 1, limit).await;
 
     // Round 2: changes; reconcile, photos and redemption together, killed.
     change_sources(&w, &sources, &mut rng);
@@ -449,17 +432,7 @@ async fn one_seed(seed: u64, users: usize) -> Outcome {
     host.fire_timer("sync-timer").await;
     host.fire_timer("photo-timer").await;
     host.fire_timer("redemption-timer").await;
-    let k = tokio::spawn(killer(
-        host.clone(),
-        rng.gen(),
-        rng.gen_range(1..=2),
-        Duration::from_millis(2500),
-    ));
-    assert!(
-        host.run_until_idle(limit).await,
-        "seed {seed}: round 2 did not drain"
-    );
-    out.kills += k.await.unwrap();
+    out.kills += killed_round(&host, &mut rng, seed, 2, limit).await;
 
     // Round 3: the next schedule, nobody killed.
     for t in ["sync-timer", "photo-timer", "redemption-timer"] {
