@@ -103,15 +103,7 @@ impl Host {
     }
 
     async fn enqueue_outputs(&self, body: &Value) -> usize {
-        let items = body["Outputs"]["workItems"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        for i in &items {
-            assert!(i.is_object(), "queue outputs must be objects: {i}");
-            self.queues.put(WORK, &i.to_string()).await.unwrap();
-        }
-        items.len()
+        enqueue_outputs(&self.queues, body).await
     }
 
     /// Fires a timer function; returns how many work items it enqueued.
@@ -183,17 +175,16 @@ impl Host {
         } else {
             self.tally.non_2xx.fetch_add(1, Ordering::SeqCst);
             self.tally.errors.lock().unwrap().push(body);
-            if m.dequeue_count >= self.max_dequeue && queue == WORK {
-                self.queues.put(POISON, &m.text).await.unwrap();
-                self.queues.delete(queue, &m).await.unwrap();
+            if retry_or_poison(
+                &self.queues,
+                queue,
+                &m,
+                self.max_dequeue,
+                self.visibility_secs,
+            )
+            .await
+            {
                 self.tally.poisoned.fetch_add(1, Ordering::SeqCst);
-            } else {
-                // Visible again after the visibility timeout, then delivered
-                // once more with a higher dequeue count.
-                self.queues
-                    .release(queue, &m, self.visibility_secs)
-                    .await
-                    .unwrap();
             }
         }
     }
@@ -270,4 +261,39 @@ where
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     false
+}
+
+/// Puts a 2xx answer's `Outputs.workItems` on the work queue, as the host
+/// does with an output binding; returns how many.
+pub async fn enqueue_outputs(queues: &QueueClient, body: &Value) -> usize {
+    let items = body["Outputs"]["workItems"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for i in &items {
+        assert!(i.is_object(), "queue outputs must be objects: {i}");
+        queues.put(WORK, &i.to_string()).await.unwrap();
+    }
+    items.len()
+}
+
+/// A failed delivery, as the host handles it: after `max_dequeue`
+/// deliveries a work message moves to the poison queue (returns true);
+/// otherwise it is visible again after `visibility_secs`, then delivered
+/// once more with a higher dequeue count.
+pub async fn retry_or_poison(
+    queues: &QueueClient,
+    queue: &str,
+    m: &ReceivedMessage,
+    max_dequeue: u32,
+    visibility_secs: u32,
+) -> bool {
+    if m.dequeue_count >= max_dequeue && queue == WORK {
+        queues.put(POISON, &m.text).await.unwrap();
+        queues.delete(queue, m).await.unwrap();
+        true
+    } else {
+        queues.release(queue, m, visibility_secs).await.unwrap();
+        false
+    }
 }

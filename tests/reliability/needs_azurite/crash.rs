@@ -119,16 +119,6 @@ impl CrashHost {
         Ok((status, body))
     }
 
-    async fn enqueue_outputs(&self, body: &Value) {
-        for i in body["Outputs"]["workItems"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-        {
-            self.queues.put(WORK, &i.to_string()).await.unwrap();
-        }
-    }
-
     /// Fires a timer; a timer invocation that dies is fired again (the
     /// next schedule would).
     async fn fire_timer(&self, function: &str) {
@@ -137,7 +127,7 @@ impl CrashHost {
         loop {
             match self.post(function, &env).await {
                 Ok((200, body)) => {
-                    self.enqueue_outputs(&body).await;
+                    harness::enqueue_outputs(&self.queues, &body).await;
                     return;
                 }
                 _ => tokio::time::sleep(Duration::from_millis(200)).await,
@@ -152,22 +142,17 @@ impl CrashHost {
         self.tally.in_flight.fetch_sub(1, Ordering::SeqCst);
         match answer {
             Ok((status, body)) if (200..300).contains(&status) => {
-                self.enqueue_outputs(&body).await;
+                harness::enqueue_outputs(&self.queues, &body).await;
                 self.queues.delete(queue, &m).await.unwrap();
                 return;
             }
             Ok(_) => self.tally.non_2xx.fetch_add(1, Ordering::SeqCst),
             Err(_) => self.tally.died.fetch_add(1, Ordering::SeqCst),
         };
-        if m.dequeue_count >= self.max_dequeue && queue == WORK {
-            self.queues.put(POISON, &m.text).await.unwrap();
-            self.queues.delete(queue, &m).await.unwrap();
+        if harness::retry_or_poison(&self.queues, queue, &m, self.max_dequeue, self.visibility)
+            .await
+        {
             self.tally.poisoned.fetch_add(1, Ordering::SeqCst);
-        } else {
-            self.queues
-                .release(queue, &m, self.visibility)
-                .await
-                .unwrap();
         }
     }
 
