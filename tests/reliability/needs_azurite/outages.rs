@@ -507,8 +507,16 @@ async fn an_unreachable_key_vault_is_transient_and_converges() {
     let at_stop = wait_for_guests(&w, 1).await;
     gate.shut().await;
     let stopped = Instant::now();
-    tokio::time::sleep(outage).await;
-    let non_2xx_during = host.tally.non_2xx.load(Ordering::SeqCst);
+    // The vault stays away for `outage` and at least until an invocation
+    // has failed on it: on a loaded machine the slices in flight at the
+    // shut can outlast a fixed outage without needing the vault again.
+    let non_2xx_during = loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let n = host.tally.non_2xx.load(Ordering::SeqCst);
+        if (n > 0 && stopped.elapsed() >= outage) || stopped.elapsed() > Duration::from_secs(120) {
+            break n;
+        }
+    };
     gate.reopen().await;
     let back = Instant::now();
     assert!(runner.await.unwrap(), "queues did not drain");
@@ -525,7 +533,11 @@ async fn an_unreachable_key_vault_is_transient_and_converges() {
         &format!("the vault's port refused connections from {at_stop} of {} guests on (1 s slices, no secret cache).", total_users()),
     );
 
-    assert!(non_2xx_during > 0, "no invocation failed during the outage");
+    assert!(
+        non_2xx_during > 0,
+        "no invocation failed during {:?} without the vault",
+        f.outage
+    );
     let errs = errors(&host);
     assert!(
         errs.iter().all(|e| e.contains("Key Vault")
