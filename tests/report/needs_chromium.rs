@@ -362,7 +362,7 @@ fn people() -> super::DataSet {
         let v: Vec<GuestRecord> = (0..n)
             .map(|i| {
                 let state = match i % 6 {
-                    0 | 1 | 2 => GuestState::Accepted,
+                    0..=2 => GuestState::Accepted,
                     3 | 4 => GuestState::Invited,
                     _ => GuestState::Deprovisioned,
                 };
@@ -639,7 +639,7 @@ fn hostile_names_stay_text_in_search_detail_and_audit() {
         })
         .collect();
     let s = Statistics::compute(
-        &[t.clone()],
+        std::slice::from_ref(&t),
         &HashMap::from([(t.tenant_id, guests.clone())]),
         &[],
         &audit,

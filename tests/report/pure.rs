@@ -347,7 +347,7 @@ fn the_json_island_escapes_angle_brackets_and_ampersands() {
     let mut g = guest(&t, 1, GuestState::Failed);
     g.source_upn = "</script>@x".into();
     let gs = HashMap::from([(t.tenant_id, vec![g])]);
-    let s = Statistics::compute(&[t.clone()], &gs, &[], &[], now());
+    let s = Statistics::compute(std::slice::from_ref(&t), &gs, &[], &[], now());
     let island = guest_sync::report::html::json_island(&s);
     assert!(!island.contains(['<', '>', '&']), "{island}");
     let v: serde_json::Value = serde_json::from_str(&island).unwrap();

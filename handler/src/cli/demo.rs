@@ -7,7 +7,7 @@
 //! composition root [`crate::app::App`]), with progress bars per phase.
 //! Then it lives through `--days` days of history on the simulator's clock
 //! (each day a few users join the source group, a few leave, some invited
-//! guests redeem, and reconcile and redemption run), so the dashboard's
+//! guests redeem, and redemption and reconcile run), so the dashboard's
 //! charts have a history. Then prints a summary and writes the dashboard.
 //!
 //! Time: the simulator runs `--time-scale` times faster than real time. The
@@ -450,7 +450,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 
     // History: each day some users join, some leave (only guests that never
     // redeemed, so every accepted guest stays), some pending invitations are
-    // redeemed; then reconcile and redemption run.
+    // redeemed; then redemption (which marks them accepted) and reconcile
+    // (joins and leaves) run.
     let mut redeemed_total = redeem_n;
     let (mut joined, mut left) = (0usize, 0usize);
     let joins = (args.users * DAILY_JOINS_PER_MILLE / 1000).max(1);
@@ -486,8 +487,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             }
         }
         redeemed_total += n;
-        results.push(run_job(&driver, &bars, &tenant, Job::Reconcile).await?);
         results.push(run_job(&driver, &bars, &tenant, Job::Redemption).await?);
+        results.push(run_job(&driver, &bars, &tenant, Job::Reconcile).await?);
     }
     drop(bars);
     let redeem_n = redeemed_total;

@@ -689,7 +689,7 @@ fn audit_section(stats: &Statistics) -> Markup {
                     } }
                 }
                 div.scroll { table #audit-table {
-                    thead { tr { th { "Time (UTC)" } th { "Tenant" } th { "Operation" } th { "Outcome" } th { "Guest (host UPN)" } th { "Detail" } } }
+                    thead { tr { th { "Time (UTC)" } th { "Tenant" } th { "Operation" } th { "Outcome" } th { "Guest (host UPN, source UPN)" } th { "Detail" } } }
                     tbody {
                         @for r in rows.iter().take(AUDIT_PAGE) {
                             tr data-tenant=(r.tenant_id) data-op=(r.operation) data-outcome=(r.outcome) {

@@ -64,13 +64,16 @@ fn legend(items: &[(&str, &str)]) -> Markup {
     }
 }
 
+/// One segment of a stacked bar: `(offset, length, value, colour, what)`.
+type Segment<'a> = (f64, f64, u64, &'a str, &'a str);
+
 /// Stacks `(value, colour, what)` segments end to end from `start`, scaled
-/// by `scale` per unit, skipping zeros: `(offset, length, value, colour, what)`.
+/// by `scale` per unit, skipping zeros; also returns where the bar ends.
 fn stack<'a>(
     start: f64,
     scale: f64,
     parts: [(u64, &'a str, &'a str); N_STACK],
-) -> (Vec<(f64, f64, u64, &'a str, &'a str)>, f64) {
+) -> (Vec<Segment<'a>>, f64) {
     let mut at = start;
     let mut out = Vec::new();
     for (v, colour, what) in parts {
