@@ -407,8 +407,10 @@ fn people() -> super::DataSet {
 
 /// The search finds a guest by part of its UPN (any case) at 1400 and 390
 /// pixels, and the guest's fragment opens its detail view: state, host UPN,
-/// last error and its own audit actions, with no overflow. Screenshots of
-/// the open detail view go to `target/screenshots/`.
+/// last error and its own audit actions, with no overflow; a tenant filter
+/// lists that tenant's guests, and `#tenant-<id>` opens the tenant's
+/// drill-down with its own trend. Screenshots of the open detail view go to
+/// `target/screenshots/`.
 #[test]
 fn search_finds_a_guest_by_part_of_its_upn_and_opens_its_detail_view() {
     let (ts, gs, runs, audit) = people();
@@ -460,10 +462,23 @@ fn search_finds_a_guest_by_part_of_its_upn_and_opens_its_detail_view() {
         let table = &table[..table.find("</table>").unwrap()];
         assert_eq!(table.matches("<tr>").count(), own.min(10), "{table}");
     }
-    // A tenant filter alone lists that tenant's guests.
+    // A tenant filter alone lists that tenant's guests (the drill-down's
+    // "Search this tenant's guests" link).
     let fabrikam = ts[1].tenant_id;
     let l = load_at(&html, 1400, &format!("#tenant={fabrikam}"));
     assert_eq!(testid(&l.dom, "search-count"), Some("25".into()));
+    assert!(l.dom.contains(&format!("href=\"#tenant={fabrikam}\"")));
+    // The tenant's address opens its drill-down, with its own trend.
+    let l = load_at(&html, 390, &format!("#tenant-{fabrikam}"));
+    assert_clean(&l, "drill-down at 390 px");
+    let tag = tag_by_id(&l.dom, &format!("tenant-{fabrikam}")).unwrap();
+    assert!(
+        tag.starts_with("<details") && tag.contains(" open"),
+        "{tag}"
+    );
+    assert!(trend_points(&l.dom, &format!("chart-managed-{fabrikam}")) > 1);
+    let closed = tag_by_id(&l.dom, &format!("tenant-{}", ts[0].tenant_id)).unwrap();
+    assert!(!closed.contains(" open"), "{closed}");
     for (width, name) in [
         (1400, "dashboard-search-detail-1400"),
         (390, "dashboard-search-detail-390"),
