@@ -18,9 +18,11 @@ fn printed(out: &str, label: &str) -> u64 {
         .unwrap_or_else(|_| panic!("no number on {line:?}"))
 }
 
-/// The demo with 300 users exits 0, leaves the tenant, its guests and three
-/// succeeded runs in the SQLite store of `--dir`, writes report.html, and
-/// prints job counts that match the store.
+/// The demo with 300 users exits 0, leaves the tenant, its guests and
+/// succeeded runs of every job (the first day and 14 days of history) in the
+/// SQLite store of `--dir`, writes report.html with a managed-guests trend of
+/// a point per day, and prints job counts (summed over runs) that match the
+/// store.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_with_300_users_fills_the_store_and_prints_matching_numbers() {
     let dir = tempfile::tempdir().unwrap();
@@ -49,31 +51,46 @@ async fn demo_with_300_users_fills_the_store_and_prints_matching_numbers() {
     let tid = tenants[0].tenant_id;
 
     let guests = store.list_guests(tid).await.unwrap();
-    // 300 generated users, some of them source guests (out of scope).
+    // 300 generated users, some of them source guests (out of scope), and
+    // two joiners a day for 14 days (leavers keep a deprovisioned record).
     assert!(
-        (250..=300).contains(&guests.len()),
+        (250 + 28..=300 + 28).contains(&guests.len()),
         "{} guests\n{stdout}",
         guests.len()
     );
+    let left = guests
+        .iter()
+        .filter(|g| g.state == GuestState::Deprovisioned)
+        .count();
+    assert_eq!(left, 14, "one leaver a day\n{stdout}");
 
-    let runs = store.list_runs(Some(tid), 10).await.unwrap();
+    let runs = store.list_runs(Some(tid), 100).await.unwrap();
     for job in [Job::Reconcile, Job::Photos, Job::Redemption] {
-        let r = runs
-            .iter()
-            .find(|r| r.job == job)
-            .unwrap_or_else(|| panic!("no {job} run\n{stdout}"));
-        assert_eq!(r.outcome, RunOutcome::Succeeded, "{job}: {r:?}\n{stdout}");
+        let of_job: Vec<_> = runs.iter().filter(|r| r.job == job).collect();
+        assert!(!of_job.is_empty(), "no {job} run\n{stdout}");
+        for r in of_job {
+            assert_eq!(r.outcome, RunOutcome::Succeeded, "{job}: {r:?}\n{stdout}");
+        }
     }
-    let reconcile = runs.iter().find(|r| r.job == Job::Reconcile).unwrap();
-    assert_eq!(reconcile.counts.created as usize, guests.len(), "{stdout}");
+    let sum = |job: Job, f: fn(&guest_sync::domain::RunCounts) -> u64| -> u64 {
+        runs.iter()
+            .filter(|r| r.job == job)
+            .map(|r| f(&r.counts))
+            .sum()
+    };
+    assert_eq!(runs.iter().filter(|r| r.job == Job::Reconcile).count(), 15);
+    assert_eq!(
+        sum(Job::Reconcile, |c| c.created) as usize,
+        guests.len(),
+        "{stdout}"
+    );
     let accepted = guests
         .iter()
         .filter(|g| g.state == GuestState::Accepted)
         .count() as u64;
     assert!(accepted > 0, "{stdout}");
     assert_eq!(printed(&stdout, "redemptions"), accepted, "{stdout}");
-    let redemption = runs.iter().find(|r| r.job == Job::Redemption).unwrap();
-    assert_eq!(redemption.counts.redeemed, accepted, "{stdout}");
+    assert_eq!(sum(Job::Redemption, |c| c.redeemed), accepted, "{stdout}");
     // Jobs table: job, outcome, created, updated, photos, redeemed, ...
     let row = |job: &str| -> Vec<String> {
         stdout
@@ -83,13 +100,9 @@ async fn demo_with_300_users_fills_the_store_and_prints_matching_numbers() {
             .unwrap_or_else(|| panic!("no {job} row\n{stdout}"))
     };
     assert_eq!(row("reconcile")[2], guests.len().to_string(), "{stdout}");
-    let photos = runs.iter().find(|r| r.job == Job::Photos).unwrap();
-    assert!(photos.counts.photos_copied > 0, "{stdout}");
-    assert_eq!(
-        row("photos")[4],
-        photos.counts.photos_copied.to_string(),
-        "{stdout}"
-    );
+    let photos = sum(Job::Photos, |c| c.photos_copied);
+    assert!(photos > 0, "{stdout}");
+    assert_eq!(row("photos")[4], photos.to_string(), "{stdout}");
     assert_eq!(row("redemption")[5], accepted.to_string(), "{stdout}");
 
     assert!(
@@ -97,4 +110,14 @@ async fn demo_with_300_users_fills_the_store_and_prints_matching_numbers() {
         "{stdout}"
     );
     assert!(stdout.contains("report.html"), "{stdout}");
+    // The history gives the dashboard's trend a point per day (15 or 16:
+    // the simulator's clock runs ahead of real time).
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    let at = html
+        .find(r#"<svg id="chart-managed""#)
+        .expect("no trend chart");
+    let svg = &html[at..at + html[at..].find("</svg>").unwrap()];
+    let points = &svg[svg.find(r#"data-points=""#).unwrap() + 13..];
+    let points: usize = points[..points.find('"').unwrap()].parse().unwrap();
+    assert!((15..=16).contains(&points), "{points} trend points");
 }

@@ -17,11 +17,14 @@ use std::time::Duration;
 /// Hosts Chromium contacts on its own (component updater, account service)
 /// even with background networking disabled. They are the browser's
 /// housekeeping, not requests made by the page; any other host is.
-/// (`clients2.google.com/time` is the network time service.)
-const BROWSER_SERVICE_HOSTS: [&str; 3] = [
+/// (`clients2.google.com/time` is the network time service;
+/// `content-autofill.googleapis.com` the autofill service a page with form
+/// fields wakes, also switched off by flag.)
+const BROWSER_SERVICE_HOSTS: [&str; 4] = [
     "update.googleapis.com",
     "accounts.google.com",
     "clients2.google.com",
+    "content-autofill.googleapis.com",
 ];
 
 /// The Chromium binary: `$GUESTSYNC_CHROMIUM`, else the first of
@@ -153,7 +156,7 @@ fn base_command(profile: &Path) -> Command {
         "--disable-client-side-phishing-detection",
         "--no-pings",
         "--hide-scrollbars",
-        "--disable-features=NetworkTimeServiceQuerying,OptimizationHints,Translate,MediaRouter",
+        "--disable-features=NetworkTimeServiceQuerying,OptimizationHints,Translate,MediaRouter,AutofillServerCommunication",
     ]);
     c.arg(format!("--user-data-dir={}", profile.display()));
     c
@@ -229,6 +232,58 @@ pub fn screenshot(html: &str, name: &str, width: u32, height: u32) -> PathBuf {
         png.display()
     );
     png
+}
+
+/// Where the dashboard screenshots are kept: `target/screenshots/` (under
+/// `$CARGO_TARGET_DIR` when set).
+pub fn screenshots_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    let d = target.join("screenshots");
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Saves a screenshot of `html` opened at `fragment` (`#...`, may be empty),
+/// `width` x `height` pixels, to `screenshots_dir()/<name>.png`.
+pub fn screenshot_at(html: &str, name: &str, width: u32, height: u32, fragment: &str) -> PathBuf {
+    let dir = screenshots_dir();
+    let page = dir.join(format!("{name}.html"));
+    std::fs::write(&page, html).unwrap();
+    let png = dir.join(format!("{name}.png"));
+    let _ = std::fs::remove_file(&png);
+    let profile = tempfile::tempdir().unwrap();
+    let mut c = base_command(profile.path());
+    c.arg(format!("--window-size={width},{height}"))
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(format!("file://{}{fragment}", page.display()));
+    let (_, stderr) = run(c);
+    assert!(
+        png.is_file() && std::fs::metadata(&png).unwrap().len() > 1000,
+        "no screenshot written to {}; Chromium said:\n{stderr}",
+        png.display()
+    );
+    png
+}
+
+/// The opening tag of the element whose `id` attribute is `id`.
+pub fn tag_by_id<'a>(dom: &'a str, id: &str) -> Option<&'a str> {
+    let key = format!(" id=\"{id}\"");
+    let at = dom.find(&key)?;
+    let start = dom[..at].rfind('<')?;
+    let end = at + dom[at..].find('>')?;
+    Some(&dom[start..=end])
+}
+
+/// The inner HTML of the first element whose `id` is `id` (up to the first
+/// closing tag of the same name; enough for elements without nested
+/// same-name children).
+pub fn inner_by_id<'a>(dom: &'a str, id: &str, tag: &str) -> Option<&'a str> {
+    let open = tag_by_id(dom, id)?;
+    let start = dom.find(open)? + open.len();
+    let end = start + dom[start..].find(&format!("</{tag}>"))?;
+    Some(&dom[start..end])
 }
 
 /// The element carrying `data-testid="id"`: its `data-value` attribute if

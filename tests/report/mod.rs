@@ -1,7 +1,9 @@
 //! Reporting: statistics computed from records and from a SQLite store, the
 //! JSON contract, content negotiation, the terminal table, the CLI, and the
 //! HTML dashboard rendered in headless Chromium (no console message, no
-//! network request, numbers in the DOM equal the statistics, escaping).
+//! network request, numbers in the DOM equal the statistics, escaping, the
+//! guest search and detail view, audit filters and paging, the demo's
+//! history; screenshots in `target/screenshots/`).
 //!
 //! The dashboard tests need Chromium: they live in [`needs_chromium`]
 //! (`scripts/test --fast` skips that module); [`browser`] drives it.

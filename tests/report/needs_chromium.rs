@@ -6,7 +6,10 @@ use std::collections::HashMap;
 use guest_sync::domain::{GuestRecord, GuestState, Job, RunOutcome};
 use guest_sync::report::{render_html, Statistics};
 
-use super::browser::{self, body_attr, load, screenshot, testid, testid_text};
+use super::browser::{
+    self, body_attr, inner_by_id, load, load_at, screenshot, screenshot_at, tag_by_id, testid,
+    testid_text,
+};
 use super::fixtures::{self, *};
 use super::one_tenant;
 use super::sqlite::{filled, written};
@@ -272,15 +275,11 @@ fn the_audit_trail_filters_by_tenant_without_network() {
     assert_clean(&l, "audit filter");
     assert_eq!(testid_text(&l.dom, "audit-shown"), Some("2".into()));
     assert_eq!(testid(&l.dom, "audit-count"), Some("3".into()));
-    let hidden = |id: guest_sync::domain::Guid| {
-        l.dom
-            .matches(&format!("<tr data-tenant=\"{id}\" hidden=\"\""))
-            .count()
-    };
-    assert_eq!(
-        (hidden(s.tenants[0].tenant_id), hidden(b.tenant_id)),
-        (1, 0)
-    );
+    let rows = audit_rows(&l.dom);
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+    assert!(rows
+        .iter()
+        .all(|r| r.contains(&format!("data-tenant=\"{}\"", b.tenant_id))));
 }
 
 /// The dashboard rendered from a SQLite store shows, in Chromium's DOM, the
@@ -337,4 +336,365 @@ async fn the_dashboard_from_sqlite_shows_the_stores_numbers_in_the_dom() {
     tokio::task::spawn_blocking(move || screenshot(&html, "sqlite-store", 1280, 1800))
         .await
         .unwrap();
+}
+
+/// The rows the audit table shows (each `<tr ...>...</tr>`).
+fn audit_rows(dom: &str) -> Vec<String> {
+    let body = inner_by_id(dom, "audit-table", "table").unwrap_or("");
+    let body = &body[body.find("<tbody>").unwrap_or(0)..];
+    body.split("<tr ")
+        .skip(1)
+        .map(|r| format!("<tr {}", &r[..r.find("</tr>").unwrap_or(r.len())]))
+        .collect()
+}
+
+/// Two tenants whose guests were created over ten days (some left since),
+/// one findable guest "jane.doe", and 130 audit entries about Contoso's
+/// guests: four operations, every fifth failed, photo writes without a UPN
+/// (the report joins it from the guest).
+fn people() -> super::DataSet {
+    let (a, b) = (
+        tenant(1, "Contoso", Some(200)),
+        tenant(2, "Fabrikam", Some(20)),
+    );
+    let mut gs = HashMap::new();
+    for (t, n) in [(&a, 40u32), (&b, 25u32)] {
+        let v: Vec<GuestRecord> = (0..n)
+            .map(|i| {
+                let state = match i % 6 {
+                    0..=2 => GuestState::Accepted,
+                    3 | 4 => GuestState::Invited,
+                    _ => GuestState::Deprovisioned,
+                };
+                let mut g = guest(t, i, state);
+                g.created_at = now() - chrono::Duration::days(i64::from(i % 10) + 3);
+                if state == GuestState::Deprovisioned {
+                    g.deprovisioned_at = Some(now() - chrono::Duration::days(1));
+                }
+                if t.tenant_id == a.tenant_id && i == 7 {
+                    g.source_upn = "jane.doe@contoso.example".into();
+                    g.host_upn = Some("jane.doe_contoso.example#EXT#@host.example".into());
+                    g.state = GuestState::Accepted;
+                    g.last_error = Some("photo copy throttled, retried later".into());
+                }
+                g
+            })
+            .collect();
+        gs.insert(t.tenant_id, v);
+    }
+    let ops = ["invite", "patch", "photo-put", "delete"];
+    let contoso = gs[&a.tenant_id].clone();
+    let audit = (0..130u32)
+        .map(|i| {
+            let g = &contoso[(i % 40) as usize];
+            let mut e = fixtures::audit(&a, i64::from(i), ops[(i % 4) as usize], "");
+            e.source_user_id = Some(g.source_user_id);
+            e.target_id = g.host_user_id;
+            e.target_upn = (e.operation != "photo-put").then(|| g.host_upn.clone().unwrap());
+            if i % 5 == 0 {
+                e.outcome = "failed".into();
+            }
+            e
+        })
+        .collect();
+    let runs = vec![
+        run(&a, Job::Reconcile, 30, RunOutcome::Succeeded, 30, 2, 0),
+        run(&a, Job::Reconcile, 6, RunOutcome::Succeeded, 3, 1, 2),
+        run(&b, Job::Reconcile, 5, RunOutcome::Succeeded, 20, 0, 0),
+    ];
+    (vec![a, b], gs, runs, audit)
+}
+
+/// The search finds a guest by part of its UPN (any case) at 1400 and 390
+/// pixels, and the guest's fragment opens its detail view: state, host UPN,
+/// last error and its own audit actions, with no overflow; a tenant filter
+/// lists that tenant's guests, and `#tenant-<id>` opens the tenant's
+/// drill-down with its own trend. Screenshots of the open detail view go to
+/// `target/screenshots/`.
+#[test]
+fn search_finds_a_guest_by_part_of_its_upn_and_opens_its_detail_view() {
+    let (ts, gs, runs, audit) = people();
+    let s = Statistics::compute(&ts, &gs, &runs, &audit, now());
+    let html = render_html(&s);
+    let jane = s
+        .guests
+        .iter()
+        .find(|g| g.source_upn.starts_with("jane.doe"))
+        .unwrap();
+    let key = format!("{}:{}", jane.tenant_id, jane.source_user_id);
+    for width in [1400, 390] {
+        let l = load_at(&html, width, "#q=JANE.do");
+        assert_clean(&l, &format!("search at {width} px"));
+        assert_eq!(testid(&l.dom, "search-count"), Some("1".into()));
+        let results = inner_by_id(&l.dom, "search-results", "ol").unwrap();
+        assert_eq!(results.matches("data-testid=\"search-result\"").count(), 1);
+        assert!(results.contains("jane.doe@contoso.example"), "{results}");
+        assert!(
+            results.contains(&format!("data-guest=\"{key}\"")),
+            "{results}"
+        );
+        // The detail view is closed until a guest is picked.
+        assert!(tag_by_id(&l.dom, "guest-detail")
+            .unwrap()
+            .contains("hidden"));
+
+        let l = load_at(&html, width, &format!("#q=jane&guest={key}"));
+        assert_clean(&l, &format!("detail at {width} px"));
+        let tag = tag_by_id(&l.dom, "guest-detail").unwrap();
+        assert!(!tag.contains("hidden"), "{tag}");
+        assert!(tag.contains(&format!("data-guest=\"{key}\"")), "{tag}");
+        assert_eq!(testid_text(&l.dom, "detail-state"), Some("accepted".into()));
+        assert_eq!(
+            testid_text(&l.dom, "detail-host-upn"),
+            jane.host_upn.clone()
+        );
+        assert_eq!(
+            testid_text(&l.dom, "detail-last-error"),
+            Some("photo copy throttled, retried later".into())
+        );
+        let own = s
+            .recent_audit
+            .iter()
+            .filter(|a| a.source_user_id == Some(jane.source_user_id))
+            .count();
+        assert!(own > 0);
+        let table = &l.dom[l.dom.find("data-testid=\"detail-audit\"").unwrap()..];
+        let table = &table[..table.find("</table>").unwrap()];
+        assert_eq!(table.matches("<tr>").count(), own.min(10), "{table}");
+    }
+    // A tenant filter alone lists that tenant's guests (the drill-down's
+    // "Search this tenant's guests" link).
+    let fabrikam = ts[1].tenant_id;
+    let l = load_at(&html, 1400, &format!("#tenant={fabrikam}"));
+    assert_eq!(testid(&l.dom, "search-count"), Some("25".into()));
+    assert!(l.dom.contains(&format!("href=\"#tenant={fabrikam}\"")));
+    // The tenant's address opens its drill-down, with its own trend.
+    let l = load_at(&html, 390, &format!("#tenant-{fabrikam}"));
+    assert_clean(&l, "drill-down at 390 px");
+    let tag = tag_by_id(&l.dom, &format!("tenant-{fabrikam}")).unwrap();
+    assert!(
+        tag.starts_with("<details") && tag.contains(" open"),
+        "{tag}"
+    );
+    assert!(trend_points(&l.dom, &format!("chart-managed-{fabrikam}")) > 1);
+    let closed = tag_by_id(&l.dom, &format!("tenant-{}", ts[0].tenant_id)).unwrap();
+    assert!(!closed.contains(" open"), "{closed}");
+    for (width, name) in [
+        (1400, "dashboard-search-detail-1400"),
+        (390, "dashboard-search-detail-390"),
+    ] {
+        let png = screenshot_at(&html, name, width, 2400, &format!("#q=jane&guest={key}"));
+        assert!(png.starts_with(browser::screenshots_dir()));
+    }
+}
+
+/// The audit trail filters by operation and outcome and pages 50 rows at a
+/// time; photo writes show the guest's UPN joined from its record.
+#[test]
+fn the_audit_trail_filters_by_operation_and_outcome_and_pages() {
+    let (ts, gs, runs, audit) = people();
+    let s = Statistics::compute(&ts, &gs, &runs, &audit, now());
+    let html = render_html(&s);
+    let l = load(&html, 1400);
+    assert_clean(&l, "audit");
+    assert_eq!(audit_rows(&l.dom).len(), 50);
+    assert_eq!(
+        tag_by_id(&l.dom, "audit-page").map(|t| t.contains("data-pages=\"3\"")),
+        Some(true)
+    );
+
+    let want = s
+        .recent_audit
+        .iter()
+        .filter(|a| a.operation == "photo-put" && a.outcome == "failed")
+        .count();
+    assert!(want > 0);
+    let l = load_at(&html, 1400, "#op=photo-put&outcome=failed");
+    assert_clean(&l, "audit filtered");
+    assert_eq!(testid_text(&l.dom, "audit-shown"), Some(want.to_string()));
+    let rows = audit_rows(&l.dom);
+    assert_eq!(rows.len(), want);
+    for r in &rows {
+        assert!(
+            r.contains("data-op=\"photo-put\" data-outcome=\"failed\""),
+            "{r}"
+        );
+        // The photo entry had no UPN: the guest's host UPN was joined in.
+        assert!(r.contains("#EXT#@host.example"), "{r}");
+    }
+
+    let l = load_at(&html, 1400, "#page=3");
+    let rows = audit_rows(&l.dom);
+    assert_eq!(rows.len(), 30);
+    let page = tag_by_id(&l.dom, "audit-page").unwrap();
+    assert!(page.contains("data-page=\"3\""), "{page}");
+    // The third page holds the oldest entries.
+    let oldest = s.recent_audit.last().unwrap();
+    assert!(rows
+        .last()
+        .unwrap()
+        .contains(&oldest.at.format("%Y-%m-%d %H:%M:%S").to_string()));
+
+    let patches = s
+        .recent_audit
+        .iter()
+        .filter(|a| a.operation == "patch")
+        .count();
+    let l = load_at(&html, 390, "#op=patch&page=1");
+    assert_clean(&l, "audit filtered, phone");
+    assert_eq!(
+        testid_text(&l.dom, "audit-shown"),
+        Some(patches.to_string())
+    );
+}
+
+/// The number of points of a trend chart (`data-points` of its line).
+fn trend_points(dom: &str, chart: &str) -> usize {
+    let at = dom
+        .find(&format!("<svg id=\"{chart}\""))
+        .unwrap_or_else(|| panic!("no {chart}"));
+    let svg = &dom[at..at + dom[at..].find("</svg>").unwrap()];
+    let line = &svg[svg.find("class=\"trend\"").expect("no trend line")..];
+    let v = &line[line.find("data-points=\"").unwrap() + 13..];
+    v[..v.find('"').unwrap()].parse().unwrap()
+}
+
+/// `guest-sync demo` lives through a week of history: its dashboard's
+/// managed-guests trend has a point per day, redemption spans several days,
+/// the page fits 1400 and 390 pixels, a joiner is found by search and its
+/// detail view opens. Screenshots: `target/screenshots/dashboard-1400.png`,
+/// `dashboard-390.png`.
+#[test]
+fn the_demos_dashboard_shows_history_and_fits_desktop_and_phone() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_guest-sync"))
+        .args(["demo", "--users", "200", "--days", "7", "--quiet", "--dir"])
+        .arg(dir.path())
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    for width in [1400, 390] {
+        let l = load(&html, width);
+        assert_clean(&l, &format!("demo at {width} px"));
+        assert!(
+            trend_points(&l.dom, "chart-managed") >= 8,
+            "a point per day"
+        );
+        let tid = &l.dom[l.dom.find("data-tenant-id=\"").unwrap() + 16..];
+        let tid = &tid[..36];
+        assert!(trend_points(&l.dom, &format!("chart-managed-{tid}")) > 1);
+        let redemption = &l.dom[l.dom.find("<svg id=\"chart-redemption\"").unwrap()..];
+        let redemption = &redemption[..redemption.find("</svg>").unwrap()];
+        assert!(
+            redemption.matches(" accepted</title>").count() > 1,
+            "one redemption day only"
+        );
+    }
+    let l = load_at(&html, 1400, "#q=joiner3x0");
+    assert_eq!(testid(&l.dom, "search-count"), Some("1".into()));
+    let results = inner_by_id(&l.dom, "search-results", "ol").unwrap();
+    let key = &results[results.find("data-guest=\"").unwrap() + 12..];
+    let key = key[..key.find('"').unwrap()].to_string();
+    let l = load_at(&html, 390, &format!("#q=joiner3x0&guest={key}"));
+    assert_clean(&l, "demo detail at 390 px");
+    assert!(testid_text(&l.dom, "detail-source-upn")
+        .unwrap()
+        .starts_with("joiner3x0@"));
+    screenshot_at(&html, "dashboard-1400", 1400, 4200, "");
+    screenshot_at(&html, "dashboard-390", 390, 7000, "");
+    screenshot_at(
+        &html,
+        "dashboard-demo-search-detail-390",
+        390,
+        2400,
+        &format!("#q=joiner3x0&guest={key}"),
+    );
+}
+
+/// Names a source tenant controls (tenant names, UPNs, errors, audit
+/// details) are shown as text everywhere: the server-rendered tables, the
+/// JSON island, the search results and the detail view. No injected script
+/// or handler runs, no element is created from a name, nothing is fetched.
+#[test]
+fn hostile_names_stay_text_in_search_detail_and_audit() {
+    let evil = [
+        "<script>alert(1)</script>",
+        "<script>document.body.setAttribute('data-pwned','s')</script>",
+        "\"><img src=x onerror=\"document.body.setAttribute('data-pwned','i')\">",
+        "</script><script>document.body.setAttribute('data-pwned','j')</script>",
+        "<svg onload=\"document.body.setAttribute('data-pwned','v')\">",
+        "<!--<script>",
+    ];
+    let t = tenant(1, evil[3], Some(50));
+    let guests: Vec<GuestRecord> = evil
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let mut g = guest(&t, i as u32, GuestState::Failed);
+            g.source_upn = format!("script{i}{e}@x.example");
+            g.host_upn = Some(format!("{e}#EXT#@host.example"));
+            g.last_error = Some(e.to_string());
+            g
+        })
+        .collect();
+    let audit: Vec<_> = guests
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            let mut a = fixtures::audit(&t, i as i64, evil[i], evil[(i + 1) % evil.len()]);
+            a.source_user_id = Some(g.source_user_id);
+            a.detail = Some(evil[(i + 2) % evil.len()].to_string());
+            a
+        })
+        .collect();
+    let s = Statistics::compute(
+        std::slice::from_ref(&t),
+        &HashMap::from([(t.tenant_id, guests.clone())]),
+        &[],
+        &audit,
+        now(),
+    );
+    let html = render_html(&s);
+    let key = format!("{}:{}", t.tenant_id, guests[2].source_user_id);
+    for fragment in [
+        String::new(),
+        "#q=script".to_string(),
+        format!("#q=script&guest={key}"),
+        format!("#tenant-{}", t.tenant_id),
+    ] {
+        for width in [1400, 390] {
+            let l = load_at(&html, width, &fragment);
+            assert_clean(&l, &format!("hostile names {fragment} at {width} px"));
+            assert_eq!(body_attr(&l.dom, "data-pwned"), None, "injected markup ran");
+            // The island and the page's script are the only scripts.
+            assert_eq!(l.dom.matches("<script").count(), 2, "{fragment}");
+            assert!(!l.dom.contains("<img"), "an element was injected");
+            assert!(!l.dom.contains("<svg onload"), "an element was injected");
+            assert!(!l.dom.contains("<!--<script>"));
+        }
+    }
+    let l = load_at(&html, 1400, &format!("#q=script&guest={key}"));
+    assert_eq!(testid(&l.dom, "search-count"), Some(evil.len().to_string()));
+    let results = inner_by_id(&l.dom, "search-results", "ol").unwrap();
+    assert!(
+        results.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{results}"
+    );
+    assert_eq!(
+        testid_text(&l.dom, "detail-last-error"),
+        Some(evil[2].to_string())
+    );
+    screenshot_at(
+        &html,
+        "dashboard-hostile-names",
+        1400,
+        2400,
+        &format!("#q=script&guest={key}"),
+    );
 }

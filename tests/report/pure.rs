@@ -264,3 +264,93 @@ fn the_table_aligns_columns_with_wide_and_long_names() {
     assert!(out.contains('…'), "long name not cut:\n{out}");
     assert!(out.contains("Needs attention (1)"), "{out}");
 }
+
+/// The managed-guests trend counts a guest from the day its record was
+/// created to the day it was deprovisioned, never a conflict, one point a
+/// day up to today; its last point is today's `managed`, for each tenant and
+/// over all of them.
+#[test]
+fn managed_over_time_counts_each_guest_from_creation_to_deprovisioning() {
+    let t = tenant(1, "Contoso", Some(100));
+    let mut a = guest(&t, 1, GuestState::Accepted);
+    a.created_at = now() - Duration::days(5);
+    let mut d = guest(&t, 2, GuestState::Deprovisioned);
+    d.created_at = now() - Duration::days(3);
+    d.deprovisioned_at = Some(now() - Duration::days(1));
+    let mut c = guest(&t, 3, GuestState::Conflict);
+    c.created_at = now() - Duration::days(4);
+    let mut i = guest(&t, 4, GuestState::Invited);
+    i.created_at = now();
+    let gs = HashMap::from([(t.tenant_id, vec![a, d, c, i])]);
+    let s = Statistics::compute(&[t], &gs, &[], &[], now());
+    let series: Vec<(String, u64)> = s
+        .managed_over_time
+        .iter()
+        .map(|p| (p.date.to_string(), p.managed))
+        .collect();
+    let want: Vec<(String, u64)> = [
+        ("2026-11-18", 1),
+        ("2026-11-19", 1),
+        ("2026-11-20", 2),
+        ("2026-11-21", 2),
+        ("2026-11-22", 1),
+        ("2026-11-23", 2),
+    ]
+    .iter()
+    .map(|(d, n)| (d.to_string(), *n))
+    .collect();
+    assert_eq!(series, want);
+    assert_eq!(
+        s.managed_over_time.last().unwrap().managed,
+        s.totals.guests.managed
+    );
+    assert_eq!(s.tenants[0].managed_over_time, s.managed_over_time);
+}
+
+/// Guests are listed for the search, and audit rows are joined to them: a
+/// photo write recorded without a UPN shows the guest's host UPN and source
+/// UPN. Statistics JSON of the older shape (without the added fields) still
+/// reads.
+#[test]
+fn guests_are_listed_and_audit_rows_carry_their_upns() {
+    let (ts, gs, runs, mut audit) = one_tenant();
+    let g = gs.values().flatten().next().unwrap().clone();
+    audit[0].target_upn = None;
+    audit[0].target_id = g.host_user_id;
+    audit[0].operation = "photo-put".into();
+    let s = Statistics::compute(&ts, &gs, &runs, &audit, now());
+    assert_eq!(s.guests.len(), 23);
+    assert!(!s.guests_truncated);
+    let row = s
+        .recent_audit
+        .iter()
+        .find(|r| r.operation == "photo-put")
+        .unwrap();
+    assert_eq!(row.target_upn, g.host_upn);
+    assert_eq!(row.source_upn.as_deref(), Some(g.source_upn.as_str()));
+    assert_eq!(row.source_user_id, Some(g.source_user_id));
+
+    let mut v = serde_json::to_value(&s).unwrap();
+    let o = v.as_object_mut().unwrap();
+    for k in ["managedOverTime", "guests", "guestsTruncated"] {
+        o.remove(k);
+    }
+    let old: Statistics = serde_json::from_value(v).unwrap();
+    assert!(old.guests.is_empty() && old.managed_over_time.is_empty());
+}
+
+/// The JSON island of the page cannot be closed by a name: no `<`, `>` or
+/// `&` survives in it, and it parses back to the same names.
+#[test]
+fn the_json_island_escapes_angle_brackets_and_ampersands() {
+    let t = tenant(1, "</script><script>alert(1)</script> & <!--", Some(100));
+    let mut g = guest(&t, 1, GuestState::Failed);
+    g.source_upn = "</script>@x".into();
+    let gs = HashMap::from([(t.tenant_id, vec![g])]);
+    let s = Statistics::compute(std::slice::from_ref(&t), &gs, &[], &[], now());
+    let island = guest_sync::report::html::json_island(&s);
+    assert!(!island.contains(['<', '>', '&']), "{island}");
+    let v: serde_json::Value = serde_json::from_str(&island).unwrap();
+    assert_eq!(v["tenants"][t.tenant_id.to_string()], t.display_name);
+    assert_eq!(v["guests"][0]["sourceUpn"], "</script>@x");
+}

@@ -5,13 +5,17 @@
 //! (after the cool-down) and redemption through the job driver the
 //! function app's worker uses ([`crate::engine::JobDriver`], built by the
 //! composition root [`crate::app::App`]), with progress bars per phase.
-//! Then prints a summary and writes the HTML dashboard.
+//! Then it lives through `--days` days of history on the simulator's clock
+//! (each day a few users join the source group, a few leave, some invited
+//! guests redeem, and redemption and reconcile run), so the dashboard's
+//! charts have a history. Then prints a summary and writes the dashboard.
 //!
 //! Time: the simulator runs `--time-scale` times faster than real time. The
 //! engine's clock ([`crate::engine::SyncContext::clock`]) is set to the
 //! simulator's clock, so the photo cool-down (counted from the guests'
 //! `createdDateTime`, which the simulator stamps in simulated time) is
-//! judged on the same time line the simulator enforces it on.
+//! judged on the same time line the simulator enforces it on. The clock
+//! starts `--days` days in the past, so the history ends about now.
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -47,6 +51,10 @@ pub struct DemoArgs {
     /// files are deleted first).
     #[arg(long, default_value = "guest-sync-demo")]
     pub dir: PathBuf,
+    /// Days of history to simulate after the first runs (joins, leaves,
+    /// gradual redemption, a reconcile and a redemption run a day).
+    #[arg(long, default_value_t = 14)]
+    pub days: u32,
     /// No progress bars.
     #[arg(long)]
     pub quiet: bool,
@@ -57,8 +65,14 @@ const DB_FILE: &str = "guest-sync.db";
 const SECRETS_FILE: &str = "secrets.json";
 const REPORT_FILE: &str = "report.html";
 
-/// Share of new guests whose invitation the demo redeems.
+/// Share of new guests whose invitation the demo redeems on the first day.
 const REDEEM_SHARE: f64 = 0.4;
+/// Share of the invitations still pending that are redeemed on each later day.
+const DAILY_REDEEM_SHARE: f64 = 0.08;
+/// Users joining the source group each day, per 1,000 users.
+const DAILY_JOINS_PER_MILLE: usize = 8;
+/// Users leaving (deleted in the source) each day, per 1,000 users.
+const DAILY_LEAVES_PER_MILLE: usize = 3;
 /// The simulator's (and the tenant's) photo cool-down, in simulated seconds.
 const PHOTO_COOLDOWN_SECS: u64 = 300;
 
@@ -155,7 +169,7 @@ impl Progress for Bars {
     }
 }
 
-/// One job as the demo ran it.
+/// One job as the demo ran it (several runs of a job add up).
 struct JobResult {
     job: Job,
     counts: RunCounts,
@@ -215,6 +229,32 @@ fn clean_dir(dir: &std::path::Path) -> anyhow::Result<bool> {
     Ok(any)
 }
 
+/// One row per job: the counts, slices and wall time of its runs added up,
+/// the outcome of its worst run.
+fn sum_by_job(results: &[JobResult]) -> Vec<JobResult> {
+    let mut out: Vec<JobResult> = Vec::new();
+    for r in results {
+        match out.iter_mut().find(|o| o.job == r.job) {
+            None => out.push(JobResult {
+                job: r.job,
+                counts: r.counts.clone(),
+                outcome: r.outcome.clone(),
+                slices: r.slices,
+                wall: r.wall,
+            }),
+            Some(o) => {
+                o.counts.add(&r.counts);
+                if r.outcome != "succeeded" {
+                    o.outcome = r.outcome.clone();
+                }
+                o.slices += r.slices;
+                o.wall += r.wall;
+            }
+        }
+    }
+    out
+}
+
 fn secs(d: Duration) -> String {
     format!("{:.1} s", d.as_secs_f64())
 }
@@ -242,8 +282,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         println!("  (deleted the previous demo's store, secrets and report there)");
     }
 
-    // 1. The simulator, the host and the source.
-    let start_wall = Utc::now();
+    // 1. The simulator, the host and the source. The simulator's clock
+    // starts `--days` days ago so that the simulated history ends about now.
+    let start_wall = Utc::now() - chrono::Duration::days(i64::from(args.days));
     let sim = Sim::start(SimConfig {
         seed: args.seed,
         time_scale: args.time_scale,
@@ -257,6 +298,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     })
     .await
     .context("cannot start the Graph simulator")?;
+    sim.set_start_wall(start_wall);
     let host = Guid::new_v4();
     let host_app = Guid::new_v4();
     let host_secret = format!("demo-host-{}", uuid::Uuid::new_v4().simple());
@@ -356,7 +398,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 photo_cooldown_secs: PHOTO_COOLDOWN_SECS,
                 ..TenantOptions::default()
             },
-            created_at: Utc::now(),
+            created_at: start_wall,
             secret_expires_at: Some(expires),
             guard: None,
         })
@@ -405,12 +447,61 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         sim.redeem(host, *id);
     }
     results.push(run_job(&driver, &bars, &tenant, Job::Redemption).await?);
+
+    // History: each day some users join, some leave (only guests that never
+    // redeemed, so every accepted guest stays), some pending invitations are
+    // redeemed; then redemption (which marks them accepted) and reconcile
+    // (joins and leaves) run.
+    let mut redeemed_total = redeem_n;
+    let (mut joined, mut left) = (0usize, 0usize);
+    let joins = (args.users * DAILY_JOINS_PER_MILLE / 1000).max(1);
+    let leaves = (args.users * DAILY_LEAVES_PER_MILLE / 1000).max(1);
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(args.seed);
+    for day in 1..=args.days {
+        sim.advance(86_400.0);
+        for n in 0..joins {
+            let upn = format!("joiner{day}x{n}@demosource.onmicrosoft.com");
+            let id = sim.create_user(
+                source,
+                crate::devtools::sim::NewUser::simple(&format!("Joiner {day}.{n}"), &upn),
+            );
+            sim.add_member(source, generated.group_id, id);
+            joined += 1;
+        }
+        let mut pending: Vec<crate::domain::GuestRecord> = store
+            .list_guests(source)
+            .await?
+            .into_iter()
+            .filter(|g| g.state == GuestState::Invited && g.host_user_id.is_some())
+            .collect();
+        rand::seq::SliceRandom::shuffle(pending.as_mut_slice(), &mut rng);
+        for g in pending.iter().take(leaves) {
+            sim.delete_user(source, g.source_user_id);
+            left += 1;
+        }
+        let rest = &pending[leaves.min(pending.len())..];
+        let n = ((rest.len() as f64) * DAILY_REDEEM_SHARE).round() as usize;
+        for g in rest.iter().take(n) {
+            if let Some(h) = g.host_user_id {
+                sim.redeem(host, h);
+            }
+        }
+        redeemed_total += n;
+        results.push(run_job(&driver, &bars, &tenant, Job::Redemption).await?);
+        results.push(run_job(&driver, &bars, &tenant, Job::Reconcile).await?);
+    }
     drop(bars);
+    let redeem_n = redeemed_total;
 
     // 5. Summary.
     let counts = sim.counts();
     let throttled = counts.by_status.get(&429).copied().unwrap_or(0);
-    let stats = crate::report::Statistics::load(store.as_ref(), Utc::now()).await?;
+    let report_now = SimClock {
+        sim: sim.clone(),
+        start_wall,
+    }
+    .now();
+    let stats = crate::report::Statistics::load(store.as_ref(), report_now).await?;
     std::fs::write(&report_path, crate::report::render_html(&stats))
         .with_context(|| format!("cannot write {}", report_path.display()))?;
 
@@ -419,7 +510,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         "  {:<11} {:>9} {:>7} {:>8} {:>7} {:>8} {:>7} {:>6} {:>8}",
         "job", "outcome", "created", "updated", "photos", "redeemed", "failed", "slices", "wall"
     );
-    for r in &results {
+    for r in &sum_by_job(&results) {
         let c = &r.counts;
         println!(
             "  {:<11} {:>9} {:>7} {:>8} {:>7} {:>8} {:>7} {:>6} {:>8}",
@@ -439,6 +530,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     println!("  requests         {}", counts.total);
     println!("  throttled (429)  {throttled}");
     println!("  redemptions      {redeem_n} simulated");
+    println!(
+        "  history          {} days: {joined} joined, {left} left",
+        args.days
+    );
     println!();
     println!("Guests by state");
     print!("{}", crate::report::render_table(&stats));

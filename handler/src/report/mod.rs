@@ -14,9 +14,9 @@ pub mod table;
 
 pub use html::{csp as html_csp, render_html};
 pub use stats::{
-    AttentionItem, AttentionKind, AuditRow, FailedGuest, GuestCounts, GuestTally, LastRun,
-    RedemptionPoint, RunPoint, SecretLevel, SecretStatus, Severity, Statistics, TenantStats,
-    Totals, QUARANTINE_OPERATION, SCHEMA_VERSION,
+    AttentionItem, AttentionKind, AuditRow, FailedGuest, GuestCounts, GuestRow, GuestTally,
+    LastRun, ManagedPoint, RedemptionPoint, RunPoint, SecretLevel, SecretStatus, Severity,
+    Statistics, TenantStats, Totals, GUEST_LIST_CAP, QUARANTINE_OPERATION, SCHEMA_VERSION,
 };
 pub use table::render_table;
 

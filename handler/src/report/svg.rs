@@ -1,10 +1,10 @@
 //! The dashboard's charts, drawn server-side as inline SVG (no script, no
-//! external resources). Every text that comes from data is escaped; the
-//! charts scale to their container through `viewBox`.
-use std::fmt::Write as _;
+//! external resources) with the maud templates of the page, so every text
+//! that comes from data is escaped by construction; the charts scale to
+//! their container through `viewBox`.
+use maud::{html, Markup};
 
-use super::html::esc;
-use super::stats::{RedemptionPoint, RunPoint, TenantStats};
+use super::stats::{ManagedPoint, RedemptionPoint, RunPoint, TenantStats};
 use crate::domain::Job;
 
 /// Chart colours, one per series across all charts.
@@ -19,117 +19,180 @@ const C_LINE: &str = "#1565c0";
 const C_GRID: &str = "#ddd";
 const C_TEXT: &str = "#333";
 
+/// Segments a stacked bar has at most.
+const N_STACK: usize = 4;
+
 const W: f64 = 720.0;
 const LEFT: f64 = 48.0;
 const RIGHT: f64 = 12.0;
 const TOP: f64 = 28.0;
 const BOTTOM: f64 = 28.0;
 
-/// Opens an `<svg>` scaled to its container, with an accessible title.
-fn open(out: &mut String, id: &str, h: f64, title: &str) {
-    let _ = write!(
-        out,
-        r#"<svg id="{id}" class="chart" width="{W}" height="{h}" viewBox="0 0 {W} {h}" preserveAspectRatio="xMinYMin meet" role="img" aria-label="{t}" xmlns="http://www.w3.org/2000/svg"><title>{t}</title>"#,
-        t = esc(title)
-    );
-}
-
-/// A legend row at the top of a chart.
-fn legend(out: &mut String, items: &[(&str, &str)]) {
-    let mut x = LEFT;
-    for (label, colour) in items {
-        let _ = write!(
-            out,
-            r#"<rect x="{x}" y="6" width="12" height="12" fill="{colour}"/><text x="{tx}" y="16" font-size="12" fill="{C_TEXT}">{l}</text>"#,
-            tx = x + 16.0,
-            l = esc(label)
-        );
-        x += 24.0 + 7.0 * label.len() as f64;
+/// An `<svg>` scaled to its container, with an accessible title, around `body`.
+fn svg(id: &str, h: f64, title: &str, body: Markup) -> Markup {
+    html! {
+        svg id=(id) class="chart" width=(W) height=(h) viewBox=(format!("0 0 {W} {h}"))
+            preserveAspectRatio="xMinYMin meet" role="img" aria-label=(title)
+            xmlns="http://www.w3.org/2000/svg" {
+            title { (title) }
+            (body)
+        }
     }
 }
 
-/// Horizontal grid lines at 0, max/2 and max with their values.
-fn y_grid(out: &mut String, h: f64, max: u64) {
-    let plot_h = h - TOP - BOTTOM;
-    for (frac, v) in [(0.0, 0), (0.5, max / 2), (1.0, max)] {
-        if frac == 0.5 && max < 2 {
+/// Two decimals for coordinates.
+fn f2(v: f64) -> String {
+    format!("{v:.2}")
+}
+
+/// A legend row at the top of a chart.
+fn legend(items: &[(&str, &str)]) -> Markup {
+    let mut x = LEFT;
+    let placed: Vec<(f64, &str, &str)> = items
+        .iter()
+        .map(|(label, colour)| {
+            let at = x;
+            x += 24.0 + 7.0 * label.len() as f64;
+            (at, *label, *colour)
+        })
+        .collect();
+    html! {
+        @for (x, label, colour) in placed {
+            rect x=(x) y="6" width="12" height="12" fill=(colour) {}
+            text x=(x + 16.0) y="16" font-size="12" fill=(C_TEXT) { (label) }
+        }
+    }
+}
+
+/// One segment of a stacked bar: `(offset, length, value, colour, what)`.
+type Segment<'a> = (f64, f64, u64, &'a str, &'a str);
+
+/// Stacks `(value, colour, what)` segments end to end from `start`, scaled
+/// by `scale` per unit, skipping zeros; also returns where the bar ends.
+fn stack<'a>(
+    start: f64,
+    scale: f64,
+    parts: [(u64, &'a str, &'a str); N_STACK],
+) -> (Vec<Segment<'a>>, f64) {
+    let mut at = start;
+    let mut out = Vec::new();
+    for (v, colour, what) in parts {
+        if v == 0 {
             continue;
         }
-        let y = TOP + plot_h * (1.0 - frac);
-        let _ = write!(
-            out,
-            r#"<line x1="{LEFT}" y1="{y:.1}" x2="{x2}" y2="{y:.1}" stroke="{C_GRID}"/><text x="{tx}" y="{ty:.1}" font-size="11" text-anchor="end" fill="{C_TEXT}">{v}</text>"#,
-            x2 = W - RIGHT,
-            tx = LEFT - 4.0,
-            ty = y + 4.0
-        );
+        let len = scale * v as f64;
+        out.push((at, len, v, colour, what));
+        at += len;
+    }
+    (out, at)
+}
+
+/// Horizontal grid lines at 0, max/2 and max with their values.
+fn y_grid(h: f64, max: u64) -> Markup {
+    let plot_h = h - TOP - BOTTOM;
+    html! {
+        @for (frac, v) in [(0.0, 0), (0.5, max / 2), (1.0, max)] {
+            @if !(frac == 0.5 && max < 2) {
+                @let y = TOP + plot_h * (1.0 - frac);
+                line x1=(LEFT) y1=(format!("{y:.1}")) x2=(W - RIGHT) y2=(format!("{y:.1}")) stroke=(C_GRID) {}
+                text x=(LEFT - 4.0) y=(format!("{:.1}", y + 4.0)) font-size="11" text-anchor="end" fill=(C_TEXT) { (v) }
+            }
+        }
     }
 }
 
 /// First and last x labels under the plot.
-fn x_labels(out: &mut String, h: f64, first: &str, last: &str) {
+fn x_labels(h: f64, first: &str, last: &str) -> Markup {
     let y = h - 8.0;
-    let _ = write!(
-        out,
-        r#"<text x="{LEFT}" y="{y}" font-size="11" fill="{C_TEXT}">{f}</text>"#,
-        f = esc(first)
-    );
-    if last != first {
-        let _ = write!(
-            out,
-            r#"<text x="{x}" y="{y}" font-size="11" text-anchor="end" fill="{C_TEXT}">{l}</text>"#,
-            x = W - RIGHT,
-            l = esc(last)
-        );
+    html! {
+        text x=(LEFT) y=(y) font-size="11" fill=(C_TEXT) { (first) }
+        @if last != first {
+            text x=(W - RIGHT) y=(y) font-size="11" text-anchor="end" fill=(C_TEXT) { (last) }
+        }
     }
 }
 
 /// Invitations accepted per day (bars) and in total (line).
-pub fn redemption_chart(points: &[RedemptionPoint]) -> String {
+pub fn redemption_chart(points: &[RedemptionPoint]) -> Markup {
     if points.is_empty() {
-        return r#"<p class="empty" id="chart-redemption-empty">No invitation has been accepted yet.</p>"#.to_string();
+        return html! { p.empty #chart-redemption-empty { "No invitation has been accepted yet." } };
     }
     let h = 240.0;
     let plot_w = W - LEFT - RIGHT;
     let plot_h = h - TOP - BOTTOM;
     let max_cum = points.last().map(|p| p.cumulative).unwrap_or(0).max(1);
-    let n = points.len() as f64;
-    let slot = plot_w / n;
-    let mut out = String::new();
-    open(
-        &mut out,
+    let slot = plot_w / points.len() as f64;
+    let mut line = String::new();
+    for (i, p) in points.iter().enumerate() {
+        let cy = TOP + plot_h * (1.0 - p.cumulative as f64 / max_cum as f64);
+        line.push_str(&format!(
+            "{:.2},{:.2} ",
+            LEFT + slot * i as f64 + slot * 0.4,
+            cy
+        ));
+    }
+    let first = points
+        .first()
+        .map(|p| p.date.to_string())
+        .unwrap_or_default();
+    let last = points
+        .last()
+        .map(|p| p.date.to_string())
+        .unwrap_or_default();
+    let body = html! {
+        (legend(&[("accepted that day", C_ACCEPTED), ("accepted in total", C_LINE)]))
+        (y_grid(h, max_cum))
+        @for (i, p) in points.iter().enumerate() {
+            // Daily bars and the running total share one axis, so heights compare.
+            @let bh = plot_h * p.accepted as f64 / max_cum as f64;
+            rect x=(f2(LEFT + slot * i as f64)) y=(f2(TOP + plot_h - bh)) width=(f2((slot * 0.8).max(0.5)))
+                height=(f2(bh)) fill=(C_ACCEPTED) opacity="0.6" {
+                title { (p.date) ": " (p.accepted) " accepted" }
+            }
+        }
+        polyline points=(line.trim_end()) fill="none" stroke=(C_LINE) stroke-width="2" {}
+        (x_labels(h, &first, &last))
+    };
+    svg(
         "chart-redemption",
         h,
         "Invitations accepted per day and in total",
-    );
-    legend(
-        &mut out,
-        &[
-            ("accepted that day", C_ACCEPTED),
-            ("accepted in total", C_LINE),
-        ],
-    );
-    y_grid(&mut out, h, max_cum);
+        body,
+    )
+}
+
+/// Managed guests at the end of each day: an area under a line, one point
+/// per day. `id` names the chart (`chart-managed` for all tenants,
+/// `chart-managed-<tenant id>` for one).
+pub fn managed_chart(id: &str, points: &[ManagedPoint]) -> Markup {
+    if points.is_empty() {
+        return html! { p.empty id=(format!("{id}-empty")) { "No managed guest yet." } };
+    }
+    let h = 200.0;
+    let plot_w = W - LEFT - RIGHT;
+    let plot_h = h - TOP - BOTTOM;
+    let max = points.iter().map(|p| p.managed).max().unwrap_or(0).max(1);
+    let step = if points.len() > 1 {
+        plot_w / (points.len() - 1) as f64
+    } else {
+        0.0
+    };
+    let xy = |i: usize, p: &ManagedPoint| {
+        (
+            LEFT + step * i as f64,
+            TOP + plot_h * (1.0 - p.managed as f64 / max as f64),
+        )
+    };
     let mut line = String::new();
     for (i, p) in points.iter().enumerate() {
-        let x = LEFT + slot * i as f64;
-        // Daily bars and the running total share one axis, so heights compare.
-        let bh = plot_h * p.accepted as f64 / max_cum as f64;
-        let _ = write!(
-            out,
-            r#"<rect x="{x:.2}" y="{y:.2}" width="{w:.2}" height="{bh:.2}" fill="{C_ACCEPTED}" opacity="0.6"><title>{d}: {a} accepted</title></rect>"#,
-            y = TOP + plot_h - bh,
-            w = (slot * 0.8).max(0.5),
-            d = p.date,
-            a = p.accepted
-        );
-        let cy = TOP + plot_h * (1.0 - p.cumulative as f64 / max_cum as f64);
-        let _ = write!(line, "{:.2},{:.2} ", x + slot * 0.4, cy);
+        let (x, y) = xy(i, p);
+        line.push_str(&format!("{x:.2},{y:.2} "));
     }
-    let _ = write!(
-        out,
-        r#"<polyline points="{}" fill="none" stroke="{C_LINE}" stroke-width="2"/>"#,
-        line.trim_end()
+    let last_x = LEFT + step * (points.len() - 1) as f64;
+    let area = format!(
+        "{LEFT:.2},{b:.2} {} {last_x:.2},{b:.2}",
+        line.trim_end(),
+        b = TOP + plot_h
     );
     let first = points
         .first()
@@ -139,16 +202,28 @@ pub fn redemption_chart(points: &[RedemptionPoint]) -> String {
         .last()
         .map(|p| p.date.to_string())
         .unwrap_or_default();
-    x_labels(&mut out, h, &first, &last);
-    out.push_str("</svg>");
-    out
+    let body = html! {
+        (legend(&[("managed guests at the end of the day", C_LINE)]))
+        (y_grid(h, max))
+        polygon points=(area) fill=(C_LINE) opacity="0.15" {}
+        polyline.trend points=(line.trim_end()) data-points=(points.len()) fill="none" stroke=(C_LINE) stroke-width="2" {}
+        // A dot (with its number on hover) per day, up to about three months.
+        @for (i, p) in points.iter().enumerate().filter(|_| points.len() <= 92) {
+            @let (x, y) = xy(i, p);
+            circle cx=(f2(x)) cy=(f2(y)) r="2.5" fill=(C_LINE) {
+                title { (p.date) ": " (p.managed) " managed" }
+            }
+        }
+        (x_labels(h, &first, &last))
+    };
+    svg(id, h, "Managed guests at the end of each day", body)
 }
 
 /// Guests created, updated and deprovisioned per reconcile run (stacked).
-pub fn runs_chart(points: &[RunPoint]) -> String {
+pub fn runs_chart(points: &[RunPoint]) -> Markup {
     let runs: Vec<&RunPoint> = points.iter().filter(|p| p.job == Job::Reconcile).collect();
     if runs.is_empty() {
-        return r#"<p class="empty" id="chart-runs-empty">No reconcile run yet.</p>"#.to_string();
+        return html! { p.empty #chart-runs-empty { "No reconcile run yet." } };
     }
     let h = 240.0;
     let plot_w = W - LEFT - RIGHT;
@@ -160,54 +235,35 @@ pub fn runs_chart(points: &[RunPoint]) -> String {
         .unwrap_or(0)
         .max(1);
     let slot = plot_w / runs.len() as f64;
-    let mut out = String::new();
-    open(
-        &mut out,
-        "chart-runs",
-        h,
-        "Guests created, updated and deprovisioned per reconcile run",
-    );
-    legend(
-        &mut out,
-        &[
-            ("created", C_CREATED),
-            ("updated", C_UPDATED),
-            ("deprovisioned", C_DEPROVISIONED),
-        ],
-    );
-    y_grid(&mut out, h, max);
-    for (i, p) in runs.iter().enumerate() {
-        let x = LEFT + slot * i as f64;
-        let mut base = TOP + plot_h;
-        for (v, colour, what) in [
-            (p.created, C_CREATED, "created"),
-            (p.updated, C_UPDATED, "updated"),
-            (p.deprovisioned, C_DEPROVISIONED, "deprovisioned"),
-        ] {
-            if v == 0 {
-                continue;
-            }
-            let bh = plot_h * v as f64 / max as f64;
-            base -= bh;
-            let _ = write!(
-                out,
-                r#"<rect x="{x:.2}" y="{base:.2}" width="{w:.2}" height="{bh:.2}" fill="{colour}"><title>{at}: {v} {what}</title></rect>"#,
-                w = (slot * 0.8).max(0.5),
-                at = p.started_at.format("%Y-%m-%d %H:%M UTC"),
-            );
-        }
-    }
     let fmt = |p: Option<&&RunPoint>| {
         p.map(|p| p.started_at.format("%Y-%m-%d %H:%M").to_string())
             .unwrap_or_default()
     };
-    x_labels(&mut out, h, &fmt(runs.first()), &fmt(runs.last()));
-    out.push_str("</svg>");
-    out
+    let body = html! {
+        (legend(&[("created", C_CREATED), ("updated", C_UPDATED), ("deprovisioned", C_DEPROVISIONED)]))
+        (y_grid(h, max))
+        @for (i, p) in runs.iter().enumerate() {
+            @let x = LEFT + slot * i as f64;
+            // Stacked upwards from the base line: offsets count from the bottom.
+            @let (segments, _) = stack(0.0, plot_h / max as f64, [(p.created, C_CREATED, "created"), (p.updated, C_UPDATED, "updated"), (p.deprovisioned, C_DEPROVISIONED, "deprovisioned"), (0, "", "")]);
+            @for (off, bh, v, colour, what) in segments {
+                rect x=(f2(x)) y=(f2(TOP + plot_h - off - bh)) width=(f2((slot * 0.8).max(0.5))) height=(f2(bh)) fill=(colour) {
+                    title { (p.started_at.format("%Y-%m-%d %H:%M UTC")) ": " (v) " " (what) }
+                }
+            }
+        }
+        (x_labels(h, &fmt(runs.first()), &fmt(runs.last())))
+    };
+    svg(
+        "chart-runs",
+        h,
+        "Guests created, updated and deprovisioned per reconcile run",
+        body,
+    )
 }
 
 /// Cuts a label to `max` characters, adding an ellipsis.
-fn short(s: &str, max: usize) -> String {
+pub fn short(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         s.to_string()
     } else {
@@ -218,10 +274,9 @@ fn short(s: &str, max: usize) -> String {
 }
 
 /// Managed guests per tenant, split by state (horizontal stacked bars).
-pub fn tenant_size_chart(tenants: &[TenantStats]) -> String {
+pub fn tenant_size_chart(tenants: &[TenantStats]) -> Markup {
     if tenants.is_empty() {
-        return r#"<p class="empty" id="chart-tenants-empty">No source tenant registered.</p>"#
-            .to_string();
+        return html! { p.empty #chart-tenants-empty { "No source tenant registered." } };
     }
     let label_w = 200.0;
     let row = 22.0;
@@ -233,60 +288,24 @@ pub fn tenant_size_chart(tenants: &[TenantStats]) -> String {
         .max()
         .unwrap_or(0)
         .max(1);
-    let mut out = String::new();
-    open(
-        &mut out,
-        "chart-tenants",
-        h,
-        "Managed guests per source tenant",
-    );
-    legend(
-        &mut out,
-        &[
-            ("accepted", C_ACCEPTED),
-            ("invited", C_INVITED),
-            ("disabled", C_DISABLED),
-            ("failed", C_FAILED),
-        ],
-    );
-    for (i, t) in tenants.iter().enumerate() {
-        let y = TOP + row * i as f64;
-        let _ = write!(
-            out,
-            r#"<text x="{lx}" y="{ty:.1}" font-size="12" text-anchor="end" fill="{C_TEXT}"><title>{full}</title>{name}</text>"#,
-            lx = label_w - 6.0,
-            ty = y + 15.0,
-            full = esc(&t.display_name),
-            name = esc(&short(&t.display_name, 26)),
-        );
-        let mut x = label_w;
-        let g = &t.guests;
-        // `managed` also counts adopted guests; the four states partition it.
-        for (v, colour, what) in [
-            (g.accepted, C_ACCEPTED, "accepted"),
-            (g.invited, C_INVITED, "invited"),
-            (g.disabled, C_DISABLED, "disabled"),
-            (g.failed, C_FAILED, "failed"),
-        ] {
-            if v == 0 {
-                continue;
+    let body = html! {
+        (legend(&[("accepted", C_ACCEPTED), ("invited", C_INVITED), ("disabled", C_DISABLED), ("failed", C_FAILED)]))
+        @for (i, t) in tenants.iter().enumerate() {
+            @let y = TOP + row * i as f64;
+            @let g = &t.guests;
+            text x=(label_w - 6.0) y=(format!("{:.1}", y + 15.0)) font-size="12" text-anchor="end" fill=(C_TEXT) {
+                title { (t.display_name) }
+                (short(&t.display_name, 26))
             }
-            let w = plot_w * v as f64 / max as f64;
-            let _ = write!(
-                out,
-                r#"<rect x="{x:.2}" y="{ry:.1}" width="{w:.2}" height="16" fill="{colour}"><title>{v} {what}</title></rect>"#,
-                ry = y + 3.0,
-            );
-            x += w;
+            // `managed` also counts adopted guests; the four states partition it.
+            @let (segments, end) = stack(label_w, plot_w / max as f64, [(g.accepted, C_ACCEPTED, "accepted"), (g.invited, C_INVITED, "invited"), (g.disabled, C_DISABLED, "disabled"), (g.failed, C_FAILED, "failed")]);
+            @for (x, w, v, colour, what) in segments {
+                rect x=(f2(x)) y=(format!("{:.1}", y + 3.0)) width=(f2(w)) height="16" fill=(colour) {
+                    title { (v) " " (what) }
+                }
+            }
+            text x=(f2(end + 4.0)) y=(format!("{:.1}", y + 15.0)) font-size="11" fill=(C_TEXT) { (g.managed) }
         }
-        let _ = write!(
-            out,
-            r#"<text x="{tx:.2}" y="{ty:.1}" font-size="11" fill="{C_TEXT}">{m}</text>"#,
-            tx = x + 4.0,
-            ty = y + 15.0,
-            m = g.managed
-        );
-    }
-    out.push_str("</svg>");
-    out
+    };
+    svg("chart-tenants", h, "Managed guests per source tenant", body)
 }

@@ -269,6 +269,18 @@ impl Sim {
         self.inner.clock.advance(secs);
     }
 
+    /// Places the simulated time line so that its start reads `t` on the
+    /// simulator's wall clock (the times it stamps: `createdDateTime`,
+    /// redemptions). The demo sets it in the past to simulate history.
+    pub fn set_start_wall(&self, t: chrono::DateTime<chrono::Utc>) {
+        self.inner.clock.set_start_wall(t);
+    }
+
+    /// The simulator's wall-clock time now (its start plus [`Sim::now_secs`]).
+    pub fn wall_now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.inner.clock.wall(self.inner.clock.now())
+    }
+
     /// Simulated seconds since start (scaled wall time plus [`Sim::advance`]).
     pub fn now_secs(&self) -> f64 {
         self.inner.clock.now()

@@ -38,7 +38,14 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub const DEFAULT_RUN_WINDOW: usize = 500;
 
 /// How many audit entries [`Statistics::load`] reads (newest first).
-pub const DEFAULT_AUDIT_WINDOW: usize = 200;
+pub const DEFAULT_AUDIT_WINDOW: usize = 2000;
+
+/// How many guests the statistics list one by one ([`Statistics::guests`],
+/// the dashboard's search); counts always cover every guest.
+pub const GUEST_LIST_CAP: usize = 50_000;
+
+/// How many days the managed-guests trend covers at most (ending today).
+pub const TREND_DAYS: i64 = 366;
 
 /// Page size used when streaming guest records from the store.
 const GUEST_PAGE: usize = 1000;
@@ -63,6 +70,69 @@ pub struct Statistics {
     pub attention: Vec<AttentionItem>,
     /// The newest audit entries, newest first.
     pub recent_audit: Vec<AuditRow>,
+    /// Managed guests at the end of each day (UTC) over all tenants, oldest
+    /// first, ending on the day of `generatedAt` (see [`GuestTally`] for how
+    /// it is derived).
+    #[serde(default)]
+    pub managed_over_time: Vec<ManagedPoint>,
+    /// Guests one by one (every state), by tenant then source UPN; at most
+    /// [`GUEST_LIST_CAP`].
+    #[serde(default)]
+    pub guests: Vec<GuestRow>,
+    /// True when more guests exist than `guests` lists.
+    #[serde(default)]
+    pub guests_truncated: bool,
+}
+
+/// Managed guests at the end of one day (UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedPoint {
+    pub date: NaiveDate,
+    pub managed: u64,
+}
+
+/// One guest record as the dashboard's search and detail view show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GuestRow {
+    pub tenant_id: Guid,
+    pub source_user_id: Guid,
+    /// What to call the guest: the display name when the store keeps one
+    /// (it does not today), else the source UPN.
+    pub name: String,
+    pub source_upn: String,
+    pub source_mail: Option<String>,
+    pub host_user_id: Option<Guid>,
+    pub host_upn: Option<String>,
+    pub state: GuestState,
+    pub adopted: bool,
+    pub created_at: DateTime<Utc>,
+    pub redeemed_at: Option<DateTime<Utc>>,
+    pub deprovisioned_at: Option<DateTime<Utc>>,
+    pub last_synced_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+}
+
+impl From<&GuestRecord> for GuestRow {
+    fn from(g: &GuestRecord) -> Self {
+        GuestRow {
+            tenant_id: g.source_tenant_id,
+            source_user_id: g.source_user_id,
+            name: g.source_upn.clone(),
+            source_upn: g.source_upn.clone(),
+            source_mail: g.source_mail.clone(),
+            host_user_id: g.host_user_id,
+            host_upn: g.host_upn.clone(),
+            state: g.state,
+            adopted: g.adopted,
+            created_at: g.created_at,
+            redeemed_at: g.redeemed_at,
+            deprovisioned_at: g.deprovisioned_at,
+            last_synced_at: g.last_synced_at,
+            last_error: g.last_error.clone(),
+        }
+    }
 }
 
 /// Guest counts; shared by the totals and each tenant.
@@ -179,6 +249,9 @@ pub struct TenantStats {
     /// The newest run of each job found in the window; a job never run (or
     /// older than the window) is absent.
     pub last_runs: Vec<LastRun>,
+    /// This tenant's managed guests at the end of each day, oldest first.
+    #[serde(default)]
+    pub managed_over_time: Vec<ManagedPoint>,
 }
 
 /// One run, for the "changes per run" chart.
@@ -222,22 +295,81 @@ pub struct AuditRow {
     pub target_upn: Option<String>,
     pub detail: Option<String>,
     pub client_request_id: Option<String>,
+    /// The source user the write was about, when recorded.
+    #[serde(default)]
+    pub source_user_id: Option<Guid>,
+    /// That user's source UPN, joined from the listed guests.
+    #[serde(default)]
+    pub source_upn: Option<String>,
 }
 
 /// Per-tenant guest numbers gathered one record at a time, so a caller can
 /// stream pages from the store instead of holding every record.
-#[derive(Debug, Clone, Default, PartialEq)]
+///
+/// The managed-guests trend comes from the records themselves: a managed
+/// record counts from the day it was created, a deprovisioned one from its
+/// creation until the day of `deprovisionedAt` (one without that time is
+/// left out), a conflict never. So the last day equals today's `managed`;
+/// records the store no longer has (deleted by hand) are missing from every
+/// day, and a guest deprovisioned then restored counts from its creation.
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuestTally {
     counts: GuestCounts,
     /// Accepted invitations per redemption day.
     redeemed_by_day: BTreeMap<NaiveDate, u64>,
     /// First [`FAILED_GUEST_SAMPLE`] failed guests.
     failed_sample: Vec<FailedGuest>,
+    /// Change of the managed count per day.
+    managed_delta_by_day: BTreeMap<NaiveDate, i64>,
+    /// Guests listed one by one, at most `row_cap`.
+    rows: Vec<GuestRow>,
+    row_cap: usize,
+    /// Records beyond `row_cap`.
+    rows_left_out: u64,
+}
+
+impl Default for GuestTally {
+    fn default() -> Self {
+        GuestTally::with_row_cap(GUEST_LIST_CAP)
+    }
 }
 
 impl GuestTally {
+    /// A tally that lists at most `cap` guests one by one.
+    pub fn with_row_cap(cap: usize) -> Self {
+        GuestTally {
+            counts: GuestCounts::default(),
+            redeemed_by_day: BTreeMap::new(),
+            failed_sample: Vec::new(),
+            managed_delta_by_day: BTreeMap::new(),
+            rows: Vec::new(),
+            row_cap: cap,
+            rows_left_out: 0,
+        }
+    }
+
+    /// Guests listed so far.
+    pub fn listed(&self) -> usize {
+        self.rows.len()
+    }
+
     /// Counts one record.
     pub fn add(&mut self, g: &GuestRecord) {
+        if self.rows.len() < self.row_cap {
+            self.rows.push(GuestRow::from(g));
+        } else {
+            self.rows_left_out += 1;
+        }
+        let created = g.created_at.date_naive();
+        if g.is_managed() {
+            *self.managed_delta_by_day.entry(created).or_default() += 1;
+        } else if let (GuestState::Deprovisioned, Some(gone)) = (g.state, g.deprovisioned_at) {
+            *self.managed_delta_by_day.entry(created).or_default() += 1;
+            *self
+                .managed_delta_by_day
+                .entry(gone.date_naive())
+                .or_default() -= 1;
+        }
         let c = &mut self.counts;
         match g.state {
             GuestState::Invited => c.invited += 1,
@@ -268,6 +400,38 @@ impl GuestTally {
             *self.redeemed_by_day.entry(at.date_naive()).or_default() += 1;
         }
     }
+}
+
+/// The daily series from per-day changes: one point per day from the first
+/// change (at most [`TREND_DAYS`] back) to `today`, carrying earlier changes
+/// into the first point.
+fn managed_series(deltas: &BTreeMap<NaiveDate, i64>, today: NaiveDate) -> Vec<ManagedPoint> {
+    let Some(first) = deltas.keys().next().copied() else {
+        return Vec::new();
+    };
+    let start = first.max(today - chrono::Duration::days(TREND_DAYS - 1));
+    let end = today.max(start);
+    let mut running: i64 = deltas.range(..start).map(|(_, d)| d).sum();
+    let mut out = Vec::new();
+    let mut day = start;
+    while day <= end {
+        running += deltas.get(&day).copied().unwrap_or(0);
+        out.push(ManagedPoint {
+            date: day,
+            managed: running.max(0) as u64,
+        });
+        day += chrono::Duration::days(1);
+    }
+    // Changes stamped after `today` (clock skew) still land on the last day.
+    let later: i64 = deltas
+        .iter()
+        .filter(|(d, _)| **d > end)
+        .map(|(_, n)| n)
+        .sum();
+    if let Some(last) = out.last_mut() {
+        last.managed = (last.managed as i64 + later).max(0) as u64;
+    }
+    out
 }
 
 impl Statistics {
@@ -328,6 +492,10 @@ impl Statistics {
         let mut tenant_stats = Vec::with_capacity(tenants.len());
         let mut attention = Vec::new();
         let mut redeemed_by_day: BTreeMap<NaiveDate, u64> = BTreeMap::new();
+        let mut managed_delta_by_day: BTreeMap<NaiveDate, i64> = BTreeMap::new();
+        let mut guests: Vec<GuestRow> = Vec::new();
+        let mut guests_truncated = false;
+        let today = now.date_naive();
 
         for t in sorted_tenants {
             let tally = tallies.get(&t.tenant_id).unwrap_or(&empty);
@@ -341,6 +509,21 @@ impl Statistics {
             for (day, n) in &tally.redeemed_by_day {
                 *redeemed_by_day.entry(*day).or_default() += n;
             }
+            for (day, n) in &tally.managed_delta_by_day {
+                *managed_delta_by_day.entry(*day).or_default() += n;
+            }
+            let mut rows = tally.rows.clone();
+            rows.sort_by(|a, b| {
+                a.source_upn
+                    .to_lowercase()
+                    .cmp(&b.source_upn.to_lowercase())
+                    .then(a.source_user_id.cmp(&b.source_user_id))
+            });
+            let room = GUEST_LIST_CAP.saturating_sub(guests.len());
+            if rows.len() > room || tally.rows_left_out > 0 {
+                guests_truncated = true;
+            }
+            guests.extend(rows.into_iter().take(room));
 
             let own_runs: Vec<&RunRecord> = runs_sorted
                 .iter()
@@ -365,6 +548,7 @@ impl Statistics {
                 secret,
                 guard_pending,
                 last_runs,
+                managed_over_time: managed_series(&tally.managed_delta_by_day, today),
             });
         }
         totals.guests.finish();
@@ -406,11 +590,27 @@ impl Statistics {
             })
             .collect();
 
+        let by_source: HashMap<(Guid, Guid), &GuestRow> = guests
+            .iter()
+            .map(|g| ((g.tenant_id, g.source_user_id), g))
+            .collect();
+        let by_host: HashMap<Guid, &GuestRow> = guests
+            .iter()
+            .filter_map(|g| g.host_user_id.map(|h| (h, g)))
+            .collect();
         let mut audit_sorted: Vec<&AuditEntry> = audit.iter().collect();
         audit_sorted.sort_by_key(|a| std::cmp::Reverse(a.at));
         let recent_audit = audit_sorted
             .into_iter()
-            .map(|a| AuditRow {
+            .map(|a| {
+                let guest = a
+                    .source_user_id
+                    .and_then(|u| by_source.get(&(a.source_tenant_id, u)))
+                    .or_else(|| a.target_id.and_then(|h| by_host.get(&h)))
+                    .copied();
+                (a, guest)
+            })
+            .map(|(a, guest)| AuditRow {
                 at: a.at,
                 run_id: a.run_id,
                 tenant_id: a.source_tenant_id,
@@ -421,9 +621,14 @@ impl Statistics {
                 operation: a.operation.clone(),
                 outcome: a.outcome.clone(),
                 target_id: a.target_id,
-                target_upn: a.target_upn.clone(),
+                target_upn: a
+                    .target_upn
+                    .clone()
+                    .or_else(|| guest.and_then(|g| g.host_upn.clone())),
                 detail: a.detail.clone(),
                 client_request_id: a.client_request_id.clone(),
+                source_user_id: a.source_user_id.or(guest.map(|g| g.source_user_id)),
+                source_upn: guest.map(|g| g.source_upn.clone()),
             })
             .collect();
 
@@ -436,6 +641,9 @@ impl Statistics {
             redemption_over_time,
             attention,
             recent_audit,
+            managed_over_time: managed_series(&managed_delta_by_day, today),
+            guests,
+            guests_truncated,
         }
     }
 
@@ -456,8 +664,9 @@ impl Statistics {
     ) -> Result<Statistics, StoreError> {
         let tenants = store.list_tenants().await?;
         let mut tallies = HashMap::with_capacity(tenants.len());
+        let mut listed = 0usize;
         for t in &tenants {
-            let mut tally = GuestTally::default();
+            let mut tally = GuestTally::with_row_cap(GUEST_LIST_CAP - listed);
             let mut cont = None;
             loop {
                 let page = store
@@ -471,6 +680,7 @@ impl Statistics {
                     None => break,
                 }
             }
+            listed += tally.listed();
             tallies.insert(t.tenant_id, tally);
         }
         let runs = store.list_runs(None, run_window).await?;
@@ -496,6 +706,7 @@ impl Statistics {
     /// when the tenant is not registered.
     pub fn for_tenant(&self, id: Guid) -> Option<Statistics> {
         let t = self.tenant(id)?.clone();
+        let managed_over_time = t.managed_over_time.clone();
         let mut totals = Totals {
             tenants: 1,
             enabled_tenants: u64::from(t.enabled),
@@ -534,6 +745,14 @@ impl Statistics {
                 .filter(|a| a.tenant_id == id)
                 .cloned()
                 .collect(),
+            managed_over_time,
+            guests: self
+                .guests
+                .iter()
+                .filter(|g| g.tenant_id == id)
+                .cloned()
+                .collect(),
+            guests_truncated: self.guests_truncated,
         })
     }
 }

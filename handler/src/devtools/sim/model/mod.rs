@@ -10,7 +10,7 @@
 //! - [`tenant`]: one tenant's directory with its lookup indexes and cached
 //!   transitive closures.
 //! - [`world`]: the whole simulated world and the operations on it.
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Instant;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -58,7 +58,8 @@ impl SimError {
 /// The simulated clock: scaled wall time since start plus manual advances.
 pub(crate) struct Clock {
     start: Instant,
-    start_wall: DateTime<Utc>,
+    /// The wall-clock time of simulated instant 0, in Unix milliseconds.
+    start_wall_ms: AtomicI64,
     scale: f64,
     /// Manual advance in simulated seconds, as f64 bits.
     offset: AtomicU64,
@@ -68,7 +69,7 @@ impl Clock {
     pub fn new(scale: f64) -> Self {
         Clock {
             start: Instant::now(),
-            start_wall: Utc::now(),
+            start_wall_ms: AtomicI64::new(Utc::now().timestamp_millis()),
             scale,
             offset: AtomicU64::new(0f64.to_bits()),
         }
@@ -94,7 +95,18 @@ impl Clock {
     /// The simulated wall-clock time at simulated instant `now`.
     pub fn wall(&self, now: f64) -> DateTime<Utc> {
         let ms = (now * 1000.0).clamp(0.0, 1e15) as i64;
-        self.start_wall + chrono::Duration::milliseconds(ms)
+        self.start_wall() + chrono::Duration::milliseconds(ms)
+    }
+    /// The wall-clock time of simulated instant 0.
+    pub fn start_wall(&self) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(self.start_wall_ms.load(Ordering::Relaxed))
+            .unwrap_or_default()
+    }
+    /// Moves the whole simulated time line so that instant 0 is `t` (the
+    /// demo starts its history in the past).
+    pub fn set_start_wall(&self, t: DateTime<Utc>) {
+        self.start_wall_ms
+            .store(t.timestamp_millis(), Ordering::Relaxed);
     }
 }
 
