@@ -344,13 +344,16 @@ fn dropped() -> Response {
 
 /// Splits `/v1.0/rest` or `/{tenant}/v1.0/rest` (extra leading slashes, as
 /// from a base URL with a trailing slash, are tolerated).
-fn split_path(path: &str) -> Option<(Option<String>, &str)> {
+fn split_path<'a>(path: &'a str) -> Option<(Option<String>, &'a str)> {
     let p = path.trim_start_matches('/');
-    if let Some(rest) = p.strip_prefix("v1.0/") {
+    // `/beta/` is served like `/v1.0/` (the doctor reads one beta
+    // resource, the photo update settings).
+    let version = |p: &'a str| p.strip_prefix("v1.0/").or_else(|| p.strip_prefix("beta/"));
+    if let Some(rest) = version(p) {
         return Some((None, rest));
     }
     let (tenant, rest) = p.split_once('/')?;
-    let rest = rest.trim_start_matches('/').strip_prefix("v1.0/")?;
+    let rest = version(rest.trim_start_matches('/'))?;
     (!tenant.is_empty()).then(|| (Some(tenant.to_string()), rest))
 }
 
