@@ -354,6 +354,28 @@ pub(crate) fn redirect_target(u: &str) -> String {
 mod tests {
     use super::*;
 
+    /// The `roles` claim is read from a JWT's payload (padded or not); a
+    /// token without the claim has no roles; an opaque token says nothing.
+    #[test]
+    fn roles_are_read_from_the_token_payload() {
+        use base64::Engine;
+        let enc = |v: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+        let jwt = |payload: &str| format!("{}.{}.sig", enc(r#"{"alg":"RS256"}"#), enc(payload));
+        assert_eq!(
+            token_roles(&jwt(
+                r#"{"roles":["User.Invite.All","User.ReadWrite.All"]}"#
+            )),
+            Some(vec![
+                "User.Invite.All".to_string(),
+                "User.ReadWrite.All".to_string()
+            ])
+        );
+        assert_eq!(token_roles(&jwt(r#"{"tid":"x"}"#)), Some(vec![]));
+        assert_eq!(token_roles("opaque-token"), None);
+        assert_eq!(token_roles("a.!!!.c"), None);
+        assert_eq!(token_roles(&jwt("[1]")), None);
+    }
+
     /// A refusal's `error` code holding an address is scrubbed like its
     /// description (found by the full fuzz run).
     #[test]
