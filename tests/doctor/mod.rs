@@ -8,7 +8,7 @@ use guest_sync::devtools::sim::{GenerateSpec, SimCrossTenant, SimPolicies};
 use guest_sync::domain::{Guid, SecretName};
 use serde_json::Value;
 
-use crate::support::perms::{HOST_PERMS, SOURCE_PERMS};
+use crate::support::perms::HOST_PERMS;
 use crate::support::world::{Source, SourceSpec, World, HOST_APP_SECRET};
 
 /// The host app's roles for the doctor: the sync's, plus reading the
@@ -249,20 +249,13 @@ async fn invitations_limited_to_guest_inviters_warn() {
 /// the doctor's own roles missing only warn.
 #[tokio::test]
 async fn a_missing_host_role_fails_and_a_missing_doctor_role_warns() {
-    let w = world_with(&[
-        "User.ReadWrite.All",
-        "Policy.Read.All",
-        "PeopleSettings.Read.All",
-    ])
-    .await;
-    // User.ReadWrite.All includes inviting: grant only what is narrower.
-    let w2 = world_with(&[
+    let invite_only = world_with(&[
         "User.Invite.All",
         "Policy.Read.All",
         "PeopleSettings.Read.All",
     ])
     .await;
-    let r = doctor(&w2, &[], &[]).await;
+    let r = doctor(&invite_only, &[], &[]).await;
     assert_eq!((r.code, r.status("host.roles")), (1, "fail"));
     assert!(
         r.detail("host.roles")
@@ -275,15 +268,22 @@ async fn a_missing_host_role_fails_and_a_missing_doctor_role_warns() {
             && r.fix("host.roles").contains("admin consent")
     );
 
-    let r = doctor(&w, &[], &[]).await;
+    // User.ReadWrite.All includes inviting.
+    let write_all = world_with(&[
+        "User.ReadWrite.All",
+        "Policy.Read.All",
+        "PeopleSettings.Read.All",
+    ])
+    .await;
+    let r = doctor(&write_all, &[], &[]).await;
     assert_eq!(
         r.status("host.roles"),
         "ok",
         "User.ReadWrite.All includes User.Invite.All"
     );
 
-    let w3 = world_with(HOST_PERMS).await;
-    let r = doctor(&w3, &[], &[]).await;
+    let sync_roles_only = world_with(HOST_PERMS).await;
+    let r = doctor(&sync_roles_only, &[], &[]).await;
     assert_eq!((r.code, r.status("host.roles")), (3, "warn"));
     assert!(r
         .fix("host.roles")
@@ -452,7 +452,6 @@ async fn a_source_missing_a_permission_fails() {
     assert!(r
         .fix(&format!("source.{t}.group"))
         .contains("User.Read.All"));
-    let _ = SOURCE_PERMS;
 }
 
 /// A registered group that does not exist in the source tenant fails.
