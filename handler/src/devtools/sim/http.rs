@@ -514,7 +514,8 @@ fn authenticate(
 mod tests {
     use super::*;
 
-    /// Plain, pinned and double-slashed Graph paths are recognised; others are not.
+    /// Plain, pinned and double-slashed Graph paths are recognised, in
+    /// v1.0 and beta (served alike); others are not.
     #[test]
     fn graph_paths_are_split_into_tenant_pin_and_rest() {
         assert_eq!(split_path("/v1.0/users"), Some((None, "users")));
@@ -523,7 +524,11 @@ mod tests {
             split_path("/abc/v1.0/groups"),
             Some((Some("abc".to_string()), "groups"))
         );
-        assert_eq!(split_path("/beta/users"), None);
+        assert_eq!(
+            split_path("/beta/admin/people/photoUpdateSettings"),
+            Some((None, "admin/people/photoUpdateSettings"))
+        );
+        assert_eq!(split_path("/v2.0/users"), None);
         assert_eq!(split_path("/_sim/x"), None);
     }
 }
