@@ -11,6 +11,7 @@
 //! skips those modules by name); `scripts/test` runs everything.
 mod bench;
 mod demo;
+mod doctor;
 mod engine;
 mod graph;
 mod orchestration;

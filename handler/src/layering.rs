@@ -16,7 +16,7 @@ const LAYERS: &[&[&str]] = &[
     &["secrets"],
     &["graph"],
     &["engine", "tenants", "report"],
-    &["app"],
+    &["app", "doctor"],
     &["orchestration", "devtools"],
     &["cli"],
 ];

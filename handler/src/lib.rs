@@ -30,6 +30,9 @@
 //! - [`tenants`]: onboarding and managing source tenants (`guest-sync
 //!   tenant`).
 //! - [`report`]: statistics, the JSON report and the HTML dashboard.
+//! - [`doctor`]: the read-only preflight of a deployment (`guest-sync
+//!   doctor`): host and source tenants' settings, permissions, store and
+//!   secrets, each check ok / warn / fail with its fix.
 //! - [`app`]: the composition root: builds the store, secret source, Graph
 //!   client, engine and job driver from settings, once.
 //! - [`orchestration`]: the behaviour behind each function over an
@@ -45,6 +48,7 @@ pub mod app;
 pub mod cli;
 #[cfg(feature = "devtools")]
 pub mod devtools;
+pub mod doctor;
 pub mod domain;
 pub mod engine;
 pub mod events;

@@ -15,6 +15,7 @@ mod control;
 mod faults;
 mod fidelity;
 mod paging;
+mod policies;
 mod throttling;
 mod writes;
 

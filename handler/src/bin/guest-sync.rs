@@ -6,6 +6,9 @@ async fn main() -> std::process::ExitCode {
     match guest_sync::cli::main().await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
+            if let Some(guest_sync::cli::ExitStatus(code)) = e.downcast_ref() {
+                return std::process::ExitCode::from(*code);
+            }
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE
         }

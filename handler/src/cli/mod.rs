@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 pub mod bench;
 #[cfg(feature = "devtools")]
 pub mod demo;
+pub mod doctor;
 pub mod guest;
 pub mod report;
 #[cfg(feature = "devtools")]
@@ -36,6 +37,10 @@ pub enum Command {
     Sync(sync::SyncArgs),
     /// Compute and print the reconcile plan without writing anything.
     Plan(sync::PlanArgs),
+    /// Check the deployment read-only: host and source tenants' settings,
+    /// permissions, store, secrets and schedules (exit 0 ok, 3 warnings,
+    /// 1 failures).
+    Doctor(doctor::DoctorArgs),
     /// Register and manage source tenants.
     Tenant(tenant::TenantArgs),
     /// Act on one guest (release a guest held by the host).
@@ -52,6 +57,13 @@ pub enum Command {
     Bench(bench::BenchArgs),
 }
 
+/// A command's verdict that is an exit status rather than an error (the
+/// command printed its own report): the binary exits with it, printing
+/// nothing more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("exit status {0}")]
+pub struct ExitStatus(pub u8);
+
 /// Parses the command line and runs it.
 pub async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -60,6 +72,7 @@ pub async fn main() -> anyhow::Result<()> {
         Command::Demo(a) => demo::run(a).await,
         Command::Sync(a) => sync::run(a).await,
         Command::Plan(a) => sync::run_plan(a).await,
+        Command::Doctor(a) => doctor::run(a).await,
         Command::Tenant(a) => tenant::run(a).await,
         Command::Guest(a) => guest::run(a).await,
         Command::Report(a) => report::run(a).await,

@@ -277,6 +277,35 @@ pub fn decode_token_answer(body: &[u8]) -> Result<(SecretString, Duration), Stri
     Ok((SecretString::new(a.access_token), lifetime))
 }
 
+/// The application roles (`roles` claim) of an access token: its payload
+/// decoded, the signature not checked (the token came straight from the
+/// authority over TLS; this only reads what it grants). `None` when the
+/// token is not a JWT (an opaque token says nothing about its roles); an
+/// empty list when the claim is absent (no application permission
+/// granted). Never logs the token.
+pub fn token_roles(token: &str) -> Option<Vec<String>> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    if !v.is_object() {
+        return None;
+    }
+    Some(
+        v.get("roles")
+            .and_then(serde_json::Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(serde_json::Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default(),
+    )
+}
+
 /// The error for a token endpoint's refusal (a non-2xx answer that is not
 /// retried): Entra's error code and description decoded from `body`
 /// (anything else is tolerated), addresses scrubbed.
@@ -324,6 +353,28 @@ pub(crate) fn redirect_target(u: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The `roles` claim is read from a JWT's payload (padded or not); a
+    /// token without the claim has no roles; an opaque token says nothing.
+    #[test]
+    fn roles_are_read_from_the_token_payload() {
+        use base64::Engine;
+        let enc = |v: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+        let jwt = |payload: &str| format!("{}.{}.sig", enc(r#"{"alg":"RS256"}"#), enc(payload));
+        assert_eq!(
+            token_roles(&jwt(
+                r#"{"roles":["User.Invite.All","User.ReadWrite.All"]}"#
+            )),
+            Some(vec![
+                "User.Invite.All".to_string(),
+                "User.ReadWrite.All".to_string()
+            ])
+        );
+        assert_eq!(token_roles(&jwt(r#"{"tid":"x"}"#)), Some(vec![]));
+        assert_eq!(token_roles("opaque-token"), None);
+        assert_eq!(token_roles("a.!!!.c"), None);
+        assert_eq!(token_roles(&jwt("[1]")), None);
+    }
 
     /// A refusal's `error` code holding an address is scrubbed like its
     /// description (found by the full fuzz run).

@@ -29,7 +29,9 @@ pub mod pacing;
 pub mod retry;
 pub mod stats;
 
-pub use auth::{decode_token_answer, decode_token_refusal, AppCredentials, TOKEN_OPERATION};
+pub use auth::{
+    decode_token_answer, decode_token_refusal, token_roles, AppCredentials, TOKEN_OPERATION,
+};
 pub use batch::{BatchItemResult, BatchRequest, MAX_BATCH};
 pub use config::{BucketSpec, GraphConfig, PacingConfig};
 pub use error::{AadstsCode, ErrorContext, GraphError};

@@ -170,6 +170,38 @@ impl TenantGraph {
         })
     }
 
+    /// `GET /v1.0/policies/{path...}` (e.g. `authorizationPolicy`,
+    /// `crossTenantAccessPolicy/partners/{id}`) as raw JSON; `NotFound`
+    /// when Graph answers 404 (a partner without its own configuration).
+    pub async fn get_policy(&self, path: &[&str]) -> Result<Value, GraphError> {
+        let mut segs = vec!["policies"];
+        segs.extend_from_slice(path);
+        let call = self.call(
+            Operation::ReadPolicy,
+            Method::GET,
+            self.url(&segs),
+            Cost::read(1),
+        );
+        let a = self.send(&call).await?;
+        a.json(call.op)
+    }
+
+    /// `GET /beta/admin/people/photoUpdateSettings` as raw JSON (the
+    /// resource exists in the beta API only).
+    pub async fn photo_update_settings(&self) -> Result<Value, GraphError> {
+        let mut url = self.url(&["admin", "people", "photoUpdateSettings"]);
+        let path = url.path().replacen("/v1.0/", "/beta/", 1);
+        url.set_path(&path);
+        let call = self.call(
+            Operation::ReadPeopleSettings,
+            Method::GET,
+            url,
+            Cost::read(1),
+        );
+        let a = self.send(&call).await?;
+        a.json(call.op)
+    }
+
     async fn get_user_at(
         &self,
         key: &str,

@@ -235,6 +235,25 @@ impl SourceProbe {
         }
     }
 
+    /// The problem a failed token request of `client_id` in `tenant_id`
+    /// names, in the connection test's words (`guest-sync doctor` gets
+    /// its tokens itself, to read their roles).
+    pub fn token_error(
+        &self,
+        e: GraphError,
+        tenant_id: Guid,
+        client_id: Guid,
+    ) -> ConnectionProblem {
+        self.token_problem(
+            e,
+            Subject {
+                tenant_id,
+                client_id,
+                group_id: tenant_id,
+            },
+        )
+    }
+
     /// A failed token request.
     fn token_problem(&self, e: GraphError, who: Subject) -> ConnectionProblem {
         let Subject {

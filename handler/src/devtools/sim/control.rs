@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::model::{NewUser, SimError};
-use super::{Faults, GenerateSpec, Inner, Sim};
+use super::{Faults, GenerateSpec, Inner, Sim, SimPolicies};
 use crate::domain::Guid;
 
 type St = State<Arc<Inner>>;
@@ -30,6 +30,7 @@ pub(crate) fn router() -> Router<Arc<Inner>> {
         .route("/tenants/{t}/apps", post(register_app))
         .route("/tenants/{t}/apps/{c}/expire-secret", post(expire_secret))
         .route("/tenants/{t}/restrict-invitations", put(restrict))
+        .route("/tenants/{t}/policies", get(policies).put(set_policies))
         .route("/tenants/{t}/generate", post(generate))
         .route("/tenants/{t}/users", get(users).post(create_user))
         .route("/tenants/{t}/deleted-users", get(deleted_users))
@@ -345,6 +346,24 @@ async fn remove_member(State(i): St, Path((t, g, m)): Path<(String, String, Stri
     let m = tri!(id(&m, "member id"));
     match i.world().remove_member(t, g, m) {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => sim_err(e),
+    }
+}
+
+async fn policies(State(i): St, Path(t): Path<String>) -> Response {
+    let t = tri!(id(&t, "tenant id"));
+    let r = i.world().tenant(t).map(|x| x.policies.clone());
+    match r {
+        Ok(p) => Json(p).into_response(),
+        Err(e) => sim_err(e),
+    }
+}
+
+async fn set_policies(State(i): St, Path(t): Path<String>, Json(p): Json<SimPolicies>) -> Response {
+    let t = tri!(id(&t, "tenant id"));
+    let r = i.world().tenant_mut(t).map(|x| x.policies = p);
+    match r {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => sim_err(e),
     }
 }

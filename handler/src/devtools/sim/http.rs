@@ -344,13 +344,16 @@ fn dropped() -> Response {
 
 /// Splits `/v1.0/rest` or `/{tenant}/v1.0/rest` (extra leading slashes, as
 /// from a base URL with a trailing slash, are tolerated).
-fn split_path(path: &str) -> Option<(Option<String>, &str)> {
+fn split_path<'a>(path: &'a str) -> Option<(Option<String>, &'a str)> {
     let p = path.trim_start_matches('/');
-    if let Some(rest) = p.strip_prefix("v1.0/") {
+    // `/beta/` is served like `/v1.0/` (the doctor reads one beta
+    // resource, the photo update settings).
+    let version = |p: &'a str| p.strip_prefix("v1.0/").or_else(|| p.strip_prefix("beta/"));
+    if let Some(rest) = version(p) {
         return Some((None, rest));
     }
     let (tenant, rest) = p.split_once('/')?;
-    let rest = rest.trim_start_matches('/').strip_prefix("v1.0/")?;
+    let rest = version(rest.trim_start_matches('/'))?;
     (!tenant.is_empty()).then(|| (Some(tenant.to_string()), rest))
 }
 
@@ -511,7 +514,8 @@ fn authenticate(
 mod tests {
     use super::*;
 
-    /// Plain, pinned and double-slashed Graph paths are recognised; others are not.
+    /// Plain, pinned and double-slashed Graph paths are recognised, in
+    /// v1.0 and beta (served alike); others are not.
     #[test]
     fn graph_paths_are_split_into_tenant_pin_and_rest() {
         assert_eq!(split_path("/v1.0/users"), Some((None, "users")));
@@ -520,7 +524,11 @@ mod tests {
             split_path("/abc/v1.0/groups"),
             Some((Some("abc".to_string()), "groups"))
         );
-        assert_eq!(split_path("/beta/users"), None);
+        assert_eq!(
+            split_path("/beta/admin/people/photoUpdateSettings"),
+            Some((None, "admin/people/photoUpdateSettings"))
+        );
+        assert_eq!(split_path("/v2.0/users"), None);
         assert_eq!(split_path("/_sim/x"), None);
     }
 }

@@ -48,7 +48,7 @@ mod token;
 pub use counts::SimCounts;
 pub use faults::{Faults, LatencyModel};
 pub use generate::{GenerateSpec, Generated};
-pub use model::{NewUser, SimError, SimUser};
+pub use model::{NewUser, SimCrossTenant, SimError, SimPolicies, SimUser};
 
 /// How the simulator behaves. Durations are *unscaled* (as Graph would show
 /// them at `time_scale` 1.0); the simulator divides them by `time_scale`.
@@ -342,6 +342,26 @@ impl Sim {
     pub fn register_read_only_extension(&self, tenant_id: Guid, name: &str) {
         let r = self.inner.world().register_extension(tenant_id, name, true);
         logged(r, ())
+    }
+
+    /// Replaces the tenant's policies (authorization policy, photo update
+    /// settings, cross-tenant access) that `guest-sync doctor` reads.
+    pub fn set_policies(&self, tenant_id: Guid, p: SimPolicies) {
+        let r = self
+            .inner
+            .world()
+            .tenant_mut(tenant_id)
+            .map(|t| t.policies = p);
+        logged(r, ())
+    }
+
+    /// The tenant's policies (the default ones for an unknown tenant).
+    pub fn policies(&self, tenant_id: Guid) -> SimPolicies {
+        self.inner
+            .world()
+            .tenant(tenant_id)
+            .map(|t| t.policies.clone())
+            .unwrap_or_default()
     }
 
     /// When on, app-only invitations into this tenant are refused (403).

@@ -1,5 +1,7 @@
 //! The Entra token endpoint: `POST /{tenant}/oauth2/v2.0/token` with client
-//! credentials. Issues opaque bearer tokens bound to tenant + app, and answers
+//! credentials. Issues bearer tokens bound to tenant + app, shaped as JWTs
+//! whose payload carries the app's granted permissions in the `roles` claim
+//! (as Entra's do; the signature is random, nothing verifies it), and answers
 //! the AADSTS errors `docs/graph-client.md` lists ("Tokens") in Entra's
 //! error shape.
 use std::collections::HashMap;
@@ -158,7 +160,13 @@ fn issue(inner: &Inner, tenant_key: &str, body: &[u8]) -> Response {
     if w.tokens.len() >= 10_000 {
         w.tokens.retain(|_, t| t.expires_at > now);
     }
-    let token = format!("simtok.{}.{}", tenant.as_uuid().simple(), w.hex(40));
+    let token = jwt(
+        &tenant,
+        &client_id,
+        &app.permissions,
+        w.hex(40),
+        inner.clock.wall(now + lifetime_secs(inner)),
+    );
     let lifetime = inner.cfg.token_lifetime_secs as f64;
     w.tokens.insert(
         token.clone(),
@@ -179,4 +187,39 @@ fn issue(inner: &Inner, tenant_key: &str, body: &[u8]) -> Response {
         })),
     )
         .into_response()
+}
+
+/// The token lifetime in simulated seconds.
+fn lifetime_secs(inner: &Inner) -> f64 {
+    inner.cfg.token_lifetime_secs as f64
+}
+
+/// A JWT-shaped token: header, a payload with Entra's app-only claims
+/// (`tid`, `appid`, `roles`, `exp`, a unique `uti`) and a random
+/// signature. The `uti` keeps every token distinct.
+fn jwt(
+    tenant: &crate::domain::Guid,
+    app: &crate::domain::Guid,
+    permissions: &std::collections::HashSet<String>,
+    uti: String,
+    expires: chrono::DateTime<chrono::Utc>,
+) -> String {
+    use base64::Engine;
+    let b64 = |v: &serde_json::Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string().as_bytes())
+    };
+    let mut roles: Vec<&String> = permissions.iter().collect();
+    roles.sort();
+    let header = json!({"typ": "JWT", "alg": "RS256", "kid": "guest-sync-sim"});
+    let payload = json!({
+        "aud": "https://graph.microsoft.com",
+        "iss": format!("https://sts.windows.net/{tenant}/"),
+        "tid": tenant.to_string(),
+        "appid": app.to_string(),
+        "idtyp": "app",
+        "roles": roles,
+        "exp": expires.timestamp(),
+        "uti": uti,
+    });
+    format!("{}.{}.{}", b64(&header), b64(&payload), b64(&json!(uti)))
 }

@@ -197,6 +197,19 @@ impl GraphClient {
             .map(|_| ())
     }
 
+    /// The application roles granted to `creds`' app, read from the
+    /// `roles` claim of its access token (fetched, or the cached one):
+    /// `None` when the token is not a JWT. The token itself is never
+    /// returned.
+    pub async fn app_roles(
+        &self,
+        creds: &AppCredentials,
+    ) -> Result<Option<Vec<String>>, GraphError> {
+        let i = &self.inner;
+        let token = i.tokens.token(&i.http, &i.cfg, &i.counters, creds).await?;
+        Ok(super::auth::token_roles(token.expose()))
+    }
+
     pub(crate) fn remember_fresh(&self, id: Guid) {
         let mut m = self.inner.fresh.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();

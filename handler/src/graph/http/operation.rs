@@ -41,6 +41,11 @@ pub enum Operation {
     AddGroupMember,
     /// `POST /$batch` (the envelope; items carry their own operation).
     Batch,
+    /// `GET /policies/...` (authorization and cross-tenant access
+    /// policies; `guest-sync doctor`).
+    ReadPolicy,
+    /// `GET /admin/people/photoUpdateSettings` (beta; `guest-sync doctor`).
+    ReadPeopleSettings,
 }
 
 impl Operation {
@@ -65,6 +70,8 @@ impl Operation {
             Operation::DeletePhoto => "delete photo",
             Operation::AddGroupMember => "add group member",
             Operation::Batch => "$batch",
+            Operation::ReadPolicy => "read policy",
+            Operation::ReadPeopleSettings => "read photo update settings",
         }
     }
 
@@ -88,6 +95,8 @@ impl Operation {
             Operation::Invite => "User.Invite.All",
             Operation::PutPhoto | Operation::DeletePhoto => "ProfilePhoto.ReadWrite.All",
             Operation::AddGroupMember => "GroupMember.ReadWrite.All",
+            Operation::ReadPolicy => "Policy.Read.All",
+            Operation::ReadPeopleSettings => "PeopleSettings.Read.All",
             Operation::Batch => return None,
         })
     }

@@ -38,7 +38,7 @@ pub(super) fn invite(w: &mut World, call: &Call<'_>, req: &GReq) -> GResp {
         .and_then(Value::as_bool)
         .unwrap_or(false);
     let t = tri!(tenant(w, call));
-    if t.restrict_invitations {
+    if t.restrict_invitations || t.policies.allow_invites_from == "none" {
         return GResp::error(
             403,
             "Authorization_RequestDenied",

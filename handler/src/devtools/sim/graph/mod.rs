@@ -1,6 +1,7 @@
 //! The Graph routes: users (get, list/filter, PATCH, DELETE), photos, groups
 //! and their (transitive) members, member `$ref` adds and removes,
-//! invitations, deleted items and restore, organization. Each route checks
+//! invitations, deleted items and restore, organization, the tenant
+//! policies `guest-sync doctor` reads. Each route checks
 //! the app's permissions, the consistency window and validates its input the
 //! way Graph does, and records applied writes in the counters.
 //!
@@ -13,6 +14,8 @@
 //! - [`groups`]: groups, (transitive) members, member `$ref`s.
 //! - [`invitations`]: invitations (`POST /invitations`).
 //! - [`directory`]: deleted items, restore, organization.
+//! - [`policies`]: the authorization, photo update and cross-tenant access
+//!   settings (`guest-sync doctor`).
 use axum::http::Method;
 use serde_json::{Map, Value};
 
@@ -34,12 +37,16 @@ mod groups;
 mod invitations;
 mod odata;
 mod photos;
+mod policies;
 mod users;
 
 use directory::{get_deleted, organization, purge_deleted, restore};
 use groups::{add_member_ref, get_group, members, remove_member_ref};
 use invitations::invite;
 use photos::{photo_delete, photo_meta, photo_put, photo_value};
+use policies::{
+    authorization_policy, cross_tenant_default, cross_tenant_partner, photo_update_settings,
+};
 use users::{delete_user, get_user, list_users, patch_user};
 
 const READ_USERS: &[&str] = &[
@@ -119,6 +126,16 @@ pub(crate) fn dispatch(w: &mut World, call: &Call<'_>, req: &GReq) -> GResp {
         (&Method::DELETE, ["directory", "deletedItems", id]) => purge_deleted(w, call, id),
         (&Method::POST, ["directory", "deletedItems", id, "restore"]) => restore(w, call, id),
         (&Method::GET, ["organization"]) => organization(w, call),
+        (&Method::GET, ["policies", "authorizationPolicy"]) => authorization_policy(w, call),
+        (&Method::GET, ["policies", "crossTenantAccessPolicy", "default"]) => {
+            cross_tenant_default(w, call)
+        }
+        (&Method::GET, ["policies", "crossTenantAccessPolicy", "partners", id]) => {
+            cross_tenant_partner(w, call, id)
+        }
+        (&Method::GET, ["admin", "people", "photoUpdateSettings"]) => {
+            photo_update_settings(w, call)
+        }
         _ => match s.first() {
             Some(seg)
                 if ![
@@ -127,6 +144,8 @@ pub(crate) fn dispatch(w: &mut World, call: &Call<'_>, req: &GReq) -> GResp {
                     "invitations",
                     "directory",
                     "organization",
+                    "policies",
+                    "admin",
                 ]
                 .contains(seg) =>
             {

@@ -18,11 +18,13 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use crate::domain::Guid;
 
 mod objects;
+mod policies;
 mod tenant;
 mod world;
 
 pub use objects::{NewUser, SimUser};
 pub(crate) use objects::{TokenInfo, User};
+pub use policies::{SimCrossTenant, SimPolicies};
 pub(crate) use tenant::Tenant;
 pub(crate) use world::World;
 

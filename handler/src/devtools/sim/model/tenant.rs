@@ -13,6 +13,8 @@ pub(crate) struct Tenant {
     pub initial_domain: String,
     pub apps: HashMap<Guid, App>,
     pub restrict_invitations: bool,
+    /// The policies `guest-sync doctor` reads (`model/policies.rs`).
+    pub policies: super::SimPolicies,
     /// Photo-less users answer the photo metadata with Graph's placeholder
     /// (200, id `1x1`, an empty media ETag, `image/gif`) instead of 404,
     /// as users with an Exchange mailbox do.
@@ -58,6 +60,7 @@ impl Tenant {
             initial_domain: initial_domain.to_lowercase(),
             apps: HashMap::new(),
             restrict_invitations: false,
+            policies: Default::default(),
             photo_placeholders: false,
             extension_properties: Default::default(),
             read_only_extensions: Default::default(),

@@ -1,0 +1,282 @@
+//! The doctor's configuration checks: the three timer schedules (present
+//! and valid NCRONTAB), the other settings, the store (opened and read),
+//! the secret source, and the registry of source tenants to check.
+use std::sync::Arc;
+
+use chrono::Utc;
+
+use super::{Check, Parts, Report};
+use crate::domain::{Guid, SecretName, SourceTenant};
+use crate::secrets::{SecretError, SecretSource};
+use crate::settings::{
+    is_loopback, validate_schedule, Settings, StoreSpec, DEFAULT_PHOTO_SCHEDULE,
+    DEFAULT_REDEMPTION_SCHEDULE, DEFAULT_SYNC_SCHEDULE,
+};
+use crate::store::Store;
+
+/// The timer schedule settings, their check ids and defaults.
+const SCHEDULES: &[(&str, &str, &str)] = &[
+    (
+        "GUESTSYNC_SYNC_SCHEDULE",
+        "schedule.sync",
+        DEFAULT_SYNC_SCHEDULE,
+    ),
+    (
+        "GUESTSYNC_PHOTO_SCHEDULE",
+        "schedule.photo",
+        DEFAULT_PHOTO_SCHEDULE,
+    ),
+    (
+        "GUESTSYNC_REDEMPTION_SCHEDULE",
+        "schedule.redemption",
+        DEFAULT_REDEMPTION_SCHEDULE,
+    ),
+];
+
+/// One check per schedule setting: set and a valid six-field NCRONTAB
+/// expression. Unset is a warning: the CLI uses the default, but in Azure
+/// the Functions host refuses to load a timer whose `%SETTING%` is missing.
+pub fn schedules(lookup: &(dyn Fn(&str) -> Option<String> + Sync), r: &mut Report) {
+    for (name, id, default) in SCHEDULES {
+        let title = format!("schedule {name}");
+        match lookup(name).filter(|v| !v.trim().is_empty()) {
+            None => r.push(Check::warn(
+                *id,
+                title,
+                "not set: the Functions host will not load the timer that uses it",
+                format!("add the app setting {name} (default {default:?})"),
+            )),
+            Some(v) => match validate_schedule(name, &v) {
+                Ok(v) => r.push(Check::ok(*id, title, format!("{v:?}"))),
+                Err(e) => r.push(Check::fail(
+                    *id,
+                    title,
+                    e.problem,
+                    format!("set {name} to six NCRONTAB fields (second minute hour day month day-of-week), e.g. {default:?}"),
+                )),
+            },
+        }
+    }
+}
+
+/// Every other setting, validated as at start-up (the schedules are left
+/// to [`schedules`]). None when a setting is bad: nothing else can run.
+pub fn settings(
+    lookup: &(dyn Fn(&str) -> Option<String> + Sync),
+    r: &mut Report,
+) -> Option<Settings> {
+    let masked = |k: &str| {
+        if SCHEDULES.iter().any(|(n, _, _)| *n == k) {
+            None
+        } else {
+            lookup(k)
+        }
+    };
+    match Settings::from_lookup(masked) {
+        Ok(s) => {
+            r.push(Check::ok(
+                "settings",
+                "settings",
+                format!(
+                    "host tenant {}, app {}, Graph {}",
+                    s.host_tenant_id, s.host_client_id, s.graph_url
+                ),
+            ));
+            Some(s)
+        }
+        Err(e) => {
+            r.push(Check::fail(
+                "settings",
+                "settings",
+                e.to_string(),
+                format!(
+                    "set {} as the README's Settings table says; nothing else can be checked until then",
+                    e.name
+                ),
+            ));
+            None
+        }
+    }
+}
+
+/// The store: opened and read (the tenant registry). A SQLite file that
+/// does not exist is a failure, not created: the doctor writes nothing.
+pub async fn store(settings: &Settings, r: &mut Report) -> Option<Arc<dyn Store>> {
+    const ID: &str = "store";
+    let title = format!("store {}", settings.store);
+    if let StoreSpec::Sqlite(p) = &settings.store {
+        if !p.is_file() {
+            r.push(Check::fail(
+                ID,
+                title,
+                format!("{} does not exist", p.display()),
+                "check GUESTSYNC_STORE (sqlite:<path of the existing store>); the doctor does not create a store",
+            ));
+            return None;
+        }
+    }
+    let store = match crate::store::open(&settings.store).await {
+        Ok(s) => s,
+        Err(e) => {
+            r.push(Check::fail(
+                ID,
+                title,
+                format!("cannot be opened: {e}"),
+                "check GUESTSYNC_STORE and that this identity may read it (Storage Table Data Contributor on the account for a table endpoint)",
+            ));
+            return None;
+        }
+    };
+    match store.list_tenants().await {
+        Ok(ts) => {
+            r.push(Check::ok(
+                ID,
+                title,
+                format!("reachable, {} source tenant(s) registered", ts.len()),
+            ));
+            Some(store)
+        }
+        Err(e) => {
+            r.push(Check::fail(
+                ID,
+                title,
+                format!("opened but the tenant registry cannot be read: {e}"),
+                "check GUESTSYNC_STORE and that this identity may read it",
+            ));
+            None
+        }
+    }
+}
+
+/// The secret source (Key Vault, or the local file for development).
+pub async fn secret_source(settings: &Settings, r: &mut Report) -> Option<Arc<dyn SecretSource>> {
+    const ID: &str = "vault";
+    match crate::secrets::secret_source(settings).await {
+        Err(e) => {
+            r.push(Check::fail(
+                ID,
+                "secret source",
+                e.to_string(),
+                "check GUESTSYNC_KEYVAULT_URL and the identity's access (Key Vault Secrets User)",
+            ));
+            None
+        }
+        Ok(s) => {
+            let detail = s.describe();
+            if settings.keyvault_url.is_none() && !is_loopback(&settings.graph_url) {
+                r.push(Check::warn(
+                    ID,
+                    "secret source",
+                    format!("{detail}: GUESTSYNC_KEYVAULT_URL is not set"),
+                    "set GUESTSYNC_KEYVAULT_URL: the local secrets file is for development only",
+                ));
+            } else {
+                r.push(Check::ok(ID, "secret source", detail));
+            }
+            Some(s)
+        }
+    }
+}
+
+/// Reads one secret (its value stays inside [`SecretString`]): ok, warn
+/// within [`crate::secrets::expiry::WARN_DAYS`] of its expiry, fail when
+/// missing, disabled, expired or unreadable. The secret when usable.
+pub async fn secret(
+    source: &dyn SecretSource,
+    name: &SecretName,
+    id: String,
+    whose: &str,
+    r: &mut Report,
+) -> Option<crate::secrets::SecretString> {
+    let title = format!("secret {name} ({whose})");
+    let store_it = format!(
+        "store {whose}'s client secret under {name} in {}",
+        source.describe()
+    );
+    match source.get(name).await {
+        Ok(s) => {
+            let now = Utc::now();
+            match s.expires_on {
+                Some(t) if t <= now => {
+                    r.push(Check::fail(
+                        id,
+                        title,
+                        format!("expired on {}", t.date_naive()),
+                        format!("create a new client secret and {store_it}"),
+                    ));
+                    None
+                }
+                Some(t) if t - now <= chrono::Duration::days(crate::secrets::expiry::WARN_DAYS) => {
+                    r.push(Check::warn(
+                        id,
+                        title,
+                        format!("readable, expires on {}", t.date_naive()),
+                        format!("before then, create a new client secret and {store_it}"),
+                    ));
+                    Some(s.value)
+                }
+                Some(t) => {
+                    r.push(Check::ok(
+                        id,
+                        title,
+                        format!("readable, expires on {}", t.date_naive()),
+                    ));
+                    Some(s.value)
+                }
+                None => {
+                    r.push(Check::ok(id, title, "readable, no expiry date recorded"));
+                    Some(s.value)
+                }
+            }
+        }
+        Err(e) => {
+            let fix = match &e {
+                SecretError::NotFound { .. } | SecretError::Expired { .. } => store_it,
+                SecretError::Disabled { .. } => format!("enable secret {name}, or {store_it}"),
+                SecretError::Forbidden { .. } | SecretError::Identity { .. } => {
+                    "grant this identity the Key Vault Secrets User role on the vault".into()
+                }
+                _ => "check GUESTSYNC_KEYVAULT_URL and the network path to the vault".into(),
+            };
+            r.push(Check::fail(id, title, e.to_string(), fix));
+            None
+        }
+    }
+}
+
+/// The source tenants to check: every registered one, or only `only` (a
+/// failed check when it is not registered).
+pub async fn tenants(parts: &Parts, only: Option<Guid>, r: &mut Report) -> Vec<SourceTenant> {
+    let Some(store) = &parts.store else {
+        return Vec::new();
+    };
+    let all = match store.list_tenants().await {
+        Ok(v) => v,
+        Err(_) => return Vec::new(),
+    };
+    match only {
+        Some(id) => {
+            let found: Vec<SourceTenant> = all.into_iter().filter(|t| t.tenant_id == id).collect();
+            if found.is_empty() {
+                r.push(Check::fail(
+                    format!("source.{id}"),
+                    format!("source tenant {id}"),
+                    "not registered",
+                    "check the id (guest-sync tenant list), or register it with guest-sync tenant add",
+                ));
+            }
+            found
+        }
+        None => {
+            if all.is_empty() {
+                r.push(Check::warn(
+                    "tenants",
+                    "source tenants",
+                    "none registered: a sync has nothing to do",
+                    "register one with guest-sync tenant add (docs/onboarding.md)",
+                ));
+            }
+            all
+        }
+    }
+}
