@@ -34,14 +34,28 @@ async fn world() -> World {
     world_with(&doctor_host_perms()).await
 }
 
-/// A source tenant with a few members in its scope group.
+/// A source tenant with a few members in its scope group, set up as
+/// docs/onboarding.md says: the host's partner entry for it allows
+/// automatic redemption (the default configuration cannot: Graph keeps its
+/// `inboundAllowed` false).
 async fn source(w: &World, name: &str) -> Source {
-    w.add_source(SourceSpec::new(name).generate(GenerateSpec {
-        users: 3,
-        nested_depth: 0,
-        ..GenerateSpec::default()
-    }))
-    .await
+    let s = w
+        .add_source(SourceSpec::new(name).generate(GenerateSpec {
+            users: 3,
+            nested_depth: 0,
+            ..GenerateSpec::default()
+        }))
+        .await;
+    let mut p = w.sim.policies(w.host);
+    p.partners.insert(
+        s.tenant.tenant_id,
+        SimCrossTenant {
+            inbound_auto_redeem: Some(true),
+            b2b_inbound_blocked: None,
+        },
+    );
+    w.sim.set_policies(w.host, p);
+    s
 }
 
 /// One run of the binary.
@@ -211,7 +225,7 @@ async fn invitations_blocked_for_everyone_fail() {
         w.host,
         SimPolicies {
             allow_invites_from: "none".into(),
-            ..SimPolicies::default()
+            ..w.sim.policies(w.host)
         },
     );
     let r = doctor(&w, &[], &[]).await;
@@ -237,7 +251,7 @@ async fn invitations_limited_to_guest_inviters_warn() {
         w.host,
         SimPolicies {
             allow_invites_from: "adminsAndGuestInviters".into(),
-            ..SimPolicies::default()
+            ..w.sim.policies(w.host)
         },
     );
     let r = doctor(&w, &[], &[]).await;
@@ -320,7 +334,7 @@ async fn restricted_photo_updates_warn() {
         w.host,
         SimPolicies {
             photo_source: "onPremises".into(),
-            ..SimPolicies::default()
+            ..w.sim.policies(w.host)
         },
     );
     let r = doctor(&w, &[], &[]).await;
@@ -330,8 +344,9 @@ async fn restricted_photo_updates_warn() {
     w.sim.set_policies(
         w.host,
         SimPolicies {
+            photo_source: "cloud".into(),
             photo_allowed_roles: vec!["62e90394-69f5-4237-9190-012177145e10".into()],
-            ..SimPolicies::default()
+            ..w.sim.policies(w.host)
         },
     );
     let r = doctor(&w, &[], &[]).await;
@@ -377,15 +392,19 @@ async fn inbound_b2b_blocked_by_default_fails() {
         w.host,
         SimPolicies {
             cross_tenant_default: SimCrossTenant {
-                inbound_auto_redeem: Some(true),
+                inbound_auto_redeem: Some(false),
                 b2b_inbound_blocked: Some(true),
             },
+            // No partner entry: the default applies.
             ..SimPolicies::default()
         },
     );
     let r = doctor(&w, &[], &[]).await;
     let id = format!("source.{t}.b2b-inbound");
     assert_eq!((r.code, r.status(&id)), (1, "fail"));
+    // The default configuration cannot allow automatic redemption (Graph
+    // keeps its inboundAllowed false): without a partner entry, a warning.
+    assert_eq!(r.status(&format!("source.{t}.auto-redeem")), "warn");
     assert!(r
         .detail(&id)
         .contains("blocked for all users (the default settings"));

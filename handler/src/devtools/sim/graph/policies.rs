@@ -99,7 +99,12 @@ pub(super) fn cross_tenant_default(w: &mut World, call: &Call<'_>) -> GResp {
         return GResp::forbidden();
     }
     let t = tri!(tenant(w, call));
-    let (consent, b2b) = inbound(&t.policies.cross_tenant_default);
+    // Graph: "The inboundAllowed and outboundAllowed properties are always
+    // false and can't be updated in the default configuration."
+    let (consent, b2b) = inbound(&SimCrossTenant {
+        inbound_auto_redeem: Some(false),
+        ..t.policies.cross_tenant_default
+    });
     GResp::json(
         200,
         json!({

@@ -7,9 +7,12 @@
 //! The default state is a host set up as `docs/onboarding.md` says, so that
 //! every doctor check passes: invitations from everyone (Entra's default),
 //! photos updated in the cloud by anyone allowed by permissions, and a
-//! default cross-tenant policy that allows inbound B2B collaboration and
-//! *automatic redemption* (Entra's real service default has automatic
-//! redemption off; the simulator starts from the configured state).
+//! default cross-tenant policy that allows inbound B2B collaboration. As
+//! in Graph, the default configuration's
+//! `automaticUserConsentSettings.inboundAllowed` is always false (read-only
+//! there): automatic redemption is on only through a partner entry, which
+//! onboarding adds per source tenant (tests add it with
+//! [`SimCrossTenant::inbound_auto_redeem`]).
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -29,7 +32,8 @@ pub struct SimPolicies {
     /// `photoUpdateSettings.allowedRoles`: role template ids allowed to
     /// edit photos in the cloud; empty = no restriction.
     pub photo_allowed_roles: Vec<String>,
-    /// `crossTenantAccessPolicy/default`.
+    /// `crossTenantAccessPolicy/default` (its `inbound_auto_redeem` is
+    /// answered as false whatever it holds, as Graph does).
     pub cross_tenant_default: SimCrossTenant,
     /// `crossTenantAccessPolicy/partners/{tenantId}`; a tenant not listed
     /// answers 404 (it uses the default).
@@ -43,7 +47,7 @@ impl Default for SimPolicies {
             photo_source: "cloud".into(),
             photo_allowed_roles: Vec::new(),
             cross_tenant_default: SimCrossTenant {
-                inbound_auto_redeem: Some(true),
+                inbound_auto_redeem: Some(false),
                 b2b_inbound_blocked: Some(false),
             },
             partners: BTreeMap::new(),
