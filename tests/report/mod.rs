@@ -1,11 +1,14 @@
 //! Reporting: statistics computed from records and from a SQLite store, the
 //! JSON contract, content negotiation, the terminal table, the CLI, and the
 //! HTML dashboard rendered in headless Chromium (no console message, no
-//! network request, numbers in the DOM equal the statistics, escaping).
+//! network request, numbers in the DOM equal the statistics, escaping),
+//! the CSV exports ([`csv_export`]) and `guest-sync explain` ([`explain`]).
 //!
 //! The dashboard tests need Chromium: they live in [`needs_chromium`]
 //! (`scripts/test --fast` skips that module); [`browser`] drives it.
 mod browser;
+mod csv_export;
+mod explain;
 mod fixtures;
 mod needs_chromium;
 mod pure;

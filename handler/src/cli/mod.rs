@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 pub mod bench;
 #[cfg(feature = "devtools")]
 pub mod demo;
+pub mod explain;
 pub mod guest;
 pub mod report;
 #[cfg(feature = "devtools")]
@@ -40,8 +41,11 @@ pub enum Command {
     Tenant(tenant::TenantArgs),
     /// Act on one guest (release a guest held by the host).
     Guest(guest::GuestArgs),
-    /// Print the statistics, or write the HTML dashboard.
+    /// Print the statistics, write the HTML dashboard or export CSV.
     Report(report::ReportArgs),
+    /// Explain one user: in scope or not, which guest is theirs, its
+    /// ownership, the last actions, and why nothing happened.
+    Explain(explain::ExplainArgs),
     /// The state store (rebuild lost guest records from ownership anchors).
     Store(store::StoreArgs),
     /// The Microsoft Graph simulator.
@@ -63,6 +67,7 @@ pub async fn main() -> anyhow::Result<()> {
         Command::Tenant(a) => tenant::run(a).await,
         Command::Guest(a) => guest::run(a).await,
         Command::Report(a) => report::run(a).await,
+        Command::Explain(a) => explain::run(a).await,
         Command::Store(a) => store::run(a).await,
         #[cfg(feature = "devtools")]
         Command::Sim(a) => sim::run(a).await,
