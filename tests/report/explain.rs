@@ -2,8 +2,9 @@
 //! object id, source UPN, source mail, host UPN; the same UPN in two
 //! tenants gives both), the reason given for each state and hold (held,
 //! conflict, failed, deprovisioned, guard held, permission lost, cool-down,
-//! not yet synced), the `--json` shape, no match, and the binary's exit
-//! codes. Seeded directly through the Store API on a SQLite file.
+//! not yet synced), the `--json` shape, no match, the binary's exit codes,
+//! a log without UPNs, and the `--live` lookup against the Graph simulator.
+//! Seeded directly through the Store API on a SQLite file.
 use chrono::Duration;
 use guest_sync::cli::explain::{execute, ExplainArgs, EXIT_NO_MATCH};
 use guest_sync::domain::{GuestRecord, GuestState, Job, RunOutcome, SourceTenant};
@@ -262,6 +263,7 @@ fn args(dir: &std::path::Path, user: &str, json: bool) -> ExplainArgs {
     ExplainArgs {
         user: user.to_string(),
         json,
+        live: false,
         store: format!("sqlite:{}", sqlite_path(dir).display()),
     }
 }
@@ -348,4 +350,103 @@ async fn explain_binary_exit_codes() {
         "{none:?}"
     );
     assert!(String::from_utf8_lossy(&none.stderr).contains("nobody@nowhere.example"));
+}
+
+/// The log of an explanation names no user: the event carries the number
+/// of matches, and neither the UPN asked about nor the host UPN appears.
+#[tokio::test]
+async fn explain_logs_carry_no_upn() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = seed(dir.path()).await;
+    let store = open_sqlite(dir.path()).await;
+    let (cap, _g) = crate::support::logs::Capture::scoped();
+    let found = explain(store.as_ref(), SHARED_UPN, now()).await.unwrap();
+    assert_eq!(found.len(), 2);
+    let event = cap
+        .events()
+        .into_iter()
+        .find(|e| e["message"] == "explained a user")
+        .unwrap_or_else(|| panic!("no explain event in {}", cap.text()));
+    assert_eq!(event["matches"], 2);
+    let text = cap.text().to_lowercase();
+    assert!(!text.contains(&SHARED_UPN.to_lowercase()), "{text}");
+    assert!(!text.contains(&s.c[0].host_upn.clone().unwrap().to_lowercase()));
+}
+
+/// The live lookup (`--live`) against the Graph simulator: a member of a
+/// nested scope group is in scope through the group (found by UPN, by mail
+/// and by object id), a user outside the group is not, an unknown user is
+/// not found.
+#[tokio::test]
+async fn explain_live_lookup_reads_the_group_transitively() {
+    use guest_sync::devtools::sim::{GenerateSpec, NewUser};
+    use guest_sync::engine::lookup::lookup_user;
+    let w = crate::support::world::World::fast().await;
+    let src = w
+        .add_source(
+            crate::support::world::SourceSpec::new("Alpha").generate(GenerateSpec {
+                users: 5,
+                nested_depth: 2,
+                ..GenerateSpec::default()
+            }),
+        )
+        .await;
+    assert_eq!(src.generated.nested_group_ids.len(), 2);
+    let t = &src.tenant;
+    let person = |upn: &str, mail: &str| NewUser {
+        display_name: "Ann".into(),
+        upn: upn.into(),
+        mail: Some(mail.into()),
+        job_title: None,
+        department: None,
+        company_name: None,
+        account_enabled: true,
+        user_type: "Member".into(),
+        extra: serde_json::Map::new(),
+    };
+    // Ann is a member of the innermost nested group only.
+    let inner = *src.generated.nested_group_ids.last().unwrap();
+    let ann = w.sim.create_user(
+        t.tenant_id,
+        person("ann@alpha.example", "ann.m@alpha.example"),
+    );
+    w.sim.add_member(t.tenant_id, inner, ann);
+    let bob = w.sim.create_user(
+        t.tenant_id,
+        person("bob@alpha.example", "bob.m@alpha.example"),
+    );
+    let ctx = w.engine();
+
+    for q in ["ANN@alpha.example", "ann.m@alpha.example", &ann.to_string()] {
+        let l = lookup_user(&ctx, t, q).await;
+        assert_eq!(l.user_id, Some(ann), "{q}: {l:?}");
+        assert_eq!(l.in_group, Some(true), "{q}: {l:?}");
+        assert!(
+            l.sentence
+                .starts_with(&format!("in scope through group {}", t.group_id)),
+            "{l:?}"
+        );
+    }
+    let l = lookup_user(&ctx, t, "bob@alpha.example").await;
+    assert_eq!((l.user_id, l.in_group), (Some(bob), Some(false)), "{l:?}");
+    assert!(l.sentence.starts_with("not in the group"), "{l:?}");
+    let l = lookup_user(&ctx, t, "nobody@alpha.example").await;
+    assert_eq!((l.user_id, l.in_group), (None, None), "{l:?}");
+    assert_eq!(l.sentence, "not found in tenant Alpha");
+
+    // The binary with --live, settings from the environment: no guest
+    // record matches (exit 3), the live part says why.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_guest-sync"))
+        .args(["explain", "ann@alpha.example", "--live", "--json"])
+        .env_clear()
+        .envs(&w.env)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(i32::from(EXIT_NO_MATCH)), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["found"], false);
+    assert_eq!(v["live"][0]["tenantId"], t.tenant_id.to_string());
+    assert_eq!(v["live"][0]["userId"], ann.to_string());
+    assert_eq!(v["live"][0]["inGroup"], true);
 }

@@ -4,11 +4,14 @@
 //!
 //! USER is an object id (source or host user), a source UPN, a source mail
 //! address or a host UPN. Prints plain text, or the stable JSON of
-//! [`ExplainAnswer`] with `--json`. Exit code 0 when a guest record
+//! [`ExplainAnswer`] with `--json`. With `--live` and no matching record,
+//! the user is looked up in each enabled source tenant through Graph
+//! ([`crate::engine::lookup`]; settings from the environment). Exit code 0 when a guest record
 //! matches, [`EXIT_NO_MATCH`] (3) when none does (1 stays "error", 2 is a
 //! usage error).
 use anyhow::Context as _;
 
+use crate::engine::lookup::{lookup_user, LiveLookup};
 use crate::report::explain::{explain, ExplainAnswer, Explanation};
 use crate::settings::StoreSpec;
 
@@ -24,6 +27,11 @@ pub struct ExplainArgs {
     /// Print the answer as JSON (schema in docs/explain.md).
     #[arg(long)]
     pub json: bool,
+    /// When no guest record matches: look the user up in each enabled
+    /// source tenant through Graph (GUESTSYNC_* settings and secrets as for
+    /// `guest-sync sync`) and say whether they are in its scope group now.
+    #[arg(long)]
+    pub live: bool,
     /// Where the state lives (as in Azure: sqlite:<path>, a table endpoint
     /// URL or a storage connection string).
     #[arg(
@@ -78,17 +86,45 @@ pub async fn execute(
         .await
         .with_context(|| format!("explaining {:?} from the store ({spec})", args.user.trim()))?;
     let answer = ExplainAnswer::new(&args.user, matches);
+    let live = if args.live && !answer.found {
+        let settings = crate::settings::Settings::from_env()?;
+        let app = crate::app::App::open(settings).await?;
+        let ctx = app.engine();
+        let mut out = Vec::new();
+        for t in store.list_tenants().await?.iter().filter(|t| t.enabled) {
+            out.push(lookup_user(&ctx, t, &args.user).await);
+        }
+        Some(out)
+    } else {
+        None
+    };
     let text = if args.json {
-        let mut s = serde_json::to_string_pretty(&answer)?;
+        let mut s = serde_json::to_string_pretty(&CliAnswer {
+            answer: &answer,
+            live: live.as_deref(),
+        })?;
         s.push('\n');
         s
     } else {
-        render_text(&answer)
+        let mut s = render_text(&answer);
+        for l in live.iter().flatten() {
+            s.push_str(&format!("  live: {}\n", l.sentence));
+        }
+        s
     };
     Ok(ExplainOutput {
         text,
         found: answer.found,
     })
+}
+
+/// The `--json` document: the answer, plus `live` with `--live`.
+#[derive(serde::Serialize)]
+struct CliAnswer<'a> {
+    #[serde(flatten)]
+    answer: &'a ExplainAnswer,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    live: Option<&'a [LiveLookup]>,
 }
 
 fn opt<T: std::fmt::Display>(v: &Option<T>) -> String {

@@ -33,6 +33,7 @@
 pub mod cursor;
 pub mod driver;
 pub mod execute;
+pub mod lookup;
 pub mod ownership;
 pub mod photos;
 pub mod provision;

@@ -13,8 +13,10 @@
 //!   per match (the same UPN in two tenants gives two).
 //!
 //! The answer comes from the store alone: what the engine saw and did at
-//! its last run. Live Graph lookups (is the user in the group right now?)
-//! are not part of this module yet; `scope` says so.
+//! its last run (`scope` says "as of the sync of …"). The live Graph lookup
+//! (is the user in the group right now?) needs Graph and secrets, so it is
+//! in the engine layer: [`crate::engine::lookup`] (`guest-sync explain
+//! --live`).
 //!
 //! The serialized shape ([`ExplainAnswer`], [`Explanation`]) is a stable
 //! JSON contract (camelCase; [`EXPLAIN_SCHEMA_VERSION`]). It carries UPNs
