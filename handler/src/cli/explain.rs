@@ -59,7 +59,7 @@ pub struct ExplainOutput {
 /// [`EXIT_NO_MATCH`]) when nothing matched.
 pub async fn run(args: ExplainArgs) -> anyhow::Result<()> {
     let out = execute(&args, chrono::Utc::now()).await?;
-    print!("{}", out.text);
+    super::print_stdout(&out.text)?;
     if !out.found {
         return Err(NoMatch(args.user.trim().to_string()).into());
     }
@@ -163,7 +163,10 @@ fn one(e: &Explanation, out: &mut String) {
     ));
     out.push_str(&format!("  state:        {}\n", g.state));
     out.push_str(&format!("  ownership:    {own}\n"));
-    out.push_str(&format!("  last synced:  {}\n", opt(&g.last_synced_at)));
+    out.push_str(&format!(
+        "  last synced:  {}\n",
+        opt(&g.last_synced_at.map(|t| t.format("%Y-%m-%d %H:%M UTC")))
+    ));
     if !e.last_runs.is_empty() {
         out.push_str("  last runs:\n");
         for r in &e.last_runs {

@@ -56,6 +56,17 @@ pub enum Command {
     Bench(bench::BenchArgs),
 }
 
+/// Writes `text` to stdout; a closed pipe (`guest-sync report --csv guests
+/// | head`) ends the output quietly instead of panicking like `print!`.
+pub(crate) fn print_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
 /// Parses the command line and runs it.
 pub async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();

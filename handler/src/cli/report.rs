@@ -57,8 +57,7 @@ pub const CSV_AUDIT_WINDOW: usize = 100_000;
 /// Runs `guest-sync report`.
 pub async fn run(args: ReportArgs) -> anyhow::Result<()> {
     let out = execute(&args, chrono::Utc::now()).await?;
-    print!("{out}");
-    Ok(())
+    super::print_stdout(&out)
 }
 
 /// Does the work of `guest-sync report` at time `now` and returns what it

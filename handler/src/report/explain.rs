@@ -313,7 +313,7 @@ fn latest(runs: &[RunRecord], job: Job) -> Option<&RunRecord> {
 ///   `guest-sync tenant confirm-deprovision`);
 /// - the latest run of each job: failed (permission lost, parked), still
 ///   running, a dry run;
-/// - the photo cool-down after creation (rule 7);
+/// - the photo cool-down after creation (rule 7), while no photo was copied;
 /// - the user's latest failed write in the audit.
 pub fn reasons(
     record: &GuestRecord,
@@ -452,7 +452,11 @@ pub fn reasons(
             ));
         }
     }
-    if tenant.options.photos && record.host_user_id.is_some() && record.is_managed() {
+    if tenant.options.photos
+        && record.host_user_id.is_some()
+        && record.photo_copied_at.is_none()
+        && record.is_managed()
+    {
         let secs =
             i64::try_from(tenant.options.photo_cooldown_secs.min(10 * 365 * 86_400)).unwrap_or(0);
         let until = record.created_at + Duration::seconds(secs);
