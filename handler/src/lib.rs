@@ -29,10 +29,11 @@
 //!   one job driver (lease, time budget, continuations); provision one user.
 //! - [`tenants`]: onboarding and managing source tenants (`guest-sync
 //!   tenant`).
-//! - [`report`]: statistics, the JSON report and the HTML dashboard.
 //! - [`doctor`]: the read-only preflight of a deployment (`guest-sync
 //!   doctor`): host and source tenants' settings, permissions, store and
 //!   secrets, each check ok / warn / fail with its fix.
+//! - [`report`]: statistics, the JSON report and the HTML dashboard; the
+//!   CSV exports; why one user is (or is not) a guest.
 //! - [`app`]: the composition root: builds the store, secret source, Graph
 //!   client, engine and job driver from settings, once.
 //! - [`orchestration`]: the behaviour behind each function over an

@@ -3,11 +3,14 @@
 //! HTML dashboard rendered in headless Chromium (no console message, no
 //! network request, numbers in the DOM equal the statistics, escaping, the
 //! guest search and detail view, audit filters and paging, the demo's
-//! history; screenshots in `target/screenshots/`).
+//! history; screenshots in `target/screenshots/`), the CSV exports
+//! ([`csv_export`]) and `guest-sync explain` ([`explain`]).
 //!
 //! The dashboard tests need Chromium: they live in [`needs_chromium`]
 //! (`scripts/test --fast` skips that module); [`browser`] drives it.
 mod browser;
+mod csv_export;
+mod explain;
 mod fixtures;
 mod needs_chromium;
 mod pure;

@@ -108,10 +108,12 @@ async fn statistics_loaded_from_sqlite_equal_the_records_written() {
     );
 }
 
-fn args(store: &std::path::Path) -> ReportArgs {
+pub(super) fn args(store: &std::path::Path) -> ReportArgs {
     ReportArgs {
         json: false,
         html: None,
+        csv: None,
+        out: None,
         tenant: None,
         store: format!("sqlite:{}", store.display()),
     }

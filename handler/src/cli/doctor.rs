@@ -31,9 +31,9 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<()> {
         .context("--tenant takes a source tenant id (a GUID)")?;
     let report = doctor::run(&|k| std::env::var(k).ok(), only).await;
     if args.json {
-        println!("{}", report.to_json());
+        super::print_stdout(&format!("{}\n", report.to_json()))?;
     } else {
-        print!("{}", report.to_text());
+        super::print_stdout(&report.to_text())?;
     }
     match report.exit_code() {
         0 => Ok(()),

@@ -7,6 +7,8 @@ pub mod bench;
 #[cfg(feature = "devtools")]
 pub mod demo;
 pub mod doctor;
+
+pub mod explain;
 pub mod guest;
 pub mod report;
 #[cfg(feature = "devtools")]
@@ -45,8 +47,11 @@ pub enum Command {
     Tenant(tenant::TenantArgs),
     /// Act on one guest (release a guest held by the host).
     Guest(guest::GuestArgs),
-    /// Print the statistics, or write the HTML dashboard.
+    /// Print the statistics, write the HTML dashboard or export CSV.
     Report(report::ReportArgs),
+    /// Explain one user: in scope or not, which guest is theirs, its
+    /// ownership, the last actions, and why nothing happened.
+    Explain(explain::ExplainArgs),
     /// The state store (rebuild lost guest records from ownership anchors).
     Store(store::StoreArgs),
     /// The Microsoft Graph simulator.
@@ -64,6 +69,17 @@ pub enum Command {
 #[error("exit status {0}")]
 pub struct ExitStatus(pub u8);
 
+/// Writes `text` to stdout; a closed pipe (`guest-sync report --csv guests
+/// | head`) ends the output quietly instead of panicking like `print!`.
+pub(crate) fn print_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
 /// Parses the command line and runs it.
 pub async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -76,6 +92,7 @@ pub async fn main() -> anyhow::Result<()> {
         Command::Tenant(a) => tenant::run(a).await,
         Command::Guest(a) => guest::run(a).await,
         Command::Report(a) => report::run(a).await,
+        Command::Explain(a) => explain::run(a).await,
         Command::Store(a) => store::run(a).await,
         #[cfg(feature = "devtools")]
         Command::Sim(a) => sim::run(a).await,

@@ -30,9 +30,12 @@
 //! - Dry run (`settings.dry_run` or [`SyncContext::dry_run`]): the plan is
 //!   computed and audited with outcome `dry-run`; nothing is written to
 //!   Graph and no guest record changes.
+//! - [`lookup::lookup_user`] looks one user up in a source tenant, read-only
+//!   (`guest-sync explain --live`): found or not, in the scope group now.
 pub mod cursor;
 pub mod driver;
 pub mod execute;
+pub mod lookup;
 pub mod ownership;
 pub mod photos;
 pub mod provision;

@@ -4,9 +4,15 @@
 //! the `report` function uses ([`respond`]).
 //!
 //! - [`stats`]: computing the statistics (pure) and loading them from a store.
+//! - [`explain`]: why one user is (or is not) a guest, from the store
+//!   (`guest-sync explain`; [`explain::reasons`] is pure).
+//! - [`csv`]: the CSV exports of guests and audit, safe against formula
+//!   injection (`guest-sync report --csv`).
 //! - [`html`]: the dashboard page.
 //! - [`svg`]: its inline SVG charts.
 //! - [`table`]: the plain-text summary.
+pub mod csv;
+pub mod explain;
 pub mod html;
 pub mod stats;
 pub mod svg;
