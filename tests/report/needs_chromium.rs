@@ -452,6 +452,13 @@ fn search_finds_a_guest_by_part_of_its_upn_and_opens_its_detail_view() {
             testid_text(&l.dom, "detail-last-error"),
             Some("photo copy throttled, retried later".into())
         );
+        // The reasons `guest-sync explain` gives, in the detail view.
+        let why = inner_by_id(&l.dom, "detail-why", "ul").unwrap_or_default();
+        assert!(why.contains("accepted"), "{why}");
+        assert!(
+            why.contains("last error: photo copy throttled, retried later"),
+            "{why}"
+        );
         let own = s
             .recent_audit
             .iter()

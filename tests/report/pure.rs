@@ -330,6 +330,28 @@ fn guests_are_listed_and_audit_rows_carry_their_upns() {
     assert_eq!(row.source_upn.as_deref(), Some(g.source_upn.as_str()));
     assert_eq!(row.source_user_id, Some(g.source_user_id));
 
+    // Each listed guest carries the reasons `guest-sync explain` gives.
+    let listed = s
+        .guests
+        .iter()
+        .find(|r| r.source_user_id == g.source_user_id)
+        .unwrap();
+    assert_eq!(
+        listed.why,
+        guest_sync::report::explain::reasons(
+            &g,
+            &ts[0],
+            &runs,
+            &audit
+                .iter()
+                .filter(|e| guest_sync::report::explain::concerns(e, &g))
+                .cloned()
+                .collect::<Vec<_>>(),
+            now()
+        )
+    );
+    assert!(!listed.why.is_empty());
+
     let mut v = serde_json::to_value(&s).unwrap();
     let o = v.as_object_mut().unwrap();
     for k in ["managedOverTime", "guests", "guestsTruncated"] {

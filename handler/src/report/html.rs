@@ -127,6 +127,7 @@ row('Created',when(g.createdAt));row('Redeemed',when(g.redeemedAt));row('Last sy
 if(g.deprovisionedAt){row('Deprovisioned',when(g.deprovisionedAt));}
 row('Last error',g.lastError||'none','last-error');
 box.appendChild(dl);
+if(g.why&&g.why.length){box.appendChild(el('h4','Why (as guest-sync explain says)'));var ul=el('ul');ul.id='detail-why';ul.setAttribute('data-testid','detail-why');g.why.forEach(function(w){ul.appendChild(el('li',w,'wrap'));});box.appendChild(ul);}
 var acts=A.filter(function(x){return x.tenantId===g.tenantId&&(x.sourceUserId===g.sourceUserId||(g.hostUserId&&x.targetId===g.hostUserId));}).slice(0,10);
 box.appendChild(el('h4','Last audit actions for this guest'));
 if(!acts.length){box.appendChild(el('p','None among the audit entries on this page.','empty'));return;}

@@ -112,6 +112,12 @@ pub struct GuestRow {
     pub deprovisioned_at: Option<DateTime<Utc>>,
     pub last_synced_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
+    /// Why the guest is as it is, and what stops the engine when nothing
+    /// happens: the sentences of `guest-sync explain`
+    /// ([`crate::report::explain::reasons`]), from the record, its tenant,
+    /// the runs and the audit entries the statistics read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub why: Vec<String>,
 }
 
 impl From<&GuestRecord> for GuestRow {
@@ -131,6 +137,7 @@ impl From<&GuestRecord> for GuestRow {
             deprovisioned_at: g.deprovisioned_at,
             last_synced_at: g.last_synced_at,
             last_error: g.last_error.clone(),
+            why: Vec::new(),
         }
     }
 }
@@ -353,9 +360,10 @@ impl GuestTally {
         self.rows.len()
     }
 
-    /// Counts one record.
-    pub fn add(&mut self, g: &GuestRecord) {
-        if self.rows.len() < self.row_cap {
+    /// Counts one record; returns its row when it is listed one by one.
+    pub fn add(&mut self, g: &GuestRecord) -> Option<&mut GuestRow> {
+        let listed = self.rows.len() < self.row_cap;
+        if listed {
             self.rows.push(GuestRow::from(g));
         } else {
             self.rows_left_out += 1;
@@ -399,6 +407,77 @@ impl GuestTally {
         if let Some(at) = g.redeemed_at {
             *self.redeemed_by_day.entry(at.date_naive()).or_default() += 1;
         }
+        if listed {
+            self.rows.last_mut()
+        } else {
+            None
+        }
+    }
+}
+
+/// What [`crate::report::explain::reasons`] needs beside a record, indexed
+/// once so that the reasons of 50,000 listed guests cost one lookup each:
+/// the runs per tenant and the audit entries per user (by source user and
+/// by host object id).
+struct WhyContext<'a> {
+    runs: HashMap<Guid, Vec<RunRecord>>,
+    by_source: HashMap<(Guid, Guid), Vec<&'a AuditEntry>>,
+    by_target: HashMap<(Guid, Guid), Vec<&'a AuditEntry>>,
+    now: DateTime<Utc>,
+}
+
+impl<'a> WhyContext<'a> {
+    fn new(runs: &[RunRecord], audit: &'a [AuditEntry], now: DateTime<Utc>) -> Self {
+        let mut by_tenant: HashMap<Guid, Vec<RunRecord>> = HashMap::new();
+        for r in runs {
+            by_tenant
+                .entry(r.source_tenant_id)
+                .or_default()
+                .push(r.clone());
+        }
+        let (mut by_source, mut by_target) = (HashMap::new(), HashMap::new());
+        for e in audit {
+            if let Some(u) = e.source_user_id {
+                by_source
+                    .entry((e.source_tenant_id, u))
+                    .or_insert_with(Vec::new)
+                    .push(e);
+            }
+            if let Some(h) = e.target_id {
+                by_target
+                    .entry((e.source_tenant_id, h))
+                    .or_insert_with(Vec::new)
+                    .push(e);
+            }
+        }
+        WhyContext {
+            runs: by_tenant,
+            by_source,
+            by_target,
+            now,
+        }
+    }
+
+    /// The reasons for one record of tenant `t`.
+    fn reasons(&self, g: &GuestRecord, t: &SourceTenant) -> Vec<String> {
+        let t_id = g.source_tenant_id;
+        let mut refs: Vec<&AuditEntry> = self
+            .by_source
+            .get(&(t_id, g.source_user_id))
+            .cloned()
+            .unwrap_or_default();
+        if let Some(by_host) = g.host_user_id.and_then(|h| self.by_target.get(&(t_id, h))) {
+            for e in by_host {
+                if !refs.iter().any(|m| std::ptr::eq(*m, *e)) {
+                    refs.push(e);
+                }
+            }
+        }
+        // Newest first, as the store lists them.
+        refs.sort_by_key(|e| std::cmp::Reverse(e.at));
+        let mine: Vec<AuditEntry> = refs.into_iter().cloned().collect();
+        let runs = self.runs.get(&t_id).map(Vec::as_slice).unwrap_or(&[]);
+        crate::report::explain::reasons(g, t, runs, &mine, self.now)
     }
 }
 
@@ -446,13 +525,18 @@ impl Statistics {
         audit: &[AuditEntry],
         now: DateTime<Utc>,
     ) -> Statistics {
+        let why = WhyContext::new(runs, audit, now);
+        let mut listed = 0usize;
         let tallies = tenants
             .iter()
             .map(|t| {
-                let mut tally = GuestTally::default();
+                let mut tally = GuestTally::with_row_cap(GUEST_LIST_CAP - listed);
                 for g in guests.get(&t.tenant_id).into_iter().flatten() {
-                    tally.add(g);
+                    if let Some(row) = tally.add(g) {
+                        row.why = why.reasons(g, t);
+                    }
                 }
+                listed += tally.listed();
                 (t.tenant_id, tally)
             })
             .collect();
@@ -663,6 +747,9 @@ impl Statistics {
         audit_window: usize,
     ) -> Result<Statistics, StoreError> {
         let tenants = store.list_tenants().await?;
+        let runs = store.list_runs(None, run_window).await?;
+        let audit = store.list_audit(None, audit_window).await?;
+        let why = WhyContext::new(&runs, &audit, now);
         let mut tallies = HashMap::with_capacity(tenants.len());
         let mut listed = 0usize;
         for t in &tenants {
@@ -673,7 +760,9 @@ impl Statistics {
                     .list_guests_page(t.tenant_id, cont, GUEST_PAGE)
                     .await?;
                 for g in &page.items {
-                    tally.add(g);
+                    if let Some(row) = tally.add(g) {
+                        row.why = why.reasons(g, t);
+                    }
                 }
                 match page.continuation {
                     Some(c) => cont = Some(c),
@@ -683,8 +772,6 @@ impl Statistics {
             listed += tally.listed();
             tallies.insert(t.tenant_id, tally);
         }
-        let runs = store.list_runs(None, run_window).await?;
-        let audit = store.list_audit(None, audit_window).await?;
         tracing::debug!(
             tenants = tenants.len(),
             runs = runs.len(),
