@@ -419,9 +419,9 @@ fn search_finds_a_guest_by_part_of_its_upn_and_opens_its_detail_view() {
     let jane = s
         .guests
         .iter()
-        .find(|g| g.source_upn.starts_with("jane.doe"))
+        .find(|g| g.guest.source_upn.starts_with("jane.doe"))
         .unwrap();
-    let key = format!("{}:{}", jane.tenant_id, jane.source_user_id);
+    let key = format!("{}:{}", jane.tenant_id, jane.guest.source_user_id);
     for width in [1400, 390] {
         let l = load_at(&html, width, "#q=JANE.do");
         assert_clean(&l, &format!("search at {width} px"));
@@ -446,7 +446,7 @@ fn search_finds_a_guest_by_part_of_its_upn_and_opens_its_detail_view() {
         assert_eq!(testid_text(&l.dom, "detail-state"), Some("accepted".into()));
         assert_eq!(
             testid_text(&l.dom, "detail-host-upn"),
-            jane.host_upn.clone()
+            jane.guest.host_upn.clone()
         );
         assert_eq!(
             testid_text(&l.dom, "detail-last-error"),
@@ -462,7 +462,7 @@ fn search_finds_a_guest_by_part_of_its_upn_and_opens_its_detail_view() {
         let own = s
             .recent_audit
             .iter()
-            .filter(|a| a.source_user_id == Some(jane.source_user_id))
+            .filter(|a| a.source_user_id == Some(jane.guest.source_user_id))
             .count();
         assert!(own > 0);
         let table = &l.dom[l.dom.find("data-testid=\"detail-audit\"").unwrap()..];

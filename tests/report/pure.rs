@@ -334,7 +334,7 @@ fn guests_are_listed_and_audit_rows_carry_their_upns() {
     let listed = s
         .guests
         .iter()
-        .find(|r| r.source_user_id == g.source_user_id)
+        .find(|r| r.guest.source_user_id == g.source_user_id)
         .unwrap();
     assert_eq!(
         listed.why,

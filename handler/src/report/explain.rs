@@ -25,7 +25,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::domain::{
     AuditEntry, GuestRecord, GuestState, Guid, Job, RunOutcome, RunRecord, SourceTenant,
@@ -142,8 +142,9 @@ pub struct TenantView {
     pub group_id: Guid,
 }
 
-/// The guest record, as an administrator reads it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// The guest record, as an administrator reads it (also each guest of the
+/// dashboard's search: [`crate::report::GuestRow`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GuestView {
     pub source_user_id: Guid,
@@ -157,6 +158,7 @@ pub struct GuestView {
     pub redeemed_at: Option<DateTime<Utc>>,
     pub deprovisioned_at: Option<DateTime<Utc>>,
     pub last_synced_at: Option<DateTime<Utc>>,
+    #[serde(default)]
     pub photo_copied_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
 }

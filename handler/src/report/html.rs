@@ -348,7 +348,12 @@ fn upns(stats: &Statistics) -> HashMap<(Guid, Guid), &str> {
     stats
         .guests
         .iter()
-        .map(|g| ((g.tenant_id, g.source_user_id), g.source_upn.as_str()))
+        .map(|g| {
+            (
+                (g.tenant_id, g.guest.source_user_id),
+                g.guest.source_upn.as_str(),
+            )
+        })
         .collect()
 }
 

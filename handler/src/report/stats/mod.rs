@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::{
     AuditEntry, GuestRecord, GuestState, Guid, Job, RunCounts, RunOutcome, RunRecord, SourceTenant,
 };
+use crate::report::explain::GuestView;
 use crate::store::{Store, StoreError};
 
 use attention::tenant_attention;
@@ -92,26 +93,18 @@ pub struct ManagedPoint {
     pub managed: u64,
 }
 
-/// One guest record as the dashboard's search and detail view show it.
+/// One guest record as the dashboard's search and detail view show it:
+/// the record as `guest-sync explain` shows it (its fields at the top level
+/// of the JSON), the tenant, a name and explain's reasons.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GuestRow {
     pub tenant_id: Guid,
-    pub source_user_id: Guid,
     /// What to call the guest: the display name when the store keeps one
     /// (it does not today), else the source UPN.
     pub name: String,
-    pub source_upn: String,
-    pub source_mail: Option<String>,
-    pub host_user_id: Option<Guid>,
-    pub host_upn: Option<String>,
-    pub state: GuestState,
-    pub adopted: bool,
-    pub created_at: DateTime<Utc>,
-    pub redeemed_at: Option<DateTime<Utc>>,
-    pub deprovisioned_at: Option<DateTime<Utc>>,
-    pub last_synced_at: Option<DateTime<Utc>>,
-    pub last_error: Option<String>,
+    #[serde(flatten)]
+    pub guest: GuestView,
     /// Why the guest is as it is, and what stops the engine when nothing
     /// happens: the sentences of `guest-sync explain`
     /// ([`crate::report::explain::reasons`]), from the record, its tenant,
@@ -124,19 +117,8 @@ impl From<&GuestRecord> for GuestRow {
     fn from(g: &GuestRecord) -> Self {
         GuestRow {
             tenant_id: g.source_tenant_id,
-            source_user_id: g.source_user_id,
             name: g.source_upn.clone(),
-            source_upn: g.source_upn.clone(),
-            source_mail: g.source_mail.clone(),
-            host_user_id: g.host_user_id,
-            host_upn: g.host_upn.clone(),
-            state: g.state,
-            adopted: g.adopted,
-            created_at: g.created_at,
-            redeemed_at: g.redeemed_at,
-            deprovisioned_at: g.deprovisioned_at,
-            last_synced_at: g.last_synced_at,
-            last_error: g.last_error.clone(),
+            guest: GuestView::from(g),
             why: Vec::new(),
         }
     }
@@ -598,10 +580,11 @@ impl Statistics {
             }
             let mut rows = tally.rows.clone();
             rows.sort_by(|a, b| {
-                a.source_upn
+                a.guest
+                    .source_upn
                     .to_lowercase()
-                    .cmp(&b.source_upn.to_lowercase())
-                    .then(a.source_user_id.cmp(&b.source_user_id))
+                    .cmp(&b.guest.source_upn.to_lowercase())
+                    .then(a.guest.source_user_id.cmp(&b.guest.source_user_id))
             });
             let room = GUEST_LIST_CAP.saturating_sub(guests.len());
             if rows.len() > room || tally.rows_left_out > 0 {
@@ -676,11 +659,11 @@ impl Statistics {
 
         let by_source: HashMap<(Guid, Guid), &GuestRow> = guests
             .iter()
-            .map(|g| ((g.tenant_id, g.source_user_id), g))
+            .map(|g| ((g.tenant_id, g.guest.source_user_id), g))
             .collect();
         let by_host: HashMap<Guid, &GuestRow> = guests
             .iter()
-            .filter_map(|g| g.host_user_id.map(|h| (h, g)))
+            .filter_map(|g| g.guest.host_user_id.map(|h| (h, g)))
             .collect();
         let mut audit_sorted: Vec<&AuditEntry> = audit.iter().collect();
         audit_sorted.sort_by_key(|a| std::cmp::Reverse(a.at));
@@ -708,11 +691,11 @@ impl Statistics {
                 target_upn: a
                     .target_upn
                     .clone()
-                    .or_else(|| guest.and_then(|g| g.host_upn.clone())),
+                    .or_else(|| guest.and_then(|g| g.guest.host_upn.clone())),
                 detail: a.detail.clone(),
                 client_request_id: a.client_request_id.clone(),
-                source_user_id: a.source_user_id.or(guest.map(|g| g.source_user_id)),
-                source_upn: guest.map(|g| g.source_upn.clone()),
+                source_user_id: a.source_user_id.or(guest.map(|g| g.guest.source_user_id)),
+                source_upn: guest.map(|g| g.guest.source_upn.clone()),
             })
             .collect();
 
