@@ -215,16 +215,21 @@ pub fn load_at(html: &str, width: u32, fragment: &str) -> Loaded {
 /// Saves a full-page screenshot of `html` at `width` pixels to
 /// `artifacts_dir()/<name>.png` and returns its path.
 pub fn screenshot(html: &str, name: &str, width: u32, height: u32) -> PathBuf {
-    let dir = artifacts_dir();
+    screenshot_in(&artifacts_dir(), html, name, (width, height), "")
+}
+
+/// Writes `html` to `dir/<name>.html`, opens it at `fragment` in a window
+/// of `size` pixels and saves the screenshot to `dir/<name>.png`.
+fn screenshot_in(dir: &Path, html: &str, name: &str, size: (u32, u32), fragment: &str) -> PathBuf {
     let page = dir.join(format!("{name}.html"));
     std::fs::write(&page, html).unwrap();
     let png = dir.join(format!("{name}.png"));
     let _ = std::fs::remove_file(&png);
     let profile = tempfile::tempdir().unwrap();
     let mut c = base_command(profile.path());
-    c.arg(format!("--window-size={width},{height}"))
+    c.arg(format!("--window-size={},{}", size.0, size.1))
         .arg(format!("--screenshot={}", png.display()))
-        .arg(format!("file://{}", page.display()));
+        .arg(format!("file://{}{fragment}", page.display()));
     let (_, stderr) = run(c);
     assert!(
         png.is_file() && std::fs::metadata(&png).unwrap().len() > 1000,
@@ -248,23 +253,7 @@ pub fn screenshots_dir() -> PathBuf {
 /// Saves a screenshot of `html` opened at `fragment` (`#...`, may be empty),
 /// `width` x `height` pixels, to `screenshots_dir()/<name>.png`.
 pub fn screenshot_at(html: &str, name: &str, width: u32, height: u32, fragment: &str) -> PathBuf {
-    let dir = screenshots_dir();
-    let page = dir.join(format!("{name}.html"));
-    std::fs::write(&page, html).unwrap();
-    let png = dir.join(format!("{name}.png"));
-    let _ = std::fs::remove_file(&png);
-    let profile = tempfile::tempdir().unwrap();
-    let mut c = base_command(profile.path());
-    c.arg(format!("--window-size={width},{height}"))
-        .arg(format!("--screenshot={}", png.display()))
-        .arg(format!("file://{}{fragment}", page.display()));
-    let (_, stderr) = run(c);
-    assert!(
-        png.is_file() && std::fs::metadata(&png).unwrap().len() > 1000,
-        "no screenshot written to {}; Chromium said:\n{stderr}",
-        png.display()
-    );
-    png
+    screenshot_in(&screenshots_dir(), html, name, (width, height), fragment)
 }
 
 /// The opening tag of the element whose `id` attribute is `id`.
