@@ -527,6 +527,49 @@ async fn missing_secrets_fail() {
     assert!(r.fix(&id).contains("under not-stored"));
 }
 
+/// A Key Vault that cannot be reached (nothing listens at its address):
+/// every secret check fails naming the vault and the network fix, the
+/// sync's other checks still run, and no secret value is printed.
+#[tokio::test]
+async fn an_unreachable_key_vault_fails_each_secret_with_the_network_fix() {
+    let w = world().await;
+    let s = source(&w, "Contoso").await;
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let vault = format!("https://127.0.0.1:{port}/");
+    let identity = format!("http://127.0.0.1:{port}/msi/token");
+    let r = doctor(
+        &w,
+        &[
+            ("GUESTSYNC_KEYVAULT_URL", vault.as_str()),
+            ("IDENTITY_ENDPOINT", identity.as_str()),
+            ("IDENTITY_HEADER", "doctor-test"),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (r.code, r.status("host.secret")),
+        (1, "fail"),
+        "{}",
+        r.stdout
+    );
+    let detail = r.detail("host.secret");
+    assert!(detail.contains(&format!("127.0.0.1:{port}")), "{detail}");
+    let id = format!("source.{}.secret", s.tenant.tenant_id);
+    assert_eq!(r.status(&id), "fail");
+    for id in ["host.secret", id.as_str()] {
+        assert!(r.detail(id).contains("is unreachable"), "{}", r.detail(id));
+        let fix = r.fix(id);
+        assert!(fix.contains("network path to the vault"), "{id}: {fix}");
+    }
+    // The other checks ran: the store was read.
+    assert_eq!(r.status("store"), "ok");
+    assert!(!r.stdout.contains(HOST_APP_SECRET));
+}
+
 /// A malformed schedule fails its own check (the rest still runs); an
 /// unset one warns.
 #[tokio::test]

@@ -233,8 +233,11 @@ pub async fn secret(
             let fix = match &e {
                 SecretError::NotFound { .. } | SecretError::Expired { .. } => store_it,
                 SecretError::Disabled { .. } => format!("enable secret {name}, or {store_it}"),
-                SecretError::Forbidden { .. } | SecretError::Identity { .. } => {
+                SecretError::Forbidden { .. } => {
                     "grant this identity the Key Vault Secrets User role on the vault".into()
+                }
+                SecretError::Identity { .. } => {
+                    "the app's identity got no token for the vault: check the function app's managed identity (AZURE_CLIENT_ID for a user-assigned one) and that the vault is in its Entra tenant".into()
                 }
                 _ => "check GUESTSYNC_KEYVAULT_URL and the network path to the vault".into(),
             };
