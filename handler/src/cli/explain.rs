@@ -69,15 +69,11 @@ pub async fn execute(
     now: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<ExplainOutput> {
     let spec = StoreSpec::parse(&args.store)?;
-    if let StoreSpec::Sqlite(path) = &spec {
-        // Opening would create an empty database; explaining should not.
-        anyhow::ensure!(
-            path.exists(),
-            "no store at {} (GUESTSYNC_STORE={spec}): point --store or GUESTSYNC_STORE at an existing store",
-            path.display()
-        );
-    }
-    let store = crate::app::App::open_store(&spec).await?;
+    let store = super::open_existing_store(
+        &spec,
+        ": point --store or GUESTSYNC_STORE at an existing store",
+    )
+    .await?;
     let matches = explain(store.as_ref(), &args.user, now)
         .await
         .with_context(|| format!("explaining {:?} from the store ({spec})", args.user.trim()))?;

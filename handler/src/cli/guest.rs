@@ -45,14 +45,7 @@ pub async fn execute(args: GuestArgs) -> anyhow::Result<String> {
         GuestCommand::Release { tenant, user } => {
             let tenant = Guid::parse_named(&tenant, "tenant")?;
             let user = Guid::parse_named(&user, "user")?;
-            if let StoreSpec::Sqlite(path) = &spec {
-                anyhow::ensure!(
-                    path.exists(),
-                    "no store at {} (GUESTSYNC_STORE={spec})",
-                    path.display()
-                );
-            }
-            let store = crate::app::App::open_store(&spec).await?;
+            let store = super::open_existing_store(&spec, "").await?;
             let r = crate::tenants::release_guest(store.as_ref(), tenant, user, chrono::Utc::now())
                 .await?;
             Ok(format!(

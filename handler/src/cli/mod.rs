@@ -80,6 +80,23 @@ pub(crate) fn print_stdout(text: &str) -> anyhow::Result<()> {
     }
 }
 
+/// Opens the store `spec` names for a command that only reads or edits
+/// what is there: a SQLite file that does not exist is an error (opening
+/// would create an empty database), `hint` appended to its message.
+pub(crate) async fn open_existing_store(
+    spec: &crate::settings::StoreSpec,
+    hint: &str,
+) -> anyhow::Result<std::sync::Arc<dyn crate::store::Store>> {
+    if let crate::settings::StoreSpec::Sqlite(path) = spec {
+        anyhow::ensure!(
+            path.exists(),
+            "no store at {} (GUESTSYNC_STORE={spec}){hint}",
+            path.display()
+        );
+    }
+    Ok(crate::app::App::open_store(spec).await?)
+}
+
 /// Parses the command line and runs it.
 pub async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();

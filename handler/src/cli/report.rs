@@ -67,21 +67,16 @@ pub async fn execute(
     now: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<String> {
     let spec = StoreSpec::parse(&args.store)?;
-    if let StoreSpec::Sqlite(path) = &spec {
-        // Opening would create an empty database; a report should not.
-        if !path.exists() {
-            anyhow::bail!(
-                "no store at {} (GUESTSYNC_STORE={spec}): register a source tenant with `guest-sync tenant add`, run `guest-sync demo`, or point GUESTSYNC_STORE at an existing store",
-                path.display()
-            );
-        }
-    }
+    let store = super::open_existing_store(
+        &spec,
+        ": register a source tenant with `guest-sync tenant add`, run `guest-sync demo`, or point GUESTSYNC_STORE at an existing store",
+    )
+    .await?;
     let tenant = args
         .tenant
         .as_deref()
         .map(|t| Guid::parse_named(t, "--tenant"))
         .transpose()?;
-    let store = crate::app::App::open_store(&spec).await?;
     if let Some(kind) = args.csv {
         return export_csv(store.as_ref(), kind, tenant, args.out.as_deref(), &spec).await;
     }

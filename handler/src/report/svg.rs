@@ -101,6 +101,13 @@ fn y_grid(h: f64, max: u64) -> Markup {
     }
 }
 
+/// The first and last dates of a daily series, for the x-axis labels
+/// (empty when there is no point).
+fn date_span<T>(points: &[T], date: impl Fn(&T) -> chrono::NaiveDate) -> (String, String) {
+    let label = |p: Option<&T>| p.map(|p| date(p).to_string()).unwrap_or_default();
+    (label(points.first()), label(points.last()))
+}
+
 /// First and last x labels under the plot.
 fn x_labels(h: f64, first: &str, last: &str) -> Markup {
     let y = h - 8.0;
@@ -131,14 +138,7 @@ pub fn redemption_chart(points: &[RedemptionPoint]) -> Markup {
             cy
         ));
     }
-    let first = points
-        .first()
-        .map(|p| p.date.to_string())
-        .unwrap_or_default();
-    let last = points
-        .last()
-        .map(|p| p.date.to_string())
-        .unwrap_or_default();
+    let (first, last) = date_span(points, |p| p.date);
     let body = html! {
         (legend(&[("accepted that day", C_ACCEPTED), ("accepted in total", C_LINE)]))
         (y_grid(h, max_cum))
@@ -194,14 +194,7 @@ pub fn managed_chart(id: &str, points: &[ManagedPoint]) -> Markup {
         line.trim_end(),
         b = TOP + plot_h
     );
-    let first = points
-        .first()
-        .map(|p| p.date.to_string())
-        .unwrap_or_default();
-    let last = points
-        .last()
-        .map(|p| p.date.to_string())
-        .unwrap_or_default();
+    let (first, last) = date_span(points, |p| p.date);
     let body = html! {
         (legend(&[("managed guests at the end of the day", C_LINE)]))
         (y_grid(h, max))
