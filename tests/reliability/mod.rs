@@ -36,12 +36,20 @@ pub fn size(short: usize, long: usize) -> usize {
     }
 }
 
-/// Where the figures go: `target/reliability/` (beside the build).
+/// Where the figures go: `target/reliability/` (beside the build), which
+/// `./scripts/reliability` turns into `docs/reliability.md`, for the full
+/// run; `target/reliability/short/` for the short run, so that a plain
+/// `cargo test` never replaces full-size figures the doc is written from.
 pub fn figures_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
-    target.join("reliability")
+    let dir = target.join("reliability");
+    if full() {
+        dir
+    } else {
+        dir.join("short")
+    }
 }
 
 /// Prints a section's figures (markdown) and keeps them for
