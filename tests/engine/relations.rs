@@ -72,12 +72,27 @@ async fn first_sync_sets_sponsors_and_managers_and_a_quiet_run_writes_nothing() 
     // 2 writes per guest, plus one per sponsor and one per manager set.
     assert_eq!(h.sim.counts().writes_total(), 4 * 2 + 8 + 2);
     let audit = h.store.list_audit(Some(h.src), 500).await.unwrap();
-    assert_eq!(audit.iter().filter(|a| a.operation == "manager-set").count(), 2);
-    assert_eq!(audit.iter().filter(|a| a.operation == "sponsor-add").count(), 8);
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|a| a.operation == "manager-set")
+            .count(),
+        2
+    );
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|a| a.operation == "sponsor-add")
+            .count(),
+        8
+    );
 
     h.sim.reset_counts();
     let out = h.reconcile().await;
-    assert_eq!((out.counts.manager_writes, out.counts.sponsor_writes), (0, 0));
+    assert_eq!(
+        (out.counts.manager_writes, out.counts.sponsor_writes),
+        (0, 0)
+    );
     assert_eq!(h.sim.counts().writes_total(), 0);
 }
 

@@ -11,37 +11,63 @@ use serde_json::json;
 #[tokio::test]
 async fn a_manager_is_set_read_expanded_and_removed() {
     let e = env(SimConfig::fast()).await;
-    let boss = e.sim.create_user(e.host, NewUser::simple("Boss", "boss@host.example"));
+    let boss = e
+        .sim
+        .create_user(e.host, NewUser::simple("Boss", "boss@host.example"));
     let ann = e.sim.create_guest(e.host, "ann@fabrikam.com", "Ann");
     let tok = e.host_token().await;
     let (s, _) = e.get(&tok, &format!("users/{ann}/manager")).await;
     assert_eq!(s, 404);
     let put = |target: String| {
-        e.req(reqwest::Method::PUT, &tok, &format!("users/{ann}/manager/$ref"))
-            .json(&json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/users/{target}")}))
-            .send()
+        e.req(
+            reqwest::Method::PUT,
+            &tok,
+            &format!("users/{ann}/manager/$ref"),
+        )
+        .json(&json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/users/{target}")}))
+        .send()
     };
     assert_eq!(put(Guid::new_v4().to_string()).await.unwrap().status(), 404);
     assert_eq!(put(boss.to_string()).await.unwrap().status(), 204);
     assert_eq!(e.sim.manager(e.host, ann), Some(boss));
     assert_eq!(e.sim.counts().op_for("manager_set", ann), 1);
-    let (s, v) = e.get(&tok, &format!("users/{ann}/manager?$select=id")).await;
-    assert_eq!((s, v["id"].as_str()), (200, Some(boss.to_string().as_str())));
     let (s, v) = e
-        .get(&tok, "users?$select=id&$expand=manager($select=id)&$top=999")
+        .get(&tok, &format!("users/{ann}/manager?$select=id"))
+        .await;
+    assert_eq!(
+        (s, v["id"].as_str()),
+        (200, Some(boss.to_string().as_str()))
+    );
+    let (s, v) = e
+        .get(
+            &tok,
+            "users?$select=id&$expand=manager($select=id)&$top=999",
+        )
         .await;
     assert_eq!(s, 200);
     let rows = v["value"].as_array().unwrap();
-    let row = |id: Guid| rows.iter().find(|r| r["id"] == id.to_string()).unwrap().clone();
+    let row = |id: Guid| {
+        rows.iter()
+            .find(|r| r["id"] == id.to_string())
+            .unwrap()
+            .clone()
+    };
     assert_eq!(row(ann)["manager"]["id"], boss.to_string());
     assert!(row(boss).get("manager").is_none());
     let (s, v) = e.get(&tok, &format!("users/{ann}?$expand=manager")).await;
-    assert_eq!((s, v["manager"]["id"].clone()), (200, json!(boss.to_string())));
+    assert_eq!(
+        (s, v["manager"]["id"].clone()),
+        (200, json!(boss.to_string()))
+    );
     let (s, _) = e.get(&tok, "users?$expand=nothingHere").await;
     assert_eq!(s, 400);
     let del = || {
-        e.req(reqwest::Method::DELETE, &tok, &format!("users/{ann}/manager/$ref"))
-            .send()
+        e.req(
+            reqwest::Method::DELETE,
+            &tok,
+            &format!("users/{ann}/manager/$ref"),
+        )
+        .send()
     };
     assert_eq!(del().await.unwrap().status(), 204);
     assert_eq!(del().await.unwrap().status(), 404);
@@ -57,21 +83,33 @@ async fn a_manager_is_set_read_expanded_and_removed() {
 #[tokio::test]
 async fn sponsors_are_added_listed_and_removed_and_owners_listed() {
     let e = env(SimConfig::fast()).await;
-    let alice = e.sim.create_user(e.host, NewUser::simple("Alice", "alice@host.example"));
+    let alice = e
+        .sim
+        .create_user(e.host, NewUser::simple("Alice", "alice@host.example"));
     let ann = e.sim.create_guest(e.host, "ann@fabrikam.com", "Ann");
     let tok = e.host_token().await;
     let add = || {
-        e.req(reqwest::Method::POST, &tok, &format!("users/{ann}/sponsors/$ref"))
-            .json(&json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/users/{alice}")}))
-            .send()
+        e.req(
+            reqwest::Method::POST,
+            &tok,
+            &format!("users/{ann}/sponsors/$ref"),
+        )
+        .json(&json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/users/{alice}")}))
+        .send()
     };
     assert_eq!(add().await.unwrap().status(), 204);
     let again = add().await.unwrap();
     assert_eq!(again.status(), 400);
     let body: Value = again.json().await.unwrap();
-    assert!(body["error"]["message"].as_str().unwrap().contains("already exist"));
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("already exist"));
     let (s, v) = e.get(&tok, &format!("users/{ann}/sponsors")).await;
-    assert_eq!((s, v["value"][0]["id"].clone()), (200, json!(alice.to_string())));
+    assert_eq!(
+        (s, v["value"][0]["id"].clone()),
+        (200, json!(alice.to_string()))
+    );
     assert_eq!(v["value"][0]["@odata.type"], "#microsoft.graph.user");
     let del = || {
         e.req(
@@ -90,8 +128,13 @@ async fn sponsors_are_added_listed_and_removed_and_owners_listed() {
     let g = e.sim.create_group(e.host, "Sponsors");
     e.sim.add_group_owner(e.host, g, alice);
     let (s, v) = e.get(&tok, &format!("groups/{g}/owners?$select=id")).await;
-    assert_eq!((s, v["value"][0]["id"].clone()), (200, json!(alice.to_string())));
-    let (s, _) = e.get(&tok, &format!("groups/{}/owners", Guid::new_v4())).await;
+    assert_eq!(
+        (s, v["value"][0]["id"].clone()),
+        (200, json!(alice.to_string()))
+    );
+    let (s, _) = e
+        .get(&tok, &format!("groups/{}/owners", Guid::new_v4()))
+        .await;
     assert_eq!(s, 404);
 }
 
@@ -99,11 +142,19 @@ async fn sponsors_are_added_listed_and_removed_and_owners_listed() {
 #[tokio::test]
 async fn relation_writes_need_user_readwrite() {
     let e = env(SimConfig::fast()).await;
-    let a = e.sim.create_user(e.src, NewUser::simple("A", "a@src.example"));
-    let b = e.sim.create_user(e.src, NewUser::simple("B", "b@src.example"));
+    let a = e
+        .sim
+        .create_user(e.src, NewUser::simple("A", "a@src.example"));
+    let b = e
+        .sim
+        .create_user(e.src, NewUser::simple("B", "b@src.example"));
     let tok = e.src_token().await;
     let r = e
-        .req(reqwest::Method::PUT, &tok, &format!("users/{a}/manager/$ref"))
+        .req(
+            reqwest::Method::PUT,
+            &tok,
+            &format!("users/{a}/manager/$ref"),
+        )
         .json(&json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/users/{b}")}))
         .send()
         .await

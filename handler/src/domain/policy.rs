@@ -319,5 +319,15 @@ mod tests {
         assert!(e.contains("nope"), "{e}");
         let empty: TenantOptions = serde_json::from_str(r#"{"sponsors":{}}"#).unwrap();
         assert!(empty.validate().unwrap_err().contains("options.sponsors"));
+        // Through `tenant add --options-json`: the flag and the field named.
+        let e = crate::tenants::parse_options(r#"{"sponsors":{"groupOwner":"x"}}"#).unwrap_err();
+        assert!(
+            e.contains("--options-json") && e.contains("groupOwner"),
+            "{e}"
+        );
+        let e = crate::tenants::parse_options(r#"{"manager":"yes"}"#).unwrap_err();
+        assert!(e.contains("manager"), "{e}");
+        let e = crate::tenants::parse_options(r#"{"sponsors":{}}"#).unwrap_err();
+        assert!(e.contains("options.sponsors"), "{e}");
     }
 }

@@ -64,7 +64,6 @@ pub async fn wanted_sponsors(
 
 /// Runs the phase for one tenant: nothing is read when the tenant uses
 /// neither option and nothing was applied before.
-#[allow(clippy::too_many_arguments)]
 pub(super) async fn sync_relations(
     ctx: &SyncContext,
     tenant: &SourceTenant,
@@ -96,7 +95,9 @@ pub(super) async fn sync_relations(
         let src = match source_credentials(ctx, tenant).await {
             Ok(c) => Some(ctx.graph.tenant(c)),
             Err(e) => {
-                warnings.push(format!("source managers not read ({e}); managers unchanged this run"));
+                warnings.push(format!(
+                    "source managers not read ({e}); managers unchanged this run"
+                ));
                 None
             }
         };
@@ -255,7 +256,12 @@ impl Applier<'_> {
         let mut error: Option<GraphError> = None;
         for s in &c.add_sponsors {
             let r = w.add_sponsor(c.host_id, *s).await;
-            audit.push(self.audit(c, "sponsor-add", r.as_ref().map(|_| ()), format!("sponsor {s}")));
+            audit.push(self.audit(
+                c,
+                "sponsor-add",
+                r.as_ref().map(|_| ()),
+                format!("sponsor {s}"),
+            ));
             match r {
                 Ok(()) => {
                     out.sponsor_writes += 1;

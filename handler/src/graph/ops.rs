@@ -517,7 +517,12 @@ impl TenantGraph {
             .append_pair("$select", "id")
             .append_pair("$expand", "manager($select=id)")
             .append_pair("$top", "999");
-        let call = self.call(Operation::ListManagers, Method::GET, url, read_cost(2, true));
+        let call = self.call(
+            Operation::ListManagers,
+            Method::GET,
+            url,
+            read_cost(2, true),
+        );
         self.pages(call, |page| {
             on_page(
                 page.into_iter()
@@ -549,7 +554,12 @@ impl TenantGraph {
             url,
             read_cost(1, true),
         );
-        Ok(self.all_pages(call).await?.into_iter().map(|u| u.id).collect())
+        Ok(self
+            .all_pages(call)
+            .await?
+            .into_iter()
+            .map(|u| u.id)
+            .collect())
     }
 
     /// The `@odata.id` of a user, for the manager and sponsor `$ref` bodies
