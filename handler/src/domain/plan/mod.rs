@@ -49,7 +49,7 @@ pub use photos::{plan_photos, PhotoAction, PhotoActionKind, PhotoPlan};
 pub use reconcile::{
     host_addresses, in_scope, invite_address, plan, record_differs, relink_records,
 };
-pub use redemption::plan_redemption;
+pub use redemption::{awaits_redemption, plan_redemption};
 
 /// How long the host keeps deleted users restorable.
 pub const RESTORE_WINDOW_DAYS: i64 = 30;
