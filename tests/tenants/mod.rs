@@ -3,6 +3,7 @@
 //! enable/disable, remove, secret update, confirm-deprovision), the
 //! connection probe's messages, and the source admin's setup script.
 pub mod harness;
+mod cross_tenant;
 mod onboarding_sim;
 mod setup_script;
 pub mod tenant_cli;

@@ -250,8 +250,8 @@ pub fn check_inbound(
         return Err(OnboardingError::B2bBlocked {
             tenant,
             whose: match s.partner_entry {
-                Some(true) => "its partner entry",
-                _ => "the default settings, which it inherits",
+                Some(true) => "in its partner entry, or in the default settings the entry inherits",
+                _ => "in the default settings: the host has no partner entry for it",
             },
             fix: crate::domain::cross_tenant::B2B_BLOCKED_FIX,
         });
