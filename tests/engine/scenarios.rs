@@ -640,9 +640,10 @@ async fn auto_redeemed_guests_are_recorded_at_the_first_sync() {
     let audit = h.store.list_audit(Some(h.src), 100).await.unwrap();
     let redeemed: Vec<_> = audit.iter().filter(|a| a.operation == "redeemed").collect();
     assert_eq!(redeemed.len(), 3, "{audit:?}");
-    assert!(redeemed
-        .iter()
-        .all(|a| a.outcome == "ok" && a.detail.as_deref().is_some_and(|d| d.contains("automatically"))));
+    assert!(redeemed.iter().all(|a| a.outcome == "ok"
+        && a.detail
+            .as_deref()
+            .is_some_and(|d| d.contains("automatically"))));
     assert_eq!(h.run(Job::Redemption).await.counts.redeemed, 0);
     assert_eq!(h.reconcile().await.counts.redeemed, 0);
 }

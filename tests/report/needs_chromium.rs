@@ -166,9 +166,15 @@ fn one_tenant_shows_its_numbers_attention_and_charts() {
     assert!(l.dom.contains(r#"data-kind="failedRun""#));
     assert!(l.dom.contains(r#"data-kind="failedGuests""#));
     let tid = ts[0].tenant_id;
-    assert_eq!(testid(&l.dom, &format!("tenant-{tid}-auto-redeem")), Some("off".into()));
+    assert_eq!(
+        testid(&l.dom, &format!("tenant-{tid}-auto-redeem")),
+        Some("off".into())
+    );
     let hint = testid_text(&l.dom, &format!("tenant-{tid}-auto-redeem-hint")).unwrap_or_default();
-    assert!(hint.contains("consent prompt") && hint.contains("host-cross-tenant.sh"), "{hint}");
+    assert!(
+        hint.contains("consent prompt") && hint.contains("host-cross-tenant.sh"),
+        "{hint}"
+    );
     assert!(testid_text(&l.dom, &format!("tenant-{tid}-cross-tenant"))
         .is_some_and(|t| t.contains("automatic redemption off")));
     for chart in ["chart-redemption", "chart-runs", "chart-tenants"] {

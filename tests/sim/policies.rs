@@ -132,7 +132,10 @@ async fn invitations_are_redeemed_automatically_only_when_both_sides_allow_it() 
     // Neither side: an ordinary pending invitation.
     let (s, v) = e.invite(&tok, &upns[0]).await;
     assert_eq!((s, v["status"].as_str()), (201, Some("PendingAcceptance")));
-    assert_eq!(state(&e, &tok, &v).await["externalUserState"], "PendingAcceptance");
+    assert_eq!(
+        state(&e, &tok, &v).await["externalUserState"],
+        "PendingAcceptance"
+    );
 
     // The host's inbound side alone: still pending.
     let host_entry = json!({"partners": {e.src.to_string(): {"inboundAutoRedeem": true}}});
@@ -169,7 +172,10 @@ async fn invitations_are_redeemed_automatically_only_when_both_sides_allow_it() 
     assert_eq!(put(&e, e.host, blocked).await, 204);
     let (_, v) = e.invite(&tok, &upns[3]).await;
     assert_eq!(v["status"], "PendingAcceptance", "{v}");
-    assert_eq!(state(&e, &tok, &v).await["externalUserState"], "PendingAcceptance");
+    assert_eq!(
+        state(&e, &tok, &v).await["externalUserState"],
+        "PendingAcceptance"
+    );
 }
 
 /// Replaces a tenant's policies over `/_sim`; the status.

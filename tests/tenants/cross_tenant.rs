@@ -35,7 +35,12 @@ async fn setup(host_perms: &[&str]) -> Setup {
     let sim = Sim::start(SimConfig::fast()).await.unwrap();
     let host: Guid = HOST_TENANT.parse().unwrap();
     sim.add_tenant(host, "Host", "host.onmicrosoft.com");
-    sim.register_app(host, HOST_CLIENT.parse().unwrap(), HOST_SECRET_VALUE, host_perms);
+    sim.register_app(
+        host,
+        HOST_CLIENT.parse().unwrap(),
+        HOST_SECRET_VALUE,
+        host_perms,
+    );
     let source = Guid::new_v4();
     sim.add_tenant(source, "Contoso", "contoso.onmicrosoft.com");
     let app = Guid::new_v4();
@@ -141,7 +146,10 @@ async fn add_and_list_say_automatic_redemption_is_on() {
     assert!(!out.contains("hint:"), "{out}");
     let t = s.cli.ctx.store.get_tenant(s.source).await.unwrap().unwrap();
     let c = t.cross_tenant.expect("stored");
-    assert_eq!((c.automatic_redemption, c.partner_entry), (Toggle::On, Some(true)));
+    assert_eq!(
+        (c.automatic_redemption, c.partner_entry),
+        (Toggle::On, Some(true))
+    );
     assert_eq!(c.checked_at, now());
 
     let v = s.list_json().await;
@@ -165,13 +173,19 @@ async fn add_and_list_say_automatic_redemption_is_off_with_a_hint() {
         out.contains("auto-redemption .. off (host inbound, default settings, no partner entry)"),
         "{out}"
     );
-    assert!(out.contains("hint:") && out.contains("Automatically redeem invitations"), "{out}");
+    assert!(
+        out.contains("hint:") && out.contains("Automatically redeem invitations"),
+        "{out}"
+    );
     assert!(out.contains("Registered Contoso"), "{out}");
     let v = s.list_json().await;
     assert_eq!(v[0]["crossTenant"]["automaticRedemption"], "off", "{v}");
     assert_eq!(v[0]["crossTenant"]["partnerEntry"], false, "{v}");
     let table = s.cli.run(&["list"], "", now()).await.unwrap();
-    assert!(table.contains("automatic redemption off: guests see a consent prompt"), "{table}");
+    assert!(
+        table.contains("automatic redemption off: guests see a consent prompt"),
+        "{table}"
+    );
 }
 
 /// The host app lacks Policy.Read.All: automatic redemption is unknown
@@ -183,8 +197,18 @@ async fn without_policy_read_all_the_state_is_unknown_and_nothing_fails() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let c = &v["tenant"]["crossTenant"];
     assert_eq!(c["automaticRedemption"], "unknown", "{v}");
-    assert!(c["reason"].as_str().unwrap().contains("Policy.Read.All"), "{v}");
-    assert!(s.cli.ctx.store.get_tenant(s.source).await.unwrap().is_some());
+    assert!(
+        c["reason"].as_str().unwrap().contains("Policy.Read.All"),
+        "{v}"
+    );
+    assert!(s
+        .cli
+        .ctx
+        .store
+        .get_tenant(s.source)
+        .await
+        .unwrap()
+        .is_some());
     let v = s.list_json().await;
     assert_eq!(v[0]["crossTenant"]["automaticRedemption"], "unknown", "{v}");
     let table = s.cli.run(&["list"], "", now()).await.unwrap();
@@ -222,10 +246,16 @@ async fn blocked_inbound_b2b_refuses_the_registration() {
         assert!(e.contains("blocks inbound B2B collaboration"), "{e}");
         assert!(e.contains(whose), "{e}");
         assert!(e.contains("nothing was registered"), "{e}");
-        assert!(e.contains("Cross-tenant access settings") && e.contains("Inbound access"), "{e}");
+        assert!(
+            e.contains("Cross-tenant access settings") && e.contains("Inbound access"),
+            "{e}"
+        );
         assert!(s.cli.ctx.store.list_tenants().await.unwrap().is_empty());
         let secrets = std::fs::read_to_string(s.cli.dir.path().join("secrets.json")).unwrap();
-        assert!(!secrets.contains("contoso-app"), "the source secret was stored");
+        assert!(
+            !secrets.contains("contoso-app"),
+            "the source secret was stored"
+        );
     }
     // Allowed again: the same command registers.
     s.host_policies(None, false);

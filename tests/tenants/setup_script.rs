@@ -105,28 +105,60 @@ fn setup_script_runs_against_a_stub_az_cli() {
 #[test]
 fn setup_script_sets_outbound_automatic_redemption_for_the_host() {
     const HOST: &str = "11111111-1111-4111-8111-111111111111";
-    let args = ["--host-name", "Fabrikam", "--no-secret", "--host-tenant-id", HOST];
+    let args = [
+        "--host-name",
+        "Fabrikam",
+        "--no-secret",
+        "--host-tenant-id",
+        HOST,
+    ];
     let (out, calls) = run_with_stub_az(&args, &[]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let patch = calls
         .lines()
         .find(|l| l.contains("rest --method PATCH"))
         .unwrap_or_else(|| panic!("no PATCH: {calls}"));
-    assert!(patch.contains(&format!("crossTenantAccessPolicy/partners/{HOST}")), "{patch}");
-    assert!(patch.contains(r#"{"automaticUserConsentSettings":{"outboundAllowed":true}}"#), "{patch}");
+    assert!(
+        patch.contains(&format!("crossTenantAccessPolicy/partners/{HOST}")),
+        "{patch}"
+    );
+    assert!(
+        patch.contains(r#"{"automaticUserConsentSettings":{"outboundAllowed":true}}"#),
+        "{patch}"
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("auto-redemption  : outbound on"));
 
     let (out, calls) = run_with_stub_az(&args, &[("PARTNER_MISSING", "1")]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let post = calls
         .lines()
-        .find(|l| l.contains("rest --method POST") && l.contains("crossTenantAccessPolicy/partners"))
+        .find(|l| {
+            l.contains("rest --method POST") && l.contains("crossTenantAccessPolicy/partners")
+        })
         .unwrap_or_else(|| panic!("no POST: {calls}"));
     assert!(post.contains(&format!(r#""tenantId":"{HOST}""#)), "{post}");
     assert!(post.contains(r#""outboundAllowed":true"#), "{post}");
     assert!(!calls.contains("--method PATCH"), "{calls}");
 
-    let bad = run_with_stub_az(&["--host-name", "F", "--no-secret", "--host-tenant-id", "nope"], &[]).0;
+    let bad = run_with_stub_az(
+        &[
+            "--host-name",
+            "F",
+            "--no-secret",
+            "--host-tenant-id",
+            "nope",
+        ],
+        &[],
+    )
+    .0;
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--host-tenant-id must be a GUID"));
 }

@@ -392,7 +392,10 @@ async fn cross_tenant(
                 id_b2b,
                 title_b2b,
                 format!("the default cross-tenant access policy could not be read: {e}"),
-                format!("grant the host app {} (admin consent), or check it in the Entra admin center", READ_POLICY.name),
+                format!(
+                    "grant the host app {} (admin consent), or check it in the Entra admin center",
+                    READ_POLICY.name
+                ),
             ));
             return;
         }

@@ -206,12 +206,8 @@ mod tests {
 
     #[test]
     fn b2b_access_of_targets() {
-        let all = |a: &str| {
-            json!({"usersAndGroups": {"accessType": a, "targets": [{"target": "AllUsers", "targetType": "user"}]}})
-        };
-        let some = |a: &str| {
-            json!({"usersAndGroups": {"accessType": a, "targets": [{"target": "6f546279-4da5-4b53-a095-09ea0cef9971", "targetType": "group"}]}})
-        };
+        let all = |a: &str| json!({"usersAndGroups": {"accessType": a, "targets": [{"target": "AllUsers", "targetType": "user"}]}});
+        let some = |a: &str| json!({"usersAndGroups": {"accessType": a, "targets": [{"target": "6f546279-4da5-4b53-a095-09ea0cef9971", "targetType": "group"}]}});
         assert_eq!(policy(all("blocked")).b2b_access(), B2bAccess::BlockedAll);
         assert_eq!(policy(some("blocked")).b2b_access(), B2bAccess::BlockedSome);
         assert_eq!(policy(some("allowed")).b2b_access(), B2bAccess::AllowedSome);

@@ -73,12 +73,15 @@ async fn host_graph(
         client_id: st.host_client_id,
         secret: secret.value,
     };
-    client.check_credentials(&creds).await.map_err(|e| match e {
-        GraphError::Auth { .. } => format!(
-            "the host app could not sign in ({e}); `guest-sync doctor` says why"
-        ),
-        e => format!("the host's Graph could not be reached: {e}"),
-    })?;
+    client
+        .check_credentials(&creds)
+        .await
+        .map_err(|e| match e {
+            GraphError::Auth { .. } => {
+                format!("the host app could not sign in ({e}); `guest-sync doctor` says why")
+            }
+            e => format!("the host's Graph could not be reached: {e}"),
+        })?;
     Ok(client.tenant(creds))
 }
 
@@ -109,7 +112,10 @@ pub async fn refresh_all(
             s.summary()
         ));
         if let Err(e) = store_status(store, t.tenant_id, s).await {
-            lines.push(format!("cross-tenant settings of {}: store: {e}", t.tenant_id));
+            lines.push(format!(
+                "cross-tenant settings of {}: store: {e}",
+                t.tenant_id
+            ));
         }
     }
     lines

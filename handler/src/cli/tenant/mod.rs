@@ -348,7 +348,11 @@ pub async fn execute(
             }
             // The host's side first: a tenant whose users the host blocks
             // is refused before anything is tested or written.
-            let cross = ctx.cross_tenant_reader().await.status(t.tenant_id, now).await;
+            let cross = ctx
+                .cross_tenant_reader()
+                .await
+                .status(t.tenant_id, now)
+                .await;
             tenants::check_inbound(t.tenant_id, &cross)?;
             let id = t.tenant_id;
             let mut rep = tenants::add_tenant(&ob, t, secret, a.skip_test, now).await?;

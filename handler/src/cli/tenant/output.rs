@@ -59,7 +59,11 @@ pub(super) fn print_cross_tenant(out: &mut dyn Write, c: &CrossTenantStatus) -> 
         }
     }
     if c.automatic_redemption == Toggle::Off {
-        writeln!(out, "  hint: {}", crate::domain::cross_tenant::AUTO_REDEEM_HINT)?;
+        writeln!(
+            out,
+            "  hint: {}",
+            crate::domain::cross_tenant::AUTO_REDEEM_HINT
+        )?;
     }
     Ok(())
 }
@@ -149,7 +153,11 @@ pub(super) fn print_table(out: &mut dyn Write, rows: &[TenantRow]) -> anyhow::Re
             Some(c) if c.automatic_redemption == Toggle::On => {}
             Some(c) => {
                 if let Some(h) = c.hint() {
-                    writeln!(out, "    - automatic redemption {}: {h}", c.automatic_redemption)?;
+                    writeln!(
+                        out,
+                        "    - automatic redemption {}: {h}",
+                        c.automatic_redemption
+                    )?;
                 }
             }
             None => {}
