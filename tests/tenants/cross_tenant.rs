@@ -261,3 +261,59 @@ async fn blocked_inbound_b2b_refuses_the_registration() {
     s.host_policies(None, false);
     assert!(s.add(false).await.is_ok());
 }
+
+/// The daily check (run by the redemption timer) reads each registered
+/// tenant's settings with the host app and stores them on the record, so
+/// the report shows them without calling Graph: on, then blocked after the
+/// host's policy changes, then unknown (with the reason) once the host app
+/// may no longer read policies.
+#[tokio::test]
+async fn the_daily_check_refreshes_the_stored_status() {
+    use crate::support::perms::HOST_PERMS;
+    use crate::support::world::{SourceSpec, World};
+    use guest_sync::domain::InboundB2b;
+    use guest_sync::report::Statistics;
+
+    let mut perms = HOST_PERMS.to_vec();
+    perms.push("Policy.Read.All");
+    let w = World::builder().host_perms(&perms).build().await;
+    let s = w.add_source(SourceSpec::new("Contoso")).await;
+    let id = s.tenant.tenant_id;
+    let set = |entry: SimCrossTenant| {
+        let mut p = SimPolicies::default();
+        p.partners.insert(id, entry);
+        w.sim.set_policies(w.host, p);
+    };
+    let stored = || async { w.store.get_tenant(id).await.unwrap().unwrap().cross_tenant };
+    set(SimCrossTenant {
+        inbound_auto_redeem: Some(true),
+        ..Default::default()
+    });
+    let logs = guest_sync::orchestration::daily::run(&w.app(), now()).await;
+    assert!(
+        logs.iter().any(|l| l.contains(&format!("cross-tenant settings of {id}: automatic redemption on"))),
+        "{logs:?}"
+    );
+    let c = stored().await.expect("stored by the daily check");
+    assert_eq!((c.automatic_redemption, c.checked_at), (Toggle::On, now()));
+    let stats = Statistics::load(w.store.as_ref(), now()).await.unwrap();
+    assert_eq!(
+        stats.tenant(id).and_then(|t| t.cross_tenant.as_ref()).map(|c| c.automatic_redemption),
+        Some(Toggle::On)
+    );
+
+    set(SimCrossTenant {
+        b2b_inbound_blocked: Some(true),
+        ..Default::default()
+    });
+    guest_sync::orchestration::daily::run(&w.app(), now()).await;
+    let c = stored().await.unwrap();
+    assert_eq!((c.automatic_redemption, c.inbound_b2b), (Toggle::Off, InboundB2b::Blocked));
+
+    w.sim
+        .register_app(w.host, w.host_app, crate::support::world::HOST_APP_SECRET, HOST_PERMS);
+    guest_sync::orchestration::daily::run(&w.app(), now()).await;
+    let c = stored().await.unwrap();
+    assert_eq!(c.automatic_redemption, Toggle::Unknown);
+    assert!(c.reason.as_deref().is_some_and(|r| r.contains("Policy.Read.All")), "{c:?}");
+}
