@@ -682,3 +682,26 @@ async fn a_disabled_guest_that_redeems_gets_its_date_and_stays_disabled() {
     assert_eq!(h.reconcile().await.counts.redeemed, 0);
     assert_eq!(h.record(users[0]).await.state, GuestState::Disabled);
 }
+
+/// A redemption first seen by a reconcile run's read (the invitation
+/// answered `PendingAcceptance`) is recorded by that run: accepted with its
+/// date, a `redeemed` audit entry and the run's count, once.
+#[tokio::test]
+async fn a_redemption_seen_by_reconcile_is_recorded_and_counted_once() {
+    let h = H::fast().await;
+    let users = h.members(2);
+    assert_eq!(h.reconcile().await.counts.redeemed, 0);
+    let id = h.record(users[0]).await.host_user_id.unwrap();
+    h.sim.redeem(h.host, id);
+    let out = h.reconcile().await;
+    assert_eq!(out.counts.redeemed, 1);
+    let r = h.record(users[0]).await;
+    assert_eq!(r.state, GuestState::Accepted);
+    assert!(r.redeemed_at.is_some());
+    let audit = h.store.list_audit(Some(h.src), 100).await.unwrap();
+    let redeemed: Vec<_> = audit.iter().filter(|a| a.operation == "redeemed").collect();
+    assert_eq!(redeemed.len(), 1, "{audit:?}");
+    assert_eq!(redeemed[0].target_id, Some(id));
+    assert_eq!(h.reconcile().await.counts.redeemed, 0);
+    assert_eq!(h.run(Job::Redemption).await.counts.redeemed, 0);
+}
