@@ -159,6 +159,22 @@ async fn add_and_list_say_automatic_redemption_is_on() {
     let table = s.cli.run(&["list"], "", now()).await.unwrap();
     assert!(table.contains("AUTO-REDEEM"), "{table}");
     assert!(!table.contains("automatic redemption off"), "{table}");
+
+    // The host app loses Policy.Read.All: the list shows the stored
+    // reading and says why it is not fresh.
+    s.sim.register_app(
+        s.host,
+        HOST_CLIENT.parse().unwrap(),
+        HOST_SECRET_VALUE,
+        &["User.Invite.All"],
+    );
+    let v = s.list_json().await;
+    assert_eq!(v[0]["crossTenant"]["automaticRedemption"], "on", "{v}");
+    let reasons = v[0]["reasons"].to_string();
+    assert!(
+        reasons.contains("not read now") && reasons.contains("Policy.Read.All"),
+        "{v}"
+    );
 }
 
 /// No partner entry: the default applies, whose inbound automatic
@@ -291,14 +307,19 @@ async fn the_daily_check_refreshes_the_stored_status() {
     });
     let logs = guest_sync::orchestration::daily::run(&w.app(), now()).await;
     assert!(
-        logs.iter().any(|l| l.contains(&format!("cross-tenant settings of {id}: automatic redemption on"))),
+        logs.iter().any(|l| l.contains(&format!(
+            "cross-tenant settings of {id}: automatic redemption on"
+        ))),
         "{logs:?}"
     );
     let c = stored().await.expect("stored by the daily check");
     assert_eq!((c.automatic_redemption, c.checked_at), (Toggle::On, now()));
     let stats = Statistics::load(w.store.as_ref(), now()).await.unwrap();
     assert_eq!(
-        stats.tenant(id).and_then(|t| t.cross_tenant.as_ref()).map(|c| c.automatic_redemption),
+        stats
+            .tenant(id)
+            .and_then(|t| t.cross_tenant.as_ref())
+            .map(|c| c.automatic_redemption),
         Some(Toggle::On)
     );
 
@@ -308,12 +329,24 @@ async fn the_daily_check_refreshes_the_stored_status() {
     });
     guest_sync::orchestration::daily::run(&w.app(), now()).await;
     let c = stored().await.unwrap();
-    assert_eq!((c.automatic_redemption, c.inbound_b2b), (Toggle::Off, InboundB2b::Blocked));
+    assert_eq!(
+        (c.automatic_redemption, c.inbound_b2b),
+        (Toggle::Off, InboundB2b::Blocked)
+    );
 
-    w.sim
-        .register_app(w.host, w.host_app, crate::support::world::HOST_APP_SECRET, HOST_PERMS);
+    w.sim.register_app(
+        w.host,
+        w.host_app,
+        crate::support::world::HOST_APP_SECRET,
+        HOST_PERMS,
+    );
     guest_sync::orchestration::daily::run(&w.app(), now()).await;
     let c = stored().await.unwrap();
     assert_eq!(c.automatic_redemption, Toggle::Unknown);
-    assert!(c.reason.as_deref().is_some_and(|r| r.contains("Policy.Read.All")), "{c:?}");
+    assert!(
+        c.reason
+            .as_deref()
+            .is_some_and(|r| r.contains("Policy.Read.All")),
+        "{c:?}"
+    );
 }

@@ -63,8 +63,8 @@ pub struct TenantRow {
     /// The newest run: job, outcome, when it started.
     pub last_run: Option<LastRun>,
     /// The host's cross-tenant access settings for the tenant (automatic
-    /// redemption, inbound B2B): read live by `tenant list`, else as last
-    /// stored on the record.
+    /// redemption, inbound B2B) as stored on the record; `tenant list`
+    /// replaces it with a live read and adds [`cross_tenant_reasons`].
     pub cross_tenant: Option<CrossTenantStatus>,
 }
 
@@ -173,9 +173,6 @@ pub async fn tenant_overview(
                     worsen(&mut health, HealthLevel::Error);
                 }
             }
-        }
-        if let Some(c) = &t.cross_tenant {
-            cross_tenant_reasons(c, &mut reasons, &mut health);
         }
         if !t.enabled {
             worsen(&mut health, HealthLevel::Disabled);

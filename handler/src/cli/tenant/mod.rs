@@ -395,12 +395,27 @@ pub async fn execute(
             )
             .await?;
             // The host's cross-tenant settings, read now for each tenant
-            // (one token, the default read once); a read that fails shows
-            // as unknown with the reason, never fails the list.
+            // (one token, the default read once). A read that fails never
+            // fails the list: the last stored reading is shown with why it
+            // is not fresh, or unknown with the reason.
             if !rows.is_empty() {
                 let mut reader = ctx.cross_tenant_reader().await;
                 for r in &mut rows {
-                    let c = reader.status(r.tenant_id, now).await;
+                    let live = reader.status(r.tenant_id, now).await;
+                    let c = match r.cross_tenant.take() {
+                        Some(stored)
+                            if live.automatic_redemption == crate::domain::Toggle::Unknown
+                                && stored.reason.is_none() =>
+                        {
+                            r.reasons.push(format!(
+                                "cross-tenant settings not read now ({}); showing those read {}",
+                                live.reason.as_deref().unwrap_or("unknown"),
+                                stored.checked_at.format("%Y-%m-%d %H:%M UTC")
+                            ));
+                            stored
+                        }
+                        _ => live,
+                    };
                     tenants::cross_tenant_reasons(&c, &mut r.reasons, &mut r.health);
                     r.cross_tenant = Some(c);
                 }
