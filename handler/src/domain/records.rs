@@ -408,7 +408,8 @@ pub struct AuditEntry {
     #[serde(default)]
     pub target_upn: Option<String>,
     /// `invite`, `patch`, `delete`, `restore`, `disable`, `enable`,
-    /// `photo-put`, `photo-delete`, `group-add`.
+    /// `photo-put`, `photo-delete`, `group-add`; `redeemed` records a
+    /// redemption (no Graph write).
     pub operation: String,
     /// `ok`, `failed`, `dry-run`.
     pub outcome: String,
