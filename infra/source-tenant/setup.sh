@@ -5,8 +5,8 @@
 # source tenant:
 #
 #   az login --tenant <source-tenant-id> --allow-no-subscriptions
-#   ./setup.sh --host-name "Fabrikam" [--app-name NAME] [--group-name NAME | --group-id ID]
-#              [--secret-months 12] [--no-secret]
+#   ./setup.sh --host-name "Fabrikam" [--host-tenant-id ID] [--app-name NAME]
+#              [--group-name NAME | --group-id ID] [--secret-months 12] [--no-secret]
 #
 # What it does (idempotent: re-running reuses the app and the group):
 #   1. an app registration (single tenant) with exactly two Microsoft Graph
@@ -16,6 +16,13 @@
 #   3. a client secret with an expiry date (default 12 months, at most 24);
 #   4. the security group whose members become guests in the host tenant
 #      (or an existing group with --group-id);
+#   *. with --host-tenant-id: the source's side of automatic redemption, the
+#      outbound trust setting "Automatically redeem invitations with the
+#      tenant" for the host (cross-tenant access partner entry for the host,
+#      automaticUserConsentSettings.outboundAllowed = true; the entry is
+#      created if missing). Needs Policy.ReadWrite.CrossTenantAccess, i.e. the
+#      Security Administrator role at least; when refused, the script warns
+#      and names the portal steps (guests then see a consent prompt once);
 #   5. prints what the host administrator needs. The client secret is shown
 #      ONCE, on the terminal only; pass it to the host admin through a
 #      secure channel (not e-mail or chat), never store it in a file.
@@ -33,6 +40,7 @@ APP_NAME="guest-sync source reader"
 GROUP_NAME="guest-sync members"
 GROUP_ID=""
 HOST_NAME=""
+HOST_TENANT_ID=""
 SECRET_MONTHS=12
 CREATE_SECRET=1
 
@@ -40,7 +48,7 @@ die() { echo "error: $*" >&2; exit 1; }
 step() { printf '\n==> %s\n' "$*" >&2; }
 
 usage() {
-  sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,/^set -euo pipefail/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'
   exit "${1:-0}"
 }
 
@@ -50,6 +58,7 @@ while [ $# -gt 0 ]; do
     --group-name) GROUP_NAME="${2:?--group-name needs a value}"; shift 2 ;;
     --group-id) GROUP_ID="${2:?--group-id needs a value}"; shift 2 ;;
     --host-name) HOST_NAME="${2:?--host-name needs a value}"; shift 2 ;;
+    --host-tenant-id) HOST_TENANT_ID="${2:?--host-tenant-id needs a value}"; shift 2 ;;
     --secret-months) SECRET_MONTHS="${2:?--secret-months needs a value}"; shift 2 ;;
     --no-secret) CREATE_SECRET=0; shift ;;
     -h|--help) usage 0 ;;
@@ -67,6 +76,9 @@ fi
 GUID_RE='^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
 if [ -n "$GROUP_ID" ] && ! [[ "$GROUP_ID" =~ $GUID_RE ]]; then
   die "--group-id must be a GUID, got '$GROUP_ID'"
+fi
+if [ -n "$HOST_TENANT_ID" ] && ! [[ "$HOST_TENANT_ID" =~ $GUID_RE ]]; then
+  die "--host-tenant-id must be a GUID (the host tenant's Directory (tenant) ID), got '$HOST_TENANT_ID'"
 fi
 # The secret goes to the terminal only: check there is one before creating it.
 if [ "$CREATE_SECRET" = 1 ] && ! { : >/dev/tty; } 2>/dev/null; then
@@ -160,6 +172,47 @@ else
   step "4/5 Client secret: skipped (--no-secret); create one under Certificates & secrets"
 fi
 
+step "Automatic redemption: outbound trust for the host tenant"
+PORTAL_OUTBOUND="Entra admin center > External Identities > Cross-tenant access settings > Organizational settings > Add organization (the host tenant) > Outbound access > Trust settings > tick 'Automatically redeem invitations with the tenant'"
+AUTO_REDEEM="not set"
+# The source's partner entry for the host: PATCH it, or create it (POST)
+# when Graph answers 404. A refusal is a warning: everything else is done.
+set_outbound_auto_redeem() {
+  local base="https://graph.microsoft.com/v1.0/policies/crossTenantAccessPolicy/partners"
+  local out
+  if out="$(az rest --method GET --url "$base/$HOST_TENANT_ID" 2>&1)"; then
+    if out="$(az rest --method PATCH --url "$base/$HOST_TENANT_ID" \
+        --headers 'Content-Type=application/json' \
+        --body '{"automaticUserConsentSettings":{"outboundAllowed":true}}' 2>&1)"; then
+      AUTO_REDEEM="on (partner entry for $HOST_TENANT_ID updated)"
+    fi
+  else
+    case "$out" in
+      *NotFound*|*"Not Found"*|*404*)
+        if out="$(az rest --method POST --url "$base" \
+            --headers 'Content-Type=application/json' \
+            --body "{\"tenantId\":\"$HOST_TENANT_ID\",\"automaticUserConsentSettings\":{\"outboundAllowed\":true}}" 2>&1)"; then
+          AUTO_REDEEM="on (partner entry for $HOST_TENANT_ID created)"
+        fi ;;
+    esac
+  fi
+  if [ "$AUTO_REDEEM" = "not set" ]; then
+    case "$out" in
+      *Forbidden*|*Authorization_RequestDenied*|*403*)
+        echo "warning: not allowed to change the cross-tenant access settings (sign in as a Security Administrator). Until it is set, guests see a consent prompt at their first sign-in. Set it in the portal: $PORTAL_OUTBOUND" >&2 ;;
+      *)
+        echo "warning: could not set automatic redemption: $out" >&2
+        echo "Set it in the portal: $PORTAL_OUTBOUND" >&2 ;;
+    esac
+  fi
+}
+if [ -z "$HOST_TENANT_ID" ]; then
+  echo "skipped: no --host-tenant-id given. Re-run with --host-tenant-id <host tenant id>, or set it in the portal: $PORTAL_OUTBOUND" >&2
+else
+  set_outbound_auto_redeem
+fi
+echo "automatic redemption (outbound): $AUTO_REDEEM" >&2
+
 step "5/5 Values for the host administrator"
 SECRET_NAME="$(printf '%s' "$TENANT_NAME" | tr 'A-Z' 'a-z' | tr -c 'a-z0-9' '-' | tr -s '-' | sed 's/^-//; s/-$//' | cut -c1-100)-app-secret"
 cat <<EOF
@@ -168,6 +221,7 @@ app (client) id  : $APP_ID
 group id         : $GROUP_ID
 display name     : $TENANT_NAME
 secret expires   : ${EXPIRES:-(create the secret in the portal)}
+auto-redemption  : outbound $AUTO_REDEEM (the host admin sets inbound: infra/host-cross-tenant.sh)
 
 The host administrator runs (and pastes the client secret when asked):
   guest-sync tenant add --tenant-id $TENANT_ID --client-id $APP_ID \\

@@ -52,6 +52,7 @@ async fn source(w: &World, name: &str) -> Source {
         SimCrossTenant {
             inbound_auto_redeem: Some(true),
             b2b_inbound_blocked: None,
+            outbound_auto_redeem: None,
         },
     );
     w.sim.set_policies(w.host, p);
@@ -369,6 +370,7 @@ async fn automatic_redemption_off_warns() {
         SimCrossTenant {
             inbound_auto_redeem: Some(false),
             b2b_inbound_blocked: None,
+            outbound_auto_redeem: None,
         },
     );
     w.sim.set_policies(w.host, p);
@@ -394,6 +396,7 @@ async fn inbound_b2b_blocked_by_default_fails() {
             cross_tenant_default: SimCrossTenant {
                 inbound_auto_redeem: Some(false),
                 b2b_inbound_blocked: Some(true),
+                outbound_auto_redeem: None,
             },
             // No partner entry: the default applies.
             ..SimPolicies::default()

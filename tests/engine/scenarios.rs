@@ -1,6 +1,6 @@
 //! One scenario per sync rule (`docs/design.md`), end to end against the
 //! simulator: the host's final state and the store's records are asserted.
-use guest_sync::devtools::sim::{NewUser, SimConfig};
+use guest_sync::devtools::sim::{NewUser, SimConfig, SimCrossTenant};
 use guest_sync::domain::{
     AttributeMapping, GuestState, Job, MappingSource, RunOutcome, TenantOptions,
 };
@@ -599,4 +599,109 @@ async fn runs_emit_summary_and_guard_events_with_ids_only() {
         !text.contains("@contoso.example"),
         "an address was logged: {text}"
     );
+}
+
+/// Automatic redemption (the host's inbound and the source's outbound
+/// cross-tenant settings both allow it): the invitation answers
+/// `Completed`, so the first reconcile records each guest as accepted at
+/// once, with its date, a `redeemed` audit entry and the run's redeemed
+/// count; neither the redemption job nor the next reconcile counts them
+/// again.
+#[tokio::test]
+async fn auto_redeemed_guests_are_recorded_at_the_first_sync() {
+    let h = H::fast().await;
+    let mut p = h.sim.policies(h.host);
+    p.partners.insert(
+        h.src,
+        SimCrossTenant {
+            inbound_auto_redeem: Some(true),
+            ..Default::default()
+        },
+    );
+    h.sim.set_policies(h.host, p);
+    let mut p = h.sim.policies(h.src);
+    p.partners.insert(
+        h.host,
+        SimCrossTenant {
+            outbound_auto_redeem: Some(true),
+            ..Default::default()
+        },
+    );
+    h.sim.set_policies(h.src, p);
+    let users = h.members(3);
+    let out = h.reconcile().await;
+    assert_eq!((out.counts.created, out.counts.redeemed), (3, 3));
+    for u in &users {
+        let r = h.record(*u).await;
+        assert_eq!(r.state, GuestState::Accepted, "{r:?}");
+        assert!(r.redeemed_at.is_some(), "{r:?}");
+        assert_eq!(s(&h.guest(*u).await, "externalUserState"), Some("Accepted"));
+    }
+    let audit = h.store.list_audit(Some(h.src), 100).await.unwrap();
+    let redeemed: Vec<_> = audit.iter().filter(|a| a.operation == "redeemed").collect();
+    assert_eq!(redeemed.len(), 3, "{audit:?}");
+    assert!(redeemed.iter().all(|a| a.outcome == "ok"
+        && a.detail
+            .as_deref()
+            .is_some_and(|d| d.contains("automatically"))));
+    assert_eq!(h.run(Job::Redemption).await.counts.redeemed, 0);
+    assert_eq!(h.reconcile().await.counts.redeemed, 0);
+}
+
+/// A guest whose record is disabled (its source account disabled) and
+/// who redeems gets its redemption date from the redemption job, with an
+/// audit entry, and stays disabled.
+#[tokio::test]
+async fn a_disabled_guest_that_redeems_gets_its_date_and_stays_disabled() {
+    let h = H::fast().await;
+    let users = h.members(2);
+    h.reconcile().await;
+    h.sim
+        .update_user(h.src, users[0], patch(json!({"accountEnabled": false})));
+    h.reconcile().await;
+    assert_eq!(h.record(users[0]).await.state, GuestState::Disabled);
+    let id = h.record(users[0]).await.host_user_id.unwrap();
+    h.sim.redeem(h.host, id);
+
+    let out = h.run(Job::Redemption).await;
+    assert_eq!(out.counts.redeemed, 1);
+    let r = h.record(users[0]).await;
+    assert_eq!(r.state, GuestState::Disabled);
+    assert!(r.redeemed_at.is_some());
+    assert!(h.record(users[1]).await.redeemed_at.is_none());
+    let audit = h.store.list_audit(Some(h.src), 100).await.unwrap();
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|a| a.operation == "redeemed" && a.source_user_id == Some(users[0]))
+            .count(),
+        1,
+        "{audit:?}"
+    );
+    assert_eq!(h.run(Job::Redemption).await.counts.redeemed, 0);
+    assert_eq!(h.reconcile().await.counts.redeemed, 0);
+    assert_eq!(h.record(users[0]).await.state, GuestState::Disabled);
+}
+
+/// A redemption first seen by a reconcile run's read (the invitation
+/// answered `PendingAcceptance`) is recorded by that run: accepted with its
+/// date, a `redeemed` audit entry and the run's count, once.
+#[tokio::test]
+async fn a_redemption_seen_by_reconcile_is_recorded_and_counted_once() {
+    let h = H::fast().await;
+    let users = h.members(2);
+    assert_eq!(h.reconcile().await.counts.redeemed, 0);
+    let id = h.record(users[0]).await.host_user_id.unwrap();
+    h.sim.redeem(h.host, id);
+    let out = h.reconcile().await;
+    assert_eq!(out.counts.redeemed, 1);
+    let r = h.record(users[0]).await;
+    assert_eq!(r.state, GuestState::Accepted);
+    assert!(r.redeemed_at.is_some());
+    let audit = h.store.list_audit(Some(h.src), 100).await.unwrap();
+    let redeemed: Vec<_> = audit.iter().filter(|a| a.operation == "redeemed").collect();
+    assert_eq!(redeemed.len(), 1, "{audit:?}");
+    assert_eq!(redeemed[0].target_id, Some(id));
+    assert_eq!(h.reconcile().await.counts.redeemed, 0);
+    assert_eq!(h.run(Job::Redemption).await.counts.redeemed, 0);
 }

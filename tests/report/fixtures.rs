@@ -29,6 +29,7 @@ pub fn tenant(n: u32, name: &str, secret_days: Option<i64>) -> SourceTenant {
         created_at: now() - Duration::days(90),
         secret_expires_at: secret_days.map(|d| now() + Duration::days(d)),
         guard: None,
+        cross_tenant: None,
     }
 }
 

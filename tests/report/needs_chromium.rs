@@ -3,7 +3,9 @@
 //! records, or loaded from a SQLite store), names escaped, no overflow.
 use std::collections::HashMap;
 
-use guest_sync::domain::{GuestRecord, GuestState, Job, RunOutcome};
+use guest_sync::domain::{
+    CrossTenantStatus, GuestRecord, GuestState, InboundB2b, Job, RunOutcome, Toggle,
+};
 use guest_sync::report::{render_html, Statistics};
 
 use super::browser::{
@@ -107,6 +109,20 @@ fn assert_numbers(dom: &str, s: &Statistics) {
             )
         );
     }
+    for ts in &s.tenants {
+        assert_eq!(
+            testid(dom, &format!("tenant-{}-auto-redeem", ts.tenant_id)),
+            Some(
+                ts.cross_tenant
+                    .as_ref()
+                    .map(|c| c.automatic_redemption.as_str())
+                    .unwrap_or("unknown")
+                    .to_string()
+            ),
+            "tenant {} automatic redemption",
+            ts.tenant_id
+        );
+    }
     assert_eq!(
         dom.matches("data-testid=\"tenant-row\"").count(),
         s.tenants.len(),
@@ -131,7 +147,15 @@ fn an_empty_store_renders_a_clean_page_with_zero_totals() {
 /// the failed guest are listed under "needs attention", the charts are drawn.
 #[test]
 fn one_tenant_shows_its_numbers_attention_and_charts() {
-    let (ts, gs, runs, audit) = one_tenant();
+    let (mut ts, gs, runs, audit) = one_tenant();
+    // Automatic redemption off (as last read): shown with its hint.
+    ts[0].cross_tenant = Some(CrossTenantStatus {
+        automatic_redemption: Toggle::Off,
+        inbound_b2b: InboundB2b::Allowed,
+        partner_entry: Some(false),
+        reason: None,
+        checked_at: now(),
+    });
     let s = Statistics::compute(&ts, &gs, &runs, &audit, now());
     let html = render_html(&s);
     let l = load(&html, 1280);
@@ -141,6 +165,18 @@ fn one_tenant_shows_its_numbers_attention_and_charts() {
     assert_eq!(testid(&l.dom, "total-accepted"), Some("12".into()));
     assert!(l.dom.contains(r#"data-kind="failedRun""#));
     assert!(l.dom.contains(r#"data-kind="failedGuests""#));
+    let tid = ts[0].tenant_id;
+    assert_eq!(
+        testid(&l.dom, &format!("tenant-{tid}-auto-redeem")),
+        Some("off".into())
+    );
+    let hint = testid_text(&l.dom, &format!("tenant-{tid}-auto-redeem-hint")).unwrap_or_default();
+    assert!(
+        hint.contains("consent prompt") && hint.contains("host-cross-tenant.sh"),
+        "{hint}"
+    );
+    assert!(testid_text(&l.dom, &format!("tenant-{tid}-cross-tenant"))
+        .is_some_and(|t| t.contains("automatic redemption off")));
     for chart in ["chart-redemption", "chart-runs", "chart-tenants"] {
         assert!(
             l.dom.contains(&format!("<svg id=\"{chart}\"")),

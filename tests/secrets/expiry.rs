@@ -20,6 +20,7 @@ fn tenant(id: &str, secret: &str) -> SourceTenant {
         created_at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
         secret_expires_at: None,
         guard: None,
+        cross_tenant: None,
     }
 }
 

@@ -51,6 +51,7 @@ pub fn tenant(name: &str) -> SourceTenant {
         created_at: Utc::now(),
         secret_expires_at: None,
         guard: None,
+        cross_tenant: None,
     }
 }
 

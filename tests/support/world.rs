@@ -352,6 +352,7 @@ impl World {
             created_at: Utc::now(),
             secret_expires_at: None,
             guard: None,
+            cross_tenant: None,
         };
         self.store.put_tenant(&tenant).await.unwrap();
         Source { tenant, generated }

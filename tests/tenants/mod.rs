@@ -2,6 +2,7 @@
 //! `guest-sync tenant …` against the Graph simulator (add, test, list,
 //! enable/disable, remove, secret update, confirm-deprovision), the
 //! connection probe's messages, and the source admin's setup script.
+mod cross_tenant;
 pub mod harness;
 mod onboarding_sim;
 mod setup_script;

@@ -58,53 +58,10 @@ fn setup_script_shows_the_secret_on_the_terminal_only() {
 /// and prints the values and the `tenant add` command for the host admin.
 #[test]
 fn setup_script_runs_against_a_stub_az_cli() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("az.log");
-    let stub = dir.path().join("az");
-    std::fs::write(
-        &stub,
-        r#"#!/usr/bin/env bash
-echo "CALL $*" >> "$AZ_LOG"
-for a in "$@"; do
-  case "$a" in @*) echo "MANIFEST $(tr -d "\n" < "${a#@}")" >> "$AZ_LOG" ;; esac
-done
-case "$*" in
-  "account show"*) echo 2b1f0a6e-7d1c-4a51-9b0e-1c2d3e4f5a6b ;;
-  "rest --method GET"*) echo "Contoso Ltd" ;;
-  "ad app list"*) echo "" ;;
-  "ad app create"*) echo 6f1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e ;;
-  "ad sp list"*) echo "" ;;
-  "ad sp create"*) echo 99999999-0000-4000-8000-000000000001 ;;
-  "ad sp show"*) echo 99999999-0000-4000-8000-000000000002 ;;
-  "rest --method POST"*) echo "{}" ;;
-  "ad group list"*) echo "" ;;
-  "ad group create"*) echo a1b2c3d4-0000-4000-8000-00000000000f ;;
-  *) echo "unexpected az call: $*" >&2; exit 1 ;;
-esac
-"#,
-    )
-    .unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    let path = format!(
-        "{}:{}",
-        dir.path().display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let out = std::process::Command::new("bash")
-        .arg(script())
-        .args(["--host-name", "Fabrikam", "--no-secret"])
-        .env("PATH", path)
-        .env("AZ_LOG", &log)
-        .output()
-        .unwrap();
+    let (out, calls) = run_with_stub_az(&["--host-name", "Fabrikam", "--no-secret"], &[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");
-    let calls = std::fs::read_to_string(&log).unwrap();
     let manifest = calls
         .lines()
         .find(|l| l.starts_with("MANIFEST"))
@@ -136,4 +93,128 @@ esac
     ] {
         assert!(stdout.contains(v), "{v} missing in:\n{stdout}");
     }
+    // Without --host-tenant-id the outbound side is left, with the way to set it.
+    assert!(!calls.contains("crossTenantAccessPolicy"), "{calls}");
+    assert!(stderr.contains("--host-tenant-id"), "{stderr}");
+}
+
+/// With `--host-tenant-id`, the script sets the source's side of automatic
+/// redemption: the partner entry for the host gets
+/// `automaticUserConsentSettings.outboundAllowed = true` (PATCH when it
+/// exists, POST with the tenant id when Graph answers 404).
+#[test]
+fn setup_script_sets_outbound_automatic_redemption_for_the_host() {
+    const HOST: &str = "11111111-1111-4111-8111-111111111111";
+    let args = [
+        "--host-name",
+        "Fabrikam",
+        "--no-secret",
+        "--host-tenant-id",
+        HOST,
+    ];
+    let (out, calls) = run_with_stub_az(&args, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let patch = calls
+        .lines()
+        .find(|l| l.contains("rest --method PATCH"))
+        .unwrap_or_else(|| panic!("no PATCH: {calls}"));
+    assert!(
+        patch.contains(&format!("crossTenantAccessPolicy/partners/{HOST}")),
+        "{patch}"
+    );
+    assert!(
+        patch.contains(r#"{"automaticUserConsentSettings":{"outboundAllowed":true}}"#),
+        "{patch}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("auto-redemption  : outbound on"));
+
+    let (out, calls) = run_with_stub_az(&args, &[("PARTNER_MISSING", "1")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let post = calls
+        .lines()
+        .find(|l| {
+            l.contains("rest --method POST") && l.contains("crossTenantAccessPolicy/partners")
+        })
+        .unwrap_or_else(|| panic!("no POST: {calls}"));
+    assert!(post.contains(&format!(r#""tenantId":"{HOST}""#)), "{post}");
+    assert!(post.contains(r#""outboundAllowed":true"#), "{post}");
+    assert!(!calls.contains("--method PATCH"), "{calls}");
+
+    let bad = run_with_stub_az(
+        &[
+            "--host-name",
+            "F",
+            "--no-secret",
+            "--host-tenant-id",
+            "nope",
+        ],
+        &[],
+    )
+    .0;
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--host-tenant-id must be a GUID"));
+}
+
+/// Runs the script with `args` against a stub `az` that records its calls;
+/// the output and the recorded calls.
+fn run_with_stub_az(args: &[&str], env: &[(&str, &str)]) -> (std::process::Output, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("az.log");
+    let stub = dir.path().join("az");
+    std::fs::write(
+        &stub,
+        r#"#!/usr/bin/env bash
+echo "CALL $*" >> "$AZ_LOG"
+for a in "$@"; do
+  case "$a" in @*) echo "MANIFEST $(tr -d "\n" < "${a#@}")" >> "$AZ_LOG" ;; esac
+done
+case "$*" in
+  "account show"*) echo 2b1f0a6e-7d1c-4a51-9b0e-1c2d3e4f5a6b ;;
+  "rest --method GET --url https://graph.microsoft.com/v1.0/policies/"*)
+    if [ -n "${PARTNER_MISSING:-}" ]; then echo 'ERROR: Not Found({"error":{"code":"ResourceNotFound"}})' >&2; exit 1; fi
+    echo "{}" ;;
+  "rest --method GET"*) echo "Contoso Ltd" ;;
+  "rest --method PATCH"*) echo "" ;;
+  "ad app list"*) echo "" ;;
+  "ad app create"*) echo 6f1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e ;;
+  "ad sp list"*) echo "" ;;
+  "ad sp create"*) echo 99999999-0000-4000-8000-000000000001 ;;
+  "ad sp show"*) echo 99999999-0000-4000-8000-000000000002 ;;
+  "rest --method POST"*) echo "{}" ;;
+  "ad group list"*) echo "" ;;
+  "ad group create"*) echo a1b2c3d4-0000-4000-8000-00000000000f ;;
+  *) echo "unexpected az call: $*" >&2; exit 1 ;;
+esac
+"#,
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let path = format!(
+        "{}:{}",
+        dir.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut cmd = std::process::Command::new("bash");
+    cmd.arg(script())
+        .args(args)
+        .env("PATH", path)
+        .env("AZ_LOG", &log);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let calls = std::fs::read_to_string(&log).unwrap_or_default();
+    (out, calls)
 }

@@ -402,6 +402,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             created_at: start_wall,
             secret_expires_at: Some(expires),
             guard: None,
+            cross_tenant: None,
         })
         .await?;
     let tenant = app

@@ -310,6 +310,7 @@ mod tests {
             created_at: chrono::Utc::now(),
             secret_expires_at: None,
             guard: None,
+            cross_tenant: None,
         }
     }
 

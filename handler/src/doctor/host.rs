@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::config::secret;
 use super::{Check, Parts, Report};
 use crate::domain::{AnchorAttribute, Guid, SourceTenant};
+use crate::graph::cross_tenant::{read_inbound, B2bAccess, DefaultPolicy, PolicyReadError};
 use crate::graph::{AadstsCode, AppCredentials, GraphError, TenantGraph};
 
 /// An application role and the roles that include it.
@@ -362,24 +363,21 @@ async fn anchor(host: &TenantGraph, a: Option<&AnchorAttribute>, app: Guid, r: &
 }
 
 /// The inbound settings of one cross-tenant access configuration: the
-/// partner's own where set, else the default's.
+/// partner's own where set, else the default's (read by
+/// [`crate::graph::cross_tenant::read_inbound`], shared with `tenant add`).
 async fn cross_tenant(
     host: &TenantGraph,
     partner: Guid,
-    default: &mut Option<Result<Value, String>>,
+    default: &mut DefaultPolicy,
     r: &mut Report,
 ) {
     let id_b2b = format!("source.{partner}.b2b-inbound");
     let id_auto = format!("source.{partner}.auto-redeem");
     let title_b2b = format!("inbound B2B collaboration from {partner}");
     let title_auto = format!("automatic redemption for {partner}");
-    let own = match host
-        .get_policy(&["crossTenantAccessPolicy", "partners", &partner.to_string()])
-        .await
-    {
-        Ok(v) => Some(v),
-        Err(GraphError::NotFound { .. }) => None,
-        Err(e) => {
+    let p = match read_inbound(host, partner, default).await {
+        Ok(p) => p,
+        Err(PolicyReadError::Partner(e)) => {
             r.push(unreadable(
                 &id_b2b,
                 &title_b2b,
@@ -389,100 +387,60 @@ async fn cross_tenant(
             ));
             return;
         }
-    };
-    let inherited = |v: &Option<Value>, key: &str| {
-        v.as_ref()
-            .and_then(|v| v.get(key))
-            .filter(|x| !x.is_null())
-            .cloned()
-    };
-    let mut b2b = inherited(&own, "b2bCollaborationInbound");
-    let mut auto = own
-        .as_ref()
-        .and_then(|v| v.pointer("/automaticUserConsentSettings/inboundAllowed"))
-        .and_then(Value::as_bool);
-    if b2b.is_none() || auto.is_none() {
-        if default.is_none() {
-            *default = Some(
-                host.get_policy(&["crossTenantAccessPolicy", "default"])
-                    .await
-                    .map_err(|e| e.to_string()),
-            );
+        Err(PolicyReadError::Default(e)) => {
+            r.push(Check::warn(
+                id_b2b,
+                title_b2b,
+                format!("the default cross-tenant access policy could not be read: {e}"),
+                format!(
+                    "grant the host app {} (admin consent), or check it in the Entra admin center",
+                    READ_POLICY.name
+                ),
+            ));
+            return;
         }
-        match default.as_ref() {
-            Some(Ok(d)) => {
-                let d = Some(d.clone());
-                b2b = b2b.or_else(|| inherited(&d, "b2bCollaborationInbound"));
-                auto = auto.or_else(|| {
-                    d.as_ref()
-                        .and_then(|v| v.pointer("/automaticUserConsentSettings/inboundAllowed"))
-                        .and_then(Value::as_bool)
-                });
-            }
-            Some(Err(e)) => {
-                r.push(Check::warn(
-                    id_b2b,
-                    title_b2b,
-                    format!("the default cross-tenant access policy could not be read: {e}"),
-                    format!("grant the host app {} (admin consent), or check it in the Entra admin center", READ_POLICY.name),
-                ));
-                return;
-            }
-            None => {}
-        }
-    }
-    let whose = if own.is_some() {
+    };
+    let whose = if p.own_entry {
         "the partner's own settings"
     } else {
         "the default settings (no partner entry)"
     };
     let where_ = format!("Entra admin center > External Identities > Cross-tenant access settings > Organizational settings > {partner} (add the organization if missing) > Inbound access");
-    r.push(b2b_check(b2b.as_ref(), id_b2b, title_b2b, whose, &where_));
-    r.push(match auto {
-        Some(true) => Check::ok(id_auto, title_auto, format!("inbound automatic redemption is allowed ({whose})")),
-        _ => Check::warn(
+    r.push(b2b_check(p.b2b_access(), id_b2b, title_b2b, whose, &where_));
+    r.push(if p.auto_redeem() {
+        Check::ok(id_auto, title_auto, format!("inbound automatic redemption is allowed ({whose})"))
+    } else {
+        Check::warn(
             id_auto,
             title_auto,
             format!("inbound automatic redemption is off ({whose}): guests must redeem their invitation by hand (a consent prompt at first sign-in)"),
-            format!("{where_} > Trust settings: tick \"Automatically redeem invitations with the tenant\"; the source tenant ticks the same in its outbound settings for the host"),
-        ),
+            format!("{where_} > Trust settings: tick \"Automatically redeem invitations with the tenant\" (or run infra/host-cross-tenant.sh); the source tenant ticks the same in its outbound settings for the host (infra/source-tenant/setup.sh does)"),
+        )
     });
 }
 
 /// Inbound B2B collaboration: blocked for all users fails, limited to or
 /// blocked for some users warns.
-fn b2b_check(b2b: Option<&Value>, id: String, title: String, whose: &str, where_: &str) -> Check {
-    let ug = b2b.and_then(|v| v.get("usersAndGroups"));
-    let access = ug
-        .and_then(|v| v.get("accessType"))
-        .and_then(Value::as_str)
-        .unwrap_or("allowed");
-    let all_users = ug
-        .and_then(|v| v.get("targets"))
-        .and_then(Value::as_array)
-        .is_none_or(|ts| {
-            ts.iter()
-                .any(|t| t.get("target").and_then(Value::as_str) == Some("AllUsers"))
-        });
-    match (access, all_users) {
-        ("blocked", true) => Check::fail(
+fn b2b_check(access: B2bAccess, id: String, title: String, whose: &str, where_: &str) -> Check {
+    match access {
+        B2bAccess::BlockedAll => Check::fail(
             id,
             title,
             format!("blocked for all users ({whose}): invitations of this tenant's users are refused"),
             format!("{where_} > B2B collaboration: allow access for all users (or the synced group)"),
         ),
-        ("blocked", false) => Check::warn(
+        B2bAccess::BlockedSome => Check::warn(
             id,
             title,
             format!("blocked for some users or groups ({whose}): their invitations are refused"),
             format!("{where_} > B2B collaboration: check the blocked users and groups"),
         ),
-        (_, false) => Check::warn(
+        B2bAccess::AllowedSome => Check::warn(
             id,
             title,
             format!("allowed only for some users or groups ({whose}): other members' invitations are refused"),
             format!("{where_} > B2B collaboration: allow all users, or make sure the synced group is among the allowed ones"),
         ),
-        _ => Check::ok(id, title, format!("allowed for all users ({whose})")),
+        B2bAccess::AllowedAll => Check::ok(id, title, format!("allowed for all users ({whose})")),
     }
 }

@@ -4,10 +4,13 @@
 //! - [`anchor`]: the ownership anchor written on every guest we create.
 //! - [`records`]: what the store keeps (tenants, guests, runs, audit) and the
 //!   queue work item.
+//! - [`cross_tenant`]: the host's cross-tenant access settings per source
+//!   tenant, as last read.
 //! - [`policy`]: per-tenant options (attribute mapping, invite address, ...).
 //! - [`profile`]: wanted profile values, field-level diffs.
 //! - [`plan`]: the planner, `plan(source, tracked, host, policy) -> Plan`.
 pub mod anchor;
+pub mod cross_tenant;
 pub mod ids;
 pub mod json;
 pub mod plan;
@@ -16,6 +19,7 @@ pub mod profile;
 pub mod records;
 
 pub use anchor::{Anchor, AnchorAttribute, AnchorWrite};
+pub use cross_tenant::{CrossTenantStatus, InboundB2b, Toggle};
 pub use ids::{Guid, IdError, SecretName};
 pub use policy::{
     AttributeMapping, DeprovisionMode, InviteAddress, MappingSource, SponsorOptions, TenantOptions,

@@ -94,6 +94,11 @@ pub struct SourceTenant {
     /// confirm-deprovision`).
     #[serde(default)]
     pub guard: Option<GuardHold>,
+    /// The host's cross-tenant access settings for this tenant (automatic
+    /// redemption, inbound B2B) as last read by `tenant add`/`test` or the
+    /// daily job; None until read.
+    #[serde(default)]
+    pub cross_tenant: Option<super::cross_tenant::CrossTenantStatus>,
 }
 
 /// A tripped deprovision guard, waiting for an administrator.
@@ -452,7 +457,8 @@ pub struct AuditEntry {
     #[serde(default)]
     pub target_upn: Option<String>,
     /// `invite`, `patch`, `delete`, `restore`, `disable`, `enable`,
-    /// `photo-put`, `photo-delete`, `group-add`.
+    /// `photo-put`, `photo-delete`, `group-add`; `redeemed` records a
+    /// redemption (no Graph write).
     pub operation: String,
     /// `ok`, `failed`, `dry-run`.
     pub outcome: String,

@@ -126,6 +126,18 @@ fn audit_op_for_patch(ch: &Changes) -> &'static str {
     }
 }
 
+/// Whether this action is where the guest's redemption is first recorded:
+/// an invitation answered `Completed`, or a guest we knew (linked, no
+/// redemption date) that now has one, whatever its state (a disabled guest
+/// can redeem too).
+fn newly_redeemed(old: Option<&GuestRecord>, rec: &GuestRecord, kind: &ActionKind) -> bool {
+    rec.redeemed_at.is_some()
+        && match kind {
+            ActionKind::Invite { .. } => old.is_none_or(|o| o.redeemed_at.is_none()),
+            _ => old.is_some_and(|o| o.redeemed_at.is_none() && o.host_user_id.is_some()),
+        }
+}
+
 impl Executor {
     fn audit(
         &self,
@@ -416,8 +428,8 @@ impl Executor {
                     redirect_url: self.redirect_url.clone(),
                     user_type: user_type.clone(),
                 };
-                let id = match w.invite(&req).await {
-                    Ok(id) => id,
+                let inv = match w.invite(&req).await {
+                    Ok(inv) => inv,
                     Err(e) if ownership::is_member_conflict(&e) => {
                         let why = "Graph refused the invitation: the address belongs to an internal member of the host".to_string();
                         return self
@@ -430,9 +442,20 @@ impl Executor {
                         return self.failed(a, pending, audit, e).await;
                     }
                 };
+                let id = inv.user_id;
                 audit.push(self.audit(a, "invite", Some(id), Ok(()), None));
                 rec.host_user_id = Some(id).filter(|i| !i.as_uuid().is_nil());
                 pending.host_user_id = rec.host_user_id;
+                // Automatic redemption: the answer already says redeemed;
+                // recorded now rather than by the redemption job.
+                if inv.status.eq_ignore_ascii_case("Completed") {
+                    rec.redeemed_at = Some(now);
+                    if rec.state == GuestState::Invited {
+                        rec.state = GuestState::Accepted;
+                    }
+                    pending.redeemed_at = rec.redeemed_at;
+                    pending.state = rec.state;
+                }
                 // The id is stored before anything else happens to the guest.
                 self.put(&pending).await?;
                 self.log(std::mem::take(&mut audit)).await?;
@@ -542,9 +565,19 @@ impl Executor {
             }
             ActionKind::Release { .. } | ActionKind::RecordOnly { .. } => {}
         }
-        if old.is_some_and(|o| o.state == GuestState::Invited) && rec.state == GuestState::Accepted
-        {
+        if newly_redeemed(old, &rec, &a.kind) {
             counts.redeemed += 1;
+            audit.push(self.audit(
+                a,
+                "redeemed",
+                rec.host_user_id,
+                Ok(()),
+                Some(if matches!(a.kind, ActionKind::Invite { .. }) {
+                    "redeemed automatically: the invitation answered Completed".to_string()
+                } else {
+                    "the guest shows externalUserState Accepted".to_string()
+                }),
+            ));
         }
         if carries_anchor(a) && self.anchor_refused() {
             // Written without it: the next run tries again.

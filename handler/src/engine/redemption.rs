@@ -1,11 +1,16 @@
-//! The redemption job: invited guests who redeemed become `accepted`, and
-//! the display name redemption overwrote is re-applied.
+//! The redemption job: invited guests who redeemed become `accepted` (a
+//! disabled guest who redeemed gets its date and stays disabled), each with
+//! a `redeemed` audit entry, and the display name redemption overwrote is
+//! re-applied. Guests redeemed automatically at invitation are recorded by
+//! the reconcile run that invited them.
 use std::collections::BTreeSet;
 
 use futures::{FutureExt, StreamExt};
 
 use crate::domain::plan::{self, HostPicture, PlanPolicy, SourcePicture, SourceUser};
-use crate::domain::{GuestRecord, GuestState, Guid, RunCounts, RunOutcome, SourceTenant};
+use crate::domain::{
+    AuditEntry, GuestRecord, GuestState, Guid, RunCounts, RunOutcome, SourceTenant,
+};
 
 use super::read::{host_select, source_select, to_host_guest, to_source_user};
 use super::run::{executor, writer};
@@ -31,7 +36,7 @@ pub(super) async fn redemption(
         .map_err(SyncError::Store)?;
     let waiting: BTreeSet<Guid> = records
         .iter()
-        .filter(|r| r.state == GuestState::Invited)
+        .filter(|r| plan::awaits_redemption(r))
         .filter_map(|r| r.host_user_id)
         .collect();
     progress.phase("redemption", Some(waiting.len() as u64));
@@ -58,8 +63,28 @@ pub(super) async fn redemption(
     counts.redeemed = redeemed.len() as u64;
     let persist = !ctx.dry_run;
     if persist {
+        let mut audit = Vec::new();
         for r in &redeemed {
-            mark_accepted(ctx, r).await?;
+            if mark_accepted(ctx, r).await? {
+                audit.push(AuditEntry {
+                    at: ctx.clock.now(),
+                    run_id,
+                    source_tenant_id: r.source_tenant_id,
+                    source_user_id: Some(r.source_user_id),
+                    target_id: r.host_user_id,
+                    target_upn: r.host_upn.clone(),
+                    operation: "redeemed".into(),
+                    outcome: "ok".into(),
+                    detail: Some("the guest shows externalUserState Accepted".into()),
+                    client_request_id: None,
+                });
+            }
+        }
+        if !audit.is_empty() {
+            ctx.store
+                .append_audit(&audit)
+                .await
+                .map_err(SyncError::Store)?;
         }
     }
     // Re-apply the profile (display name) of the guests that just redeemed.
@@ -146,10 +171,11 @@ pub(super) async fn redemption(
     })
 }
 
-/// Stores a redemption: only the state and date change, with optimistic
+/// Stores a redemption: only the state (`invited` becomes `accepted`; a
+/// `disabled` record keeps its state) and the date change, with optimistic
 /// concurrency so a reconcile or photo job writing the same record at the
-/// same time loses nothing.
-async fn mark_accepted(ctx: &SyncContext, r: &GuestRecord) -> Result<(), SyncError> {
+/// same time loses nothing. True when this call recorded it.
+async fn mark_accepted(ctx: &SyncContext, r: &GuestRecord) -> Result<bool, SyncError> {
     for _ in 0..5 {
         let Some(v) = ctx
             .store
@@ -157,19 +183,21 @@ async fn mark_accepted(ctx: &SyncContext, r: &GuestRecord) -> Result<(), SyncErr
             .await
             .map_err(SyncError::Store)?
         else {
-            return Ok(());
+            return Ok(false);
         };
-        if v.record.state != GuestState::Invited || v.record.host_user_id != r.host_user_id {
-            return Ok(());
+        if !plan::awaits_redemption(&v.record) || v.record.host_user_id != r.host_user_id {
+            return Ok(false);
         }
         let mut rec = v.record;
-        rec.state = GuestState::Accepted;
+        if rec.state == GuestState::Invited {
+            rec.state = GuestState::Accepted;
+        }
         rec.redeemed_at = r.redeemed_at;
         match ctx.store.put_guest_if(&rec, Some(&v.version)).await {
-            Ok(_) => return Ok(()),
+            Ok(_) => return Ok(true),
             Err(crate::store::StoreError::Conflict(_)) => continue,
             Err(e) => return Err(SyncError::Store(e)),
         }
     }
-    Ok(())
+    Ok(false)
 }

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use crate::domain::{AnchorAttribute, Guid};
-use crate::graph::{GraphError, GraphUser, InviteRequest, TenantGraph};
+use crate::graph::{GraphError, GraphUser, Invitation, InviteRequest, TenantGraph};
 
 /// The writes the engine makes in the host tenant. [`GraphWriter`] makes
 /// them; [`DryRunWriter`] only pretends.
@@ -16,8 +16,10 @@ pub trait HostWriter: Send + Sync {
     fn outcome_label(&self) -> &'static str;
     /// Whether guest records and tenant state may be stored (false in dry run).
     fn persists(&self) -> bool;
-    /// Invites without an e-mail; returns the guest's object id.
-    async fn invite(&self, req: &InviteRequest) -> Result<Guid, GraphError>;
+    /// Invites without an e-mail; returns the answer: the guest's object
+    /// id and the invitation's `status` (`Completed` when the guest was
+    /// redeemed at once: automatic redemption).
+    async fn invite(&self, req: &InviteRequest) -> Result<Invitation, GraphError>;
     /// `PATCH /users/{id}` with exactly these properties.
     async fn patch_user(&self, id: Guid, patch: &Map<String, Value>) -> Result<(), GraphError>;
     /// Soft delete; an already deleted user is success.
@@ -62,8 +64,8 @@ impl HostWriter for GraphWriter {
     fn persists(&self) -> bool {
         true
     }
-    async fn invite(&self, req: &InviteRequest) -> Result<Guid, GraphError> {
-        self.0.invite(req).await.map(|i| i.user_id)
+    async fn invite(&self, req: &InviteRequest) -> Result<Invitation, GraphError> {
+        self.0.invite(req).await
     }
     async fn patch_user(&self, id: Guid, patch: &Map<String, Value>) -> Result<(), GraphError> {
         self.0.patch_user(id, patch).await
@@ -128,8 +130,12 @@ impl HostWriter for DryRunWriter {
     fn persists(&self) -> bool {
         false
     }
-    async fn invite(&self, _req: &InviteRequest) -> Result<Guid, GraphError> {
-        Ok(Guid::from_uuid(uuid::Uuid::nil()))
+    async fn invite(&self, _req: &InviteRequest) -> Result<Invitation, GraphError> {
+        Ok(Invitation {
+            user_id: Guid::from_uuid(uuid::Uuid::nil()),
+            status: "PendingAcceptance".into(),
+            redeem_url: None,
+        })
     }
     async fn users_with_address(
         &self,

@@ -15,12 +15,15 @@
 //!   patches, delete/restore, photos, group membership).
 //! - [`batch`]: `$batch` with per-item results and per-item retries.
 //! - [`models`]: [`GraphUser`] and friends.
+//! - [`cross_tenant`]: a tenant's cross-tenant access settings for one
+//!   partner (partner entry, inherited default).
 //! - [`stats`]: counters the engine and the benchmark read.
 //!
 //! Design notes (pacing, retries, errors): docs/graph-client.md.
 pub mod auth;
 pub mod batch;
 pub mod config;
+pub mod cross_tenant;
 pub mod error;
 pub mod http;
 pub mod models;

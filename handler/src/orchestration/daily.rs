@@ -1,5 +1,7 @@
 //! The daily checks the redemption timer runs besides fanning out: the
-//! secret-expiry check and retention. Problems are logged and returned as
+//! secret-expiry check, the host's cross-tenant access settings of each
+//! source tenant (automatic redemption, inbound B2B; stored on the tenant
+//! for the report) and retention. Problems are logged and returned as
 //! lines for the invocation's logs; they never fail the timer.
 use chrono::{DateTime, Utc};
 
@@ -26,6 +28,16 @@ pub async fn run(app: &App, now: DateTime<Utc>) -> Vec<String> {
                 .unwrap_or_default()
         ));
     }
+    logs.extend(
+        crate::tenants::cross_tenant::refresh_all(
+            app.store.as_ref(),
+            &app.settings,
+            app.secrets.as_ref(),
+            &app.graph,
+            now,
+        )
+        .await,
+    );
     let days = app.settings.retention_days;
     let before = now - chrono::Duration::days(days as i64);
     match app.store.prune(before).await {

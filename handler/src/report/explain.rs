@@ -375,10 +375,14 @@ pub fn reasons(
                     .to_string(),
             )
         }
-        GuestState::Invited => out.push(
-            "invited: the invitation is not redeemed yet; the redemption job records it when it is"
-                .to_string(),
-        ),
+        GuestState::Invited => out.push(format!(
+            "invited: the invitation is not redeemed yet; the redemption job records it when it is{}",
+            match tenant.cross_tenant.as_ref().map(|c| c.automatic_redemption) {
+                Some(crate::domain::Toggle::On) => "; the host allows automatic redemption for this tenant, so the source's outbound side is probably not set (infra/source-tenant/setup.sh --host-tenant-id)",
+                Some(crate::domain::Toggle::Off) => "; automatic redemption is off for this tenant (as last read): the guest redeems through a consent prompt at first sign-in",
+                _ => "",
+            }
+        )),
         GuestState::Accepted => out.push(format!(
             "accepted{}: the guest is live and synced",
             record

@@ -504,6 +504,54 @@ fn secret_text(t: &TenantStats) -> String {
     }
 }
 
+/// The host's automatic redemption for a tenant: on, off or unknown, as
+/// last read (`data-value`), with inbound B2B blocked flagged.
+fn auto_redeem_span(t: &TenantStats) -> Markup {
+    let tid = t.tenant_id;
+    let v = t
+        .cross_tenant
+        .as_ref()
+        .map(|c| c.automatic_redemption.as_str())
+        .unwrap_or("unknown");
+    let class = match v {
+        "on" => "ok",
+        "off" => "warning",
+        _ => "unknown",
+    };
+    let blocked = t
+        .cross_tenant
+        .as_ref()
+        .is_some_and(|c| c.inbound_b2b == crate::domain::InboundB2b::Blocked);
+    html! {
+        span class=(class) data-testid=(format!("tenant-{tid}-auto-redeem")) data-value=(v) { (v) }
+        @if blocked { br; span.failed data-testid=(format!("tenant-{tid}-b2b-blocked")) { "inbound B2B blocked" } }
+    }
+}
+
+/// Under a tenant's cards: what its cross-tenant settings mean, with the
+/// fix when automatic redemption is not on.
+fn cross_tenant_note(t: &TenantStats) -> Markup {
+    let tid = t.tenant_id;
+    html! {
+        @match &t.cross_tenant {
+            Some(c) => {
+                p.note data-testid=(format!("tenant-{tid}-cross-tenant")) {
+                    (c.summary()) "; checked " (c.checked_at.format("%Y-%m-%d %H:%M")) " UTC."
+                }
+                @if let Some(h) = c.hint() {
+                    p.note data-testid=(format!("tenant-{tid}-auto-redeem-hint")) { "Hint: " (h) "." }
+                }
+            }
+            None => {
+                p.note data-testid=(format!("tenant-{tid}-auto-redeem-hint")) {
+                    "Hint: the host's cross-tenant access settings for this tenant have not been read yet ("
+                    code { "guest-sync tenant test" } " or the daily check reads them)."
+                }
+            }
+        }
+    }
+}
+
 fn tenants_section(tenants: &[TenantStats]) -> Markup {
     html! {
         section #tenants {
@@ -515,7 +563,7 @@ fn tenants_section(tenants: &[TenantStats]) -> Markup {
                     thead { tr {
                         th { "Tenant" } th { "Enabled" } th.n { "Managed" } th.n { "Invited" } th.n { "Accepted" }
                         th.n { "Redemption" } th.n { "Disabled" } th.n { "Deprovisioned" } th.n { "Adopted" }
-                        th.n { "Failed" } th { "Secret" } th { "Last reconcile" } th { "Last photos" } th { "Last redemption" }
+                        th.n { "Failed" } th { "Secret" } th { "Auto-redeem" } th { "Last reconcile" } th { "Last photos" } th { "Last redemption" }
                     } }
                     tbody {
                         @for t in tenants {
@@ -540,6 +588,7 @@ fn tenants_section(tenants: &[TenantStats]) -> Markup {
                                         data-value=(t.secret.days_left.map(|d| d.to_string()).unwrap_or_default())
                                         data-level=(t.secret.level.as_str()) { (secret_text(t)) }
                                 }
+                                td { (auto_redeem_span(t)) }
                                 @for job in Job::ALL {
                                     (last_run_cell(&tid, job, t.last_runs.iter().find(|r| r.job == job)))
                                 }
@@ -637,7 +686,9 @@ fn tenant_details_section(stats: &Statistics) -> Markup {
                             }
                             div.card { div.label { "Redemption" } div.num { (rate(g.redemption_rate)) } }
                             div.card { div.label { "Secret" } div.num { span class=(t.secret.level.as_str()) { (secret_text(t)) } } }
+                            div.card { div.label { "Automatic redemption" } div.num { (auto_redeem_span(t)) } }
                         }
+                        (cross_tenant_note(t))
                         div.links {
                             a href=(format!("#tenant={tid}")) { "Search this tenant's guests" }
                             a href=(format!("#audit-tenant={tid}")) { "This tenant's audit trail" }

@@ -9,6 +9,9 @@
 //! - [`test_tenant`], [`set_enabled`], [`remove_tenant`],
 //!   [`confirm_deprovision`], [`update_secret`], [`tenant_overview`].
 //! - [`probe`]: the connection test itself.
+//! - [`cross_tenant`]: the host's cross-tenant access settings per tenant
+//!   (automatic redemption, inbound B2B), read with the host app.
+pub mod cross_tenant;
 pub mod guests;
 mod overview;
 pub mod probe;
@@ -21,7 +24,7 @@ use crate::secrets::{SecretError, SecretSource, SecretString};
 use crate::store::{Store, StoreError};
 
 pub use guests::release_guest;
-pub use overview::{tenant_overview, HealthLevel, LastRun, TenantRow};
+pub use overview::{cross_tenant_reasons, tenant_overview, HealthLevel, LastRun, TenantRow};
 pub use probe::{ConnectionProblem, ConnectionReport, SourceProbe};
 
 /// Why an onboarding operation failed. Messages name the bad input and say
@@ -56,6 +59,12 @@ pub enum OnboardingError {
     NoGuest { tenant: Guid, user: Guid },
     #[error("the guest of source user {user} is not held by the host (state {state}); nothing to release")]
     NotHeld { user: Guid, state: &'static str },
+    #[error("the host tenant blocks inbound B2B collaboration for tenant {tenant} ({whose}): its users could never sign in as guests, so nothing was registered; {fix}")]
+    B2bBlocked {
+        tenant: Guid,
+        whose: &'static str,
+        fix: &'static str,
+    },
 }
 
 // Manual `From`s: the wrapped error is part of the message, not a
@@ -230,6 +239,26 @@ pub struct AddReport {
     pub secret_written: bool,
 }
 
+/// Refuses a tenant whose users the host blocks (inbound B2B collaboration
+/// blocked for all users, in the partner entry or inherited from the
+/// default): `tenant add` checks this before anything is written.
+pub fn check_inbound(
+    tenant: Guid,
+    s: &crate::domain::CrossTenantStatus,
+) -> Result<(), OnboardingError> {
+    if s.inbound_b2b == crate::domain::InboundB2b::Blocked {
+        return Err(OnboardingError::B2bBlocked {
+            tenant,
+            whose: match s.partner_entry {
+                Some(true) => "in its partner entry, or in the default settings the entry inherits",
+                _ => "in the default settings: the host has no partner entry for it",
+            },
+            fix: crate::domain::cross_tenant::B2B_BLOCKED_FIX,
+        });
+    }
+    Ok(())
+}
+
 /// Registers a source tenant.
 ///
 /// Order: the connection is tested first with the secret in hand (given on
@@ -292,6 +321,7 @@ pub async fn add_tenant(
         created_at: now,
         secret_expires_at: expires,
         guard: None,
+        cross_tenant: None,
     };
     ob.store.put_tenant(&tenant).await?;
     tracing::info!(tenant_id = %tenant.tenant_id, group_id = %tenant.group_id, tested = connection.is_some(), "source tenant registered");

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::domain::{Guid, RunOutcome, SecretName};
+use crate::domain::{CrossTenantStatus, Guid, InboundB2b, RunOutcome, SecretName};
 use crate::secrets::expiry::{classify, ExpiryLevel};
 use crate::secrets::{SecretError, SecretSource};
 use crate::store::Store;
@@ -62,6 +62,10 @@ pub struct TenantRow {
     pub secret_days_left: Option<i64>,
     /// The newest run: job, outcome, when it started.
     pub last_run: Option<LastRun>,
+    /// The host's cross-tenant access settings for the tenant (automatic
+    /// redemption, inbound B2B) as stored on the record; `tenant list`
+    /// replaces it with a live read and adds [`cross_tenant_reasons`].
+    pub cross_tenant: Option<CrossTenantStatus>,
 }
 
 /// The newest run of a tenant.
@@ -191,7 +195,33 @@ pub async fn tenant_overview(
             secret_expires_at: expires,
             secret_days_left: days_left,
             last_run,
+            cross_tenant: t.cross_tenant,
         });
     }
     Ok(rows)
+}
+
+/// What the host's cross-tenant settings add to a tenant's health: inbound
+/// B2B blocked is an error (no guest of the tenant can sign in), limited a
+/// warning. Automatic redemption off is not a health problem (guests then
+/// see a consent prompt); `tenant list` shows it in its own column.
+pub fn cross_tenant_reasons(
+    c: &CrossTenantStatus,
+    reasons: &mut Vec<String>,
+    health: &mut HealthLevel,
+) {
+    match c.inbound_b2b {
+        InboundB2b::Blocked => {
+            reasons.push(format!(
+                "inbound B2B collaboration is blocked for this tenant: {}",
+                crate::domain::cross_tenant::B2B_BLOCKED_FIX
+            ));
+            worsen(health, HealthLevel::Error);
+        }
+        InboundB2b::Limited => {
+            reasons.push("inbound B2B collaboration is limited to some users or groups: make sure the synced group is allowed (guest-sync doctor)".into());
+            worsen(health, HealthLevel::Warning);
+        }
+        InboundB2b::Allowed | InboundB2b::Unknown => {}
+    }
 }

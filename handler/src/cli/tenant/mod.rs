@@ -28,7 +28,7 @@ use crate::settings::Settings;
 use crate::store::Store;
 use crate::tenants::{self, GuestDisposition, Onboarding, RemoveOutcome, SourceProbe, TenantInput};
 
-use output::{print_connection, print_json, print_table};
+use output::{print_connection, print_cross_tenant, print_json, print_table};
 
 /// Arguments of `guest-sync tenant`.
 #[derive(Debug, Args)]
@@ -218,6 +218,18 @@ impl TenantContext {
         })
     }
 
+    /// Reads the host's cross-tenant access settings with the host app
+    /// (unknown, with the reason, when the host settings or its secret are
+    /// missing).
+    async fn cross_tenant_reader(&self) -> tenants::cross_tenant::HostPolicyReader {
+        tenants::cross_tenant::HostPolicyReader::new(
+            self.settings.as_ref(),
+            self.secrets.as_ref(),
+            None,
+        )
+        .await
+    }
+
     fn onboarding(&self) -> Onboarding<'_> {
         Onboarding {
             store: self.store.as_ref(),
@@ -334,12 +346,26 @@ pub async fn execute(
                     )?;
                 }
             }
-            let rep = tenants::add_tenant(&ob, t, secret, a.skip_test, now).await?;
+            // The host's side first: a tenant whose users the host blocks
+            // is refused before anything is tested or written.
+            let cross = ctx
+                .cross_tenant_reader()
+                .await
+                .status(t.tenant_id, now)
+                .await;
+            tenants::check_inbound(t.tenant_id, &cross)?;
+            let id = t.tenant_id;
+            let mut rep = tenants::add_tenant(&ob, t, secret, a.skip_test, now).await?;
+            tenants::cross_tenant::store_status(ctx.store.as_ref(), id, cross.clone()).await?;
+            rep.tenant.cross_tenant = Some(cross);
             if a.json {
                 return print_json(out, &rep);
             }
             if let Some(c) = &rep.connection {
                 print_connection(out, c)?;
+            }
+            if let Some(c) = &rep.tenant.cross_tenant {
+                print_cross_tenant(out, c)?;
             }
             if rep.secret_written {
                 writeln!(
@@ -361,13 +387,39 @@ pub async fn execute(
         }
         TenantCommand::List(a) => {
             let probe = a.live.then_some(&ctx.probe);
-            let rows = tenants::tenant_overview(
+            let mut rows = tenants::tenant_overview(
                 ctx.store.as_ref(),
                 Some(ctx.secrets.as_ref()),
                 probe,
                 now,
             )
             .await?;
+            // The host's cross-tenant settings, read now for each tenant
+            // (one token, the default read once). A read that fails never
+            // fails the list: the last stored reading is shown with why it
+            // is not fresh, or unknown with the reason.
+            if !rows.is_empty() {
+                let mut reader = ctx.cross_tenant_reader().await;
+                for r in &mut rows {
+                    let live = reader.status(r.tenant_id, now).await;
+                    let c = match r.cross_tenant.take() {
+                        Some(stored)
+                            if live.automatic_redemption == crate::domain::Toggle::Unknown
+                                && stored.reason.is_none() =>
+                        {
+                            r.reasons.push(format!(
+                                "cross-tenant settings not read now ({}); showing those read {}",
+                                live.reason.as_deref().unwrap_or("unknown"),
+                                stored.checked_at.format("%Y-%m-%d %H:%M UTC")
+                            ));
+                            stored
+                        }
+                        _ => live,
+                    };
+                    tenants::cross_tenant_reasons(&c, &mut r.reasons, &mut r.health);
+                    r.cross_tenant = Some(c);
+                }
+            }
             if a.json {
                 print_json(out, &rows)?;
             } else {
@@ -377,11 +429,19 @@ pub async fn execute(
         TenantCommand::Test(a) => {
             let id = parse_id(&a.tenant_id)?;
             let r = tenants::test_tenant(&ob, id).await?;
+            let cross = ctx.cross_tenant_reader().await.status(id, now).await;
+            tenants::cross_tenant::store_status(ctx.store.as_ref(), id, cross.clone()).await?;
             if a.json {
-                print_json(out, &r)?;
+                // The connection report, with the host's settings added.
+                let mut v = serde_json::to_value(&r)?;
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("crossTenant".into(), serde_json::to_value(&cross)?);
+                }
+                print_json(out, &v)?;
             } else {
                 writeln!(out, "Connection test of tenant {id} passed:")?;
                 print_connection(out, &r)?;
+                print_cross_tenant(out, &cross)?;
             }
         }
         TenantCommand::Enable(a) => {

@@ -2,6 +2,7 @@
 //! test's report and JSON output.
 use std::io::Write;
 
+use crate::domain::{CrossTenantStatus, Toggle};
 use crate::tenants::{ConnectionReport, TenantRow};
 
 /// Prints `v` as pretty JSON and a newline.
@@ -38,6 +39,35 @@ pub(super) fn print_connection(out: &mut dyn Write, r: &ConnectionReport) -> any
     Ok(())
 }
 
+/// Prints the host's cross-tenant settings for a tenant (after the
+/// connection report of `tenant add` and `tenant test`).
+pub(super) fn print_cross_tenant(out: &mut dyn Write, c: &CrossTenantStatus) -> anyhow::Result<()> {
+    match (c.automatic_redemption, &c.reason) {
+        (Toggle::Unknown, Some(why)) => {
+            writeln!(out, "  auto-redemption .. unknown: {why}")?;
+        }
+        (a, _) => {
+            writeln!(
+                out,
+                "  auto-redemption .. {a} (host inbound, {}); outbound: set by the source setup script",
+                match c.partner_entry {
+                    Some(true) => "partner entry",
+                    _ => "default settings, no partner entry",
+                }
+            )?;
+            writeln!(out, "  inbound B2B ...... {}", c.inbound_b2b)?;
+        }
+    }
+    if c.automatic_redemption == Toggle::Off {
+        writeln!(
+            out,
+            "  hint: {}",
+            crate::domain::cross_tenant::AUTO_REDEEM_HINT
+        )?;
+    }
+    Ok(())
+}
+
 fn days_text(d: Option<i64>) -> String {
     match d {
         Some(d) if d < 0 => "expired".to_string(),
@@ -62,9 +92,10 @@ pub(super) fn print_table(out: &mut dyn Write, rows: &[TenantRow]) -> anyhow::Re
         "MEMBERS",
         "GUESTS",
         "SECRET DAYS",
+        "AUTO-REDEEM",
         "LAST RUN",
     ];
-    let cells: Vec<[String; 7]> = rows
+    let cells: Vec<[String; 8]> = rows
         .iter()
         .map(|r| {
             [
@@ -79,6 +110,10 @@ pub(super) fn print_table(out: &mut dyn Write, rows: &[TenantRow]) -> anyhow::Re
                     .unwrap_or_else(|| "-".into()),
                 r.guests_managed.to_string(),
                 days_text(r.secret_days_left),
+                r.cross_tenant
+                    .as_ref()
+                    .map(|c| c.automatic_redemption.to_string())
+                    .unwrap_or_else(|| "unknown".into()),
                 r.last_run
                     .as_ref()
                     .map(|l| {
@@ -113,6 +148,19 @@ pub(super) fn print_table(out: &mut dyn Write, rows: &[TenantRow]) -> anyhow::Re
         writeln!(out, "{}", line(c.iter().map(String::as_str).collect()))?;
         for why in &r.reasons {
             writeln!(out, "    - {why}")?;
+        }
+        match &r.cross_tenant {
+            Some(c) if c.automatic_redemption == Toggle::On => {}
+            Some(c) => {
+                if let Some(h) = c.hint() {
+                    writeln!(
+                        out,
+                        "    - automatic redemption {}: {h}",
+                        c.automatic_redemption
+                    )?;
+                }
+            }
+            None => {}
         }
     }
     Ok(())

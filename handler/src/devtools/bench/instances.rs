@@ -126,6 +126,7 @@ pub async fn run(args: InstancesBenchArgs) -> anyhow::Result<()> {
                 created_at: chrono::Utc::now(),
                 secret_expires_at: None,
                 guard: None,
+                cross_tenant: None,
             })
             .await?;
     }

@@ -50,7 +50,7 @@ pub use photos::{plan_photos, PhotoAction, PhotoActionKind, PhotoPlan};
 pub use reconcile::{
     host_addresses, in_scope, invite_address, plan, record_differs, relink_records,
 };
-pub use redemption::plan_redemption;
+pub use redemption::{awaits_redemption, plan_redemption};
 pub use relations::{plan_relations, ManagerChange, RelationChange, RelationInputs};
 
 /// How long the host keeps deleted users restorable.

@@ -406,7 +406,9 @@ fn plan_in_scope(
         record.host_user_id = Some(g.id);
         record.host_upn = Some(g.upn.clone());
         record.state = live_state(src, g.accepted(), was_redeemed);
-        if record.state == GuestState::Accepted && record.redeemed_at.is_none() {
+        // A redemption is recorded whatever the record's state: a disabled
+        // guest can redeem too (it keeps its state).
+        if g.accepted() && record.redeemed_at.is_none() {
             record.redeemed_at = Some(g.external_user_state_changed_at.unwrap_or(now));
         }
     };

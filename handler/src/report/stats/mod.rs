@@ -241,6 +241,11 @@ pub struct TenantStats {
     /// This tenant's managed guests at the end of each day, oldest first.
     #[serde(default)]
     pub managed_over_time: Vec<ManagedPoint>,
+    /// The host's cross-tenant access settings for the tenant (automatic
+    /// redemption, inbound B2B) as last read by `tenant add`/`test` or the
+    /// daily job; None until read.
+    #[serde(default)]
+    pub cross_tenant: Option<crate::domain::CrossTenantStatus>,
 }
 
 /// One run, for the "changes per run" chart.
@@ -622,6 +627,7 @@ impl Statistics {
                 guard_pending,
                 last_runs,
                 managed_over_time: managed_series(&tally.managed_delta_by_day, today),
+                cross_tenant: t.cross_tenant.clone(),
             });
         }
         totals.guests.finish();

@@ -229,6 +229,7 @@ pub async fn scale(args: &ScaleBenchArgs) -> anyhow::Result<ScaleReport> {
         created_at: chrono::Utc::now(),
         secret_expires_at: None,
         guard: None,
+        cross_tenant: None,
     };
     store
         .put_tenant(&tenant)

@@ -1,10 +1,12 @@
 //! `POST /invitations`: creates (or finds) the guest as Graph does, and
-//! honours the host's invitation restrictions.
+//! honours the host's invitation restrictions and the automatic redemption
+//! of the two tenants' cross-tenant access settings.
 use serde_json::{json, Value};
 
 use super::{json_body, tenant, INVITE};
 use crate::devtools::sim::http::{Call, GReq, GResp};
 use crate::devtools::sim::model::World;
+use crate::domain::Guid;
 
 pub(super) fn invite(w: &mut World, call: &Call<'_>, req: &GReq) -> GResp {
     if !call.has(INVITE) {
@@ -101,6 +103,14 @@ pub(super) fn invite(w: &mut World, call: &Call<'_>, req: &GReq) -> GResp {
     };
     if created {
         w.counts.applied("invite", uid);
+        // Automatic redemption (both tenants' settings allow it): redeemed
+        // at once, as a redemption would (model/policies.rs).
+        if let Some(source) = auto_redeeming_source(w, tenant_id, address) {
+            if let Err(e) = w.redeem(tenant_id, uid, call.wall) {
+                return GResp::bad_request(e.to_string());
+            }
+            tracing::debug!(host = %tenant_id, source = %source, user = %uid, "sim: invitation redeemed automatically");
+        }
     }
     let state = w
         .tenants
@@ -135,6 +145,19 @@ pub(super) fn invite(w: &mut World, call: &Call<'_>, req: &GReq) -> GResp {
             "invitedUser": {"id": uid.to_string()}
         }),
     )
+}
+
+/// The simulated tenant whose user has `address` (UPN or mail), when that
+/// tenant and the host both allow automatic redemption between them and the
+/// host does not block its users.
+fn auto_redeeming_source(w: &World, host: Guid, address: &str) -> Option<Guid> {
+    let h = w.tenants.get(&host)?;
+    let source = w.tenants.values().find(|t| {
+        t.id != host && (t.by_upn(address).is_some() || !t.by_mail(address).is_empty())
+    })?;
+    h.policies
+        .auto_redeems(host, source.id, &source.policies)
+        .then_some(source.id)
 }
 
 /// A user of the tenant's own: type Member, no `#EXT#` UPN, not created by

@@ -71,11 +71,12 @@ pub(super) fn photo_update_settings(w: &mut World, call: &Call<'_>) -> GResp {
     )
 }
 
-/// The inbound parts of one configuration, `null` where inherited.
+/// The consent settings and inbound B2B of one configuration, `null` where
+/// inherited.
 fn inbound(c: &SimCrossTenant) -> (Value, Value) {
     let consent = json!({
         "inboundAllowed": c.inbound_auto_redeem,
-        "outboundAllowed": false,
+        "outboundAllowed": c.outbound_auto_redeem,
     });
     let b2b = match c.b2b_inbound_blocked {
         None => Value::Null,
@@ -103,6 +104,7 @@ pub(super) fn cross_tenant_default(w: &mut World, call: &Call<'_>) -> GResp {
     // false and can't be updated in the default configuration."
     let (consent, b2b) = inbound(&SimCrossTenant {
         inbound_auto_redeem: Some(false),
+        outbound_auto_redeem: Some(false),
         ..t.policies.cross_tenant_default
     });
     GResp::json(
