@@ -76,10 +76,19 @@ pub struct WorkItem {
 pub struct SourceTenant {
     pub tenant_id: Guid,
     pub display_name: String,
-    /// The source app registration's client id.
+    /// The source app registration's client id. For a secretless tenant:
+    /// the host's multi-tenant app (`GUESTSYNC_FEDERATED_APP_ID`) it
+    /// consented to, as it was when the tenant was registered.
     pub client_id: Guid,
-    /// Key Vault secret holding that app's client secret.
-    pub secret_name: SecretName,
+    /// Key Vault secret holding that app's client secret. None for a
+    /// secretless tenant (records written before secretless tenants
+    /// existed always have one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_name: Option<SecretName>,
+    /// How tokens for this tenant are had; absent in older records, which
+    /// are all `secret`.
+    #[serde(default)]
+    pub credential: TenantCredential,
     /// The security group whose (transitive) user members become guests.
     pub group_id: Guid,
     pub enabled: bool,
@@ -94,6 +103,51 @@ pub struct SourceTenant {
     /// confirm-deprovision`).
     #[serde(default)]
     pub guard: Option<GuardHold>,
+}
+
+/// How guest-sync gets tokens for a source tenant.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TenantCredential {
+    /// A client secret of an app registration in the source tenant, kept
+    /// in the secret source under the tenant's `secretName` (expires).
+    #[default]
+    Secret,
+    /// No secret: the host's multi-tenant app, consented to by the source
+    /// admin, authenticated with the function app's managed identity as a
+    /// federated identity credential (`client_assertion`). Nothing expires.
+    Secretless,
+}
+
+impl TenantCredential {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            TenantCredential::Secret => "secret",
+            TenantCredential::Secretless => "secretless",
+        }
+    }
+}
+
+impl fmt::Display for TenantCredential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl SourceTenant {
+    /// The secret name of a tenant that uses a client secret (None for a
+    /// secretless one).
+    pub fn secret(&self) -> Option<&SecretName> {
+        match self.credential {
+            TenantCredential::Secret => self.secret_name.as_ref(),
+            TenantCredential::Secretless => None,
+        }
+    }
+
+    /// True when the tenant has no secret (nothing to read, nothing expires).
+    pub fn is_secretless(&self) -> bool {
+        self.credential == TenantCredential::Secretless
+    }
 }
 
 /// A tripped deprovision guard, waiting for an administrator.

@@ -2,6 +2,7 @@
 //! test's report and JSON output.
 use std::io::Write;
 
+use crate::domain::TenantCredential;
 use crate::tenants::{ConnectionReport, TenantRow};
 
 /// Prints `v` as pretty JSON and a newline.
@@ -61,10 +62,11 @@ pub(super) fn print_table(out: &mut dyn Write, rows: &[TenantRow]) -> anyhow::Re
         "HEALTH",
         "MEMBERS",
         "GUESTS",
+        "CREDENTIAL",
         "SECRET DAYS",
         "LAST RUN",
     ];
-    let cells: Vec<[String; 7]> = rows
+    let cells: Vec<[String; 8]> = rows
         .iter()
         .map(|r| {
             [
@@ -78,7 +80,12 @@ pub(super) fn print_table(out: &mut dyn Write, rows: &[TenantRow]) -> anyhow::Re
                     .map(|n| n.to_string())
                     .unwrap_or_else(|| "-".into()),
                 r.guests_managed.to_string(),
-                days_text(r.secret_days_left),
+                r.credential.to_string(),
+                if r.credential == TenantCredential::Secretless {
+                    "-".to_string()
+                } else {
+                    days_text(r.secret_days_left)
+                },
                 r.last_run
                     .as_ref()
                     .map(|l| {
