@@ -25,6 +25,10 @@ pub enum Bench {
     /// N `guest-sync sync` processes on N tenants against one simulated
     /// host tenant: the aggregate write rate against the shared budget.
     Instances(crate::devtools::bench::instances::InstancesBenchArgs),
+    /// Onboarding, timed: from the source admin's setup output to the first
+    /// guest created, each host-admin step run as the real CLI, on the
+    /// secret and the secretless path (target: 2 minutes).
+    Onboarding(crate::devtools::bench::onboarding::OnboardingBenchArgs),
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -34,5 +38,6 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Bench::Scale(a) => crate::devtools::bench::scale::run(a).await,
         Bench::Sim(a) => crate::devtools::bench::sim::run(a).await,
         Bench::Instances(a) => crate::devtools::bench::instances::run(a).await,
+        Bench::Onboarding(a) => crate::devtools::bench::onboarding::run(a).await,
     }
 }

@@ -71,6 +71,15 @@ pub struct ServeArgs {
     /// How many source tenants to generate with --generate-source.
     #[arg(long, default_value_t = 1)]
     pub sources: usize,
+    /// Also serve https (the same routes) with a certificate from a
+    /// throw-away CA, written to --tls-ca-out: Microsoft's identity crate
+    /// (secretless source tenants) insists on an https authority.
+    #[arg(long)]
+    pub tls: bool,
+    /// Where --tls writes the CA certificate (PEM), for
+    /// GUESTSYNC_TLS_CA_FILE.
+    #[arg(long, default_value = "guest-sync-sim-ca.pem")]
+    pub tls_ca_out: std::path::PathBuf,
 }
 
 /// Runs `guest-sync sim`.
@@ -140,6 +149,22 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
     println!("  GUESTSYNC_ALLOW_HTTP=true");
     println!("  GUESTSYNC_AUTHORITY_URL={base}");
     println!("  control API: {base}/_sim/ (see docs/simulator.md)");
+    let https = if a.tls {
+        let https = sim
+            .serve_tls()
+            .await
+            .context("starting the https listener")?;
+        let pem = sim.tls_ca_pem().unwrap_or_default();
+        std::fs::write(&a.tls_ca_out, pem)
+            .with_context(|| format!("writing the CA to {}", a.tls_ca_out.display()))?;
+        let hb = https.as_str().trim_end_matches('/').to_string();
+        println!("https listener (same routes): {hb}");
+        println!("  GUESTSYNC_AUTHORITY_URL={hb}   (needed by secretless tenants)");
+        println!("  GUESTSYNC_TLS_CA_FILE={}", a.tls_ca_out.display());
+        Some(hb)
+    } else {
+        None
+    };
 
     if let Some(n) = a.generate_source {
         let mut r = SmallRng::seed_from_u64(a.seed ^ 0x5eed);
@@ -163,6 +188,26 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
         println!("  GUESTSYNC_HOST_TENANT_ID={host}");
         println!("  GUESTSYNC_HOST_CLIENT_ID={host_app}");
         println!("  simulator client secret: {host_secret}");
+        // The function app's managed identity (host roles assigned) and the
+        // multi-tenant app trusting it, for secretless source tenants.
+        let mi = sim.add_managed_identity(
+            host,
+            &[
+                "User.Invite.All",
+                "User.ReadWrite.All",
+                "GroupMember.ReadWrite.All",
+            ],
+        );
+        let fed_app = sim.add_federated_app(host, Some(mi.principal_id));
+        println!("managed identity (secretless; host roles assigned):");
+        println!("  IDENTITY_ENDPOINT={}", sim.identity_endpoint());
+        println!("  IDENTITY_HEADER={}", sim.identity_header());
+        println!("  AZURE_CLIENT_ID={}", mi.client_id);
+        println!("  identity principal id: {}", mi.principal_id);
+        println!("  GUESTSYNC_FEDERATED_APP_ID={fed_app}");
+        if https.is_none() {
+            println!("  (secretless source tenants also need --tls)");
+        }
         for k in 0..a.sources.max(1) {
             let tid = rng_guid(&mut r);
             let app = rng_guid(&mut r);

@@ -5,8 +5,11 @@
 //! - [`scale`]: a full sync at scale, with a naive baseline.
 //! - [`sim`]: the simulator's own throughput.
 //! - [`instances`]: several worker processes sharing one host write budget.
+//! - [`onboarding`]: setup output to first guest, step by step, on the
+//!   secret and the secretless path.
 pub mod graph;
 pub mod instances;
+pub mod onboarding;
 pub mod scale;
 pub mod sim;
 pub mod store;

@@ -28,6 +28,11 @@ pub(crate) fn router() -> Router<Arc<Inner>> {
         .route("/clock/advance", post(advance))
         .route("/tenants", get(list_tenants).post(add_tenant))
         .route("/tenants/{t}/apps", post(register_app))
+        .route("/tenants/{t}/identities", post(add_identity))
+        .route("/tenants/{t}/federated-apps", post(add_federated_app))
+        .route("/tenants/{t}/consents", post(grant_consent))
+        .route("/tenants/{t}/consents/{a}", delete(revoke_consent))
+        .route("/identity", get(identity_info))
         .route("/tenants/{t}/apps/{c}/expire-secret", post(expire_secret))
         .route("/tenants/{t}/restrict-invitations", put(restrict))
         .route("/tenants/{t}/policies", get(policies).put(set_policies))
@@ -366,4 +371,84 @@ async fn set_policies(State(i): St, Path(t): Path<String>, Json(p): Json<SimPoli
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => sim_err(e),
     }
+}
+
+// ---- secretless sign-in
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct NewIdentity {
+    #[serde(default)]
+    roles: Vec<String>,
+}
+
+/// `POST /_sim/tenants/{t}/identities {"roles":[…]}`: a user-assigned
+/// managed identity in the tenant, its service principal holding the roles.
+async fn add_identity(State(i): St, Path(t): Path<String>, Json(b): Json<NewIdentity>) -> Response {
+    let t = tri!(id(&t, "tenant"));
+    let roles: Vec<&str> = b.roles.iter().map(String::as_str).collect();
+    match i.world().add_managed_identity(t, &roles) {
+        Ok(idn) => (StatusCode::CREATED, Json(idn)).into_response(),
+        Err(e) => sim_err(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct NewFederatedApp {
+    #[serde(default)]
+    trusted_identity: Option<Guid>,
+}
+
+/// `POST /_sim/tenants/{t}/federated-apps {"trustedIdentity":"<principal id>"}`.
+async fn add_federated_app(
+    State(i): St,
+    Path(t): Path<String>,
+    Json(b): Json<NewFederatedApp>,
+) -> Response {
+    let t = tri!(id(&t, "tenant"));
+    match i.world().add_federated_app(t, b.trusted_identity) {
+        Ok(app) => (StatusCode::CREATED, Json(json!({"appId": app}))).into_response(),
+        Err(e) => sim_err(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Consent {
+    app_id: Guid,
+}
+
+/// `POST /_sim/tenants/{t}/consents {"appId":"…"}`: admin consent.
+async fn grant_consent(State(i): St, Path(t): Path<String>, Json(b): Json<Consent>) -> Response {
+    let t = tri!(id(&t, "tenant"));
+    match i.world().grant_admin_consent(t, b.app_id) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => sim_err(e),
+    }
+}
+
+/// `DELETE /_sim/tenants/{t}/consents/{app}`: the service principal removed.
+async fn revoke_consent(State(i): St, Path((t, a)): Path<(String, String)>) -> Response {
+    let t = tri!(id(&t, "tenant"));
+    let a = tri!(id(&a, "app"));
+    match i.world().revoke_consent(t, a) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => sim_err(e),
+    }
+}
+
+/// `GET /_sim/identity`: what a process needs to use the managed
+/// identities (`IDENTITY_ENDPOINT`, `IDENTITY_HEADER`), the identities, and
+/// the https URL when the listener runs.
+async fn identity_info(State(i): St) -> Response {
+    let s = sim(i);
+    let ids = s.inner.world().identity.identities.clone();
+    Json(json!({
+        "identityEndpoint": s.identity_endpoint(),
+        "identityHeader": s.identity_header(),
+        "identities": ids,
+        "httpsUrl": s.https_url().map(|u| u.to_string()),
+    }))
+    .into_response()
 }

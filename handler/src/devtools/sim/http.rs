@@ -10,7 +10,7 @@ use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::Router;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -28,6 +28,15 @@ const MAX_BODY: usize = 128 * 1024 * 1024;
 pub(crate) fn router(inner: Arc<Inner>) -> Router {
     Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(super::token::token))
+        .route("/msi/token", get(super::identity::msi_token))
+        .route(
+            "/{tenant}/adminconsent",
+            get(super::identity::admin_consent_v1),
+        )
+        .route(
+            "/{tenant}/v2.0/adminconsent",
+            get(super::identity::admin_consent_v2),
+        )
         .nest("/_sim", super::control::router())
         .fallback(graph_entry)
         // Graph takes photos up to 4 MB, and a $batch of 20 base64 photos is

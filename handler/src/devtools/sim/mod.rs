@@ -16,7 +16,10 @@
 //! - [`model`]: the in-memory directory (tenants, apps, users, groups, deleted
 //!   items, indexes, cached transitive closures) and the simulated clock.
 //! - [`generate`]: source tenant generation ([`GenerateSpec`]).
-//! - [`token`]: the token endpoint and its AADSTS errors.
+//! - [`token`]: the token endpoint and its AADSTS errors (client secrets
+//!   and federated `client_assertion`s).
+//! - [`identity`]: the managed-identity endpoint and the admin-consent URL.
+//! - [`tls`]: the optional https listener (same routes, a throw-away CA).
 //! - [`http`]: the router, the request/answer types shared by plain calls and
 //!   `$batch` sub-requests, Graph's error shape and common headers.
 //! - [`graph`]: the Graph routes.
@@ -40,15 +43,17 @@ mod faults;
 mod generate;
 mod graph;
 mod http;
+mod identity;
 mod model;
 mod query;
 mod throttle;
+mod tls;
 mod token;
 
 pub use counts::SimCounts;
 pub use faults::{Faults, LatencyModel};
 pub use generate::{GenerateSpec, Generated};
-pub use model::{NewUser, SimCrossTenant, SimError, SimPolicies, SimUser};
+pub use model::{NewUser, SimCrossTenant, SimError, SimIdentity, SimPolicies, SimUser};
 
 /// How the simulator behaves. Durations are *unscaled* (as Graph would show
 /// them at `time_scale` 1.0); the simulator divides them by `time_scale`.
@@ -136,6 +141,8 @@ pub(crate) struct Inner {
     pub world: Mutex<model::World>,
     pub clock: model::Clock,
     pub url: url::Url,
+    /// The https listener, once [`Sim::serve_tls`] started it.
+    pub tls: tokio::sync::OnceCell<tls::TlsInfo>,
 }
 
 impl Inner {
@@ -206,8 +213,14 @@ impl Sim {
             world: Mutex::new(model::World::new(cfg.seed)),
             clock: model::Clock::new(scale),
             url,
+            tls: tokio::sync::OnceCell::new(),
             cfg,
         });
+        {
+            let mut w = inner.world();
+            let h = w.hex(32);
+            w.identity.header = format!("sim-identity-{h}");
+        }
         let app = http::router(inner.clone());
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
@@ -368,6 +381,100 @@ impl Sim {
     pub fn restrict_invitations(&self, host_tenant: Guid, on: bool) {
         let r = self.inner.world().restrict_invitations(host_tenant, on);
         logged(r, ())
+    }
+
+    // ---- secretless sign-in (model/identity.rs, identity.rs, tls.rs)
+
+    /// Starts (once) an https listener on 127.0.0.1 serving the same routes
+    /// with a certificate from a throw-away CA ([`Sim::tls_ca_pem`]), for
+    /// clients that insist on https (`azure_identity`'s credentials refuse
+    /// an http authority). Returns its URL, `https://127.0.0.1:port`.
+    pub async fn serve_tls(&self) -> std::io::Result<url::Url> {
+        let inner = self.inner.clone();
+        let info = self.inner.tls.get_or_try_init(|| tls::serve(inner)).await?;
+        Ok(info.url.clone())
+    }
+
+    /// The https URL, once [`Sim::serve_tls`] started the listener.
+    pub fn https_url(&self) -> Option<url::Url> {
+        self.inner.tls.get().map(|t| t.url.clone())
+    }
+
+    /// The PEM of the CA that signed the https listener's certificate.
+    pub fn tls_ca_pem(&self) -> Option<String> {
+        self.inner.tls.get().map(|t| t.ca_pem.clone())
+    }
+
+    /// Creates the function app's user-assigned managed identity in `tenant`
+    /// (the host); `roles` are the Graph application roles assigned to its
+    /// service principal there, so its own Graph tokens carry them.
+    pub fn add_managed_identity(&self, tenant: Guid, roles: &[&str]) -> SimIdentity {
+        let r = self.inner.world().add_managed_identity(tenant, roles);
+        let nil = Guid::from_uuid(uuid::Uuid::nil());
+        logged(
+            r,
+            SimIdentity {
+                tenant,
+                client_id: nil,
+                principal_id: nil,
+            },
+        )
+    }
+
+    /// `IDENTITY_ENDPOINT` for the managed identities (`{url}/msi/token`,
+    /// plain http as on App Service, where it is a local endpoint).
+    pub fn identity_endpoint(&self) -> String {
+        format!(
+            "{}/msi/token",
+            self.inner.url.as_str().trim_end_matches('/')
+        )
+    }
+
+    /// `IDENTITY_HEADER`: the value the identity endpoint requires in
+    /// `X-IDENTITY-HEADER`.
+    pub fn identity_header(&self) -> String {
+        self.inner.world().identity.header.clone()
+    }
+
+    /// Registers the multi-tenant app of secretless source tenants in `host`
+    /// (no secret; it requires GroupMember.Read.All and User.Read.All).
+    /// `trusted_identity` (a managed identity's principal id) adds a
+    /// federated identity credential trusting it; None = it trusts nobody.
+    /// Returns the app (client) id.
+    pub fn add_federated_app(&self, host: Guid, trusted_identity: Option<Guid>) -> Guid {
+        let r = self.inner.world().add_federated_app(host, trusted_identity);
+        logged(r, Guid::from_uuid(uuid::Uuid::nil()))
+    }
+
+    /// Adds a federated credential trusting the identity `principal_id` to
+    /// the multi-tenant app `app_id`.
+    pub fn trust_identity(&self, app_id: Guid, principal_id: Guid) {
+        let r = self.inner.world().trust_identity(app_id, principal_id);
+        logged(r, ())
+    }
+
+    /// An administrator of `tenant` grants admin consent to the
+    /// multi-tenant app (as opening the admin-consent URL and accepting).
+    pub fn grant_admin_consent(&self, tenant: Guid, app_id: Guid) {
+        let r = self.inner.world().grant_admin_consent(tenant, app_id);
+        logged(r, ())
+    }
+
+    /// Removes the app's service principal from `tenant` (consent revoked).
+    pub fn revoke_consent(&self, tenant: Guid, app_id: Guid) {
+        let r = self.inner.world().revoke_consent(tenant, app_id);
+        logged(r, ())
+    }
+
+    /// Whether `tenant` has consented to `app_id` (its service principal
+    /// exists there with permissions).
+    pub fn has_consented(&self, tenant: Guid, app_id: Guid) -> bool {
+        self.inner
+            .world()
+            .tenants
+            .get(&tenant)
+            .and_then(|t| t.apps.get(&app_id))
+            .is_some_and(|a| !a.permissions.is_empty())
     }
 
     // ---- source generation and mutation

@@ -106,7 +106,7 @@ fn issue(inner: &Inner, tenant_key: &str, body: &[u8]) -> Response {
         );
     }
     let now = inner.clock.now();
-    let mut w = inner.world();
+    let w = inner.world();
     let Some(tenant) = w.find_tenant(tenant_key) else {
         drop(w);
         return aad_error(
@@ -136,35 +136,136 @@ fn issue(inner: &Inner, tenant_key: &str, body: &[u8]) -> Response {
             format!("Application with identifier '{client}' was not found in the directory '{tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant."),
         );
     };
-    if app.expired {
+    let assertion_type = field("client_assertion_type");
+    if !assertion_type.is_empty() || !field("client_assertion").is_empty() {
+        let checked = check_assertion(&w, tenant, client_id, &app, &form, now);
         drop(w);
-        return aad_error(
-            inner,
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            7000222,
-            format!("The provided client secret keys for app '{client_id}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds."),
-        );
-    }
-    if field("client_secret") != app.secret {
+        if let Err((status, error, code, text)) = checked {
+            return aad_error(inner, status, error, code, text);
+        }
+    } else {
         drop(w);
-        return aad_error(
-            inner,
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            7000215,
-            format!("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."),
-        );
+        if field("client_secret").is_empty() {
+            return aad_error(
+                inner,
+                StatusCode::BAD_REQUEST,
+                "invalid_client",
+                7000218,
+                "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.".into(),
+            );
+        }
+        if app.expired {
+            return aad_error(
+                inner,
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                7000222,
+                format!("The provided client secret keys for app '{client_id}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds."),
+            );
+        }
+        // An app without a secret (a managed identity, a secretless app, a
+        // consented service principal) never matches one.
+        if app.secret.is_empty() || field("client_secret") != app.secret {
+            return aad_error(
+                inner,
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                7000215,
+                format!("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."),
+            );
+        }
     }
+    let (token, expires_in) = mint(inner, tenant, client_id, &app.permissions);
+    (
+        StatusCode::OK,
+        Json(json!({
+            "token_type": "Bearer",
+            "expires_in": expires_in,
+            "ext_expires_in": expires_in,
+            "access_token": token,
+        })),
+    )
+        .into_response()
+}
+
+/// An Entra refusal: status, `error`, AADSTS code, description.
+type Refusal = (StatusCode, &'static str, u32, String);
+
+/// Checks a `client_assertion` sign-in (a federated credential): the
+/// assertion must be one the identity endpoint issued, unexpired, and match
+/// a federated identity credential of the app registration.
+fn check_assertion(
+    w: &super::model::World,
+    tenant: crate::domain::Guid,
+    client_id: crate::domain::Guid,
+    app: &super::model::App,
+    form: &HashMap<String, String>,
+    now: f64,
+) -> Result<(), Refusal> {
+    const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+    let field = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
+    let bad = |code: u32, text: String| -> Refusal {
+        (StatusCode::BAD_REQUEST, "invalid_client", code, text)
+    };
+    if field("client_assertion_type") != JWT_BEARER {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            50027,
+            format!(
+                "Invalid client_assertion_type '{}'; expected '{JWT_BEARER}'.",
+                field("client_assertion_type")
+            ),
+        ));
+    }
+    let assertion = field("client_assertion");
+    if assertion.split('.').count() != 3 {
+        return Err(bad(50027, "JWT token is invalid or malformed.".into()));
+    }
+    let Some(info) = w.identity.assertions.get(assertion) else {
+        return Err(bad(
+            700027,
+            "Client assertion failed signature validation.".into(),
+        ));
+    };
+    if info.expires_at <= now {
+        return Err(bad(
+            700024,
+            "Client assertion is not within its valid time range.".into(),
+        ));
+    }
+    if !w.assertion_trusted(tenant, client_id, app, info) {
+        return Err(bad(
+            70021,
+            format!(
+                "No matching federated identity record found for presented assertion. Assertion Issuer: '{}'. Assertion Subject: '{}'. Assertion Audience: '{}'.",
+                info.issuer, info.subject, info.audience
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Issues a Graph token for `client_id` in `tenant` carrying `permissions`
+/// as roles; returns it with its `expires_in` (scaled seconds).
+pub(crate) fn mint(
+    inner: &Inner,
+    tenant: crate::domain::Guid,
+    client_id: crate::domain::Guid,
+    permissions: &std::collections::HashSet<String>,
+) -> (String, u64) {
+    let now = inner.clock.now();
+    let mut w = inner.world();
     // Forget expired tokens now and then so a long run does not grow forever.
     if w.tokens.len() >= 10_000 {
         w.tokens.retain(|_, t| t.expires_at > now);
     }
+    let uti = w.hex(40);
     let token = jwt(
         &tenant,
         &client_id,
-        &app.permissions,
-        w.hex(40),
+        permissions,
+        uti,
         inner.clock.wall(now + lifetime_secs(inner)),
     );
     let lifetime = inner.cfg.token_lifetime_secs as f64;
@@ -177,16 +278,7 @@ fn issue(inner: &Inner, tenant_key: &str, body: &[u8]) -> Response {
         },
     );
     let expires_in = (lifetime / inner.clock.scale()).ceil().max(1.0) as u64;
-    (
-        StatusCode::OK,
-        Json(json!({
-            "token_type": "Bearer",
-            "expires_in": expires_in,
-            "ext_expires_in": expires_in,
-            "access_token": token,
-        })),
-    )
-        .into_response()
+    (token, expires_in)
 }
 
 /// The token lifetime in simulated seconds.

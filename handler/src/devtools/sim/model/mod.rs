@@ -9,6 +9,8 @@
 //!   user types of the Rust API ([`NewUser`], [`SimUser`]).
 //! - [`tenant`]: one tenant's directory with its lookup indexes and cached
 //!   transitive closures.
+//! - [`identity`]: managed identities, federated credentials, admin
+//!   consent and the assertions a managed identity is issued.
 //! - [`world`]: the whole simulated world and the operations on it.
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Instant;
@@ -17,13 +19,16 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::domain::Guid;
 
+mod identity;
 mod objects;
 mod policies;
 mod tenant;
 mod world;
 
+pub use identity::SimIdentity;
+pub(crate) use identity::{issuer, AssertionInfo, EXCHANGE_AUDIENCE};
+pub(crate) use objects::{App, TokenInfo, User};
 pub use objects::{NewUser, SimUser};
-pub(crate) use objects::{TokenInfo, User};
 pub use policies::{SimCrossTenant, SimPolicies};
 pub(crate) use tenant::Tenant;
 pub(crate) use world::World;

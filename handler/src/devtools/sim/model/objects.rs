@@ -147,9 +147,19 @@ pub(crate) struct Group {
 
 #[derive(Debug, Clone)]
 pub(crate) struct App {
+    /// The client secret; empty = the app has none (a managed identity, a
+    /// secretless app, or the service principal a consent created in a
+    /// foreign tenant): a `client_secret` never matches it.
     pub secret: String,
     pub expired: bool,
     pub permissions: HashSet<String>,
+    /// Federated identity credentials of an app registration (its home
+    /// tenant's entry): who may sign in as it with a `client_assertion`.
+    pub federated: Vec<super::identity::FederatedCredential>,
+    /// For the service principal an admin consent created in another
+    /// tenant: the tenant holding the app registration (and so its
+    /// federated credentials). None = registered here.
+    pub home: Option<Guid>,
 }
 
 /// What a bearer token stands for.

@@ -21,6 +21,9 @@ use crate::domain::Guid;
 pub(crate) struct World {
     pub tenants: HashMap<Guid, Tenant>,
     pub tokens: HashMap<String, TokenInfo>,
+    /// Managed identities and the assertions they were issued
+    /// (`model/identity.rs`).
+    pub identity: super::identity::Identities,
     pub buckets: Buckets,
     pub counts: SimCounts,
     /// Ids, tokens, ETags, request ids.
@@ -36,6 +39,7 @@ impl World {
         World {
             tenants: HashMap::new(),
             tokens: HashMap::new(),
+            identity: Default::default(),
             buckets: Buckets::default(),
             counts: SimCounts::default(),
             id_rng: SmallRng::seed_from_u64(seed ^ 0x1d5_u64.rotate_left(40)),
@@ -100,6 +104,8 @@ impl World {
                 secret: secret.into(),
                 expired: false,
                 permissions: permissions.iter().map(|p| p.to_string()).collect(),
+                federated: Vec::new(),
+                home: None,
             },
         );
         Ok(())
