@@ -4,5 +4,6 @@
 //! connection probe's messages, and the source admin's setup script.
 pub mod harness;
 mod onboarding_sim;
+mod secretless;
 mod setup_script;
 pub mod tenant_cli;

@@ -115,7 +115,16 @@ impl TokenCache {
             }
         }
         Counters::add(&counters.token_requests, 1);
-        let (token, lifetime) = azure.token(creds, &graph_scope(cfg)).await?;
+        let scope = match creds {
+            // The managed identity endpoint names Graph by its resource id
+            // (App Service protocol); a local simulator stands in for the
+            // public cloud's Graph.
+            Credential::ManagedIdentity { .. } if crate::settings::is_loopback(&cfg.graph_url) => {
+                PUBLIC_GRAPH_SCOPE.to_string()
+            }
+            _ => graph_scope(cfg),
+        };
+        let (token, lifetime) = azure.token(creds, &scope).await?;
         tracing::debug!(tenant_id = %creds.tenant_id(), credential = creds.kind(), "token request");
         let margin = cfg.real(cfg.token_refresh_margin);
         let t = CachedToken {
@@ -136,6 +145,9 @@ impl TokenCache {
         }
     }
 }
+
+/// The public cloud's Graph scope.
+const PUBLIC_GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
 
 /// The scope of Graph tokens: `{graph}/.default`.
 pub(crate) fn graph_scope(cfg: &GraphConfig) -> String {
