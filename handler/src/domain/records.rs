@@ -503,4 +503,33 @@ mod tests {
             .to_string();
         assert!(e.contains("photo"), "{e}");
     }
+
+    /// A tenant record written before secretless tenants existed (no
+    /// `credential`) decodes as a secret tenant with its secret name; a
+    /// secretless one has no `secretName` and writes none.
+    #[test]
+    fn old_tenant_records_decode_as_secret_tenants() {
+        let old = r#"{"tenantId":"2b1f0a6e-7d1c-4a51-9b0e-1c2d3e4f5a6b","displayName":"Contoso","clientId":"6f1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e","secretName":"contoso-app","groupId":"a1b2c3d4-0000-4000-8000-00000000000f","enabled":true,"createdAt":"2026-11-23T01:00:00Z","secretExpiresAt":"2027-11-23T00:00:00Z"}"#;
+        let t: SourceTenant = crate::domain::json::from_str(old).unwrap();
+        assert_eq!(t.credential, TenantCredential::Secret);
+        assert!(!t.is_secretless());
+        assert_eq!(t.secret().map(|s| s.as_str()), Some("contoso-app"));
+        let again = serde_json::to_value(&t).unwrap();
+        assert_eq!(again["credential"], "secret");
+        assert_eq!(again["secretName"], "contoso-app");
+
+        let mut s = t.clone();
+        s.credential = TenantCredential::Secretless;
+        s.secret_name = None;
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["credential"], "secretless");
+        assert!(v.get("secretName").is_none(), "{v}");
+        let back: SourceTenant = serde_json::from_value(v).unwrap();
+        assert!(back.is_secretless() && back.secret().is_none());
+        let bad = old.replace(r#""enabled""#, r#""credential":"certificate","enabled""#);
+        let e = crate::domain::json::from_str::<SourceTenant>(&bad)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("credential"), "{e}");
+    }
 }

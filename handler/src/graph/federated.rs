@@ -361,7 +361,7 @@ fn ctx(operation: &'static str, status: Option<u16>) -> ErrorContext {
 fn identity_error(f: &ManagedIdentityFailure) -> GraphError {
     let detail = format!(
         "the function app's managed identity gave no token ({}): check that IDENTITY_ENDPOINT is reachable and AZURE_CLIENT_ID names the user-assigned identity attached to the app",
-        f.detail
+        scrub_addresses(&f.detail)
     );
     match f.status {
         Some(s) if s == 429 || s >= 500 => GraphError::Transient {

@@ -627,4 +627,86 @@ mod tests {
             }
         );
     }
+
+    /// The admin-consent URL is the v2.0 endpoint of the source tenant at
+    /// the configured authority, with the app and the Graph scope.
+    #[test]
+    fn admin_consent_url_names_tenant_app_and_scope() {
+        let cfg = GraphConfig::new(
+            url::Url::parse("https://graph.microsoft.com").unwrap(),
+            url::Url::parse("https://login.microsoftonline.com/").unwrap(),
+        );
+        let t = Guid::new_v4();
+        let a = Guid::new_v4();
+        assert_eq!(
+            admin_consent_url(&cfg, t, a),
+            format!("https://login.microsoftonline.com/{t}/v2.0/adminconsent?client_id={a}&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default")
+        );
+    }
+
+    /// A secretless sign-in refused for want of consent names the URL; an
+    /// untrusted identity names the federated credential; the managed
+    /// identity's own failure is told apart.
+    #[test]
+    fn secretless_token_errors_name_consent_and_trust() {
+        let p = probe();
+        let t = Guid::new_v4();
+        let a = Guid::new_v4();
+        let cred = Credential::Federated {
+            tenant_id: t,
+            app_id: a,
+        };
+        let auth = |code| GraphError::Auth {
+            code,
+            message: String::new(),
+            detail: String::new(),
+            ctx: crate::graph::ErrorContext {
+                operation: crate::graph::TOKEN_OPERATION,
+                status: Some(400),
+                client_request_id: uuid::Uuid::nil(),
+                graph_code: None,
+            },
+        };
+        for code in [
+            AadstsCode::AppNotFound,
+            AadstsCode::ConsentNotGranted(65001),
+        ] {
+            let e = p.credential_error(auth(code), &cred);
+            assert!(
+                matches!(e, ConnectionProblem::ConsentNotGranted { .. }),
+                "{e:?}"
+            );
+            assert!(
+                e.to_string().contains("/v2.0/adminconsent?client_id="),
+                "{e}"
+            );
+        }
+        let e = p.credential_error(auth(AadstsCode::IdentityNotTrusted), &cred);
+        assert!(
+            e.to_string().contains("federated identity credential"),
+            "{e}"
+        );
+        let e = p.credential_error(
+            GraphError::Transient {
+                detail: "could not connect".into(),
+                ctx: crate::graph::ErrorContext {
+                    operation: MANAGED_IDENTITY_OPERATION,
+                    status: None,
+                    client_request_id: uuid::Uuid::nil(),
+                    graph_code: None,
+                },
+            },
+            &cred,
+        );
+        assert!(
+            matches!(e, ConnectionProblem::ManagedIdentity { .. }),
+            "{e:?}"
+        );
+        // A secret tenant's 700016 keeps its old advice.
+        let e = p.token_error(auth(AadstsCode::AppNotFound), t, a);
+        assert!(
+            matches!(e, ConnectionProblem::AppNotInTenant { .. }),
+            "{e:?}"
+        );
+    }
 }
