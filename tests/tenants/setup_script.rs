@@ -56,11 +56,68 @@ fn setup_script_shows_the_secret_on_the_terminal_only() {
 /// Run against a stub `az` (recording its calls), the script creates the
 /// app with exactly the two permissions, consents both, creates the group,
 /// and prints the values and the `tenant add` command for the host admin.
+/// Runs the script with `args` against the stub `az` (every call logged);
+/// (success, stdout, the az calls).
+fn run_with_stub(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let log = dir.join("az.log");
+    let path = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = std::process::Command::new("bash")
+        .arg(script())
+        .args(args)
+        .env("PATH", path)
+        .env("AZ_LOG", &log)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    (
+        out.status.success(),
+        format!("{stdout}\n{stderr}"),
+        std::fs::read_to_string(&log).unwrap_or_default(),
+    )
+}
+
+/// `--secretless <host app>`: no app registration, no consent grant, no
+/// secret in the source tenant; the group is created and the output is
+/// the admin-consent URL and the `tenant add --secretless` command.
+#[test]
+fn setup_script_secretless_creates_only_the_group_and_prints_the_consent_url() {
+    let dir = tempfile::tempdir().unwrap();
+    setup_script_runs_against_a_stub_az_cli_in(dir.path(), false);
+    let host_app = "11111111-2222-4333-8444-555555555555";
+    let (ok, out, calls) = run_with_stub(dir.path(), &["--secretless", host_app]);
+    assert!(ok, "{out}");
+    assert!(!calls.contains("ad app"), "{calls}");
+    assert!(!calls.contains("appRoleAssignments"), "{calls}");
+    assert!(!calls.contains("credential reset"), "{calls}");
+    assert!(calls.contains("CALL ad group create"), "{calls}");
+    for v in [
+        "https://login.microsoftonline.com/2b1f0a6e-7d1c-4a51-9b0e-1c2d3e4f5a6b/v2.0/adminconsent?client_id=11111111-2222-4333-8444-555555555555",
+        "guest-sync tenant add --secretless --tenant-id 2b1f0a6e-7d1c-4a51-9b0e-1c2d3e4f5a6b",
+        "--group-id a1b2c3d4-0000-4000-8000-00000000000f",
+    ] {
+        assert!(out.contains(v), "{v} missing in:\n{out}");
+    }
+    assert!(!out.contains("--secret-name"), "{out}");
+    let (ok, out, _) = run_with_stub(dir.path(), &["--secretless", "not-a-guid"]);
+    assert!(!ok && out.contains("--secretless must be"), "{out}");
+}
+
 #[test]
 fn setup_script_runs_against_a_stub_az_cli() {
     let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("az.log");
-    let stub = dir.path().join("az");
+    setup_script_runs_against_a_stub_az_cli_in(dir.path(), true);
+}
+
+/// Writes the stub `az` into `dir`; with `run`, runs the secret path
+/// (`--no-secret`) against it and checks every call.
+fn setup_script_runs_against_a_stub_az_cli_in(dir: &std::path::Path, run: bool) {
+    let log = dir.join("az.log");
+    let stub = dir.join("az");
     std::fs::write(
         &stub,
         r#"#!/usr/bin/env bash
@@ -89,9 +146,12 @@ esac
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
+    if !run {
+        return;
+    }
     let path = format!(
         "{}:{}",
-        dir.path().display(),
+        dir.display(),
         std::env::var("PATH").unwrap_or_default()
     );
     let out = std::process::Command::new("bash")
