@@ -51,4 +51,6 @@ pub const RUN_COUNT_FIELDS: &[&str] = &[
     "failed",
     "throttled",
     "held_back",
+    "sponsor_writes",
+    "manager_writes",
 ];

@@ -84,3 +84,32 @@ async fn a_tiny_instances_benchmark_runs_every_worker_process() {
         .unwrap_or(0);
     assert!(writes >= 2 * 2 * 120, "{text}");
 }
+
+/// The onboarding benchmark (`guest-sync bench onboarding`) with a tiny
+/// tenant: both paths register their tenant through the real CLI (the
+/// secretless one through the admin-consent URL it prints) and their first
+/// sync creates every in-scope user's guest. Times are printed, never
+/// asserted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tiny_onboarding_benchmark_onboards_both_paths_through_the_cli() {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_guest-sync"))
+        .args(["bench", "onboarding", "--users", "30", "--json"])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let paths = v["paths"].as_array().unwrap();
+    let names: Vec<&str> = paths.iter().map(|p| p["path"].as_str().unwrap()).collect();
+    assert_eq!(names, ["secret", "secretless"]);
+    for p in paths {
+        assert!(p["guests"].as_u64().unwrap() >= 25, "{p}");
+        assert!(p["toFirstGuestSecs"].as_f64().unwrap() > 0.0);
+        assert!(p["steps"].as_array().unwrap().len() >= 3);
+    }
+}

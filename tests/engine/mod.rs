@@ -11,6 +11,7 @@
 mod anchor;
 mod driver;
 mod ownership;
+mod relations;
 mod robustness;
 mod scenarios;
 

@@ -42,6 +42,7 @@ fn spec(users: usize) -> GenerateSpec {
         disabled_share: 0.05,
         non_ascii_share: 0.1,
         guest_share: 0.0,
+        managers: false,
     }
 }
 

@@ -67,6 +67,7 @@ pub fn guest(t: &SourceTenant, n: u32, state: GuestState) -> GuestRecord {
         last_error: (state == GuestState::Failed)
             .then(|| format!("invite failed: 400 BadRequest for guest {n}")),
         anchored: false,
+        relations: Default::default(),
     }
 }
 

@@ -16,6 +16,7 @@ mod faults;
 mod fidelity;
 mod paging;
 mod policies;
+mod relations;
 mod secretless;
 mod throttling;
 mod writes;

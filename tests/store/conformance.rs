@@ -34,6 +34,7 @@ pub fn guest(tenant: Guid, n: usize) -> GuestRecord {
         photo_copied_at: None,
         last_error: None,
         anchored: false,
+        relations: Default::default(),
     }
 }
 

@@ -82,6 +82,7 @@ fn guest(n: u8, state: GuestState) -> GuestRecord {
         photo_copied_at: None,
         last_error: None,
         anchored: false,
+        relations: Default::default(),
     }
 }
 

@@ -328,6 +328,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             disabled_share: 0.05,
             non_ascii_share: 0.1,
             guest_share: 0.02,
+            managers: true,
         },
     );
     println!("  simulator        {}", sim.url());

@@ -11,6 +11,7 @@
 //! usage error).
 use anyhow::Context as _;
 
+use crate::domain::Guid;
 use crate::engine::lookup::{lookup_user, LiveLookup};
 use crate::report::explain::{explain, ExplainAnswer, Explanation};
 use crate::settings::StoreSpec;
@@ -155,6 +156,18 @@ fn one(e: &Explanation, out: &mut String) {
     ));
     out.push_str(&format!("  state:        {}\n", g.state));
     out.push_str(&format!("  ownership:    {own}\n"));
+    if !g.sponsors.is_empty() || g.manager.is_some() {
+        let sponsors: Vec<String> = g.sponsors.iter().map(Guid::to_string).collect();
+        out.push_str(&format!(
+            "  sponsors:     {}\n",
+            if sponsors.is_empty() {
+                "none set".to_string()
+            } else {
+                sponsors.join(", ")
+            }
+        ));
+        out.push_str(&format!("  manager:      {}\n", opt(&g.manager)));
+    }
     out.push_str(&format!(
         "  last synced:  {}\n",
         opt(&g.last_synced_at.map(|t| t.format("%Y-%m-%d %H:%M UTC")))

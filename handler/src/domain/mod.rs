@@ -17,5 +17,7 @@ pub mod records;
 
 pub use anchor::{Anchor, AnchorAttribute, AnchorWrite};
 pub use ids::{Guid, IdError, SecretName};
-pub use policy::{AttributeMapping, DeprovisionMode, InviteAddress, MappingSource, TenantOptions};
+pub use policy::{
+    AttributeMapping, DeprovisionMode, InviteAddress, MappingSource, SponsorOptions, TenantOptions,
+};
 pub use records::*;

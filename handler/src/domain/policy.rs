@@ -106,6 +106,10 @@ pub const MAPPABLE_TARGETS: &[&str] = &[
     "businessPhones",
 ];
 
+/// The most sponsor users the option may name: every sponsor is one write
+/// per guest on the first sync.
+pub const MAX_SPONSOR_USERS: usize = 20;
+
 fn default_user_type() -> String {
     "Guest".to_string()
 }
@@ -114,6 +118,20 @@ fn default_cooldown() -> u64 {
 }
 fn yes() -> bool {
     true
+}
+
+/// The host sponsors set on every guest of a tenant (`sponsors` option):
+/// host users by object id and/or the user owners of one host group. The
+/// group's owners are read once per reconcile run.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SponsorOptions {
+    /// Host users (object ids) who sponsor every guest of the tenant.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<crate::domain::Guid>,
+    /// A host group whose user owners sponsor every guest of the tenant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_owners: Option<crate::domain::Guid>,
 }
 
 /// Per-tenant options (`docs/design.md`, "Settings": attribute mapping, invite address
@@ -156,6 +174,14 @@ pub struct TenantOptions {
     /// domain is never invited (it could be anyone's: a conflict).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mail_domains: Vec<String>,
+    /// Host sponsors set on each managed guest (none by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sponsors: Option<SponsorOptions>,
+    /// The guest's manager follows the source user's manager when that
+    /// manager is in scope too (mapped to the manager's guest). On by
+    /// default; `false` turns it off.
+    #[serde(default = "yes")]
+    pub manager: bool,
 }
 
 impl Default for TenantOptions {
@@ -171,6 +197,8 @@ impl Default for TenantOptions {
             photo_cooldown_secs: default_cooldown(),
             offboarding: false,
             mail_domains: Vec::new(),
+            sponsors: None,
+            manager: true,
         }
     }
 }
@@ -183,6 +211,19 @@ impl TenantOptions {
                 "options.userType must be Guest or Member, got {:?}",
                 self.user_type
             ));
+        }
+        if let Some(sp) = &self.sponsors {
+            if sp.users.is_empty() && sp.group_owners.is_none() {
+                return Err(
+                    "options.sponsors names nobody: give \"users\": [\"<host user object id>\", ...] and/or \"groupOwners\": \"<host group object id>\", or leave sponsors out".into(),
+                );
+            }
+            if sp.users.len() > MAX_SPONSOR_USERS {
+                return Err(format!(
+                    "options.sponsors.users lists {} users; at most {MAX_SPONSOR_USERS} (use groupOwners for more)",
+                    sp.users.len()
+                ));
+            }
         }
         let mut seen = std::collections::HashSet::new();
         for m in &self.attribute_mapping {
@@ -251,5 +292,42 @@ mod tests {
         bad.attribute_mapping
             .push(AttributeMapping::same("passwordProfile"));
         assert!(bad.validate().unwrap_err().contains("passwordProfile"));
+    }
+
+    /// Sponsors and manager: defaults, a full value, and bad values named.
+    #[test]
+    fn sponsor_and_manager_options() {
+        let o: TenantOptions = serde_json::from_str("{}").unwrap();
+        assert!(o.manager);
+        assert!(o.sponsors.is_none());
+        let o: TenantOptions = serde_json::from_str(
+            r#"{"manager":false,"sponsors":{"users":["6f1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e"],"groupOwners":"2b1f0a6e-7d1c-4a51-9b0e-1c2d3e4f5a6b"}}"#,
+        )
+        .unwrap();
+        assert!(!o.manager);
+        assert!(o.validate().is_ok());
+        let sp = o.sponsors.unwrap();
+        assert_eq!(sp.users.len(), 1);
+        assert!(sp.group_owners.is_some());
+        let e = serde_json::from_str::<TenantOptions>(r#"{"sponsors":{"owners":"x"}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("owners"), "{e}");
+        let e = serde_json::from_str::<TenantOptions>(r#"{"sponsors":{"users":["nope"]}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("nope"), "{e}");
+        let empty: TenantOptions = serde_json::from_str(r#"{"sponsors":{}}"#).unwrap();
+        assert!(empty.validate().unwrap_err().contains("options.sponsors"));
+        // Through `tenant add --options-json`: the flag and the field named.
+        let e = crate::tenants::parse_options(r#"{"sponsors":{"groupOwner":"x"}}"#).unwrap_err();
+        assert!(
+            e.contains("--options-json") && e.contains("groupOwner"),
+            "{e}"
+        );
+        let e = crate::tenants::parse_options(r#"{"manager":"yes"}"#).unwrap_err();
+        assert!(e.contains("manager"), "{e}");
+        let e = crate::tenants::parse_options(r#"{"sponsors":{}}"#).unwrap_err();
+        assert!(e.contains("options.sponsors"), "{e}");
     }
 }

@@ -262,6 +262,49 @@ pub struct GuestRecord {
     /// written again on every run should the attribute not read back).
     #[serde(default)]
     pub anchored: bool,
+    /// The sponsors and manager the engine last applied to the guest
+    /// (`docs/engine.md`, "Sponsors and managers").
+    #[serde(default, skip_serializing_if = "GuestRelations::is_empty")]
+    pub relations: GuestRelations,
+}
+
+/// The guest's sponsors and manager as the engine last applied them in the
+/// host (host object ids). The engine compares the wanted values with
+/// these, not with the host (which it does not read back), and only ever
+/// removes what it set itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct GuestRelations {
+    /// The host guest these were applied to: a guest invited again (a new
+    /// object) starts with nothing applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guest: Option<Guid>,
+    /// Sponsors the engine added (host user ids), sorted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sponsors: Vec<Guid>,
+    /// The manager the engine set (the host id of the manager's guest).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manager: Option<Guid>,
+}
+
+impl GuestRelations {
+    /// Nothing applied.
+    pub fn is_empty(&self) -> bool {
+        self.sponsors.is_empty() && self.manager.is_none()
+    }
+
+    /// What was applied to the host guest `guest` (nothing when the record
+    /// kept values of an earlier guest object).
+    pub fn applied_to(&self, guest: Guid) -> GuestRelations {
+        if self.guest == Some(guest) {
+            self.clone()
+        } else {
+            GuestRelations {
+                guest: Some(guest),
+                ..GuestRelations::default()
+            }
+        }
+    }
 }
 
 impl GuestRecord {
@@ -335,6 +378,10 @@ pub struct RunCounts {
     pub throttled: u64,
     /// Deprovisions held back by the guard or an incomplete source read.
     pub held_back: u64,
+    /// Sponsor writes made (`POST`/`DELETE .../sponsors/$ref`).
+    pub sponsor_writes: u64,
+    /// Manager writes made (`PUT`/`DELETE .../manager/$ref`).
+    pub manager_writes: u64,
 }
 
 impl RunCounts {
@@ -354,6 +401,8 @@ impl RunCounts {
         self.failed += o.failed;
         self.throttled += o.throttled;
         self.held_back += o.held_back;
+        self.sponsor_writes += o.sponsor_writes;
+        self.manager_writes += o.manager_writes;
     }
 }
 

@@ -158,7 +158,8 @@ impl Executor {
     }
 
     /// Stores a guest record. The photo fields belong to the photo job,
-    /// which may run at the same time: they are kept as stored.
+    /// which may run at the same time, and the applied sponsors and manager
+    /// to the relations phase: they are kept as stored.
     async fn put(&self, r: &GuestRecord) -> Result<(), SyncError> {
         if !self.writer.persists() {
             return Ok(());
@@ -172,6 +173,8 @@ impl Executor {
         if let Some(c) = cur {
             r.photo_etag = c.photo_etag;
             r.photo_copied_at = c.photo_copied_at;
+            // Sponsors and managers belong to the relations phase.
+            r.relations = c.relations;
         }
         self.store.put_guest(&r).await.map_err(SyncError::Store)
     }

@@ -43,6 +43,7 @@ pub mod read;
 pub mod rebuild;
 pub mod reconcile;
 pub mod redemption;
+pub mod relations;
 pub mod run;
 pub mod writer;
 

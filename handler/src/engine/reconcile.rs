@@ -160,8 +160,34 @@ pub(super) async fn reconcile(
     let mut counts = rep.counts;
     counts.unchanged += plan.unchanged;
     counts.held_back += plan.held_back.len() as u64;
-    let more =
-        w.persists() && (rep.not_started > 0 || (rep.transient_failures > 0 && pass < MAX_PASSES));
+    // Sponsors and managers: after the plan, so the guests this slice
+    // created can already be managers; only when the whole plan was
+    // launched (a continuation comes back for them otherwise).
+    let mut relations_warning = None;
+    let mut relations_pending = false;
+    if rep.not_started == 0 {
+        let rel = super::relations::sync_relations(
+            ctx,
+            tenant,
+            run_id,
+            w.clone(),
+            &host,
+            deadline,
+            progress,
+        )
+        .await;
+        if let Some(e) = rel.fatal {
+            return Err(e);
+        }
+        counts.add(&rel.counts);
+        relations_warning = rel.warning;
+        relations_pending =
+            rel.not_started > 0 || (rel.transient_failures > 0 && pass < MAX_PASSES);
+    }
+    let more = w.persists()
+        && (rep.not_started > 0
+            || relations_pending
+            || (rep.transient_failures > 0 && pass < MAX_PASSES));
     if !more && plan.guard.is_none() && source_complete && w.persists() {
         // The confirmed removals are done: the confirmation is used up.
         clear_confirmed_hold(ctx, tenant).await?;
@@ -180,7 +206,10 @@ pub(super) async fn reconcile(
         guard: plan.guard,
         dry_run: !w.persists(),
         attention: read_error.map(|e| format!("source read incomplete: {e}")),
-        warning: rep.anchor_problem.or(anchor_unreadable),
+        warning: rep
+            .anchor_problem
+            .or(anchor_unreadable)
+            .or(relations_warning),
     })
 }
 

@@ -133,6 +133,8 @@ pub fn log_run_summary(run: &RunRecord) {
         failed = c.failed,
         throttled = c.throttled,
         held_back = c.held_back,
+        sponsor_writes = c.sponsor_writes,
+        manager_writes = c.manager_writes,
         "run finished"
     );
 }

@@ -31,6 +31,14 @@ pub trait HostWriter: Send + Sync {
         -> Result<(), GraphError>;
     /// No photo is success.
     async fn delete_photo(&self, id: Guid) -> Result<(), GraphError>;
+    /// `PUT /users/{id}/manager/$ref`.
+    async fn set_manager(&self, id: Guid, manager: Guid) -> Result<(), GraphError>;
+    /// `DELETE /users/{id}/manager/$ref`; no manager is success.
+    async fn remove_manager(&self, id: Guid) -> Result<(), GraphError>;
+    /// `POST /users/{id}/sponsors/$ref`; already a sponsor is success.
+    async fn add_sponsor(&self, id: Guid, sponsor: Guid) -> Result<(), GraphError>;
+    /// `DELETE /users/{id}/sponsors/{sponsor}/$ref`; not a sponsor is success.
+    async fn remove_sponsor(&self, id: Guid, sponsor: Guid) -> Result<(), GraphError>;
     /// The host users that own `address` (Microsoft's invitation pre-check:
     /// UPN, mail, proxyAddresses, otherMails; every user type). A read: a
     /// dry run answers nobody.
@@ -94,6 +102,18 @@ impl HostWriter for GraphWriter {
     async fn delete_photo(&self, id: Guid) -> Result<(), GraphError> {
         self.0.delete_photo(id).await
     }
+    async fn set_manager(&self, id: Guid, manager: Guid) -> Result<(), GraphError> {
+        self.0.set_manager(id, manager).await
+    }
+    async fn remove_manager(&self, id: Guid) -> Result<(), GraphError> {
+        self.0.remove_manager(id).await
+    }
+    async fn add_sponsor(&self, id: Guid, sponsor: Guid) -> Result<(), GraphError> {
+        self.0.add_sponsor(id, sponsor).await
+    }
+    async fn remove_sponsor(&self, id: Guid, sponsor: Guid) -> Result<(), GraphError> {
+        self.0.remove_sponsor(id, sponsor).await
+    }
 }
 
 /// Dry run: every write "succeeds" without reaching Graph.
@@ -134,6 +154,18 @@ impl HostWriter for DryRunWriter {
         Ok(())
     }
     async fn delete_photo(&self, _: Guid) -> Result<(), GraphError> {
+        Ok(())
+    }
+    async fn set_manager(&self, _: Guid, _: Guid) -> Result<(), GraphError> {
+        Ok(())
+    }
+    async fn remove_manager(&self, _: Guid) -> Result<(), GraphError> {
+        Ok(())
+    }
+    async fn add_sponsor(&self, _: Guid, _: Guid) -> Result<(), GraphError> {
+        Ok(())
+    }
+    async fn remove_sponsor(&self, _: Guid, _: Guid) -> Result<(), GraphError> {
         Ok(())
     }
 }

@@ -500,6 +500,138 @@ impl TenantGraph {
     }
 }
 
+/// The sponsors and manager relations (`docs/engine.md`, "Sponsors and
+/// managers").
+impl TenantGraph {
+    /// Every user's manager (`GET /users?$select=id&$expand=manager($select=id)`,
+    /// 999 per page), handed to `on_page` as `(user, manager)` pairs. A plain
+    /// query (no `$count`, no `ConsistencyLevel`): Microsoft documents
+    /// `$expand=manager` on the user list, not on a group's transitive
+    /// members, and not together with advanced queries.
+    pub async fn for_each_user_manager_page<F>(&self, mut on_page: F) -> PagedRead
+    where
+        F: FnMut(Vec<(Guid, Option<Guid>)>) + Send,
+    {
+        let mut url = self.url(&["users"]);
+        url.query_pairs_mut()
+            .append_pair("$select", "id")
+            .append_pair("$expand", "manager($select=id)")
+            .append_pair("$top", "999");
+        let call = self.call(
+            Operation::ListManagers,
+            Method::GET,
+            url,
+            read_cost(2, true),
+        );
+        self.pages(call, |page| {
+            on_page(
+                page.into_iter()
+                    .map(|u| {
+                        let m = u
+                            .attrs
+                            .get("manager")
+                            .and_then(|m| m.get("id"))
+                            .and_then(Value::as_str)
+                            .and_then(|s| Guid::parse_named(s, "manager id").ok());
+                        (u.id, m)
+                    })
+                    .collect(),
+            )
+        })
+        .await
+    }
+
+    /// The owners of `group` (object ids). Microsoft Graph v1.0 lists users
+    /// as group owners (service principals are not listed there).
+    pub async fn group_owner_ids(&self, group: Guid) -> Result<Vec<Guid>, GraphError> {
+        let mut url = self.url(&["groups", &group.to_string(), "owners"]);
+        url.query_pairs_mut()
+            .append_pair("$select", "id")
+            .append_pair("$top", "999");
+        let call = self.call(
+            Operation::ListGroupOwners,
+            Method::GET,
+            url,
+            read_cost(1, true),
+        );
+        Ok(self
+            .all_pages(call)
+            .await?
+            .into_iter()
+            .map(|u| u.id)
+            .collect())
+    }
+
+    /// The `@odata.id` of a user, for the manager and sponsor `$ref` bodies
+    /// (Microsoft's examples use the user's read URL).
+    fn user_ref(&self, id: Guid) -> String {
+        self.url(&["users", &id.to_string()]).to_string()
+    }
+
+    /// Sets `user`'s manager (`PUT /users/{id}/manager/$ref`).
+    pub async fn set_manager(&self, user: Guid, manager: Guid) -> Result<(), GraphError> {
+        let mut call = self.write_call(
+            Operation::SetManager,
+            Method::PUT,
+            self.url(&["users", &user.to_string(), "manager", "$ref"]),
+            user,
+        );
+        call.body = Body::Json(json!({ "@odata.id": self.user_ref(manager) }));
+        self.send(&call).await.map(|_| ())
+    }
+
+    /// Removes `user`'s manager; no manager is success.
+    pub async fn remove_manager(&self, user: Guid) -> Result<(), GraphError> {
+        let call = self.write_call(
+            Operation::RemoveManager,
+            Method::DELETE,
+            self.url(&["users", &user.to_string(), "manager", "$ref"]),
+            user,
+        );
+        match self.send(&call).await {
+            Ok(_) | Err(GraphError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Adds `sponsor` to `user`'s sponsors; already a sponsor is success.
+    pub async fn add_sponsor(&self, user: Guid, sponsor: Guid) -> Result<(), GraphError> {
+        let mut call = self.write_call(
+            Operation::AddSponsor,
+            Method::POST,
+            self.url(&["users", &user.to_string(), "sponsors", "$ref"]),
+            user,
+        );
+        call.body = Body::Json(json!({ "@odata.id": self.user_ref(sponsor) }));
+        match self.send(&call).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_already_member(&e) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Removes `sponsor` from `user`'s sponsors (the `$ref` only, never the
+    /// sponsor object); not a sponsor is success.
+    pub async fn remove_sponsor(&self, user: Guid, sponsor: Guid) -> Result<(), GraphError> {
+        let call = self.write_call(
+            Operation::RemoveSponsor,
+            Method::DELETE,
+            self.url(&[
+                "users",
+                &user.to_string(),
+                "sponsors",
+                &sponsor.to_string(),
+                "$ref",
+            ]),
+            user,
+        );
+        match self.send(&call).await {
+            Ok(_) | Err(GraphError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 /// Graph's 400 "One or more added object references already exist".
 pub(crate) fn is_already_member(e: &GraphError) -> bool {
     matches!(e, GraphError::Permanent { detail, ctx } if ctx.status == Some(400) && detail.to_ascii_lowercase().contains("already exist"))

@@ -161,6 +161,13 @@ pub struct GuestView {
     #[serde(default)]
     pub photo_copied_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
+    /// The sponsors guest-sync set on the guest (host user ids).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sponsors: Vec<Guid>,
+    /// The manager guest-sync set on the guest (the host id of the
+    /// manager's guest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manager: Option<Guid>,
 }
 
 impl From<&GuestRecord> for GuestView {
@@ -179,6 +186,8 @@ impl From<&GuestRecord> for GuestView {
             last_synced_at: g.last_synced_at,
             photo_copied_at: g.photo_copied_at,
             last_error: g.last_error.clone(),
+            sponsors: g.relations.sponsors.clone(),
+            manager: g.relations.manager,
         }
     }
 }
@@ -641,6 +650,7 @@ mod tests {
             photo_copied_at: None,
             last_error: None,
             anchored: true,
+            relations: Default::default(),
         }
     }
 

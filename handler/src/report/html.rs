@@ -123,6 +123,7 @@ var td=row('Source tenant','');clear(td);var a=el('a',tname(g.tenantId));a.href=
 row('Source UPN',g.sourceUpn,'source-upn');row('Source mail',g.sourceMail);row('Source user id',g.sourceUserId,'source-id');
 row('Host UPN',g.hostUpn,'host-upn');row('Host user id',g.hostUserId||'not created in the host (yet)','host-id');
 row('Adopted',g.adopted?'yes: it already existed in the host and was taken over':'no','adopted');
+row('Sponsors',(g.sponsors&&g.sponsors.length)?g.sponsors.join(', '):'none set by guest-sync','sponsors');row('Manager',g.manager||'none set by guest-sync','manager');
 row('Created',when(g.createdAt));row('Redeemed',when(g.redeemedAt));row('Last synced',when(g.lastSyncedAt));
 if(g.deprovisionedAt){row('Deprovisioned',when(g.deprovisionedAt));}
 row('Last error',g.lastError||'none','last-error');

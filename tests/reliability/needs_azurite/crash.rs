@@ -236,6 +236,7 @@ fn spec(users: usize) -> GenerateSpec {
         disabled_share: 0.02,
         non_ascii_share: 0.1,
         guest_share: 0.02,
+        managers: false,
     }
 }
 

@@ -232,7 +232,7 @@ pub async fn run(args: OnboardingBenchArgs) -> anyhow::Result<()> {
     });
 
     // ---- the secretless path
-    paths.push(secretless_path(&exe, &mut env, &sim, host, &spec).await?);
+    paths.push(secretless_path(&exe, &mut env, &sim, host, &spec, &dir.0).await?);
 
     if args.json {
         println!(
@@ -274,18 +274,13 @@ async fn secretless_path(
     sim: &Sim,
     host: Guid,
     spec: &GenerateSpec,
+    dir: &std::path::Path,
 ) -> anyhow::Result<PathFigures> {
     let https = sim
         .serve_tls()
         .await
         .context("starting the https listener")?;
     let ca = sim.tls_ca_pem().unwrap_or_default();
-    let dir = std::path::PathBuf::from(
-        env.get("GUESTSYNC_LOCAL_SECRETS")
-            .map(|p| std::path::Path::new(p).parent().map(|d| d.to_path_buf()))
-            .unwrap_or_default()
-            .unwrap_or_default(),
-    );
     let ca_file = dir.join("sim-ca.pem");
     std::fs::write(&ca_file, ca).context("writing the simulator's CA")?;
     let mi = sim.add_managed_identity(

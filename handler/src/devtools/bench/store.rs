@@ -63,6 +63,7 @@ fn record(tenant: Guid, n: usize) -> GuestRecord {
         photo_copied_at: Some(now),
         last_error: None,
         anchored: false,
+        relations: Default::default(),
     }
 }
 

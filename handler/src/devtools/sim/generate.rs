@@ -22,6 +22,12 @@ pub struct GenerateSpec {
     pub non_ascii_share: f64,
     /// Share of group members that are guests of the source (out of scope).
     pub guest_share: f64,
+    /// Give the in-scope users managers: a reporting tree (six reports per
+    /// manager) whose top, and every ninth user, reports to a director
+    /// outside the scope group (one director per 40 users, created after
+    /// everything else, so the rest of a seed's data is unchanged). Off by
+    /// default: existing seeds keep their exact write counts.
+    pub managers: bool,
 }
 
 impl Default for GenerateSpec {
@@ -33,6 +39,7 @@ impl Default for GenerateSpec {
             disabled_share: 0.05,
             non_ascii_share: 0.1,
             guest_share: 0.0,
+            managers: false,
         }
     }
 }
@@ -229,10 +236,52 @@ pub(crate) fn generate(w: &mut World, tenant: Guid, spec: &GenerateSpec, now: f6
             user_ids.push(id);
         }
     }
+    if spec.managers && !user_ids.is_empty() {
+        add_managers(w, tenant, &user_ids, &tag, &domain, created);
+    }
     Generated {
         group_id: group,
         user_ids,
         nested_group_ids: groups[1..].to_vec(),
         guest_ids,
+    }
+}
+
+/// Reports per manager in the generated hierarchy.
+const FANOUT: usize = 6;
+
+/// The generated reporting lines (deterministic: no draw from the
+/// generation RNG). User `k` reports to user `(k-1)/6`; the first user and
+/// every ninth one report to a director outside the scope group.
+fn add_managers(
+    w: &mut World,
+    tenant: Guid,
+    users: &[Guid],
+    tag: &str,
+    domain: &str,
+    created: f64,
+) {
+    let n_dir = 1 + users.len() / 40;
+    let mut directors = Vec::with_capacity(n_dir);
+    for d in 0..n_dir {
+        let upn = format!("director{d}.{tag}@{domain}");
+        let mut nu = NewUser::simple(&format!("Director {d}"), &upn);
+        nu.job_title = Some("Director".into());
+        nu.company_name = Some("Contoso".into());
+        if let Ok(id) = w.create_user(tenant, nu, created) {
+            directors.push(id);
+        }
+    }
+    let Ok(t) = w.tenant_mut(tenant) else { return };
+    for (k, id) in users.iter().enumerate() {
+        let outside = k == 0 || k % 9 == 0;
+        let m = if outside {
+            directors.get((k / 9) % directors.len().max(1)).copied()
+        } else {
+            users.get((k - 1) / FANOUT).copied()
+        };
+        if let Some(m) = m.filter(|m| m != id) {
+            t.managers.insert(*id, m);
+        }
     }
 }

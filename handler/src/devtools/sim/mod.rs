@@ -581,7 +581,68 @@ impl Sim {
         logged(r, ())
     }
 
+    /// Sets (Some) or clears (None) the user's `manager`.
+    pub fn set_manager(&self, tenant_id: Guid, user_id: Guid, manager: Option<Guid>) {
+        let mut w = self.inner.world();
+        let r = w.tenant_mut(tenant_id).map(|t| match manager {
+            Some(m) => {
+                t.managers.insert(user_id, m);
+            }
+            None => {
+                t.managers.remove(&user_id);
+            }
+        });
+        logged(r, ())
+    }
+
+    /// Adds a sponsor to the user, as a host administrator would.
+    pub fn add_sponsor(&self, tenant_id: Guid, user_id: Guid, sponsor: Guid) {
+        let mut w = self.inner.world();
+        let r = w.tenant_mut(tenant_id).map(|t| {
+            t.sponsors.entry(user_id).or_default().insert(sponsor);
+        });
+        logged(r, ())
+    }
+
+    /// Makes `user_id` an owner of the group (no-op if already one).
+    pub fn add_group_owner(&self, tenant_id: Guid, group_id: Guid, user_id: Guid) {
+        let mut w = self.inner.world();
+        let r = w.tenant_mut(tenant_id).map(|t| {
+            t.owners.entry(group_id).or_default().insert(user_id);
+        });
+        logged(r, ())
+    }
+
+    /// Removes `user_id` from the group's owners.
+    pub fn remove_group_owner(&self, tenant_id: Guid, group_id: Guid, user_id: Guid) {
+        let mut w = self.inner.world();
+        let r = w.tenant_mut(tenant_id).map(|t| {
+            if let Some(o) = t.owners.get_mut(&group_id) {
+                o.remove(&user_id);
+            }
+        });
+        logged(r, ())
+    }
+
     // ---- inspection and host mutation
+
+    /// The user's `manager`, if set.
+    pub fn manager(&self, tenant_id: Guid, user_id: Guid) -> Option<Guid> {
+        let mut w = self.inner.world();
+        w.tenant_mut(tenant_id)
+            .ok()
+            .and_then(|t| t.managers.get(&user_id).copied())
+    }
+
+    /// The user's `sponsors` (ids, ordered).
+    pub fn sponsors(&self, tenant_id: Guid, user_id: Guid) -> Vec<Guid> {
+        let mut w = self.inner.world();
+        w.tenant_mut(tenant_id)
+            .ok()
+            .and_then(|t| t.sponsors.get(&user_id))
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default()
+    }
 
     /// One live user, with all attributes and the photo.
     pub fn user(&self, tenant_id: Guid, user_id: Guid) -> Option<SimUser> {

@@ -43,6 +43,7 @@ mod guard;
 mod photos;
 mod reconcile;
 mod redemption;
+mod relations;
 
 pub use guard::{GuardTrip, HeldBack, HoldReason};
 pub use photos::{plan_photos, PhotoAction, PhotoActionKind, PhotoPlan};
@@ -50,6 +51,7 @@ pub use reconcile::{
     host_addresses, in_scope, invite_address, plan, record_differs, relink_records,
 };
 pub use redemption::plan_redemption;
+pub use relations::{plan_relations, ManagerChange, RelationChange, RelationInputs};
 
 /// How long the host keeps deleted users restorable.
 pub const RESTORE_WINDOW_DAYS: i64 = 30;

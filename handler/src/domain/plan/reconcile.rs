@@ -165,6 +165,7 @@ fn base_record(
         photo_copied_at: None,
         last_error: None,
         anchored: false,
+        relations: Default::default(),
     });
     r.source_upn = src.upn.clone();
     r.source_mail = src.mail.clone();
@@ -247,6 +248,7 @@ pub fn relink_records(
                 "held: found disabled when re-linked by its ownership anchor (we cannot tell who disabled it); left as it is (guest-sync guest release hands it back)".to_string()
             }),
             anchored: true,
+            relations: Default::default(),
         });
     }
     out

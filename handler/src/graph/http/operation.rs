@@ -46,6 +46,19 @@ pub enum Operation {
     ReadPolicy,
     /// `GET /admin/people/photoUpdateSettings` (beta; `guest-sync doctor`).
     ReadPeopleSettings,
+    /// `GET /users?$select=id&$expand=manager($select=id)`: every user's
+    /// manager id (source tenant).
+    ListManagers,
+    /// `GET /groups/{id}/owners`.
+    ListGroupOwners,
+    /// `PUT /users/{id}/manager/$ref`.
+    SetManager,
+    /// `DELETE /users/{id}/manager/$ref`.
+    RemoveManager,
+    /// `POST /users/{id}/sponsors/$ref`.
+    AddSponsor,
+    /// `DELETE /users/{id}/sponsors/{sponsorId}/$ref`.
+    RemoveSponsor,
 }
 
 impl Operation {
@@ -72,6 +85,12 @@ impl Operation {
             Operation::Batch => "$batch",
             Operation::ReadPolicy => "read policy",
             Operation::ReadPeopleSettings => "read photo update settings",
+            Operation::ListManagers => "list managers",
+            Operation::ListGroupOwners => "list group owners",
+            Operation::SetManager => "set manager",
+            Operation::RemoveManager => "remove manager",
+            Operation::AddSponsor => "add sponsor",
+            Operation::RemoveSponsor => "remove sponsor",
         }
     }
 
@@ -87,7 +106,13 @@ impl Operation {
             | Operation::ListUsers
             | Operation::ListGuests
             | Operation::GetPhoto
-            | Operation::GetPhotoBytes => "User.Read.All",
+            | Operation::GetPhotoBytes
+            | Operation::ListManagers => "User.Read.All",
+            Operation::ListGroupOwners => "GroupMember.Read.All",
+            Operation::SetManager
+            | Operation::RemoveManager
+            | Operation::AddSponsor
+            | Operation::RemoveSponsor => "User.ReadWrite.All",
             Operation::ListDeletedUsers
             | Operation::PatchUser
             | Operation::DeleteUser

@@ -256,6 +256,12 @@ pub struct RunPoint {
     pub updated: u64,
     pub deprovisioned: u64,
     pub photos_copied: u64,
+    /// Sponsor writes of the run (`docs/engine.md`, "Sponsors and managers").
+    #[serde(default)]
+    pub sponsor_writes: u64,
+    /// Manager writes of the run.
+    #[serde(default)]
+    pub manager_writes: u64,
 }
 
 /// Invitations accepted on one day (UTC).
@@ -641,6 +647,8 @@ impl Statistics {
                 updated: r.counts.updated,
                 deprovisioned: r.counts.deprovisioned,
                 photos_copied: r.counts.photos_copied,
+                sponsor_writes: r.counts.sponsor_writes,
+                manager_writes: r.counts.manager_writes,
             })
             .collect();
 

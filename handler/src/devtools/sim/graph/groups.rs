@@ -124,7 +124,7 @@ pub(super) fn members(
 }
 
 /// The object id at the end of `{"@odata.id": ".../directoryObjects/{id}"}`.
-fn ref_target(body: &Map<String, Value>) -> Option<Guid> {
+pub(super) fn ref_target(body: &Map<String, Value>) -> Option<Guid> {
     let s = body.get("@odata.id")?.as_str()?;
     let last = s.trim_end_matches('/').rsplit('/').next()?;
     let last = last

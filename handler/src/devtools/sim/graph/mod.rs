@@ -1,6 +1,7 @@
 //! The Graph routes: users (get, list/filter, PATCH, DELETE), photos, groups
 //! and their (transitive) members, member `$ref` adds and removes,
-//! invitations, deleted items and restore, organization, the tenant
+//! invitations, deleted items and restore, organization, users' manager
+//! and sponsors and groups' owners ([`relations`]), the tenant
 //! policies `guest-sync doctor` reads. Each route checks
 //! the app's permissions, the consistency window and validates its input the
 //! way Graph does, and records applied writes in the counters.
@@ -38,6 +39,7 @@ mod invitations;
 mod odata;
 mod photos;
 mod policies;
+mod relations;
 mod users;
 
 use directory::{get_deleted, organization, purge_deleted, restore};
@@ -46,6 +48,10 @@ use invitations::invite;
 use photos::{photo_delete, photo_meta, photo_put, photo_value};
 use policies::{
     authorization_policy, cross_tenant_default, cross_tenant_partner, photo_update_settings,
+};
+use relations::{
+    add_sponsor, delete_manager, get_manager, list_owners, list_sponsors, put_manager,
+    remove_sponsor,
 };
 use users::{delete_user, get_user, list_users, patch_user};
 
@@ -100,6 +106,15 @@ pub(crate) fn dispatch(w: &mut World, call: &Call<'_>, req: &GReq) -> GResp {
         (&Method::GET, ["users", id]) => get_user(w, call, req, id),
         (&Method::PATCH, ["users", id]) => patch_user(w, call, req, id),
         (&Method::DELETE, ["users", id]) => delete_user(w, call, id),
+        (&Method::GET, ["users", id, "manager"]) => get_manager(w, call, req, id),
+        (&Method::PUT, ["users", id, "manager", "$ref"]) => put_manager(w, call, req, id),
+        (&Method::DELETE, ["users", id, "manager", "$ref"]) => delete_manager(w, call, id),
+        (&Method::GET, ["users", id, "sponsors"]) => list_sponsors(w, call, req, id),
+        (&Method::POST, ["users", id, "sponsors", "$ref"]) => add_sponsor(w, call, req, id),
+        (&Method::DELETE, ["users", id, "sponsors", sid, "$ref"]) => {
+            remove_sponsor(w, call, id, sid)
+        }
+        (&Method::GET, ["groups", id, "owners"]) => list_owners(w, call, req, id),
         (&Method::GET, ["users", id, "photo"]) => photo_meta(w, call, id),
         (&Method::GET, ["users", id, "photo", "$value"]) => photo_value(w, call, id),
         (&Method::PUT | &Method::PATCH, ["users", id, "photo", "$value"]) => {

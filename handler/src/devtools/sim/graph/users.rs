@@ -31,9 +31,21 @@ pub(super) fn list_users(w: &mut World, call: &Call<'_>, req: &GReq, deleted: bo
     if want_count && !eventual(req) {
         return GResp::unsupported_query();
     }
+    let expand = if deleted {
+        None
+    } else {
+        tri!(super::relations::parse_expand(req))
+    };
     let t = tri!(tenant(w, call));
     tri!(known_extensions(t, &sel));
     let map = if deleted { &t.deleted } else { &t.users };
+    let render = |u: &User| {
+        let mut v = query::render_user(u, sel.as_deref());
+        if let Some(e) = &expand {
+            super::relations::add_expanded(t, u.id, &mut v, e);
+        }
+        v
+    };
     let cands = if deleted {
         None
     } else {
@@ -61,7 +73,7 @@ pub(super) fn list_users(w: &mut World, call: &Call<'_>, req: &GReq, deleted: bo
                     break;
                 }
                 if let Some(u) = map.get(&id) {
-                    items.push(query::render_user(u, sel.as_deref()));
+                    items.push(render(u));
                     last = Some(id);
                 }
             }
@@ -82,7 +94,7 @@ pub(super) fn list_users(w: &mut World, call: &Call<'_>, req: &GReq, deleted: bo
                     more = true;
                     break;
                 }
-                items.push(query::render_user(u, sel.as_deref()));
+                items.push(render(u));
                 last = Some(*id);
             }
         }
@@ -104,6 +116,7 @@ pub(super) fn get_user(w: &mut World, call: &Call<'_>, req: &GReq, key: &str) ->
         return GResp::forbidden();
     }
     let sel = tri!(select(req));
+    let expand = tri!(super::relations::parse_expand(req));
     let t = tri!(tenant(w, call));
     tri!(known_extensions(t, &sel));
     let id = tri!(live_user(t, call, key));
@@ -111,6 +124,9 @@ pub(super) fn get_user(w: &mut World, call: &Call<'_>, req: &GReq, key: &str) ->
         return GResp::not_found(key);
     };
     let mut v = query::render_user(u, sel.as_deref());
+    if let Some(e) = &expand {
+        super::relations::add_expanded(t, id, &mut v, e);
+    }
     if let Value::Object(m) = &mut v {
         m.insert("@odata.context".into(), context("users/$entity"));
     }

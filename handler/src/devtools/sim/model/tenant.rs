@@ -28,6 +28,12 @@ pub(crate) struct Tenant {
     pub users: BTreeMap<Guid, User>,
     pub deleted: BTreeMap<Guid, User>,
     pub groups: HashMap<Guid, Group>,
+    /// `manager` of each user that has one (user -> manager).
+    pub managers: HashMap<Guid, Guid>,
+    /// `sponsors` of each user that has some (users or groups).
+    pub sponsors: HashMap<Guid, BTreeSet<Guid>>,
+    /// `owners` of each group that has some (users).
+    pub owners: HashMap<Guid, BTreeSet<Guid>>,
     upn_idx: HashMap<String, Guid>,
     mail_idx: HashMap<String, Vec<Guid>>,
     other_idx: HashMap<String, Vec<Guid>>,
@@ -67,6 +73,9 @@ impl Tenant {
             users: BTreeMap::new(),
             deleted: BTreeMap::new(),
             groups: HashMap::new(),
+            managers: HashMap::new(),
+            sponsors: HashMap::new(),
+            owners: HashMap::new(),
             upn_idx: HashMap::new(),
             mail_idx: HashMap::new(),
             other_idx: HashMap::new(),

@@ -29,6 +29,7 @@ fn photo_plan_follows_etags_and_cool_down() {
         photo_copied_at: None,
         last_error: None,
         anchored: false,
+        relations: Default::default(),
     };
     let with_photo = |i: u128, e: Option<&str>| SourceUser {
         photo_etag: e.map(str::to_string),
