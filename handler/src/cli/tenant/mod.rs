@@ -88,7 +88,7 @@ pub struct AddArgs {
     /// multi-tenant app (GUESTSYNC_FEDERATED_APP_ID), which signs in with
     /// the function app's managed identity. Prints the admin-consent URL,
     /// waits for consent (re-testing the connection), then registers.
-    #[arg(long, conflicts_with_all = ["secret_stdin", "secret_expires", "skip_test"])]
+    #[arg(long, conflicts_with_all = ["client_id", "secret_name", "secret_stdin", "secret_expires", "skip_test"])]
     pub secretless: bool,
     /// With --secretless: how long to wait for the admin's consent.
     #[arg(long, value_name = "SECS", default_value_t = 600)]
