@@ -664,6 +664,62 @@ mod tests {
         assert_eq!(load(&m).unwrap_err().name, "GUESTSYNC_HOST_SECRET_NAME");
     }
 
+    /// The secretless settings: the host through the managed identity needs
+    /// no host app id or secret name; a bad credential kind or app id is
+    /// named; the extra CA is refused for non-loopback URLs and must hold a
+    /// certificate.
+    #[test]
+    fn secretless_settings_are_checked() {
+        let s = load(&base()).unwrap();
+        assert_eq!(s.host_credential, HostCredential::Secret);
+        assert_eq!(s.federated_app_id, None);
+        assert!(s.tls_ca_pem.is_none());
+
+        let mut m = base();
+        m.remove("GUESTSYNC_HOST_CLIENT_ID");
+        m.remove("GUESTSYNC_HOST_SECRET_NAME");
+        assert_eq!(load(&m).unwrap_err().name, "GUESTSYNC_HOST_CLIENT_ID");
+        m.insert("GUESTSYNC_HOST_CREDENTIAL", "Managed-Identity".into());
+        m.insert(
+            "GUESTSYNC_FEDERATED_APP_ID",
+            "33333333-3333-4333-8333-333333333333".into(),
+        );
+        let s = load(&m).unwrap();
+        assert_eq!(s.host_credential, HostCredential::ManagedIdentity);
+        assert_eq!(
+            s.federated_app_id.map(|g| g.to_string()).as_deref(),
+            Some("33333333-3333-4333-8333-333333333333")
+        );
+
+        for (k, v) in [
+            ("GUESTSYNC_HOST_CREDENTIAL", "certificate"),
+            ("GUESTSYNC_FEDERATED_APP_ID", "guest-sync-app"),
+        ] {
+            let mut m = base();
+            m.insert(k, v.to_string());
+            let e = load(&m).unwrap_err();
+            assert_eq!(e.name, k, "{e}");
+        }
+
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(
+            &ca,
+            "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let mut m = base();
+        m.insert("GUESTSYNC_TLS_CA_FILE", ca.display().to_string());
+        let e = load(&m).unwrap_err();
+        assert_eq!(e.name, "GUESTSYNC_TLS_CA_FILE");
+        assert!(e.to_string().contains("loopback"), "{e}");
+        m.insert("GUESTSYNC_GRAPH_URL", "https://127.0.0.1:8443".into());
+        m.insert("GUESTSYNC_AUTHORITY_URL", "https://localhost:8443".into());
+        assert!(load(&m).unwrap().tls_ca_pem.is_some());
+        std::fs::write(&ca, "not a certificate").unwrap();
+        assert_eq!(load(&m).unwrap_err().name, "GUESTSYNC_TLS_CA_FILE");
+    }
+
     /// A connection string's key never shows in Debug output.
     #[test]
     fn connection_string_is_redacted() {
