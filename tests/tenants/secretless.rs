@@ -284,6 +284,12 @@ async fn secretless_tenant_is_onboarded_by_consent_and_synced() {
         tested.stdout
     );
 
+    let live = s.run(&["tenant", "list", "--live", "--json"]).await;
+    assert_eq!(live.code, 0, "{}", live.all());
+    let v: serde_json::Value = serde_json::from_str(&live.stdout).unwrap();
+    assert_eq!(v[0]["memberCount"], s.members as u64, "{v}");
+    assert_eq!(v[0]["health"], "ok", "{v}");
+
     // The sync: source through the federated app, host through the
     // managed identity.
     let synced = s
