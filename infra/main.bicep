@@ -103,6 +103,16 @@ param retentionDays int = 90
 @description('GUESTSYNC_ANCHOR_ATTRIBUTE: where each managed guest carries its ownership anchor: extensionAttribute1..15 (nothing to create; the default), a directory extension extension_<appId>_<name> created on the host app (see infra/README.md), or none.')
 param anchorAttribute string = 'extensionAttribute15'
 
+@description('GUESTSYNC_FEDERATED_APP_ID: client id of the multi-tenant app that trusts this deployment\'s managed identity (infra/secretless.sh creates it after the first deployment; empty = no secretless source tenants).')
+param federatedAppId string = ''
+
+@description('GUESTSYNC_HOST_CREDENTIAL: secret (the host app\'s client secret) or managed-identity (infra/secretless.sh assigns the host\'s Graph roles to the identity; no host secret).')
+@allowed([
+  'secret'
+  'managed-identity'
+])
+param hostCredential string = 'secret'
+
 @description('Days Log Analytics keeps the logs.')
 @minValue(30)
 @maxValue(730)
@@ -199,6 +209,8 @@ module app 'modules/functionapp.bicep' = {
     jobBudgetSecs: jobBudgetSecs
     retentionDays: retentionDays
     anchorAttribute: anchorAttribute
+    federatedAppId: federatedAppId
+    hostCredential: hostCredential
   }
 }
 
@@ -229,6 +241,9 @@ output keyVaultUrl string = vault.outputs.uri
 
 @description('Storage account name.')
 output storageAccountName string = storage.outputs.name
+
+@description('Principal (object) id of the app\'s managed identity: the subject of the secretless app\'s federated credential (infra/secretless.sh).')
+output identityPrincipalId string = identity.properties.principalId
 
 @description('Client id of the app\'s managed identity.')
 output identityClientId string = identity.properties.clientId

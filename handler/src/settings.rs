@@ -152,7 +152,45 @@ pub struct Settings {
     /// `GUESTSYNC_ALLOW_HTTP`: plain-http Graph and authority URLs are
     /// accepted (development against the simulator only).
     pub allow_http: bool,
+    /// `GUESTSYNC_FEDERATED_APP_ID`: the host's multi-tenant app that
+    /// secretless source tenants consent to (trusts the managed identity as
+    /// a federated identity credential). None = no secretless tenants.
+    pub federated_app_id: Option<Guid>,
+    /// `GUESTSYNC_HOST_CREDENTIAL`: how the engine signs in to the host.
+    pub host_credential: HostCredential,
+    /// `GUESTSYNC_TLS_CA_FILE`'s content (development only, loopback URLs
+    /// only): the CA the Graph and authority clients trust instead of the
+    /// public roots (the simulator's https listener).
+    pub tls_ca_pem: Option<String>,
 }
+
+/// `GUESTSYNC_HOST_CREDENTIAL`: how the engine gets host tokens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum HostCredential {
+    /// The host app's client secret (`GUESTSYNC_HOST_CLIENT_ID` +
+    /// `GUESTSYNC_HOST_SECRET_NAME`), the default.
+    #[default]
+    Secret,
+    /// The function app's managed identity, which holds the Graph
+    /// application roles in the host tenant (no secret).
+    ManagedIdentity,
+}
+
+impl HostCredential {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            HostCredential::Secret => "secret",
+            HostCredential::ManagedIdentity => "managed-identity",
+        }
+    }
+}
+
+/// The client id recorded for the host when `GUESTSYNC_HOST_CREDENTIAL` is
+/// `managed-identity` and `GUESTSYNC_HOST_CLIENT_ID` is unset (nil).
+pub const HOST_MI_CLIENT_ID: &str = "00000000-0000-0000-0000-000000000000";
+/// The secret name recorded for the host when it signs in with the managed
+/// identity and `GUESTSYNC_HOST_SECRET_NAME` is unset (never read).
+pub const HOST_MI_SECRET_NAME: &str = "guest-sync-host-managed-identity";
 
 /// All setting names the handler reads (the infra mirror check uses this).
 pub const SETTING_NAMES: &[&str] = &[
@@ -176,6 +214,9 @@ pub const SETTING_NAMES: &[&str] = &[
     "GUESTSYNC_RETENTION_DAYS",
     "GUESTSYNC_ANCHOR_ATTRIBUTE",
     "GUESTSYNC_ALLOW_HTTP",
+    "GUESTSYNC_FEDERATED_APP_ID",
+    "GUESTSYNC_HOST_CREDENTIAL",
+    "GUESTSYNC_TLS_CA_FILE",
 ];
 
 /// Settings the handler cannot start without.
@@ -330,9 +371,38 @@ impl Settings {
             Guid::parse_named(&v, "value").map_err(|_| bad(k, format!("{v:?} is not a GUID")))
         };
         let host_tenant_id = guid("GUESTSYNC_HOST_TENANT_ID", req("GUESTSYNC_HOST_TENANT_ID")?)?;
-        let host_client_id = guid("GUESTSYNC_HOST_CLIENT_ID", req("GUESTSYNC_HOST_CLIENT_ID")?)?;
-        let host_secret_name = SecretName::parse(&req("GUESTSYNC_HOST_SECRET_NAME")?)
-            .map_err(|e| bad("GUESTSYNC_HOST_SECRET_NAME", e.to_string()))?;
+        let host_credential = match opt("GUESTSYNC_HOST_CREDENTIAL").map(|v| v.trim().to_ascii_lowercase()) {
+            None => HostCredential::Secret,
+            Some(v) if v == "secret" => HostCredential::Secret,
+            Some(v) if v == "managed-identity" => HostCredential::ManagedIdentity,
+            Some(v) => {
+                return Err(bad(
+                    "GUESTSYNC_HOST_CREDENTIAL",
+                    format!("{v:?} is neither secret (the host app's client secret, the default) nor managed-identity (the function app's managed identity, no secret)"),
+                ))
+            }
+        };
+        // With the managed identity the host app's id and secret are not
+        // needed (placeholders stand in when they are unset).
+        let host_req = |k: &'static str, placeholder: &str| match host_credential {
+            HostCredential::Secret => req(k),
+            HostCredential::ManagedIdentity => {
+                Ok(opt(k).unwrap_or_else(|| placeholder.to_string()))
+            }
+        };
+        let host_client_id = guid(
+            "GUESTSYNC_HOST_CLIENT_ID",
+            host_req("GUESTSYNC_HOST_CLIENT_ID", HOST_MI_CLIENT_ID)?,
+        )?;
+        let host_secret_name = SecretName::parse(&host_req(
+            "GUESTSYNC_HOST_SECRET_NAME",
+            HOST_MI_SECRET_NAME,
+        )?)
+        .map_err(|e| bad("GUESTSYNC_HOST_SECRET_NAME", e.to_string()))?;
+        let federated_app_id = match opt("GUESTSYNC_FEDERATED_APP_ID") {
+            Some(v) => Some(guid("GUESTSYNC_FEDERATED_APP_ID", v)?),
+            None => None,
+        };
         let keyvault_url = match opt("GUESTSYNC_KEYVAULT_URL") {
             Some(v) => {
                 let u = parse_url("GUESTSYNC_KEYVAULT_URL", &v)?;
@@ -418,6 +488,30 @@ impl Settings {
         )?;
         let retention_days = num("GUESTSYNC_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, 1, 3650)?;
         let anchor_attribute = parse_anchor(opt("GUESTSYNC_ANCHOR_ATTRIBUTE").as_deref())?;
+        let tls_ca_pem = match opt("GUESTSYNC_TLS_CA_FILE") {
+            None => None,
+            Some(path) => {
+                const N: &str = "GUESTSYNC_TLS_CA_FILE";
+                if !is_loopback(&graph_url) || !is_loopback(&authority_url) {
+                    return Err(bad(
+                        N,
+                        "an extra trusted CA is for development against a local simulator only: GUESTSYNC_GRAPH_URL and GUESTSYNC_AUTHORITY_URL must then be loopback addresses (unset it for Microsoft's endpoints)",
+                    ));
+                }
+                let pem = std::fs::read_to_string(path.trim())
+                    .map_err(|e| bad(N, format!("cannot read {}: {e}", path.trim())))?;
+                if !pem.contains("-----BEGIN CERTIFICATE-----") {
+                    return Err(bad(
+                        N,
+                        format!(
+                            "{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                            path.trim()
+                        ),
+                    ));
+                }
+                Some(pem)
+            }
+        };
         Ok(Settings {
             host_tenant_id,
             host_client_id,
@@ -438,6 +532,9 @@ impl Settings {
             job_budget_secs,
             retention_days,
             anchor_attribute,
+            federated_app_id,
+            host_credential,
+            tls_ca_pem,
             allow_http,
         })
     }
@@ -565,6 +662,62 @@ mod tests {
         let mut m = base();
         m.remove("GUESTSYNC_HOST_SECRET_NAME");
         assert_eq!(load(&m).unwrap_err().name, "GUESTSYNC_HOST_SECRET_NAME");
+    }
+
+    /// The secretless settings: the host through the managed identity needs
+    /// no host app id or secret name; a bad credential kind or app id is
+    /// named; the extra CA is refused for non-loopback URLs and must hold a
+    /// certificate.
+    #[test]
+    fn secretless_settings_are_checked() {
+        let s = load(&base()).unwrap();
+        assert_eq!(s.host_credential, HostCredential::Secret);
+        assert_eq!(s.federated_app_id, None);
+        assert!(s.tls_ca_pem.is_none());
+
+        let mut m = base();
+        m.remove("GUESTSYNC_HOST_CLIENT_ID");
+        m.remove("GUESTSYNC_HOST_SECRET_NAME");
+        assert_eq!(load(&m).unwrap_err().name, "GUESTSYNC_HOST_CLIENT_ID");
+        m.insert("GUESTSYNC_HOST_CREDENTIAL", "Managed-Identity".into());
+        m.insert(
+            "GUESTSYNC_FEDERATED_APP_ID",
+            "33333333-3333-4333-8333-333333333333".into(),
+        );
+        let s = load(&m).unwrap();
+        assert_eq!(s.host_credential, HostCredential::ManagedIdentity);
+        assert_eq!(
+            s.federated_app_id.map(|g| g.to_string()).as_deref(),
+            Some("33333333-3333-4333-8333-333333333333")
+        );
+
+        for (k, v) in [
+            ("GUESTSYNC_HOST_CREDENTIAL", "certificate"),
+            ("GUESTSYNC_FEDERATED_APP_ID", "guest-sync-app"),
+        ] {
+            let mut m = base();
+            m.insert(k, v.to_string());
+            let e = load(&m).unwrap_err();
+            assert_eq!(e.name, k, "{e}");
+        }
+
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(
+            &ca,
+            "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let mut m = base();
+        m.insert("GUESTSYNC_TLS_CA_FILE", ca.display().to_string());
+        let e = load(&m).unwrap_err();
+        assert_eq!(e.name, "GUESTSYNC_TLS_CA_FILE");
+        assert!(e.to_string().contains("loopback"), "{e}");
+        m.insert("GUESTSYNC_GRAPH_URL", "https://127.0.0.1:8443".into());
+        m.insert("GUESTSYNC_AUTHORITY_URL", "https://localhost:8443".into());
+        assert!(load(&m).unwrap().tls_ca_pem.is_some());
+        std::fs::write(&ca, "not a certificate").unwrap();
+        assert_eq!(load(&m).unwrap_err().name, "GUESTSYNC_TLS_CA_FILE");
     }
 
     /// A connection string's key never shows in Debug output.

@@ -109,6 +109,16 @@ param retentionDays int
 @description('GUESTSYNC_ANCHOR_ATTRIBUTE: host attribute holding each managed guest\'s ownership anchor.')
 param anchorAttribute string
 
+@description('GUESTSYNC_FEDERATED_APP_ID: the multi-tenant app secretless source tenants consent to (empty = none).')
+param federatedAppId string = ''
+
+@description('GUESTSYNC_HOST_CREDENTIAL: secret (host app secret) or managed-identity (this app\'s identity holds the host roles).')
+@allowed([
+  'secret'
+  'managed-identity'
+])
+param hostCredential string = 'secret'
+
 var isFlex = planKind == 'FlexConsumption'
 
 // Identity-based host storage (AzureWebJobsStorage__*): no account key.
@@ -226,6 +236,14 @@ var guestSyncSettings = [
   {
     name: 'GUESTSYNC_ANCHOR_ATTRIBUTE'
     value: anchorAttribute
+  }
+  {
+    name: 'GUESTSYNC_FEDERATED_APP_ID'
+    value: federatedAppId
+  }
+  {
+    name: 'GUESTSYNC_HOST_CREDENTIAL'
+    value: hostCredential
   }
   {
     name: 'GUESTSYNC_LOG_FORMAT'

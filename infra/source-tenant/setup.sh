@@ -7,6 +7,8 @@
 #   az login --tenant <source-tenant-id> --allow-no-subscriptions
 #   ./setup.sh --host-name "Fabrikam" [--host-tenant-id ID] [--app-name NAME]
 #              [--group-name NAME | --group-id ID] [--secret-months 12] [--no-secret]
+#   ./setup.sh --secretless <host app id> [--host-tenant-id ID]
+#              [--group-name NAME | --group-id ID]
 #
 # What it does (idempotent: re-running reuses the app and the group):
 #   1. an app registration (single tenant) with exactly two Microsoft Graph
@@ -43,6 +45,9 @@ HOST_NAME=""
 HOST_TENANT_ID=""
 SECRET_MONTHS=12
 CREATE_SECRET=1
+# --secretless: the host's multi-tenant app id (GUESTSYNC_FEDERATED_APP_ID):
+# no app registration and no secret here, only the group and the consent URL.
+SECRETLESS_APP=""
 
 die() { echo "error: $*" >&2; exit 1; }
 step() { printf '\n==> %s\n' "$*" >&2; }
@@ -61,6 +66,7 @@ while [ $# -gt 0 ]; do
     --host-tenant-id) HOST_TENANT_ID="${2:?--host-tenant-id needs a value}"; shift 2 ;;
     --secret-months) SECRET_MONTHS="${2:?--secret-months needs a value}"; shift 2 ;;
     --no-secret) CREATE_SECRET=0; shift ;;
+    --secretless) SECRETLESS_APP="${2:?--secretless needs the host app id}"; CREATE_SECRET=0; shift 2 ;;
     -h|--help) usage 0 ;;
     *) echo "unknown option: $1" >&2; usage 2 ;;
   esac
@@ -74,6 +80,9 @@ if [ "$SECRET_MONTHS" -lt 1 ] || [ "$SECRET_MONTHS" -gt 24 ]; then
   die "--secret-months must be 1-24 (Microsoft recommends less than 12), got $SECRET_MONTHS"
 fi
 GUID_RE='^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
+if [ -n "$SECRETLESS_APP" ] && ! [[ "$SECRETLESS_APP" =~ $GUID_RE ]]; then
+  die "--secretless must be the host app's Application (client) ID, a GUID, got '$SECRETLESS_APP'"
+fi
 if [ -n "$GROUP_ID" ] && ! [[ "$GROUP_ID" =~ $GUID_RE ]]; then
   die "--group-id must be a GUID, got '$GROUP_ID'"
 fi
@@ -92,6 +101,11 @@ TENANT_NAME="$(az rest --method GET --url 'https://graph.microsoft.com/v1.0/orga
   --query 'value[0].displayName' -o tsv 2>/dev/null || echo "$TENANT_ID")"
 echo "source tenant: $TENANT_NAME ($TENANT_ID)" >&2
 
+if [ -n "$SECRETLESS_APP" ]; then
+APP_ID="$SECRETLESS_APP"
+step "1/5 App registration: none here (secretless: the host's app $APP_ID signs in)"
+step "2/5 Admin consent: open the URL printed at the end and accept"
+else
 step "1/5 App registration '$APP_NAME' (GroupMember.Read.All + User.Read.All, application)"
 MANIFEST="$(mktemp)"
 trap 'rm -f "$MANIFEST"' EXIT
@@ -141,6 +155,7 @@ grant_role() {
 grant_role "$ROLE_GROUPMEMBER_READ_ALL"
 grant_role "$ROLE_USER_READ_ALL"
 echo "consented: GroupMember.Read.All, User.Read.All (application)" >&2
+fi
 
 step "3/5 Security group"
 if [ -z "$GROUP_ID" ]; then
@@ -215,6 +230,22 @@ echo "automatic redemption (outbound): $AUTO_REDEEM" >&2
 
 step "5/5 Values for the host administrator"
 SECRET_NAME="$(printf '%s' "$TENANT_NAME" | tr 'A-Z' 'a-z' | tr -c 'a-z0-9' '-' | tr -s '-' | sed 's/^-//; s/-$//' | cut -c1-100)-app-secret"
+if [ -n "$SECRETLESS_APP" ]; then
+cat <<EOF
+source tenant id : $TENANT_ID
+group id         : $GROUP_ID
+display name     : $TENANT_NAME
+
+Grant admin consent to the host's app (GroupMember.Read.All, User.Read.All;
+no secret exists): open this URL signed in as a Global Administrator and accept:
+  https://login.microsoftonline.com/$TENANT_ID/v2.0/adminconsent?client_id=$APP_ID&scope=https://graph.microsoft.com/.default
+
+The host administrator runs:
+  guest-sync tenant add --secretless --tenant-id $TENANT_ID \\
+    --group-id $GROUP_ID --name "$TENANT_NAME"
+EOF
+exit 0
+fi
 cat <<EOF
 source tenant id : $TENANT_ID
 app (client) id  : $APP_ID

@@ -515,7 +515,7 @@ async fn missing_secrets_fail() {
     let w = world().await;
     let s = source(&w, "Contoso").await;
     let mut t = s.tenant.clone();
-    t.secret_name = SecretName::parse("not-stored").unwrap();
+    t.secret_name = Some(SecretName::parse("not-stored").unwrap());
     w.store.put_tenant(&t).await.unwrap();
     let r = doctor(&w, &[("GUESTSYNC_HOST_SECRET_NAME", "host-gone")], &[]).await;
     assert_eq!((r.code, r.status("host.secret")), (1, "fail"));

@@ -415,7 +415,7 @@ async fn a_missing_secret_fails_the_run_permanently() {
     let h = H::fast().await;
     h.members(1);
     let mut t = h.tenant.clone();
-    t.secret_name = guest_sync::domain::SecretName::parse("nope").unwrap();
+    t.secret_name = Some(guest_sync::domain::SecretName::parse("nope").unwrap());
     let run_id = uuid::Uuid::new_v4();
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
     let e = run_job(

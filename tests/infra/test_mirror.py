@@ -18,6 +18,7 @@ from conftest import HANDLER_SRC, REPO, docs_dir, rust_str_list
 DELIBERATELY_UNSET = {
     "GUESTSYNC_LOCAL_SECRETS": "the local secret file is for development only; in Azure every secret comes from Key Vault (GUESTSYNC_KEYVAULT_URL is always set)",
     "GUESTSYNC_ALLOW_HTTP": "plain-http Graph and authority URLs are for the local simulator only; in Azure they are https (the default false)",
+    "GUESTSYNC_TLS_CA_FILE": "an extra trusted CA is for the local simulator's https listener only (refused for non-loopback URLs)",
 }
 
 # The store's tables when the Rust source has no table-name list yet

@@ -52,6 +52,7 @@ impl TenantCli {
             store: Arc::new(SqliteStore::open(&db).await.unwrap()),
             secrets: Arc::new(LocalFileSource::new(secrets)),
             probe: SourceProbe::new(GraphConfig::from_settings(&settings)),
+            federated_app_id: settings.federated_app_id,
             settings: Some(settings),
         };
         TenantCli {

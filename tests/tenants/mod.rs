@@ -5,5 +5,6 @@
 mod cross_tenant;
 pub mod harness;
 mod onboarding_sim;
+mod secretless;
 mod setup_script;
 pub mod tenant_cli;

@@ -218,3 +218,37 @@ esac
     let calls = std::fs::read_to_string(&log).unwrap_or_default();
     (out, calls)
 }
+
+/// `--secretless <host app>`: no app registration, no consent grant, no
+/// secret in the source tenant; the group is created and the output is
+/// the admin-consent URL and the `tenant add --secretless` command.
+#[test]
+fn setup_script_secretless_creates_only_the_group_and_prints_the_consent_url() {
+    let host_app = "11111111-2222-4333-8444-555555555555";
+    let (out, calls) = run_with_stub_az(&["--secretless", host_app], &[]);
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(!calls.contains("ad app"), "{calls}");
+    assert!(!calls.contains("appRoleAssignments"), "{calls}");
+    assert!(!calls.contains("credential reset"), "{calls}");
+    assert!(calls.contains("CALL ad group create"), "{calls}");
+    for v in [
+        "https://login.microsoftonline.com/2b1f0a6e-7d1c-4a51-9b0e-1c2d3e4f5a6b/v2.0/adminconsent?client_id=11111111-2222-4333-8444-555555555555",
+        "guest-sync tenant add --secretless --tenant-id 2b1f0a6e-7d1c-4a51-9b0e-1c2d3e4f5a6b",
+        "--group-id a1b2c3d4-0000-4000-8000-00000000000f",
+    ] {
+        assert!(text.contains(v), "{v} missing in:\n{text}");
+    }
+    assert!(!text.contains("--secret-name"), "{text}");
+    let (out, _) = run_with_stub_az(&["--secretless", "not-a-guid"], &[]);
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !out.status.success() && text.contains("--secretless must be"),
+        "{text}"
+    );
+}

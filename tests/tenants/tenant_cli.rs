@@ -95,7 +95,7 @@ async fn skip_test_registration_shows_in_list_with_secret_days() {
     add_skip_test(&mut cli).await;
     let t = cli.ctx.store.get_tenant(tid()).await.unwrap().unwrap();
     assert!(t.enabled);
-    assert_eq!(t.secret_name.as_str(), "contoso-app");
+    assert_eq!(t.secret_name.as_ref().unwrap().as_str(), "contoso-app");
     let table = cli.run(&["list"], "", now()).await.unwrap();
     assert!(table.contains("TENANT ID") && table.contains(T), "{table}");
     assert!(

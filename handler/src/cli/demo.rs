@@ -366,6 +366,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         retention_days: crate::settings::DEFAULT_RETENTION_DAYS,
         anchor_attribute: crate::settings::parse_anchor(None)?,
         allow_http: true,
+        federated_app_id: None,
+        host_credential: Default::default(),
+        tls_ca_pem: None,
     };
     let app = App::open_with_graph(settings, |g| g.with_time_scale(args.time_scale))
         .await?
@@ -392,7 +395,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             tenant_id: source,
             display_name: "Demo Source".into(),
             client_id: source_app,
-            secret_name: source_secret_name,
+            secret_name: Some(source_secret_name),
+            credential: Default::default(),
             group_id: generated.group_id,
             enabled: true,
             options: TenantOptions {

@@ -77,10 +77,16 @@ pub fn settings(
             r.push(Check::ok(
                 "settings",
                 "settings",
-                format!(
-                    "host tenant {}, app {}, Graph {}",
-                    s.host_tenant_id, s.host_client_id, s.graph_url
-                ),
+                match s.host_credential {
+                    crate::settings::HostCredential::Secret => format!(
+                        "host tenant {}, app {}, Graph {}",
+                        s.host_tenant_id, s.host_client_id, s.graph_url
+                    ),
+                    crate::settings::HostCredential::ManagedIdentity => format!(
+                        "host tenant {} through the managed identity, Graph {}",
+                        s.host_tenant_id, s.graph_url
+                    ),
+                },
             ));
             Some(s)
         }
@@ -97,6 +103,68 @@ pub fn settings(
             None
         }
     }
+}
+
+/// Secretless sign-ins (secretless source tenants, the host through the
+/// managed identity) need the managed identity endpoint, and secretless
+/// tenants the host's multi-tenant app. One check, only when something
+/// uses them.
+pub fn secretless(
+    lookup: &(dyn Fn(&str) -> Option<String> + Sync),
+    settings: &Settings,
+    tenants: &[SourceTenant],
+    r: &mut Report,
+) {
+    const ID: &str = "config.secretless";
+    let secretless = tenants.iter().filter(|t| t.is_secretless()).count();
+    let host_mi = settings.host_credential == crate::settings::HostCredential::ManagedIdentity;
+    if secretless == 0 && !host_mi {
+        return;
+    }
+    let title = "secretless sign-in";
+    let set = |k: &str| lookup(k).filter(|v| !v.trim().is_empty());
+    if set("IDENTITY_ENDPOINT").is_none() {
+        r.push(Check::fail(
+            ID,
+            title,
+            format!("{secretless} secretless tenant(s){} but IDENTITY_ENDPOINT is not set", if host_mi { " and GUESTSYNC_HOST_CREDENTIAL=managed-identity" } else { "" }),
+            "run in the function app (Azure sets IDENTITY_ENDPOINT and IDENTITY_HEADER for its managed identity) and set AZURE_CLIENT_ID to the user-assigned identity's client id; locally, use the values `guest-sync sim serve --tls` prints",
+        ));
+        return;
+    }
+    if secretless > 0 && settings.federated_app_id.is_none() {
+        r.push(Check::fail(
+            ID,
+            title,
+            format!("{secretless} secretless tenant(s) but GUESTSYNC_FEDERATED_APP_ID is not set"),
+            "set GUESTSYNC_FEDERATED_APP_ID to the host's multi-tenant app (infra/main.bicep with secretless=true outputs it)",
+        ));
+        return;
+    }
+    if settings.authority_url.scheme() != "https" {
+        r.push(Check::fail(
+            ID,
+            title,
+            "GUESTSYNC_AUTHORITY_URL is not https: azure_identity refuses it",
+            "use the https authority (against the simulator: `sim serve --tls` and GUESTSYNC_TLS_CA_FILE)",
+        ));
+        return;
+    }
+    r.push(Check::ok(
+        ID,
+        title,
+        format!(
+            "managed identity endpoint set{}, {secretless} secretless tenant(s){}",
+            set("AZURE_CLIENT_ID")
+                .map(|c| format!(" (user-assigned {c})"))
+                .unwrap_or_default(),
+            if host_mi {
+                ", host through the managed identity"
+            } else {
+                ""
+            }
+        ),
+    ));
 }
 
 /// The store: opened and read (the tenant registry). A SQLite file that

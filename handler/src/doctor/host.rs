@@ -11,7 +11,7 @@ use super::config::secret;
 use super::{Check, Parts, Report};
 use crate::domain::{AnchorAttribute, Guid, SourceTenant};
 use crate::graph::cross_tenant::{read_inbound, B2bAccess, DefaultPolicy, PolicyReadError};
-use crate::graph::{AadstsCode, AppCredentials, GraphError, TenantGraph};
+use crate::graph::{AadstsCode, AppCredentials, Credential, GraphError, TenantGraph};
 
 /// An application role and the roles that include it.
 pub(super) struct Role {
@@ -71,39 +71,64 @@ pub(super) fn missing<'a>(needed: &[&'a Role], granted: &[String]) -> Vec<&'a st
 /// The host checks, then the cross-tenant checks of each of `partners`.
 pub async fn check(parts: &Parts, partners: &[SourceTenant], r: &mut Report) {
     let st = &parts.settings;
-    let Some(secrets) = &parts.secrets else {
-        return;
+    let managed = st.host_credential == crate::settings::HostCredential::ManagedIdentity;
+    let creds = if managed {
+        // No secret: the function app's managed identity holds the roles.
+        Credential::ManagedIdentity {
+            tenant_id: st.host_tenant_id,
+        }
+    } else {
+        let Some(secrets) = &parts.secrets else {
+            return;
+        };
+        let Some(value) = secret(
+            secrets.as_ref(),
+            &st.host_secret_name,
+            "host.secret".into(),
+            "the host app",
+            r,
+        )
+        .await
+        else {
+            return;
+        };
+        Credential::Secret(AppCredentials {
+            tenant_id: st.host_tenant_id,
+            client_id: st.host_client_id,
+            secret: value,
+        })
     };
-    let Some(value) = secret(
-        secrets.as_ref(),
-        &st.host_secret_name,
-        "host.secret".into(),
-        "the host app",
-        r,
-    )
-    .await
-    else {
-        return;
-    };
-    let creds = AppCredentials {
-        tenant_id: st.host_tenant_id,
-        client_id: st.host_client_id,
-        secret: value,
-    };
-    let roles = match parts.graph.app_roles(&creds).await {
+    let roles = match parts.graph.roles(&creds).await {
         Ok(roles) => {
             r.push(Check::ok(
                 "host.token",
                 "host app token",
-                format!(
-                    "app {} signs in to tenant {}",
-                    st.host_client_id, st.host_tenant_id
-                ),
+                if managed {
+                    format!(
+                        "the function app's managed identity signs in to tenant {}",
+                        st.host_tenant_id
+                    )
+                } else {
+                    format!(
+                        "app {} signs in to tenant {}",
+                        st.host_client_id, st.host_tenant_id
+                    )
+                },
             ));
             roles
         }
         Err(e) => {
-            r.push(token_failure(&e, &creds, &st.host_secret_name.to_string()));
+            match &creds {
+                Credential::Secret(c) => {
+                    r.push(token_failure(&e, c, &st.host_secret_name.to_string()))
+                }
+                _ => r.push(Check::fail(
+                    "host.token",
+                    "host app token",
+                    "the managed identity gave no host token",
+                    format!("{e}; with GUESTSYNC_HOST_CREDENTIAL=managed-identity the function app's user-assigned identity (AZURE_CLIENT_ID) must hold the host's Graph application roles (infra/main.bicep assigns them with secretless=true)"),
+                )),
+            }
             return;
         }
     };

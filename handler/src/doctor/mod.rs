@@ -233,6 +233,7 @@ pub async fn run(lookup: &(dyn Fn(&str) -> Option<String> + Sync), only: Option<
         graph,
     };
     let tenants = config::tenants(&parts, only, &mut r).await;
+    config::secretless(lookup, &parts.settings, &tenants, &mut r);
     host::check(&parts, &tenants, &mut r).await;
     for t in &tenants {
         source::check(&parts, t, &mut r).await;

@@ -9,7 +9,7 @@ use super::config::secret;
 use super::host::{missing, Role};
 use super::{Check, Parts, Report};
 use crate::domain::SourceTenant;
-use crate::graph::AppCredentials;
+use crate::graph::{AppCredentials, Credential};
 use crate::tenants::{ConnectionProblem, SourceProbe};
 
 const READ_MEMBERS: Role = Role {
@@ -57,6 +57,15 @@ fn summary(p: &ConnectionProblem) -> String {
             "members' attributes cannot be read (User.Read.All)".into()
         }
         ConnectionProblem::Unreachable { what, .. } => format!("{what} could not be reached"),
+        ConnectionProblem::ConsentNotGranted { code, .. } => {
+            format!("refused: no admin consent for the secretless app ({code})")
+        }
+        ConnectionProblem::IdentityNotTrusted { .. } => {
+            "refused: the app does not trust the managed identity (AADSTS70021)".into()
+        }
+        ConnectionProblem::ManagedIdentity { .. } => {
+            "the function app's managed identity gave no token".into()
+        }
         ConnectionProblem::Graph { status, code, .. } => {
             format!("Graph answered HTTP {status} {code}")
         }
@@ -72,38 +81,48 @@ pub async fn check(parts: &Parts, t: &SourceTenant, r: &mut Report) {
     } else {
         format!("source tenant {tid} (disabled)")
     };
-    let Some(secrets) = &parts.secrets else {
-        return;
-    };
-    let Some(value) = secret(
-        secrets.as_ref(),
-        &t.secret_name,
-        format!("{pre}.secret"),
-        &name,
-        r,
-    )
-    .await
-    else {
-        return;
-    };
-    let creds = AppCredentials {
-        tenant_id: tid,
-        client_id: t.client_id,
-        secret: value.clone(),
+    // A secretless tenant has no secret to read: the host's multi-tenant
+    // app signs in with the managed identity's assertion.
+    let creds = match t.secret() {
+        None => Credential::Federated {
+            tenant_id: tid,
+            app_id: t.client_id,
+        },
+        Some(secret_name) => {
+            let Some(secrets) = &parts.secrets else {
+                return;
+            };
+            let Some(value) = secret(
+                secrets.as_ref(),
+                secret_name,
+                format!("{pre}.secret"),
+                &name,
+                r,
+            )
+            .await
+            else {
+                return;
+            };
+            Credential::Secret(AppCredentials {
+                tenant_id: tid,
+                client_id: t.client_id,
+                secret: value,
+            })
+        }
     };
     let probe = SourceProbe::new(parts.graph.config().clone());
     let token_title = format!("{name}: app token");
-    let roles = match parts.graph.app_roles(&creds).await {
+    let roles = match parts.graph.roles(&creds).await {
         Ok(roles) => {
             r.push(Check::ok(
                 format!("{pre}.token"),
                 token_title,
-                format!("app {} signs in (consented)", t.client_id),
+                format!("app {} signs in ({}, consented)", t.client_id, t.credential),
             ));
             roles
         }
         Err(e) => {
-            let p = probe.token_error(e, tid, t.client_id);
+            let p = probe.credential_error(e, &creds);
             r.push(Check::fail(
                 format!("{pre}.token"),
                 token_title,
@@ -144,7 +163,7 @@ pub async fn check(parts: &Parts, t: &SourceTenant, r: &mut Report) {
         }
     }
     let group_title = format!("{name}: group {}", t.group_id);
-    match probe.test(tid, t.client_id, &value, t.group_id).await {
+    match probe.test_credential(creds, t.group_id).await {
         Ok(rep) if rep.member_count == 0 => r.push(Check::warn(
             format!("{pre}.group"),
             group_title,

@@ -76,10 +76,19 @@ pub struct WorkItem {
 pub struct SourceTenant {
     pub tenant_id: Guid,
     pub display_name: String,
-    /// The source app registration's client id.
+    /// The source app registration's client id. For a secretless tenant:
+    /// the host's multi-tenant app (`GUESTSYNC_FEDERATED_APP_ID`) it
+    /// consented to, as it was when the tenant was registered.
     pub client_id: Guid,
-    /// Key Vault secret holding that app's client secret.
-    pub secret_name: SecretName,
+    /// Key Vault secret holding that app's client secret. None for a
+    /// secretless tenant (records written before secretless tenants
+    /// existed always have one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_name: Option<SecretName>,
+    /// How tokens for this tenant are had; absent in older records, which
+    /// are all `secret`.
+    #[serde(default)]
+    pub credential: TenantCredential,
     /// The security group whose (transitive) user members become guests.
     pub group_id: Guid,
     pub enabled: bool,
@@ -99,6 +108,51 @@ pub struct SourceTenant {
     /// daily job; None until read.
     #[serde(default)]
     pub cross_tenant: Option<super::cross_tenant::CrossTenantStatus>,
+}
+
+/// How guest-sync gets tokens for a source tenant.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TenantCredential {
+    /// A client secret of an app registration in the source tenant, kept
+    /// in the secret source under the tenant's `secretName` (expires).
+    #[default]
+    Secret,
+    /// No secret: the host's multi-tenant app, consented to by the source
+    /// admin, authenticated with the function app's managed identity as a
+    /// federated identity credential (`client_assertion`). Nothing expires.
+    Secretless,
+}
+
+impl TenantCredential {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            TenantCredential::Secret => "secret",
+            TenantCredential::Secretless => "secretless",
+        }
+    }
+}
+
+impl fmt::Display for TenantCredential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl SourceTenant {
+    /// The secret name of a tenant that uses a client secret (None for a
+    /// secretless one).
+    pub fn secret(&self) -> Option<&SecretName> {
+        match self.credential {
+            TenantCredential::Secret => self.secret_name.as_ref(),
+            TenantCredential::Secretless => None,
+        }
+    }
+
+    /// True when the tenant has no secret (nothing to read, nothing expires).
+    pub fn is_secretless(&self) -> bool {
+        self.credential == TenantCredential::Secretless
+    }
 }
 
 /// A tripped deprovision guard, waiting for an administrator.
@@ -503,5 +557,34 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("photo"), "{e}");
+    }
+
+    /// A tenant record written before secretless tenants existed (no
+    /// `credential`) decodes as a secret tenant with its secret name; a
+    /// secretless one has no `secretName` and writes none.
+    #[test]
+    fn old_tenant_records_decode_as_secret_tenants() {
+        let old = r#"{"tenantId":"2b1f0a6e-7d1c-4a51-9b0e-1c2d3e4f5a6b","displayName":"Contoso","clientId":"6f1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e","secretName":"contoso-app","groupId":"a1b2c3d4-0000-4000-8000-00000000000f","enabled":true,"createdAt":"2026-11-23T01:00:00Z","secretExpiresAt":"2027-11-23T00:00:00Z"}"#;
+        let t: SourceTenant = crate::domain::json::from_str(old).unwrap();
+        assert_eq!(t.credential, TenantCredential::Secret);
+        assert!(!t.is_secretless());
+        assert_eq!(t.secret().map(|s| s.as_str()), Some("contoso-app"));
+        let again = serde_json::to_value(&t).unwrap();
+        assert_eq!(again["credential"], "secret");
+        assert_eq!(again["secretName"], "contoso-app");
+
+        let mut s = t.clone();
+        s.credential = TenantCredential::Secretless;
+        s.secret_name = None;
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["credential"], "secretless");
+        assert!(v.get("secretName").is_none(), "{v}");
+        let back: SourceTenant = serde_json::from_value(v).unwrap();
+        assert!(back.is_secretless() && back.secret().is_none());
+        let bad = old.replace(r#""enabled""#, r#""credential":"certificate","enabled""#);
+        let e = crate::domain::json::from_str::<SourceTenant>(&bad)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("credential"), "{e}");
     }
 }

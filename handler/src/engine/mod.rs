@@ -265,41 +265,54 @@ pub struct ProvisionOutcome {
     pub record: Option<GuestRecord>,
 }
 
-/// The source tenant's app credentials (secret from the secret source).
+/// The source tenant's credentials: its app's secret from the secret
+/// source, or (secretless) the host's multi-tenant app signed in with the
+/// managed identity's assertion.
 pub(crate) async fn source_credentials(
     ctx: &SyncContext,
     tenant: &SourceTenant,
-) -> Result<crate::graph::AppCredentials, SyncError> {
+) -> Result<crate::graph::Credential, SyncError> {
+    let Some(secret_name) = tenant.secret() else {
+        return Ok(crate::graph::Credential::Federated {
+            tenant_id: tenant.tenant_id,
+            app_id: tenant.client_id,
+        });
+    };
     let s = ctx
         .secrets
-        .get(&tenant.secret_name)
+        .get(secret_name)
         .await
         .map_err(|source| SyncError::Secret {
             whose: format!("source tenant {}", tenant.tenant_id),
             source,
         })?;
-    check_expiry(
-        &tenant.secret_name,
-        s.expires_on,
-        ctx,
-        &ctx.secrets.describe(),
-    )
-    .map_err(|source| SyncError::Secret {
-        whose: format!("source tenant {}", tenant.tenant_id),
-        source,
+    check_expiry(secret_name, s.expires_on, ctx, &ctx.secrets.describe()).map_err(|source| {
+        SyncError::Secret {
+            whose: format!("source tenant {}", tenant.tenant_id),
+            source,
+        }
     })?;
-    Ok(crate::graph::AppCredentials {
-        tenant_id: tenant.tenant_id,
-        client_id: tenant.client_id,
-        secret: s.value,
-    })
+    Ok(crate::graph::Credential::Secret(
+        crate::graph::AppCredentials {
+            tenant_id: tenant.tenant_id,
+            client_id: tenant.client_id,
+            secret: s.value,
+        },
+    ))
 }
 
-/// The host app's credentials (settings + secret source).
+/// The host's credentials: the host app's secret (settings + secret
+/// source), or the function app's managed identity
+/// (`GUESTSYNC_HOST_CREDENTIAL=managed-identity`).
 pub(crate) async fn host_credentials(
     ctx: &SyncContext,
-) -> Result<crate::graph::AppCredentials, SyncError> {
+) -> Result<crate::graph::Credential, SyncError> {
     let st = &ctx.settings;
+    if st.host_credential == crate::settings::HostCredential::ManagedIdentity {
+        return Ok(crate::graph::Credential::ManagedIdentity {
+            tenant_id: st.host_tenant_id,
+        });
+    }
     let s = ctx
         .secrets
         .get(&st.host_secret_name)
@@ -318,11 +331,13 @@ pub(crate) async fn host_credentials(
         whose: "the host app".into(),
         source,
     })?;
-    Ok(crate::graph::AppCredentials {
-        tenant_id: st.host_tenant_id,
-        client_id: st.host_client_id,
-        secret: s.value,
-    })
+    Ok(crate::graph::Credential::Secret(
+        crate::graph::AppCredentials {
+            tenant_id: st.host_tenant_id,
+            client_id: st.host_client_id,
+            secret: s.value,
+        },
+    ))
 }
 
 /// Rule 9: after its expiry date a secret fails the run with a clear

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use tokio::time::Instant;
 
 use super::error::{scrub_addresses, transport_detail, AadstsCode, ErrorContext, GraphError};
+use super::federated::{AzureTokens, Credential, CredentialIds};
 use super::retry::{backoff, retry_after_from};
 use super::stats::Counters;
 use super::GraphConfig;
@@ -91,14 +92,69 @@ impl TokenCache {
         Ok(v)
     }
 
+    /// A valid token for any [`Credential`]: a secret's through the
+    /// hand-written request, the others through `azure_identity`
+    /// ([`AzureTokens`]); cached, refreshed and single-flight alike.
+    pub async fn token_for(
+        &self,
+        http: &reqwest::Client,
+        cfg: &GraphConfig,
+        counters: &Counters,
+        azure: &AzureTokens,
+        cred: &Credential,
+    ) -> Result<Arc<SecretString>, GraphError> {
+        let creds = match cred {
+            Credential::Secret(c) => return self.token(http, cfg, counters, c).await,
+            other => other,
+        };
+        let slot = self.slot((creds.tenant_id(), creds.client_id()));
+        let mut g = slot.lock().await;
+        if let Some(t) = g.as_ref() {
+            if Instant::now() < t.refresh_at {
+                return Ok(t.value.clone());
+            }
+        }
+        Counters::add(&counters.token_requests, 1);
+        let scope = match creds {
+            // The managed identity endpoint names Graph by its resource id
+            // (App Service protocol); a local simulator stands in for the
+            // public cloud's Graph.
+            Credential::ManagedIdentity { .. } if crate::settings::is_loopback(&cfg.graph_url) => {
+                PUBLIC_GRAPH_SCOPE.to_string()
+            }
+            _ => graph_scope(cfg),
+        };
+        let (token, lifetime) = azure.token(creds, &scope).await?;
+        tracing::debug!(tenant_id = %creds.tenant_id(), credential = creds.kind(), "token request");
+        let margin = cfg.real(cfg.token_refresh_margin);
+        let t = CachedToken {
+            value: Arc::new(token),
+            refresh_at: Instant::now() + refresh_after(lifetime, margin),
+        };
+        let v = t.value.clone();
+        *g = Some(t);
+        Ok(v)
+    }
+
     /// Forgets `used` (Graph refused it) unless a newer token replaced it.
-    pub async fn invalidate(&self, creds: &AppCredentials, used: &Arc<SecretString>) {
-        let slot = self.slot((creds.tenant_id, creds.client_id));
+    pub async fn invalidate_for(&self, cred: &Credential, used: &Arc<SecretString>) {
+        let slot = self.slot((cred.tenant_id(), cred.client_id()));
         let mut g = slot.lock().await;
         if g.as_ref().is_some_and(|t| Arc::ptr_eq(&t.value, used)) {
             *g = None;
         }
     }
+}
+
+/// The public cloud's Graph scope.
+const PUBLIC_GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
+
+/// The scope of Graph tokens: `{graph}/.default`.
+pub(crate) fn graph_scope(cfg: &GraphConfig) -> String {
+    let mut g = cfg.graph_url.clone();
+    g.set_path("/.default");
+    g.set_query(None);
+    g.to_string()
 }
 
 /// The first line of an Entra error description, without the trace and
@@ -141,12 +197,7 @@ async fn fetch(
         segs.push(&creds.tenant_id.to_string());
         segs.extend(["oauth2", "v2.0", "token"]);
     }
-    let scope = {
-        let mut g = cfg.graph_url.clone();
-        g.set_path("/.default");
-        g.set_query(None);
-        g.to_string()
-    };
+    let scope = graph_scope(cfg);
     let mut attempt = 0u32;
     loop {
         let rid = uuid::Uuid::new_v4();

@@ -219,7 +219,7 @@ impl TenantGraph {
                         .unwrap_or_default()
                         .replace('@', "[at]"),
                     answer.request_id,
-                    &self.creds,
+                    self.creds.as_ref(),
                 );
                 let fresh = it.object.is_some_and(|id| self.client.is_fresh(id));
                 let retryable = match status {

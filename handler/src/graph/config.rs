@@ -106,6 +106,9 @@ pub struct GraphConfig {
     pub token_refresh_margin: Duration,
     /// Budgets and adaptation.
     pub pacing: PacingConfig,
+    /// `GUESTSYNC_TLS_CA_FILE`'s PEM (development only): the only roots
+    /// the Graph and authority clients then trust (the simulator's CA).
+    pub tls_ca_pem: Option<String>,
 }
 
 impl GraphConfig {
@@ -123,13 +126,16 @@ impl GraphConfig {
             time_scale: 1.0,
             token_refresh_margin: Duration::from_secs(300),
             pacing: PacingConfig::default(),
+            tls_ca_pem: None,
         }
     }
 
     /// The configuration the settings describe (`GUESTSYNC_GRAPH_URL`,
     /// `GUESTSYNC_AUTHORITY_URL`); the rest are defaults.
     pub fn from_settings(settings: &crate::settings::Settings) -> Self {
-        Self::new(settings.graph_url.clone(), settings.authority_url.clone())
+        let mut c = Self::new(settings.graph_url.clone(), settings.authority_url.clone());
+        c.tls_ca_pem = settings.tls_ca_pem.clone();
+        c
     }
 
     /// Same configuration with Graph's clock sped up `scale` times (values

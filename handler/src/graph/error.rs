@@ -47,6 +47,16 @@ pub enum AadstsCode {
     AppNotFound,
     /// AADSTS90002: the tenant does not exist.
     TenantNotFound,
+    /// AADSTS7000229 (no service principal: consent never given) or
+    /// AADSTS65001 (consent not granted): the source admin has not (yet)
+    /// granted admin consent to the app.
+    ConsentNotGranted(u32),
+    /// AADSTS70021: no federated identity credential of the app matches the
+    /// assertion (the managed identity is not trusted by the app).
+    IdentityNotTrusted,
+    /// AADSTS700024 (assertion expired or not valid now) or AADSTS50027
+    /// (malformed assertion): the managed identity's token was refused.
+    AssertionRejected(u32),
     /// Any other AADSTS number.
     Other(u32),
     /// No AADSTS code in the answer (e.g. Graph refused the token itself).
@@ -61,6 +71,9 @@ impl AadstsCode {
             7_000_222 => AadstsCode::ExpiredSecret,
             700_016 => AadstsCode::AppNotFound,
             90_002 => AadstsCode::TenantNotFound,
+            7_000_229 | 65_001 => AadstsCode::ConsentNotGranted(n),
+            70_021 => AadstsCode::IdentityNotTrusted,
+            700_024 | 50_027 => AadstsCode::AssertionRejected(n),
             n => AadstsCode::Other(n),
         }
     }
@@ -90,6 +103,8 @@ impl AadstsCode {
             AadstsCode::ExpiredSecret => Some(7_000_222),
             AadstsCode::AppNotFound => Some(700_016),
             AadstsCode::TenantNotFound => Some(90_002),
+            AadstsCode::ConsentNotGranted(n) | AadstsCode::AssertionRejected(n) => Some(*n),
+            AadstsCode::IdentityNotTrusted => Some(70_021),
             AadstsCode::Other(n) => Some(*n),
             AadstsCode::Unknown => None,
         }
@@ -110,12 +125,44 @@ impl AadstsCode {
             AadstsCode::TenantNotFound => format!(
                 "tenant {tenant} does not exist (or is not in this cloud): check the tenant id and GUESTSYNC_AUTHORITY_URL"
             ),
+            AadstsCode::ConsentNotGranted(n) => format!(
+                "app {client} has no admin consent in tenant {tenant} (AADSTS{n}): have an administrator of that tenant grant admin consent"
+            ),
+            AadstsCode::IdentityNotTrusted => format!(
+                "app {client} does not trust this managed identity (AADSTS70021): add a federated identity credential for it to the app"
+            ),
+            AadstsCode::AssertionRejected(n) => format!(
+                "the managed identity's assertion was refused for app {client} in tenant {tenant} (AADSTS{n}): check the function app's managed identity"
+            ),
             AadstsCode::Other(n) => format!(
                 "the token request for app {client} in tenant {tenant} was refused (AADSTS{n}); look the code up in the Entra error reference"
             ),
             AadstsCode::Unknown => format!(
                 "Graph refused the token of app {client} for tenant {tenant}; check the app's credentials and consent"
             ),
+        }
+    }
+}
+
+impl AadstsCode {
+    /// What to do when the secretless sign-in of the host's multi-tenant
+    /// app `app` (`GUESTSYNC_FEDERATED_APP_ID`) in source tenant `tenant`
+    /// is refused.
+    pub fn secretless_message(&self, tenant: Guid, app: Guid) -> String {
+        match self {
+            AadstsCode::AppNotFound | AadstsCode::ConsentNotGranted(_) => format!(
+                "app {app} has no admin consent in tenant {tenant} ({self}): a Global Administrator (or Privileged Role Administrator) of that tenant opens the admin-consent URL `guest-sync tenant add --secretless` prints and accepts"
+            ),
+            AadstsCode::IdentityNotTrusted => format!(
+                "app {app} does not trust the function app's managed identity ({self}): add a federated identity credential to app {app} in the host tenant with issuer https://login.microsoftonline.com/<host tenant id>/v2.0, subject = the identity's principal (object) id, audience api://AzureADTokenExchange (infra/main.bicep does this with secretless=true), and check AZURE_CLIENT_ID names that identity"
+            ),
+            AadstsCode::AssertionRejected(_) => format!(
+                "the managed identity's assertion was refused by tenant {tenant} for app {app} ({self}): check that IDENTITY_ENDPOINT is the function app's identity endpoint and AZURE_CLIENT_ID the user-assigned identity's client id"
+            ),
+            AadstsCode::TenantNotFound => format!(
+                "tenant {tenant} does not exist (AADSTS90002): check the source tenant id (Directory (tenant) ID on its Entra overview page) and GUESTSYNC_AUTHORITY_URL"
+            ),
+            other => other.admin_message(tenant, app),
         }
     }
 }

@@ -5,6 +5,8 @@
 //!   time scale), built from the settings.
 //! - [`auth`]: client-credentials tokens cached per (tenant, app), refreshed
 //!   early, one fetch in flight per key.
+//! - [`federated`]: tokens without a secret (secretless source tenants,
+//!   the host through its managed identity) through `azure_identity`.
 //! - [`error`]: [`GraphError`]; every error carries the operation, the HTTP
 //!   status and the `client-request-id`.
 //! - [`pacing`]: one [`TenantBudget`] per tenant (writes, invitations, read
@@ -25,6 +27,7 @@ pub mod batch;
 pub mod config;
 pub mod cross_tenant;
 pub mod error;
+pub mod federated;
 pub mod http;
 pub mod models;
 pub mod ops;
@@ -38,6 +41,7 @@ pub use auth::{
 pub use batch::{BatchItemResult, BatchRequest, MAX_BATCH};
 pub use config::{BucketSpec, GraphConfig, PacingConfig};
 pub use error::{AadstsCode, ErrorContext, GraphError};
+pub use federated::{is_token_operation, Credential, CredentialIds, MANAGED_IDENTITY_OPERATION};
 pub use http::{GraphClient, Operation, TenantGraph};
 pub use models::{
     FirstPage, GraphGroup, GraphUser, Invitation, InviteRequest, PagedRead, Photo, PhotoMeta,

@@ -195,9 +195,11 @@ pub async fn check_secret_expiry<S: TenantRegistry + ?Sized>(
     now: DateTime<Utc>,
 ) -> Vec<SecretExpiryStatus> {
     let mut out = Vec::new();
-    let host = check_one(secrets, SecretOwner::Host, &settings.host_secret_name, now).await;
-    log_status(&host);
-    out.push(host);
+    if settings.host_credential == crate::settings::HostCredential::Secret {
+        let host = check_one(secrets, SecretOwner::Host, &settings.host_secret_name, now).await;
+        log_status(&host);
+        out.push(host);
+    }
 
     let tenants = match store.list_tenants().await {
         Ok(t) => t,
@@ -207,13 +209,11 @@ pub async fn check_secret_expiry<S: TenantRegistry + ?Sized>(
         }
     };
     for t in tenants {
-        let status = check_one(
-            secrets,
-            SecretOwner::Tenant(t.tenant_id),
-            &t.secret_name,
-            now,
-        )
-        .await;
+        // A secretless tenant has nothing that expires.
+        let Some(secret_name) = t.secret() else {
+            continue;
+        };
+        let status = check_one(secrets, SecretOwner::Tenant(t.tenant_id), secret_name, now).await;
         log_status(&status);
         if status.level != ExpiryLevel::Unreadable && status.expires_on != t.secret_expires_at {
             // Re-read right before writing so a concurrent `tenant enable`

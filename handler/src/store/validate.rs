@@ -66,6 +66,23 @@ pub(crate) fn to_doc<T: serde::Serialize>(what: &str, v: &T) -> StoreResult<Stri
 pub fn tenant(t: &SourceTenant) -> StoreResult<()> {
     const W: &str = "tenant";
     name(W, "displayName", &t.display_name, true)?;
+    match (t.credential, &t.secret_name) {
+        (crate::domain::TenantCredential::Secret, None) => {
+            return Err(invalid(
+                W,
+                "secretName",
+                "a tenant with credential \"secret\" needs the name of its secret",
+            ))
+        }
+        (crate::domain::TenantCredential::Secretless, Some(_)) => {
+            return Err(invalid(
+                W,
+                "secretName",
+                "a secretless tenant has no secret; leave secretName out",
+            ))
+        }
+        _ => {}
+    }
     t.options
         .validate()
         .map_err(|e| StoreError::Invalid(format!("{W}.{e}")))?;

@@ -8,9 +8,9 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{CrossTenantStatus, Guid, SourceTenant};
 use crate::graph::cross_tenant::{inbound_status, DefaultPolicy};
-use crate::graph::{AppCredentials, GraphClient, GraphConfig, GraphError, TenantGraph};
+use crate::graph::{AppCredentials, Credential, GraphClient, GraphConfig, GraphError, TenantGraph};
 use crate::secrets::SecretSource;
-use crate::settings::Settings;
+use crate::settings::{HostCredential, Settings};
 use crate::store::Store;
 
 /// Retries of one policy read: an administrator may be waiting.
@@ -57,9 +57,22 @@ async fn host_graph(
             "the host settings (GUESTSYNC_HOST_TENANT_ID, GUESTSYNC_HOST_CLIENT_ID, GUESTSYNC_HOST_SECRET_NAME) are not set, so the host's policy cannot be read".into(),
         );
     };
-    let secret = secrets.get(&st.host_secret_name).await.map_err(|e| {
-        format!("the host app's secret could not be read, so the host's policy cannot be read: {e}")
-    })?;
+    let creds: Credential = if st.host_credential == HostCredential::ManagedIdentity {
+        Credential::ManagedIdentity {
+            tenant_id: st.host_tenant_id,
+        }
+    } else {
+        let secret = secrets.get(&st.host_secret_name).await.map_err(|e| {
+            format!(
+                "the host app's secret could not be read, so the host's policy cannot be read: {e}"
+            )
+        })?;
+        Credential::Secret(AppCredentials {
+            tenant_id: st.host_tenant_id,
+            client_id: st.host_client_id,
+            secret: secret.value,
+        })
+    };
     let client = match client {
         Some(c) => c.clone(),
         None => {
@@ -68,20 +81,12 @@ async fn host_graph(
             GraphClient::new(cfg).map_err(|e| format!("Graph client: {e}"))?
         }
     };
-    let creds = AppCredentials {
-        tenant_id: st.host_tenant_id,
-        client_id: st.host_client_id,
-        secret: secret.value,
-    };
-    client
-        .check_credentials(&creds)
-        .await
-        .map_err(|e| match e {
-            GraphError::Auth { .. } => {
-                format!("the host app could not sign in ({e}); `guest-sync doctor` says why")
-            }
-            e => format!("the host's Graph could not be reached: {e}"),
-        })?;
+    client.check(&creds).await.map_err(|e| match e {
+        GraphError::Auth { .. } => {
+            format!("the host could not sign in ({e}); `guest-sync doctor` says why")
+        }
+        e => format!("the host's Graph could not be reached: {e}"),
+    })?;
     Ok(client.tenant(creds))
 }
 

@@ -19,7 +19,9 @@ pub mod probe;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
-use crate::domain::{GuardHold, GuestState, Guid, SecretName, SourceTenant, TenantOptions};
+use crate::domain::{
+    GuardHold, GuestState, Guid, SecretName, SourceTenant, TenantCredential, TenantOptions,
+};
 use crate::secrets::{SecretError, SecretSource, SecretString};
 use crate::store::{Store, StoreError};
 
@@ -42,6 +44,14 @@ pub enum OnboardingError {
     NotRegistered(Guid),
     #[error("connection test failed, nothing was registered: {0}")]
     Connection(ConnectionProblem),
+    #[error("no admin consent in tenant {tenant_id} after {waited_secs} s, nothing was registered: a Global Administrator of tenant {tenant_id} opens {consent_url} and accepts; then run the same `guest-sync tenant add --secretless` again (or wait longer with --consent-timeout SECS)")]
+    ConsentTimeout {
+        tenant_id: Guid,
+        waited_secs: u64,
+        consent_url: String,
+    },
+    #[error("{0}")]
+    Setup(String),
     #[error("connection test of tenant {tenant_id} failed: {problem}")]
     TestFailed {
         tenant_id: Guid,
@@ -97,6 +107,9 @@ pub struct TenantInput {
     pub secret_expires: Option<String>,
     /// The tenant options as JSON (`--options-json FILE`'s content).
     pub options_json: Option<String>,
+    /// `--secretless`: `client_id` is the host's multi-tenant app
+    /// (`GUESTSYNC_FEDERATED_APP_ID`), no secret name or expiry.
+    pub secretless: bool,
 }
 
 /// A validated `tenant add`.
@@ -106,9 +119,11 @@ pub struct NewTenant {
     pub client_id: Guid,
     pub group_id: Guid,
     pub display_name: String,
-    pub secret_name: SecretName,
+    /// None for a secretless tenant.
+    pub secret_name: Option<SecretName>,
     pub secret_expires: Option<DateTime<Utc>>,
     pub options: TenantOptions,
+    pub credential: TenantCredential,
 }
 
 /// Parses a secret expiry date `YYYY-MM-DD` (the date Entra shows under
@@ -176,11 +191,24 @@ pub fn validate_input(
     } else if name.chars().any(char::is_control) {
         problems.push("--name: the display name contains control characters".into());
     }
-    let secret_name = match SecretName::parse(input.secret_name.trim()) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            problems.push(format!("--secret-name: {e}"));
-            None
+    let secret_name = if input.secretless {
+        if !input.secret_name.trim().is_empty() {
+            problems.push(
+                "--secret-name: a secretless tenant has no secret; leave --secret-name (and --secret-stdin, --secret-expires) out"
+                    .into(),
+            );
+        }
+        if input.secret_expires.is_some() {
+            problems.push("--secret-expires: a secretless tenant has no secret to expire".into());
+        }
+        Some(None)
+    } else {
+        match SecretName::parse(input.secret_name.trim()) {
+            Ok(s) => Some(Some(s)),
+            Err(e) => {
+                problems.push(format!("--secret-name: {e}"));
+                None
+            }
         }
     };
     let secret_expires = match &input.secret_expires {
@@ -215,6 +243,11 @@ pub fn validate_input(
                 secret_name,
                 secret_expires,
                 options,
+                credential: if input.secretless {
+                    TenantCredential::Secretless
+                } else {
+                    TenantCredential::Secret
+                },
             })
         }
         _ => Err(OnboardingError::Invalid(problems)),
@@ -277,20 +310,25 @@ pub async fn add_tenant(
     if registered.iter().any(|r| r.tenant_id == t.tenant_id) {
         return Err(OnboardingError::AlreadyRegistered(t.tenant_id));
     }
-    if let Some(other) = registered.iter().find(|r| r.secret_name == t.secret_name) {
+    let Some(secret_name) = t.secret_name.clone() else {
+        return Err(OnboardingError::Invalid(vec![
+            "--secret-name: a tenant with a client secret needs the secret's name".into(),
+        ]));
+    };
+    if let Some(other) = registered.iter().find(|r| r.secret() == Some(&secret_name)) {
         // Writing would replace the other tenant's client secret.
         return Err(OnboardingError::Invalid(vec![format!(
             "--secret-name: {} is already the secret of tenant {}; choose a name of its own (e.g. <tenant>-app-secret)",
-            t.secret_name, other.tenant_id
+            secret_name, other.tenant_id
         )]));
     }
     // The secret to test with and its expiry.
     let (value, expires) = match &secret {
         Some(v) => (Some(v.clone()), t.secret_expires),
-        None => match ob.secrets.get(&t.secret_name).await {
+        None => match ob.secrets.get(&secret_name).await {
             Ok(s) => (Some(s.value), t.secret_expires.or(s.expires_on)),
             Err(e) if skip_test => {
-                tracing::warn!(tenant_id = %t.tenant_id, secret_name = %t.secret_name, error = %e, "secret not readable; registering anyway (--skip-test)");
+                tracing::warn!(tenant_id = %t.tenant_id, secret_name = %secret_name, error = %e, "secret not readable; registering anyway (--skip-test)");
                 (None, t.secret_expires)
             }
             Err(e @ SecretError::NotFound { .. }) => return Err(OnboardingError::NoSecret(e)),
@@ -307,14 +345,15 @@ pub async fn add_tenant(
     };
     let mut secret_written = false;
     if let Some(v) = &secret {
-        ob.secrets.set(&t.secret_name, v, expires).await?;
+        ob.secrets.set(&secret_name, v, expires).await?;
         secret_written = true;
     }
     let tenant = SourceTenant {
         tenant_id: t.tenant_id,
         display_name: t.display_name,
         client_id: t.client_id,
-        secret_name: t.secret_name,
+        secret_name: Some(secret_name),
+        credential: TenantCredential::Secret,
         group_id: t.group_id,
         enabled: true,
         options: t.options,
@@ -332,6 +371,88 @@ pub async fn add_tenant(
     })
 }
 
+/// How `tenant add --secretless` waits for the source admin's consent.
+#[derive(Debug, Clone, Copy)]
+pub struct ConsentWait {
+    /// Give up after this long (0 = test once).
+    pub timeout: std::time::Duration,
+    /// Test again this often while consent is missing.
+    pub interval: std::time::Duration,
+}
+
+/// Registers a secretless source tenant: the connection is tested with the
+/// host's multi-tenant app signed in through the managed identity; while
+/// the source admin has not granted consent yet, the test is repeated every
+/// `wait.interval` until `wait.timeout`. `on_wait` is told each time
+/// consent is still missing (with the seconds waited). Registered only
+/// after a passing test; nothing is written otherwise (no secret exists).
+pub async fn add_secretless_tenant(
+    ob: &Onboarding<'_>,
+    t: NewTenant,
+    wait: ConsentWait,
+    now: DateTime<Utc>,
+    on_wait: &mut (dyn FnMut(u64) + Send),
+) -> Result<AddReport, OnboardingError> {
+    let registered = ob.store.list_tenants().await?;
+    if registered.iter().any(|r| r.tenant_id == t.tenant_id) {
+        return Err(OnboardingError::AlreadyRegistered(t.tenant_id));
+    }
+    let started = tokio::time::Instant::now();
+    let report = loop {
+        match ob
+            .probe
+            .test_secretless(t.tenant_id, t.client_id, t.group_id)
+            .await
+        {
+            Ok(r) => break r,
+            Err(ConnectionProblem::ConsentNotGranted { consent_url, .. }) => {
+                let waited = started.elapsed();
+                if waited + wait.interval > wait.timeout {
+                    if wait.timeout.is_zero() {
+                        return Err(OnboardingError::Connection(
+                            ConnectionProblem::ConsentNotGranted {
+                                tenant_id: t.tenant_id,
+                                app_id: t.client_id,
+                                code: "no consent yet".into(),
+                                consent_url,
+                            },
+                        ));
+                    }
+                    return Err(OnboardingError::ConsentTimeout {
+                        tenant_id: t.tenant_id,
+                        waited_secs: waited.as_secs(),
+                        consent_url,
+                    });
+                }
+                on_wait(waited.as_secs());
+                tokio::time::sleep(wait.interval).await;
+            }
+            Err(p) => return Err(OnboardingError::Connection(p)),
+        }
+    };
+    let tenant = SourceTenant {
+        tenant_id: t.tenant_id,
+        display_name: t.display_name,
+        client_id: t.client_id,
+        secret_name: None,
+        credential: TenantCredential::Secretless,
+        group_id: t.group_id,
+        enabled: true,
+        options: t.options,
+        created_at: now,
+        secret_expires_at: None,
+        guard: None,
+        cross_tenant: None,
+    };
+    ob.store.put_tenant(&tenant).await?;
+    tracing::info!(tenant_id = %tenant.tenant_id, group_id = %tenant.group_id, "secretless source tenant registered");
+    Ok(AddReport {
+        tenant,
+        connection: Some(report),
+        secret_written: false,
+    })
+}
+
 async fn get_registered(store: &dyn Store, id: Guid) -> Result<SourceTenant, OnboardingError> {
     store
         .get_tenant(id)
@@ -345,14 +466,23 @@ pub async fn test_tenant(
     id: Guid,
 ) -> Result<ConnectionReport, OnboardingError> {
     let t = get_registered(ob.store, id).await?;
-    let secret = ob.secrets.get(&t.secret_name).await?;
-    ob.probe
-        .test(t.tenant_id, t.client_id, &secret.value, t.group_id)
-        .await
-        .map_err(|problem| OnboardingError::TestFailed {
-            tenant_id: id,
-            problem,
-        })
+    let tested = match t.secret() {
+        Some(name) => {
+            let secret = ob.secrets.get(name).await?;
+            ob.probe
+                .test(t.tenant_id, t.client_id, &secret.value, t.group_id)
+                .await
+        }
+        None => {
+            ob.probe
+                .test_secretless(t.tenant_id, t.client_id, t.group_id)
+                .await
+        }
+    };
+    tested.map_err(|problem| OnboardingError::TestFailed {
+        tenant_id: id,
+        problem,
+    })
 }
 
 /// Stores a new client secret for a registered tenant (after testing it,
@@ -365,6 +495,11 @@ pub async fn update_secret(
     skip_test: bool,
 ) -> Result<Option<ConnectionReport>, OnboardingError> {
     let mut t = get_registered(ob.store, id).await?;
+    let Some(secret_name) = t.secret().cloned() else {
+        return Err(OnboardingError::Invalid(vec![format!(
+            "tenant {id} is secretless: it has no client secret to update"
+        )]));
+    };
     let report = if skip_test {
         None
     } else {
@@ -378,7 +513,7 @@ pub async fn update_secret(
                 })?,
         )
     };
-    ob.secrets.set(&t.secret_name, &secret, expires).await?;
+    ob.secrets.set(&secret_name, &secret, expires).await?;
     t.secret_expires_at = expires;
     ob.store.put_tenant(&t).await?;
     tracing::info!(tenant_id = %id, "client secret updated");
@@ -496,6 +631,7 @@ mod tests {
             secret_name: "contoso-app-secret".into(),
             secret_expires: Some("2027-11-23".into()),
             options_json: None,
+            secretless: false,
         }
     }
 
@@ -522,6 +658,7 @@ mod tests {
             secret_name: "has space".into(),
             secret_expires: Some("2020-01-01".into()),
             options_json: Some(r#"{"inviteAdress":"mail"}"#.into()),
+            secretless: false,
         };
         let e = validate_input(&bad, None, now()).unwrap_err().to_string();
         for flag in [

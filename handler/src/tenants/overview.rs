@@ -4,7 +4,9 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::domain::{CrossTenantStatus, Guid, InboundB2b, RunOutcome, SecretName};
+use crate::domain::{
+    CrossTenantStatus, Guid, InboundB2b, RunOutcome, SecretName, TenantCredential,
+};
 use crate::secrets::expiry::{classify, ExpiryLevel};
 use crate::secrets::{SecretError, SecretSource};
 use crate::store::Store;
@@ -57,7 +59,10 @@ pub struct TenantRow {
     pub member_count: Option<u64>,
     /// Guests present in the host and managed for this tenant.
     pub guests_managed: u64,
-    pub secret_name: SecretName,
+    /// How tokens are had: `secret` or `secretless`.
+    pub credential: TenantCredential,
+    /// None for a secretless tenant.
+    pub secret_name: Option<SecretName>,
     pub secret_expires_at: Option<DateTime<Utc>>,
     pub secret_days_left: Option<i64>,
     /// The newest run: job, outcome, when it started.
@@ -94,9 +99,9 @@ pub async fn tenant_overview(
         let guests_managed = active_guests(store, t.tenant_id).await?;
         let mut expires = t.secret_expires_at;
         let mut secret_value = None;
-        if let Some(src) = secrets {
+        if let (Some(src), Some(secret_name)) = (secrets, t.secret()) {
             if expires.is_none() || probe.is_some() {
-                match src.get(&t.secret_name).await {
+                match src.get(secret_name).await {
                     Ok(s) => {
                         expires = expires.or(s.expires_on);
                         secret_value = Some(s.value);
@@ -108,7 +113,12 @@ pub async fn tenant_overview(
                 }
             }
         }
-        let (days_left, level) = classify(expires, now);
+        let (days_left, level) = if t.is_secretless() {
+            // Nothing expires.
+            (None, ExpiryLevel::Ok)
+        } else {
+            classify(expires, now)
+        };
         let mut health = HealthLevel::Ok;
         if !reasons.is_empty() {
             worsen(&mut health, HealthLevel::Error);
@@ -165,8 +175,16 @@ pub async fn tenant_overview(
                 }
             });
         let mut member_count = None;
-        if let (Some(p), Some(v), true) = (probe, &secret_value, t.enabled) {
-            match p.test(t.tenant_id, t.client_id, v, t.group_id).await {
+        let live = match (probe, &secret_value, t.enabled) {
+            (Some(p), Some(v), true) => Some(p.test(t.tenant_id, t.client_id, v, t.group_id).await),
+            (Some(p), None, true) if t.is_secretless() => Some(
+                p.test_secretless(t.tenant_id, t.client_id, t.group_id)
+                    .await,
+            ),
+            _ => None,
+        };
+        if let Some(tested) = live {
+            match tested {
                 Ok(r) => member_count = Some(r.member_count),
                 Err(e) => {
                     reasons.push(format!("connection test failed: {e}"));
@@ -191,6 +209,7 @@ pub async fn tenant_overview(
             reasons,
             member_count,
             guests_managed,
+            credential: t.credential,
             secret_name: t.secret_name,
             secret_expires_at: expires,
             secret_days_left: days_left,

@@ -13,8 +13,8 @@ use serde::Serialize;
 
 use crate::domain::Guid;
 use crate::graph::{
-    AadstsCode, AppCredentials, GraphClient, GraphConfig, GraphError, GraphUser, TenantGraph,
-    TOKEN_OPERATION,
+    is_token_operation, AadstsCode, AppCredentials, Credential, GraphClient, GraphConfig,
+    GraphError, GraphUser, TenantGraph, MANAGED_IDENTITY_OPERATION,
 };
 use crate::secrets::SecretString;
 
@@ -78,6 +78,17 @@ pub enum ConnectionProblem {
     },
     #[error("{what} could not be reached: {detail}")]
     Unreachable { what: String, detail: String },
+    #[error("app {app_id} has no admin consent in tenant {tenant_id} ({code}): a Global Administrator (or Privileged Role Administrator) of tenant {tenant_id} opens {consent_url} and accepts (grants GroupMember.Read.All and User.Read.All); then test again")]
+    ConsentNotGranted {
+        tenant_id: Guid,
+        app_id: Guid,
+        code: String,
+        consent_url: String,
+    },
+    #[error("app {app_id} does not trust the function app's managed identity (AADSTS70021): in the host tenant, add to app {app_id} a federated identity credential with issuer https://login.microsoftonline.com/<host tenant id>/v2.0, subject = the managed identity's principal (object) id and audience api://AzureADTokenExchange (infra/main.bicep with secretless=true creates it), and check that AZURE_CLIENT_ID is that identity's client id")]
+    IdentityNotTrusted { tenant_id: Guid, app_id: Guid },
+    #[error("the function app's managed identity gave no token: {detail}")]
+    ManagedIdentity { detail: String },
     #[error("Microsoft Graph answered HTTP {status} {code} to {what}: {message}")]
     Graph {
         what: String,
@@ -99,6 +110,8 @@ struct Subject {
     tenant_id: Guid,
     client_id: Guid,
     group_id: Guid,
+    /// The client is the host's multi-tenant app (consent, not secrets).
+    secretless: bool,
 }
 
 impl SourceProbe {
@@ -118,10 +131,48 @@ impl SourceProbe {
         secret: &SecretString,
         group_id: Guid,
     ) -> Result<ConnectionReport, ConnectionProblem> {
-        let who = Subject {
+        let creds = AppCredentials {
             tenant_id,
             client_id,
+            secret: secret.clone(),
+        };
+        self.test_credential(Credential::Secret(creds), group_id)
+            .await
+    }
+
+    /// The test of a secretless tenant: the host's multi-tenant app
+    /// `app_id` signed in to `tenant_id` with the managed identity's
+    /// assertion.
+    pub async fn test_secretless(
+        &self,
+        tenant_id: Guid,
+        app_id: Guid,
+        group_id: Guid,
+    ) -> Result<ConnectionReport, ConnectionProblem> {
+        self.test_credential(Credential::Federated { tenant_id, app_id }, group_id)
+            .await
+    }
+
+    /// The admin-consent URL of `app_id` for `tenant_id` (Microsoft
+    /// identity platform's `/adminconsent` endpoint, v2.0): the source
+    /// admin opens it and accepts the app's Graph application permissions.
+    pub fn admin_consent_url(&self, tenant_id: Guid, app_id: Guid) -> String {
+        admin_consent_url(&self.cfg, tenant_id, app_id)
+    }
+
+    /// Runs the whole test with `creds`.
+    pub async fn test_credential(
+        &self,
+        creds: Credential,
+        group_id: Guid,
+    ) -> Result<ConnectionReport, ConnectionProblem> {
+        use crate::graph::CredentialIds;
+        let tenant_id = creds.tenant_id();
+        let who = Subject {
+            tenant_id,
+            client_id: creds.client_id(),
             group_id,
+            secretless: matches!(creds, Credential::Federated { .. }),
         };
         // A client of its own for each test: its token cache starts empty,
         // so the token is really requested with `secret` (a token cached for
@@ -129,13 +180,8 @@ impl SourceProbe {
         // budget is shared with nothing else.
         let client = GraphClient::new(self.cfg.clone())
             .map_err(|e| self.graph_problem("building the HTTP client", e))?;
-        let creds = AppCredentials {
-            tenant_id,
-            client_id,
-            secret: secret.clone(),
-        };
         client
-            .check_credentials(&creds)
+            .check(&creds)
             .await
             .map_err(|e| self.token_problem(e, who))?;
         tracing::debug!(tenant_id = %tenant_id, "connection test: token ok");
@@ -224,7 +270,7 @@ impl SourceProbe {
                 Some(_) => Ok(Some(true)),
                 None => Ok(None),
             },
-            Err(e) if e.context().operation == TOKEN_OPERATION => Err(self.token_problem(e, who)),
+            Err(e) if is_token_operation(e.context().operation) => Err(self.token_problem(e, who)),
             Err(GraphError::Forbidden { .. } | GraphError::Auth { .. }) => {
                 Err(missing_user_read_all(who))
             }
@@ -250,6 +296,22 @@ impl SourceProbe {
                 tenant_id,
                 client_id,
                 group_id: tenant_id,
+                secretless: false,
+            },
+        )
+    }
+
+    /// Like [`Self::token_error`] for any credential (a secretless one
+    /// names the consent URL and the federated credential fix).
+    pub fn credential_error(&self, e: GraphError, cred: &Credential) -> ConnectionProblem {
+        use crate::graph::CredentialIds;
+        self.token_problem(
+            e,
+            Subject {
+                tenant_id: cred.tenant_id(),
+                client_id: cred.client_id(),
+                group_id: cred.tenant_id(),
+                secretless: matches!(cred, Credential::Federated { .. }),
             },
         )
     }
@@ -261,6 +323,32 @@ impl SourceProbe {
             client_id,
             ..
         } = who;
+        if e.context().operation == MANAGED_IDENTITY_OPERATION {
+            return ConnectionProblem::ManagedIdentity {
+                detail: transport_detail(&e),
+            };
+        }
+        if who.secretless {
+            if let GraphError::Auth { code, .. } = &e {
+                match code {
+                    AadstsCode::AppNotFound | AadstsCode::ConsentNotGranted(_) => {
+                        return ConnectionProblem::ConsentNotGranted {
+                            tenant_id,
+                            app_id: client_id,
+                            code: code.to_string(),
+                            consent_url: self.admin_consent_url(tenant_id, client_id),
+                        }
+                    }
+                    AadstsCode::IdentityNotTrusted => {
+                        return ConnectionProblem::IdentityNotTrusted {
+                            tenant_id,
+                            app_id: client_id,
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
         match e {
             GraphError::Auth {
                 code, detail, ctx, ..
@@ -278,7 +366,13 @@ impl SourceProbe {
                     client_id,
                 },
                 AadstsCode::TenantNotFound => ConnectionProblem::TenantNotFound { tenant_id },
-                AadstsCode::Other(_) => ConnectionProblem::TokenRefused {
+                AadstsCode::ConsentNotGranted(_) => ConnectionProblem::AppNotInTenant {
+                    tenant_id,
+                    client_id,
+                },
+                AadstsCode::Other(_)
+                | AadstsCode::IdentityNotTrusted
+                | AadstsCode::AssertionRejected(_) => ConnectionProblem::TokenRefused {
                     tenant_id,
                     client_id,
                     code: code.to_string(),
@@ -317,7 +411,7 @@ impl SourceProbe {
 
     /// A failed read of the group or its members.
     fn group_problem(&self, e: GraphError, what: &str, who: Subject) -> ConnectionProblem {
-        if e.context().operation == TOKEN_OPERATION {
+        if is_token_operation(e.context().operation) {
             // The token was fetched again (Graph refused the cached one).
             return self.token_problem(e, who);
         }
@@ -363,6 +457,27 @@ impl SourceProbe {
             }
         }
     }
+}
+
+/// `{authority}/{tenant}/v2.0/adminconsent?client_id=…&scope={graph}/.default`.
+pub fn admin_consent_url(cfg: &GraphConfig, tenant_id: Guid, app_id: Guid) -> String {
+    let mut u = cfg.authority_url.clone();
+    if let Ok(mut s) = u.path_segments_mut() {
+        s.pop_if_empty();
+        s.push(&tenant_id.to_string());
+        s.extend(["v2.0", "adminconsent"]);
+    }
+    u.set_query(None);
+    let scope = {
+        let mut g = cfg.graph_url.clone();
+        g.set_path("/.default");
+        g.set_query(None);
+        g.to_string()
+    };
+    u.query_pairs_mut()
+        .append_pair("client_id", &app_id.to_string())
+        .append_pair("scope", &scope);
+    u.to_string()
 }
 
 fn missing_user_read_all(who: Subject) -> ConnectionProblem {
@@ -428,6 +543,7 @@ mod tests {
             tenant_id: Guid::new_v4(),
             client_id: Guid::new_v4(),
             group_id: Guid::new_v4(),
+            secretless: false,
         }
     }
 
@@ -509,6 +625,88 @@ mod tests {
                 tenant_id: w.tenant_id,
                 group_id: w.group_id
             }
+        );
+    }
+
+    /// The admin-consent URL is the v2.0 endpoint of the source tenant at
+    /// the configured authority, with the app and the Graph scope.
+    #[test]
+    fn admin_consent_url_names_tenant_app_and_scope() {
+        let cfg = GraphConfig::new(
+            url::Url::parse("https://graph.microsoft.com").unwrap(),
+            url::Url::parse("https://login.microsoftonline.com/").unwrap(),
+        );
+        let t = Guid::new_v4();
+        let a = Guid::new_v4();
+        assert_eq!(
+            admin_consent_url(&cfg, t, a),
+            format!("https://login.microsoftonline.com/{t}/v2.0/adminconsent?client_id={a}&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default")
+        );
+    }
+
+    /// A secretless sign-in refused for want of consent names the URL; an
+    /// untrusted identity names the federated credential; the managed
+    /// identity's own failure is told apart.
+    #[test]
+    fn secretless_token_errors_name_consent_and_trust() {
+        let p = probe();
+        let t = Guid::new_v4();
+        let a = Guid::new_v4();
+        let cred = Credential::Federated {
+            tenant_id: t,
+            app_id: a,
+        };
+        let auth = |code| GraphError::Auth {
+            code,
+            message: String::new(),
+            detail: String::new(),
+            ctx: crate::graph::ErrorContext {
+                operation: crate::graph::TOKEN_OPERATION,
+                status: Some(400),
+                client_request_id: uuid::Uuid::nil(),
+                graph_code: None,
+            },
+        };
+        for code in [
+            AadstsCode::AppNotFound,
+            AadstsCode::ConsentNotGranted(65001),
+        ] {
+            let e = p.credential_error(auth(code), &cred);
+            assert!(
+                matches!(e, ConnectionProblem::ConsentNotGranted { .. }),
+                "{e:?}"
+            );
+            assert!(
+                e.to_string().contains("/v2.0/adminconsent?client_id="),
+                "{e}"
+            );
+        }
+        let e = p.credential_error(auth(AadstsCode::IdentityNotTrusted), &cred);
+        assert!(
+            e.to_string().contains("federated identity credential"),
+            "{e}"
+        );
+        let e = p.credential_error(
+            GraphError::Transient {
+                detail: "could not connect".into(),
+                ctx: crate::graph::ErrorContext {
+                    operation: MANAGED_IDENTITY_OPERATION,
+                    status: None,
+                    client_request_id: uuid::Uuid::nil(),
+                    graph_code: None,
+                },
+            },
+            &cred,
+        );
+        assert!(
+            matches!(e, ConnectionProblem::ManagedIdentity { .. }),
+            "{e:?}"
+        );
+        // A secret tenant's 700016 keeps its old advice.
+        let e = p.token_error(auth(AadstsCode::AppNotFound), t, a);
+        assert!(
+            matches!(e, ConnectionProblem::AppNotInTenant { .. }),
+            "{e:?}"
         );
     }
 }

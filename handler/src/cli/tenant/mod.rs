@@ -69,18 +69,33 @@ pub struct AddArgs {
     /// Source tenant id (Directory (tenant) ID).
     #[arg(long)]
     pub tenant_id: String,
-    /// The source app registration's Application (client) ID.
-    #[arg(long)]
-    pub client_id: String,
+    /// The source app registration's Application (client) ID (not with
+    /// --secretless: the host's multi-tenant app GUESTSYNC_FEDERATED_APP_ID
+    /// is used).
+    #[arg(long, required_unless_present = "secretless")]
+    pub client_id: Option<String>,
     /// The source security group's Object ID.
     #[arg(long)]
     pub group_id: String,
     /// Display name of the source tenant (shown in reports).
     #[arg(long)]
     pub name: String,
-    /// Name of the Key Vault secret holding the app's client secret.
+    /// Name of the Key Vault secret holding the app's client secret (not
+    /// with --secretless).
+    #[arg(long, required_unless_present = "secretless")]
+    pub secret_name: Option<String>,
+    /// No secret: the source admin grants admin consent to the host's
+    /// multi-tenant app (GUESTSYNC_FEDERATED_APP_ID), which signs in with
+    /// the function app's managed identity. Prints the admin-consent URL,
+    /// waits for consent (re-testing the connection), then registers.
+    #[arg(long, conflicts_with_all = ["client_id", "secret_name", "secret_stdin", "secret_expires", "skip_test"])]
+    pub secretless: bool,
+    /// With --secretless: how long to wait for the admin's consent.
+    #[arg(long, value_name = "SECS", default_value_t = 600)]
+    pub consent_timeout: u64,
+    /// With --secretless: test once, do not wait for consent.
     #[arg(long)]
-    pub secret_name: String,
+    pub no_wait: bool,
     /// Read the client secret's value from stdin and store it in Key Vault.
     #[arg(long)]
     pub secret_stdin: bool,
@@ -165,6 +180,8 @@ pub struct TenantContext {
     /// Full settings, when the host settings are set (needed by
     /// `check-expiry`; used by `add` to refuse the host tenant).
     pub settings: Option<Settings>,
+    /// `GUESTSYNC_FEDERATED_APP_ID` (needed by `add --secretless`).
+    pub federated_app_id: Option<Guid>,
 }
 
 const PLACEHOLDER_GUID: &str = "00000000-0000-0000-0000-000000000000";
@@ -214,6 +231,7 @@ impl TenantContext {
             store: app.store.clone(),
             secrets: app.secrets.clone(),
             probe,
+            federated_app_id: app.settings.federated_app_id,
             settings: host_set.then(|| app.settings.as_ref().clone()),
         })
     }
@@ -245,12 +263,22 @@ pub async fn run(args: TenantArgs) -> anyhow::Result<()> {
         // Bad input is reported before anything is opened or created.
         let raw = TenantInput {
             tenant_id: a.tenant_id.clone(),
-            client_id: a.client_id.clone(),
+            client_id: a.client_id.clone().unwrap_or_default(),
             group_id: a.group_id.clone(),
             display_name: a.name.clone(),
-            secret_name: a.secret_name.clone(),
+            secret_name: a.secret_name.clone().unwrap_or_default(),
             secret_expires: a.secret_expires.clone(),
             options_json: None,
+            secretless: a.secretless,
+        };
+        let raw = if a.secretless {
+            // The app is the host's; checked when the settings are read.
+            TenantInput {
+                client_id: PLACEHOLDER_GUID.into(),
+                ..raw
+            }
+        } else {
+            raw
         };
         tenants::validate_input(&raw, None, Utc::now())?;
     }
@@ -261,6 +289,107 @@ pub async fn run(args: TenantArgs) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     execute(args, &ctx, &mut input, interactive, &mut out, Utc::now()).await
 }
+
+/// `tenant add --secretless`: the host's multi-tenant app
+/// (`GUESTSYNC_FEDERATED_APP_ID`) must be set; the admin-consent URL is
+/// printed, then the connection is tested until consent is given (or
+/// `--consent-timeout` passes, or once with `--no-wait`), and the tenant is
+/// registered only after a passing test.
+async fn add_secretless(
+    a: AddArgs,
+    options_json: Option<String>,
+    ctx: &TenantContext,
+    out: &mut dyn Write,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let Some(app_id) = ctx.federated_app_id else {
+        bail!("--secretless needs GUESTSYNC_FEDERATED_APP_ID: the Application (client) ID of the host's multi-tenant app that trusts the function app's managed identity (infra/main.bicep with secretless=true creates it and sets the app setting; locally, `guest-sync sim serve --tls` prints it); nothing was registered");
+    };
+    let raw = TenantInput {
+        tenant_id: a.tenant_id,
+        client_id: app_id.to_string(),
+        group_id: a.group_id,
+        display_name: a.name,
+        secret_name: a.secret_name.unwrap_or_default(),
+        secret_expires: None,
+        options_json,
+        secretless: true,
+    };
+    let host = ctx.settings.as_ref().map(|s| s.host_tenant_id);
+    let t = tenants::validate_input(&raw, host, now)?;
+    // The host's side first: a tenant whose users the host blocks is
+    // refused before the admin is asked for anything.
+    let cross = ctx
+        .cross_tenant_reader()
+        .await
+        .status(t.tenant_id, now)
+        .await;
+    tenants::check_inbound(t.tenant_id, &cross)?;
+    let url = ctx.probe.admin_consent_url(t.tenant_id, app_id);
+    if !a.json {
+        writeln!(
+            out,
+            "Secretless tenant {}: no secret, the host's app {app_id} signs in with the function app's managed identity.",
+            t.tenant_id
+        )?;
+        writeln!(
+            out,
+            "A Global Administrator of tenant {} opens this URL and accepts (grants GroupMember.Read.All and User.Read.All):",
+            t.tenant_id
+        )?;
+        writeln!(out, "  {url}")?;
+        if a.no_wait {
+            writeln!(out, "Testing the connection once (--no-wait)")?;
+        } else {
+            writeln!(
+                out,
+                "Waiting up to {} s for the consent (testing the connection every {} s)...",
+                a.consent_timeout,
+                CONSENT_POLL.as_secs()
+            )?;
+        }
+        out.flush()?;
+    }
+    let wait = tenants::ConsentWait {
+        timeout: if a.no_wait {
+            std::time::Duration::ZERO
+        } else {
+            std::time::Duration::from_secs(a.consent_timeout)
+        },
+        interval: CONSENT_POLL.min(std::time::Duration::from_secs(a.consent_timeout.max(1))),
+    };
+    let quiet = a.json;
+    let mut note = |waited: u64| {
+        if !quiet {
+            // Progress on stderr: stdout stays the result.
+            eprintln!("  no consent yet ({waited} s)");
+        }
+    };
+    let ob = ctx.onboarding();
+    let id = t.tenant_id;
+    let mut rep = tenants::add_secretless_tenant(&ob, t, wait, now, &mut note).await?;
+    tenants::cross_tenant::store_status(ctx.store.as_ref(), id, cross.clone()).await?;
+    rep.tenant.cross_tenant = Some(cross);
+    if a.json {
+        return print_json(out, &rep);
+    }
+    writeln!(out, "Consent granted; connection test passed:")?;
+    if let Some(c) = &rep.connection {
+        print_connection(out, c)?;
+    }
+    if let Some(c) = &rep.tenant.cross_tenant {
+        print_cross_tenant(out, c)?;
+    }
+    writeln!(
+        out,
+        "Registered {} ({}), secretless, enabled: no secret is stored and none expires. The next sync-timer run picks it up.",
+        rep.tenant.display_name, rep.tenant.tenant_id
+    )?;
+    Ok(())
+}
+
+/// How often `tenant add --secretless` tests again while consent is missing.
+const CONSENT_POLL: std::time::Duration = std::time::Duration::from_secs(3);
 
 fn parse_id(s: &str) -> anyhow::Result<Guid> {
     Ok(Guid::parse_named(s, "tenant id")?)
@@ -312,14 +441,18 @@ pub async fn execute(
                 ),
                 None => None,
             };
+            if a.secretless {
+                return add_secretless(a, options_json, ctx, out, now).await;
+            }
             let raw = TenantInput {
                 tenant_id: a.tenant_id,
-                client_id: a.client_id,
+                client_id: a.client_id.unwrap_or_default(),
                 group_id: a.group_id,
                 display_name: a.name,
-                secret_name: a.secret_name,
+                secret_name: a.secret_name.unwrap_or_default(),
                 secret_expires: a.secret_expires,
                 options_json,
+                secretless: false,
             };
             let host = ctx.settings.as_ref().map(|s| s.host_tenant_id);
             let t = tenants::validate_input(&raw, host, now)?;
@@ -367,11 +500,11 @@ pub async fn execute(
             if let Some(c) = &rep.tenant.cross_tenant {
                 print_cross_tenant(out, c)?;
             }
-            if rep.secret_written {
+            if let (true, Some(secret_name)) = (rep.secret_written, &rep.tenant.secret_name) {
                 writeln!(
                     out,
                     "Secret stored as {} in {}{}",
-                    rep.tenant.secret_name,
+                    secret_name,
                     ctx.secrets.describe(),
                     rep.tenant
                         .secret_expires_at
@@ -439,7 +572,11 @@ pub async fn execute(
                 }
                 print_json(out, &v)?;
             } else {
-                writeln!(out, "Connection test of tenant {id} passed:")?;
+                let kind = match ctx.store.get_tenant(id).await? {
+                    Some(t) => t.credential.to_string(),
+                    None => "?".into(),
+                };
+                writeln!(out, "Connection test of tenant {id} ({kind}) passed:")?;
                 print_connection(out, &r)?;
                 print_cross_tenant(out, &cross)?;
             }

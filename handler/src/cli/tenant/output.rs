@@ -2,7 +2,7 @@
 //! test's report and JSON output.
 use std::io::Write;
 
-use crate::domain::{CrossTenantStatus, Toggle};
+use crate::domain::{CrossTenantStatus, TenantCredential, Toggle};
 use crate::tenants::{ConnectionReport, TenantRow};
 
 /// Prints `v` as pretty JSON and a newline.
@@ -91,11 +91,12 @@ pub(super) fn print_table(out: &mut dyn Write, rows: &[TenantRow]) -> anyhow::Re
         "HEALTH",
         "MEMBERS",
         "GUESTS",
+        "CREDENTIAL",
         "SECRET DAYS",
         "AUTO-REDEEM",
         "LAST RUN",
     ];
-    let cells: Vec<[String; 8]> = rows
+    let cells: Vec<[String; 9]> = rows
         .iter()
         .map(|r| {
             [
@@ -109,7 +110,12 @@ pub(super) fn print_table(out: &mut dyn Write, rows: &[TenantRow]) -> anyhow::Re
                     .map(|n| n.to_string())
                     .unwrap_or_else(|| "-".into()),
                 r.guests_managed.to_string(),
-                days_text(r.secret_days_left),
+                r.credential.to_string(),
+                if r.credential == TenantCredential::Secretless {
+                    "-".to_string()
+                } else {
+                    days_text(r.secret_days_left)
+                },
                 r.cross_tenant
                     .as_ref()
                     .map(|c| c.automatic_redemption.to_string())

@@ -401,6 +401,24 @@ async fn graph_entry(
         Some(q) => format!("{rest}?{q}"),
         None => rest.to_string(),
     };
+    // A page read over the https listener links its next page there too
+    // (clients follow a nextLink only to the host they called).
+    let origin = match inner.tls.get() {
+        Some(t)
+            if headers.get("host").and_then(|v| v.to_str().ok())
+                == Some(
+                    format!(
+                        "{}:{}",
+                        t.url.host_str().unwrap_or_default(),
+                        t.url.port().unwrap_or(443)
+                    )
+                    .as_str(),
+                ) =>
+        {
+            t.url.clone()
+        }
+        _ => inner.url.clone(),
+    };
     let req = GReq::parse(method, &pq, headers, body);
     let is_batch = req.method == Method::POST && req.segs.len() == 1 && req.segs[0] == "$batch";
     let kind = if is_batch { "batch" } else { req.classify().0 };
@@ -444,7 +462,7 @@ async fn graph_entry(
             return to_response(r);
         }
     };
-    let mut base = inner.url.as_str().trim_end_matches('/').to_string();
+    let mut base = origin.as_str().trim_end_matches('/').to_string();
     if let Some(p) = &pinned {
         base = format!("{base}/{p}");
     }

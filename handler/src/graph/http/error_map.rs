@@ -5,8 +5,8 @@
 use serde_json::Value;
 
 use super::Operation;
-use crate::graph::auth::AppCredentials;
 use crate::graph::error::{scrub_addresses, AadstsCode, ErrorContext, GraphError};
+use crate::graph::federated::CredentialIds;
 
 /// Graph's `{"error":{"code","message"}}`, when present.
 pub(crate) fn parse_graph_error(body: &[u8]) -> (Option<String>, String) {
@@ -64,7 +64,7 @@ pub fn map_error(
     body: &[u8],
     what: &str,
     request_id: uuid::Uuid,
-    creds: &AppCredentials,
+    creds: &(impl CredentialIds + ?Sized),
 ) -> GraphError {
     let (code, message) = parse_graph_error(body);
     let ctx = ErrorContext {
@@ -84,7 +84,7 @@ pub fn map_error(
             code: AadstsCode::Unknown,
             message: format!(
                 "{} (Graph said: {detail})",
-                AadstsCode::Unknown.admin_message(creds.tenant_id, creds.client_id)
+                AadstsCode::Unknown.admin_message(creds.tenant_id(), creds.client_id())
             ),
             detail,
             ctx,
@@ -142,7 +142,7 @@ mod tests {
     /// invitations being disallowed; otherwise it names User.Invite.All.
     #[test]
     fn invitation_403s_are_told_apart() {
-        let creds = AppCredentials {
+        let creds = crate::graph::AppCredentials {
             tenant_id: Guid::new_v4(),
             client_id: Guid::new_v4(),
             secret: crate::secrets::SecretString::new("x"),

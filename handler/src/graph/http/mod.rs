@@ -23,6 +23,7 @@ use url::Url;
 
 use super::auth::{AppCredentials, TokenCache};
 use super::error::{ErrorContext, GraphError};
+use super::federated::{AzureTokens, Credential, CredentialIds};
 use super::pacing::{Cost, TenantBudget};
 use super::stats::{Counters, GraphStats};
 use super::GraphConfig;
@@ -97,6 +98,9 @@ pub(crate) struct Inner {
     pub cfg: GraphConfig,
     pub http: reqwest::Client,
     pub tokens: TokenCache,
+    /// The `azure_identity` credentials (secretless tenants, the host's
+    /// managed identity).
+    pub azure: AzureTokens,
     budgets: Mutex<HashMap<Guid, Arc<TenantBudget>>>,
     /// Objects this client created, with when: a 404 on them within the
     /// fresh-object window is eventual consistency, not absence.
@@ -122,7 +126,24 @@ impl std::fmt::Debug for GraphClient {
 impl GraphClient {
     /// Builds the client (HTTP pool with the request timeout and user agent).
     pub fn new(cfg: GraphConfig) -> Result<Self, GraphError> {
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if let Some(pem) = &cfg.tls_ca_pem {
+            // Development only (settings refuse it unless the URLs are
+            // loopback): the simulator's https listener.
+            let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(|e| {
+                GraphError::Permanent {
+                    detail: format!("GUESTSYNC_TLS_CA_FILE holds no usable PEM certificate: {e}"),
+                    ctx: ErrorContext {
+                        operation: "build client",
+                        status: None,
+                        client_request_id: uuid::Uuid::nil(),
+                        graph_code: None,
+                    },
+                }
+            })?;
+            builder = builder.tls_certs_only(certs);
+        }
+        let http = builder
             .timeout(cfg.request_timeout)
             .connect_timeout(cfg.request_timeout.min(std::time::Duration::from_secs(10)))
             .user_agent(cfg.user_agent.clone())
@@ -141,11 +162,13 @@ impl GraphClient {
                     graph_code: None,
                 },
             })?;
+        let azure = AzureTokens::new(&cfg, http.clone());
         Ok(GraphClient {
             inner: Arc::new(Inner {
                 cfg,
                 http,
                 tokens: TokenCache::default(),
+                azure,
                 budgets: Mutex::new(HashMap::new()),
                 fresh: Mutex::new(HashMap::new()),
                 counters: Counters::default(),
@@ -160,8 +183,9 @@ impl GraphClient {
 
     /// A handle for calls into `creds.tenant_id` as `creds.client_id`. All
     /// handles of one tenant share one pacing budget.
-    pub fn tenant(&self, creds: AppCredentials) -> TenantGraph {
-        let budget = self.budget(creds.tenant_id);
+    pub fn tenant(&self, creds: impl Into<Credential>) -> TenantGraph {
+        let creds: Credential = creds.into();
+        let budget = self.budget(creds.tenant_id());
         TenantGraph {
             client: self.clone(),
             creds: Arc::new(creds),
@@ -195,6 +219,26 @@ impl GraphClient {
             .token(&i.http, &i.cfg, &i.counters, creds)
             .await
             .map(|_| ())
+    }
+
+    /// Fetches a token for any credential (or uses the cached one): checks
+    /// a tenant's sign-in without touching Graph's budgets.
+    pub async fn check(&self, cred: &Credential) -> Result<(), GraphError> {
+        let i = &self.inner;
+        i.tokens
+            .token_for(&i.http, &i.cfg, &i.counters, &i.azure, cred)
+            .await
+            .map(|_| ())
+    }
+
+    /// Like [`Self::app_roles`] for any credential.
+    pub async fn roles(&self, cred: &Credential) -> Result<Option<Vec<String>>, GraphError> {
+        let i = &self.inner;
+        let token = i
+            .tokens
+            .token_for(&i.http, &i.cfg, &i.counters, &i.azure, cred)
+            .await?;
+        Ok(super::auth::token_roles(token.expose()))
     }
 
     /// The application roles granted to `creds`' app, read from the
@@ -233,15 +277,16 @@ impl GraphClient {
 #[derive(Clone)]
 pub struct TenantGraph {
     pub(crate) client: GraphClient,
-    pub(crate) creds: Arc<AppCredentials>,
+    pub(crate) creds: Arc<Credential>,
     pub(crate) budget: Arc<TenantBudget>,
 }
 
 impl std::fmt::Debug for TenantGraph {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TenantGraph")
-            .field("tenant_id", &self.creds.tenant_id)
-            .field("client_id", &self.creds.client_id)
+            .field("tenant_id", &self.creds.tenant_id())
+            .field("client_id", &self.creds.client_id())
+            .field("credential", &self.creds.kind())
             .finish_non_exhaustive()
     }
 }
@@ -249,7 +294,12 @@ impl std::fmt::Debug for TenantGraph {
 impl TenantGraph {
     /// The tenant this handle calls into.
     pub fn tenant_id(&self) -> Guid {
-        self.creds.tenant_id
+        self.creds.tenant_id()
+    }
+
+    /// How this handle gets its tokens.
+    pub fn credential(&self) -> &Credential {
+        &self.creds
     }
 
     /// The client behind this handle.

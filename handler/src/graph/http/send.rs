@@ -49,7 +49,10 @@ impl TenantGraph {
         let mut token_retried = false;
         loop {
             self.budget.acquire(call.cost).await;
-            let token = inner.tokens.token(&inner.http, cfg, c, &self.creds).await?;
+            let token = inner
+                .tokens
+                .token_for(&inner.http, cfg, c, &inner.azure, &self.creds)
+                .await?;
             let rid = uuid::Uuid::new_v4();
             Counters::add(&c.requests, 1);
             Counters::add(&c.writes, u64::from(call.cost.writes));
@@ -170,14 +173,21 @@ impl TenantGraph {
                                     // revoked between fetch and use: fetch a
                                     // new one once.
                                     token_retried = true;
-                                    inner.tokens.invalidate(&self.creds, &token).await;
+                                    inner.tokens.invalidate_for(&self.creds, &token).await;
                                     continue;
                                 }
                                 s if s >= 500 => {
                                     Counters::add(&c.transient_failures, 1);
                                     let wait = retry_after.unwrap_or_else(|| self.backoff(attempt));
                                     (
-                                        map_error(call.op, status, &body, "", rid, &self.creds),
+                                        map_error(
+                                            call.op,
+                                            status,
+                                            &body,
+                                            "",
+                                            rid,
+                                            self.creds.as_ref(),
+                                        ),
                                         wait,
                                     )
                                 }
@@ -188,7 +198,7 @@ impl TenantGraph {
                                         &body,
                                         &log_path(&call.url),
                                         rid,
-                                        &self.creds,
+                                        self.creds.as_ref(),
                                     ),
                                     self.backoff(attempt + 1),
                                 ),
@@ -199,7 +209,7 @@ impl TenantGraph {
                                         &body,
                                         &log_path(&call.url),
                                         rid,
-                                        &self.creds,
+                                        self.creds.as_ref(),
                                     ))
                                 }
                             }
