@@ -121,3 +121,64 @@ async fn demo_with_300_users_fills_the_store_and_prints_matching_numbers() {
     let points: usize = points[..points.find('"').unwrap()].parse().unwrap();
     assert!((15..=16).contains(&points), "{points} trend points");
 }
+
+/// `guest-sync demo --secretless`: the source tenant is registered with no
+/// secret (consented through the admin-consent URL the demo opens over the
+/// simulator's https listener), the host signs in as the managed identity,
+/// no secret is written anywhere, and every run succeeds with the guests
+/// created through the federated exchange.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_secretless_runs_without_any_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_guest-sync"))
+        .args([
+            "demo",
+            "--secretless",
+            "--users",
+            "80",
+            "--days",
+            "1",
+            "--quiet",
+            "--dir",
+        ])
+        .arg(dir.path())
+        .env("RUST_LOG", "warn")
+        .env_remove("IDENTITY_ENDPOINT")
+        .env_remove("IDENTITY_HEADER")
+        .env_remove("AZURE_CLIENT_ID")
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("/v2.0/adminconsent?client_id="), "{stdout}");
+    let secrets = dir.path().join("secrets.json");
+    let written = std::fs::read_to_string(&secrets).unwrap_or_default();
+    assert!(
+        !written.contains("value"),
+        "a secret was written: {written}"
+    );
+
+    let db = dir.path().canonicalize().unwrap().join("guest-sync.db");
+    let store = guest_sync::store::open(&StoreSpec::Sqlite(db))
+        .await
+        .unwrap();
+    let tenants = store.list_tenants().await.unwrap();
+    assert_eq!(tenants.len(), 1);
+    let t = &tenants[0];
+    assert_eq!(
+        t.credential,
+        guest_sync::domain::TenantCredential::Secretless
+    );
+    assert!(t.secret_name.is_none());
+    let guests = store.list_guests(t.tenant_id).await.unwrap();
+    assert!(guests.len() >= 70, "{} guests\n{stdout}", guests.len());
+    assert!(guests.iter().all(|g| g.host_user_id.is_some()));
+    let runs = store.list_runs(Some(t.tenant_id), 100).await.unwrap();
+    assert!(!runs.is_empty());
+    assert!(
+        runs.iter().all(|r| r.outcome == RunOutcome::Succeeded),
+        "{runs:?}"
+    );
+}

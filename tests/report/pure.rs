@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use chrono::Duration;
-use guest_sync::domain::{GuestState, Job, RunOutcome};
+use guest_sync::domain::{GuestState, Job, RunOutcome, SourceTenant};
 use guest_sync::report::{
     render_table, respond, AttentionKind, SecretLevel, Severity, Statistics, SCHEMA_VERSION,
 };
@@ -66,6 +66,13 @@ fn secret_expiry_levels_follow_the_thirty_day_rule() {
         tenant(2, "b", Some(30)),
         tenant(3, "c", Some(-1)),
         tenant(4, "d", None),
+        // A secretless tenant has no secret: level none, even with a stale
+        // expiry date left on its record, and never an attention item.
+        SourceTenant {
+            credential: guest_sync::domain::TenantCredential::Secretless,
+            secret_name: None,
+            ..tenant(5, "e", Some(-3))
+        },
     ];
     let s = Statistics::compute(&ts, &HashMap::new(), &[], &[], now());
     let levels: Vec<_> = s
@@ -80,8 +87,10 @@ fn secret_expiry_levels_follow_the_thirty_day_rule() {
             (SecretLevel::Warning, Some(30)),
             (SecretLevel::Expired, Some(-1)),
             (SecretLevel::Unknown, None),
+            (SecretLevel::None, None),
         ]
     );
+    assert_eq!(s.tenants[4].secret.level.as_str(), "none");
     let kinds: Vec<_> = s.attention.iter().map(|a| (a.severity, a.kind)).collect();
     assert_eq!(
         kinds,

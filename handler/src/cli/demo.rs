@@ -16,6 +16,12 @@
 //! `createdDateTime`, which the simulator stamps in simulated time) is
 //! judged on the same time line the simulator enforces it on. The clock
 //! starts `--days` days in the past, so the history ends about now.
+//!
+//! `--secretless` shows the path without secrets (`docs/onboarding.md`,
+//! "Secretless source tenants"): the simulator's managed identity (its
+//! endpoint set as this process's `IDENTITY_ENDPOINT`/`IDENTITY_HEADER`/
+//! `AZURE_CLIENT_ID`, read by `azure_identity`'s `ManagedIdentityCredential`)
+//! and its https listener (that crate insists on an https authority).
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -58,6 +64,12 @@ pub struct DemoArgs {
     /// No progress bars.
     #[arg(long)]
     pub quiet: bool,
+    /// No secret anywhere: the source tenant is registered secretless (the
+    /// host's multi-tenant app, trusted by the function app's managed
+    /// identity, consented to through the admin-consent URL) and the host
+    /// signs in as that managed identity; the secrets file stays empty.
+    #[arg(long)]
+    pub secretless: bool,
 }
 
 /// Files of the demo inside `--dir` (only these are deleted on a re-run).
@@ -319,6 +331,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         &source_secret,
         &["GroupMember.Read.All", "User.Read.All"],
     );
+    // --secretless: the deployment's part (the managed identity with the
+    // host's roles, the multi-tenant app trusting it) and the source
+    // admin's (opening the admin-consent URL).
+    let secretless = if args.secretless {
+        Some(secretless_setup(&sim, host, source).await?)
+    } else {
+        None
+    };
     let generated = sim.generate_source(
         source,
         &GenerateSpec {
@@ -345,7 +365,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let host_secret_name = SecretName::parse("demo-host-app")?;
     let source_secret_name = SecretName::parse("demo-source-app")?;
     let expires = Utc::now() + chrono::Duration::days(365);
-    let settings = Settings {
+    let mut settings = Settings {
         host_tenant_id: host,
         host_client_id: host_app,
         host_secret_name: host_secret_name.clone(),
@@ -370,33 +390,45 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         host_credential: Default::default(),
         tls_ca_pem: None,
     };
+    if let Some(s) = &secretless {
+        settings.authority_url = s.https.clone();
+        settings.tls_ca_pem = Some(s.ca_pem.clone());
+        settings.federated_app_id = Some(s.app);
+        settings.host_credential = crate::settings::HostCredential::ManagedIdentity;
+    }
     let app = App::open_with_graph(settings, |g| g.with_time_scale(args.time_scale))
         .await?
         .with_clock(Arc::new(SimClock {
             sim: sim.clone(),
             start_wall,
         }));
-    app.secrets
-        .set(
-            &host_secret_name,
-            &SecretString::new(host_secret),
-            Some(expires),
-        )
-        .await?;
-    app.secrets
-        .set(
-            &source_secret_name,
-            &SecretString::new(source_secret),
-            Some(expires),
-        )
-        .await?;
+    if secretless.is_none() {
+        app.secrets
+            .set(
+                &host_secret_name,
+                &SecretString::new(host_secret),
+                Some(expires),
+            )
+            .await?;
+        app.secrets
+            .set(
+                &source_secret_name,
+                &SecretString::new(source_secret),
+                Some(expires),
+            )
+            .await?;
+    }
     app.store
         .put_tenant(&SourceTenant {
             tenant_id: source,
             display_name: "Demo Source".into(),
-            client_id: source_app,
-            secret_name: Some(source_secret_name),
-            credential: Default::default(),
+            client_id: secretless.as_ref().map(|s| s.app).unwrap_or(source_app),
+            secret_name: secretless.is_none().then_some(source_secret_name),
+            credential: if secretless.is_some() {
+                crate::domain::TenantCredential::Secretless
+            } else {
+                crate::domain::TenantCredential::Secret
+            },
             group_id: generated.group_id,
             enabled: true,
             options: TenantOptions {
@@ -404,7 +436,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 ..TenantOptions::default()
             },
             created_at: start_wall,
-            secret_expires_at: Some(expires),
+            secret_expires_at: secretless.is_none().then_some(expires),
             guard: None,
             cross_tenant: None,
         })
@@ -559,4 +591,54 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     println!();
     println!("Done in {}.", secs(total_start.elapsed()));
     Ok(())
+}
+
+/// What `--secretless` set up in the simulator.
+struct Secretless {
+    /// The simulator's https listener (the authority for the exchange).
+    https: url::Url,
+    ca_pem: String,
+    /// The multi-tenant app (`GUESTSYNC_FEDERATED_APP_ID`).
+    app: Guid,
+}
+
+/// The managed identity (host roles assigned) and the multi-tenant app
+/// trusting it; the identity endpoint as this process's environment (which
+/// is where `ManagedIdentityCredential` reads it, as on App Service); the
+/// admin-consent URL opened in the source tenant, as its admin would.
+async fn secretless_setup(sim: &Sim, host: Guid, source: Guid) -> anyhow::Result<Secretless> {
+    let https = sim
+        .serve_tls()
+        .await
+        .context("cannot start the simulator's https listener")?;
+    let ca_pem = sim.tls_ca_pem().unwrap_or_default();
+    let mi = sim.add_managed_identity(host, &["User.Invite.All", "User.ReadWrite.All"]);
+    let app = sim.add_federated_app(host, Some(mi.principal_id));
+    // Before any credential exists; nothing else reads the environment
+    // concurrently at this point of the demo.
+    std::env::set_var("IDENTITY_ENDPOINT", sim.identity_endpoint());
+    std::env::set_var("IDENTITY_HEADER", sim.identity_header());
+    std::env::set_var("AZURE_CLIENT_ID", mi.client_id.to_string());
+    let consent = format!(
+        "{}/{source}/v2.0/adminconsent?client_id={app}&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default",
+        https.as_str().trim_end_matches('/')
+    );
+    let answer = reqwest::Client::builder()
+        .tls_certs_only([
+            reqwest::Certificate::from_pem(ca_pem.as_bytes()).context("the simulator's CA")?
+        ])
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?
+        .get(consent.clone())
+        .send()
+        .await
+        .context("cannot open the admin-consent URL")?;
+    anyhow::ensure!(
+        answer.status().is_success() && sim.has_consented(source, app),
+        "the admin-consent URL answered {}",
+        answer.status()
+    );
+    println!("  secretless       no secret anywhere: managed identity {} (host roles), multi-tenant app {app}", mi.client_id);
+    println!("  admin consent    {consent}");
+    Ok(Secretless { https, ca_pem, app })
 }

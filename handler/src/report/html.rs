@@ -498,6 +498,7 @@ fn last_run_cell(tid: &str, job: Job, r: Option<&LastRun>) -> Markup {
 
 fn secret_text(t: &TenantStats) -> String {
     match (t.secret.level, t.secret.days_left) {
+        (SecretLevel::None, _) => "none (secretless)".to_string(),
         (SecretLevel::Unknown, _) | (_, None) => "not checked yet".to_string(),
         (SecretLevel::Expired, Some(_)) => "expired".to_string(),
         (_, Some(d)) => format!("{d} days left"),

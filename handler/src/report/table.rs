@@ -172,6 +172,7 @@ pub fn render_table(stats: &Statistics) -> String {
             .map(|ts| {
                 let g = &ts.guests;
                 let secret = match (ts.secret.level, ts.secret.days_left) {
+                    (SecretLevel::None, _) => "none".to_string(),
                     (SecretLevel::Unknown, _) | (_, None) => "?".to_string(),
                     (SecretLevel::Expired, _) => "expired".to_string(),
                     (SecretLevel::Warning, Some(d)) => format!("{d}d !"),

@@ -209,7 +209,7 @@ pub(super) fn tenant_attention(
                 secret.days_left.unwrap_or_default()
             ),
         )),
-        SecretLevel::Ok | SecretLevel::Unknown => {}
+        SecretLevel::Ok | SecretLevel::Unknown | SecretLevel::None => {}
     }
 
     if counts.failed > 0 {

@@ -614,7 +614,11 @@ impl Statistics {
                 .map(|r| LastRun::from(*r))
                 .collect();
 
-            let secret = SecretStatus::new(t.secret_expires_at, now);
+            let secret = if t.credential == crate::domain::TenantCredential::Secretless {
+                SecretStatus::none()
+            } else {
+                SecretStatus::new(t.secret_expires_at, now)
+            };
             let guard_pending = t.guard.as_ref().is_some_and(|g| !g.confirmed);
             tenant_attention(t, &secret, &own_runs, tally, &counts, &mut attention);
 

@@ -18,16 +18,19 @@ pub enum SecretLevel {
     Expired,
     /// The expiry was never read (the daily check has not run yet).
     Unknown,
+    /// A secretless tenant: no secret exists, so none expires.
+    None,
 }
 
 impl SecretLevel {
-    /// The JSON name (`ok`, `warning`, `expired`, `unknown`).
+    /// The JSON name (`ok`, `warning`, `expired`, `unknown`, `none`).
     pub fn as_str(&self) -> &'static str {
         match self {
             SecretLevel::Ok => "ok",
             SecretLevel::Warning => "warning",
             SecretLevel::Expired => "expired",
             SecretLevel::Unknown => "unknown",
+            SecretLevel::None => "none",
         }
     }
 }
@@ -61,6 +64,15 @@ impl SecretStatus {
             expires_at,
             days_left,
             level,
+        }
+    }
+
+    /// A secretless tenant's: no secret, nothing to expire.
+    pub(super) fn none() -> Self {
+        SecretStatus {
+            expires_at: None,
+            days_left: None,
+            level: SecretLevel::None,
         }
     }
 }
