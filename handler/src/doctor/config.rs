@@ -137,7 +137,7 @@ pub fn secretless(
             ID,
             title,
             format!("{secretless} secretless tenant(s) but GUESTSYNC_FEDERATED_APP_ID is not set"),
-            "set GUESTSYNC_FEDERATED_APP_ID to the host's multi-tenant app (infra/main.bicep with secretless=true outputs it)",
+            "set GUESTSYNC_FEDERATED_APP_ID to the host's multi-tenant app (infra/secretless.sh creates it and prints its id; the deployment's federatedAppId parameter sets the app setting)",
         ));
         return;
     }

@@ -126,7 +126,7 @@ pub async fn check(parts: &Parts, partners: &[SourceTenant], r: &mut Report) {
                     "host.token",
                     "host app token",
                     "the managed identity gave no host token",
-                    format!("{e}; with GUESTSYNC_HOST_CREDENTIAL=managed-identity the function app's user-assigned identity (AZURE_CLIENT_ID) must hold the host's Graph application roles (infra/main.bicep assigns them with secretless=true)"),
+                    format!("{e}; with GUESTSYNC_HOST_CREDENTIAL=managed-identity the function app's user-assigned identity (AZURE_CLIENT_ID) must hold the host's Graph application roles (infra/secretless.sh --host-roles assigns them)"),
                 )),
             }
             return;

@@ -154,7 +154,7 @@ impl AadstsCode {
                 "app {app} has no admin consent in tenant {tenant} ({self}): a Global Administrator (or Privileged Role Administrator) of that tenant opens the admin-consent URL `guest-sync tenant add --secretless` prints and accepts"
             ),
             AadstsCode::IdentityNotTrusted => format!(
-                "app {app} does not trust the function app's managed identity ({self}): add a federated identity credential to app {app} in the host tenant with issuer https://login.microsoftonline.com/<host tenant id>/v2.0, subject = the identity's principal (object) id, audience api://AzureADTokenExchange (infra/main.bicep does this with secretless=true), and check AZURE_CLIENT_ID names that identity"
+                "app {app} does not trust the function app's managed identity ({self}): add a federated identity credential to app {app} in the host tenant with issuer https://login.microsoftonline.com/<host tenant id>/v2.0, subject = the identity's principal (object) id, audience api://AzureADTokenExchange (infra/secretless.sh does this), and check AZURE_CLIENT_ID names that identity"
             ),
             AadstsCode::AssertionRejected(_) => format!(
                 "the managed identity's assertion was refused by tenant {tenant} for app {app} ({self}): check that IDENTITY_ENDPOINT is the function app's identity endpoint and AZURE_CLIENT_ID the user-assigned identity's client id"

@@ -85,7 +85,7 @@ pub enum ConnectionProblem {
         code: String,
         consent_url: String,
     },
-    #[error("app {app_id} does not trust the function app's managed identity (AADSTS70021): in the host tenant, add to app {app_id} a federated identity credential with issuer https://login.microsoftonline.com/<host tenant id>/v2.0, subject = the managed identity's principal (object) id and audience api://AzureADTokenExchange (infra/main.bicep with secretless=true creates it), and check that AZURE_CLIENT_ID is that identity's client id")]
+    #[error("app {app_id} does not trust the function app's managed identity (AADSTS70021): in the host tenant, add to app {app_id} a federated identity credential with issuer https://login.microsoftonline.com/<host tenant id>/v2.0, subject = the managed identity's principal (object) id and audience api://AzureADTokenExchange (infra/secretless.sh creates it), and check that AZURE_CLIENT_ID is that identity's client id")]
     IdentityNotTrusted { tenant_id: Guid, app_id: Guid },
     #[error("the function app's managed identity gave no token: {detail}")]
     ManagedIdentity { detail: String },

@@ -303,7 +303,7 @@ async fn add_secretless(
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
     let Some(app_id) = ctx.federated_app_id else {
-        bail!("--secretless needs GUESTSYNC_FEDERATED_APP_ID: the Application (client) ID of the host's multi-tenant app that trusts the function app's managed identity (infra/main.bicep with secretless=true creates it and sets the app setting; locally, `guest-sync sim serve --tls` prints it); nothing was registered");
+        bail!("--secretless needs GUESTSYNC_FEDERATED_APP_ID: the Application (client) ID of the host's multi-tenant app that trusts the function app's managed identity (infra/secretless.sh creates it, the deployment's federatedAppId parameter sets the app setting; locally, `guest-sync sim serve --tls` prints it); nothing was registered");
     };
     let raw = TenantInput {
         tenant_id: a.tenant_id,
