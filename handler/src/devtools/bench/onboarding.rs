@@ -67,6 +67,45 @@ pub struct PathFigures {
     pub guests: usize,
 }
 
+fn step(name: &str, secs: f64) -> Step {
+    Step {
+        step: name.into(),
+        secs,
+    }
+}
+
+/// A path's figures: its registration steps (the last one ending at `add`
+/// seconds), then the first sync's (first guest, finished, guests).
+fn figures(
+    path: &'static str,
+    mut steps: Vec<Step>,
+    add: f64,
+    (first, done, guests): (f64, f64, usize),
+) -> PathFigures {
+    steps.push(step("guest-sync sync --tenant: first guest created", first));
+    steps.push(step("guest-sync sync --tenant: first sync finished", done));
+    PathFigures {
+        path,
+        steps,
+        to_first_guest_secs: add + first,
+        to_synced_secs: add + done,
+        guests,
+    }
+}
+
+/// `guest-sync ARGS` with exactly `env` (and PATH), output piped.
+fn cli_command(exe: &std::path::Path, env: &Env, args: &[&str]) -> tokio::process::Command {
+    let mut c = tokio::process::Command::new(exe);
+    c.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    c
+}
+
 /// The process environment shared by every CLI step.
 type Env = BTreeMap<&'static str, String>;
 
@@ -77,18 +116,11 @@ async fn run_cli(
     stdin: Option<&str>,
 ) -> anyhow::Result<f64> {
     let started = Instant::now();
-    let mut child = tokio::process::Command::new(exe)
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdin(if stdin.is_some() {
-            std::process::Stdio::piped()
-        } else {
-            std::process::Stdio::null()
-        })
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
+    let mut cmd = cli_command(exe, env, args);
+    if stdin.is_some() {
+        cmd.stdin(std::process::Stdio::piped());
+    }
+    let mut child = cmd
         .spawn()
         .with_context(|| format!("starting guest-sync {}", args[0]))?;
     if let (Some(text), Some(mut si)) = (stdin, child.stdin.take()) {
@@ -210,26 +242,15 @@ pub async fn run(args: OnboardingBenchArgs) -> anyhow::Result<()> {
     )
     .await?;
     let (first, done, guests) = first_sync(&exe, &env, &sim, host, src.tenant).await?;
-    paths.push(PathFigures {
-        path: "secret",
-        steps: vec![
-            Step {
-                step: "guest-sync tenant add (connection test, secret stored, registered)".into(),
-                secs: add,
-            },
-            Step {
-                step: "guest-sync sync --tenant: first guest created".into(),
-                secs: first,
-            },
-            Step {
-                step: "guest-sync sync --tenant: first sync finished".into(),
-                secs: done,
-            },
-        ],
-        to_first_guest_secs: add + first,
-        to_synced_secs: add + done,
-        guests,
-    });
+    paths.push(figures(
+        "secret",
+        vec![step(
+            "guest-sync tenant add (connection test, secret stored, registered)",
+            add,
+        )],
+        add,
+        (first, done, guests),
+    ));
 
     // ---- the secretless path
     paths.push(secretless_path(&exe, &mut env, &sim, host, &spec, &dir.0).await?);
@@ -313,8 +334,10 @@ async fn secretless_path(
     let t = tenant.to_string();
     let g = generated.group_id.to_string();
     let started = Instant::now();
-    let mut child = tokio::process::Command::new(exe)
-        .args([
+    let mut child = cli_command(
+        exe,
+        env,
+        &[
             "tenant",
             "add",
             "--secretless",
@@ -324,15 +347,10 @@ async fn secretless_path(
             &g,
             "--name",
             "Onboard Secretless",
-        ])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .context("starting guest-sync tenant add --secretless")?;
+        ],
+    )
+    .spawn()
+    .context("starting guest-sync tenant add --secretless")?;
     let stdout = child.stdout.take().context("tenant add stdout")?;
     let mut lines = tokio::io::BufReader::new(stdout).lines();
     let mut consent_at = None;
@@ -372,28 +390,16 @@ async fn secretless_path(
         bail!("guest-sync tenant add --secretless printed no admin-consent URL")
     };
     let (first, done, guests) = first_sync(exe, env, sim, host, tenant).await?;
-    Ok(PathFigures {
-        path: "secretless",
-        steps: vec![
-            Step {
-                step: "guest-sync tenant add --secretless: consent URL printed".into(),
-                secs: consent_at,
-            },
-            Step {
-                step: "  ... consent seen, connection tested, registered".into(),
-                secs: add,
-            },
-            Step {
-                step: "guest-sync sync --tenant: first guest created".into(),
-                secs: first,
-            },
-            Step {
-                step: "guest-sync sync --tenant: first sync finished".into(),
-                secs: done,
-            },
+    Ok(figures(
+        "secretless",
+        vec![
+            step(
+                "guest-sync tenant add --secretless: consent URL printed",
+                consent_at,
+            ),
+            step("  ... consent seen, connection tested, registered", add),
         ],
-        to_first_guest_secs: add + first,
-        to_synced_secs: add + done,
-        guests,
-    })
+        add,
+        (first, done, guests),
+    ))
 }
