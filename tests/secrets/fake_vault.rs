@@ -29,10 +29,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use azure_core::http::{ClientOptions, RetryOptions, Transport};
+use guest_sync::devtools::tls::{ThrowawayCa, TlsListener};
 use serde_json::{json, Value};
-use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::server::TlsStream;
-use tokio_rustls::TlsAcceptor;
+use tokio::net::TcpListener;
 
 /// The host name the fake vault is reached under.
 pub const VAULT_HOST: &str = "guestsync.vault.test";
@@ -74,30 +73,6 @@ pub struct FakeVault {
     state: Arc<Mutex<VaultState>>,
 }
 
-/// The TLS side of the fake vault: accepts TCP, completes the handshake.
-struct TlsListener {
-    tcp: TcpListener,
-    acceptor: TlsAcceptor,
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            let Ok((s, a)) = self.tcp.accept().await else {
-                continue;
-            };
-            if let Ok(tls) = self.acceptor.accept(s).await {
-                return (tls, a);
-            }
-        }
-    }
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.tcp.local_addr()
-    }
-}
-
 fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
@@ -107,30 +82,7 @@ impl FakeVault {
     /// App Service where it is a local sidecar).
     pub async fn start() -> FakeVault {
         // A throw-away CA and a leaf for the vault host.
-        let ca_key = rcgen::KeyPair::generate().unwrap();
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "guest-sync test CA");
-        let ca = ca_params.self_signed(&ca_key).unwrap();
-        let leaf_key = rcgen::KeyPair::generate().unwrap();
-        let leaf = rcgen::CertificateParams::new(vec![VAULT_HOST.to_string()])
-            .unwrap()
-            .signed_by(&leaf_key, &ca, &ca_key)
-            .unwrap();
-
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![leaf.der().clone()],
-                rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
-            )
-            .unwrap();
-        cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let ca = ThrowawayCa::new("guest-sync test CA", &[VAULT_HOST]).unwrap();
 
         let state = Arc::new(Mutex::new(VaultState {
             identity_header: format!("hdr-{}", uuid::Uuid::new_v4()),
@@ -142,10 +94,7 @@ impl FakeVault {
             .with_state(state.clone());
         let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let vault_addr = tcp.local_addr().unwrap();
-        let listener = TlsListener {
-            tcp,
-            acceptor: TlsAcceptor::from(Arc::new(cfg)),
-        };
+        let listener = TlsListener::new(tcp, ca.server.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, vault_app).await;
         });
@@ -166,7 +115,7 @@ impl FakeVault {
             identity_endpoint: format!("http://{mi_addr}/msi/token"),
             identity_header,
             vault_addr,
-            ca_der: ca.der().to_vec(),
+            ca_der: ca.ca_der.clone(),
             state,
         }
     }

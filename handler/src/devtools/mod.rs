@@ -12,6 +12,9 @@
 //!   demo and the benchmarks run on it).
 //! - [`bench`]: `guest-sync bench graph|store|scale`.
 //! - [`azurite`]: finds and starts a private Azurite (tests, `bench store`).
+//! - [`tls`]: a throw-away CA and a TLS listener for local https servers
+//!   (the simulator's https listener, the tests' fake Key Vault).
 pub mod azurite;
 pub mod bench;
 pub mod sim;
+pub mod tls;
