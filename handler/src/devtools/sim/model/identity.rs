@@ -1,5 +1,5 @@
-//! Secretless sign-in, as Entra does it (`../shared/docs/graph.md`,
-//! "Cross-tenant access and redemption"):
+//! Secretless sign-in, as Entra does it (`docs/graph-client.md`,
+//! "Cross-tenant access and secretless credentials"):
 //! - a **managed identity** (user-assigned) lives in its own tenant as a
 //!   service principal; Graph application roles can be assigned to it there
 //!   and it is issued tokens by the local identity endpoint
