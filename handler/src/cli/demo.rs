@@ -329,7 +329,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         source,
         source_app,
         &source_secret,
-        &["GroupMember.Read.All", "User.Read.All"],
+        &crate::devtools::sim::SOURCE_APP_ROLES,
     );
     // --secretless: the deployment's part (the managed identity with the
     // host's roles, the multi-tenant app trusting it) and the source

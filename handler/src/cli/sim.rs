@@ -7,7 +7,9 @@ use anyhow::Context;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use crate::devtools::sim::{Faults, GenerateSpec, LatencyModel, Sim, SimConfig};
+use crate::devtools::sim::{
+    Faults, GenerateSpec, LatencyModel, Sim, SimConfig, HOST_APP_ROLES, SOURCE_APP_ROLES,
+};
 use crate::domain::Guid;
 
 /// Arguments of `guest-sync sim`.
@@ -172,16 +174,7 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
         let host_app = rng_guid(&mut r);
         let host_secret = fake_secret(&mut r);
         sim.add_tenant(host, "Simulated host", "simhost.onmicrosoft.com");
-        sim.register_app(
-            host,
-            host_app,
-            &host_secret,
-            &[
-                "User.Invite.All",
-                "User.ReadWrite.All",
-                "GroupMember.ReadWrite.All",
-            ],
-        );
+        sim.register_app(host, host_app, &host_secret, &HOST_APP_ROLES);
         println!();
         println!("SIMULATOR CREDENTIALS (fake, valid only against this simulator):");
         println!("host tenant:");
@@ -190,14 +183,7 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
         println!("  simulator client secret: {host_secret}");
         // The function app's managed identity (host roles assigned) and the
         // multi-tenant app trusting it, for secretless source tenants.
-        let mi = sim.add_managed_identity(
-            host,
-            &[
-                "User.Invite.All",
-                "User.ReadWrite.All",
-                "GroupMember.ReadWrite.All",
-            ],
-        );
+        let mi = sim.add_managed_identity(host, &HOST_APP_ROLES);
         let fed_app = sim.add_federated_app(host, Some(mi.principal_id));
         println!("managed identity (secretless; host roles assigned):");
         println!("  IDENTITY_ENDPOINT={}", sim.identity_endpoint());
@@ -217,12 +203,7 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
                 &format!("Simulated source {}", k + 1),
                 &format!("simsource{}.onmicrosoft.com", k + 1),
             );
-            sim.register_app(
-                tid,
-                app,
-                &secret,
-                &["GroupMember.Read.All", "User.Read.All"],
-            );
+            sim.register_app(tid, app, &secret, &SOURCE_APP_ROLES);
             let g = sim.generate_source(
                 tid,
                 &GenerateSpec {

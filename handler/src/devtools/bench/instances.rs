@@ -16,7 +16,7 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Args;
 
-use super::scale::setup::{add_host, add_source};
+use super::scale::setup::{add_host, add_source, local_env};
 use super::scale::TempDir;
 use crate::app::App;
 use crate::devtools::sim::{GenerateSpec, Sim, SimConfig};
@@ -78,28 +78,13 @@ pub async fn run(args: InstancesBenchArgs) -> anyhow::Result<()> {
     sim.advance(60.0);
 
     let dir = TempDir::new().context("creating a temporary directory")?;
-    let env: BTreeMap<&str, String> = [
-        ("GUESTSYNC_HOST_TENANT_ID", host.to_string()),
-        ("GUESTSYNC_HOST_CLIENT_ID", host_app.to_string()),
-        ("GUESTSYNC_HOST_SECRET_NAME", HOST_SECRET.to_string()),
-        (
-            "GUESTSYNC_STORE",
-            format!("sqlite:{}", dir.0.join("store.db").display()),
-        ),
-        (
-            "GUESTSYNC_LOCAL_SECRETS",
-            dir.0.join("secrets.json").display().to_string(),
-        ),
-        ("GUESTSYNC_GRAPH_URL", sim.url().to_string()),
-        ("GUESTSYNC_AUTHORITY_URL", sim.url().to_string()),
-        ("GUESTSYNC_ALLOW_HTTP", "true".to_string()),
+    let mut env: BTreeMap<&str, String> = local_env(&sim, (host, host_app), HOST_SECRET, &dir.0);
+    env.extend([
         ("GUESTSYNC_TIME_SCALE", scale.to_string()),
         ("GUESTSYNC_MAX_DEPROVISIONS", "100%".to_string()),
         ("GUESTSYNC_LOG_FORMAT", "json".to_string()),
         ("RUST_LOG", "warn".to_string()),
-    ]
-    .into_iter()
-    .collect();
+    ]);
     let settings = Settings::from_lookup(|k| env.get(k).cloned()).context("benchmark settings")?;
     let app = App::open(settings).await.context("opening the store")?;
     app.secrets

@@ -25,7 +25,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
-use super::scale::setup::{add_host, add_source};
+use super::scale::setup::{add_host, add_source, local_env};
 use super::scale::TempDir;
 use crate::devtools::sim::{GenerateSpec, Sim, SimConfig};
 use crate::domain::Guid;
@@ -190,25 +190,8 @@ pub async fn run(args: OnboardingBenchArgs) -> anyhow::Result<()> {
     };
     let dir = TempDir::new().context("creating a temporary directory")?;
     let exe = std::env::current_exe().context("locating the guest-sync binary")?;
-    let mut env: Env = [
-        ("GUESTSYNC_HOST_TENANT_ID", host.to_string()),
-        ("GUESTSYNC_HOST_CLIENT_ID", host_app.to_string()),
-        ("GUESTSYNC_HOST_SECRET_NAME", HOST_SECRET.to_string()),
-        (
-            "GUESTSYNC_STORE",
-            format!("sqlite:{}", dir.0.join("store.db").display()),
-        ),
-        (
-            "GUESTSYNC_LOCAL_SECRETS",
-            dir.0.join("secrets.json").display().to_string(),
-        ),
-        ("GUESTSYNC_GRAPH_URL", sim.url().to_string()),
-        ("GUESTSYNC_AUTHORITY_URL", sim.url().to_string()),
-        ("GUESTSYNC_ALLOW_HTTP", "true".to_string()),
-        ("RUST_LOG", "warn".to_string()),
-    ]
-    .into_iter()
-    .collect();
+    let mut env: Env = local_env(&sim, (host, host_app), HOST_SECRET, &dir.0);
+    env.insert("RUST_LOG", "warn".to_string());
     std::fs::write(
         dir.0.join("secrets.json"),
         serde_json::json!({ HOST_SECRET: {"value": HOST_SECRET, "expiresOn": null} }).to_string(),
@@ -304,14 +287,7 @@ async fn secretless_path(
     let ca = sim.tls_ca_pem().unwrap_or_default();
     let ca_file = dir.join("sim-ca.pem");
     std::fs::write(&ca_file, ca).context("writing the simulator's CA")?;
-    let mi = sim.add_managed_identity(
-        host,
-        &[
-            "User.Invite.All",
-            "User.ReadWrite.All",
-            "GroupMember.ReadWrite.All",
-        ],
-    );
+    let mi = sim.add_managed_identity(host, &crate::devtools::sim::HOST_APP_ROLES);
     let app = sim.add_federated_app(host, Some(mi.principal_id));
     let tenant = Guid::new_v4();
     sim.add_tenant(

@@ -53,7 +53,10 @@ mod token;
 pub use counts::SimCounts;
 pub use faults::{Faults, LatencyModel};
 pub use generate::{GenerateSpec, Generated};
-pub use model::{NewUser, SimCrossTenant, SimError, SimIdentity, SimPolicies, SimUser};
+pub use model::{
+    NewUser, SimCrossTenant, SimError, SimIdentity, SimPolicies, SimUser, HOST_APP_ROLES,
+    SOURCE_APP_ROLES,
+};
 
 /// How the simulator behaves. Durations are *unscaled* (as Graph would show
 /// them at `time_scale` 1.0); the simulator divides them by `time_scale`.

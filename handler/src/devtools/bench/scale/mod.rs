@@ -181,25 +181,10 @@ pub async fn scale(args: &ScaleBenchArgs) -> anyhow::Result<ScaleReport> {
     let rss_after_setup_kb = proc_status_kb("VmRSS:");
 
     let dir = TempDir::new().context("creating a temporary directory")?;
-    let db = dir.0.join("store.db");
-    let secrets_path = dir.0.join("secrets.json");
-    let env: BTreeMap<&str, String> = [
-        ("GUESTSYNC_HOST_TENANT_ID", host.to_string()),
-        ("GUESTSYNC_HOST_CLIENT_ID", host_app.to_string()),
-        ("GUESTSYNC_HOST_SECRET_NAME", HOST_SECRET.to_string()),
-        ("GUESTSYNC_STORE", format!("sqlite:{}", db.display())),
-        (
-            "GUESTSYNC_LOCAL_SECRETS",
-            secrets_path.display().to_string(),
-        ),
-        ("GUESTSYNC_GRAPH_URL", sim.url().to_string()),
-        ("GUESTSYNC_ALLOW_HTTP", "true".to_string()),
-        ("GUESTSYNC_AUTHORITY_URL", sim.url().to_string()),
-        // One slice per run: the benchmark measures the engine, not slicing.
-        ("GUESTSYNC_JOB_BUDGET_SECS", (24 * 3600).to_string()),
-    ]
-    .into_iter()
-    .collect();
+    let mut env: BTreeMap<&str, String> =
+        setup::local_env(&sim, (host, host_app), HOST_SECRET, &dir.0);
+    // One slice per run: the benchmark measures the engine, not slicing.
+    env.insert("GUESTSYNC_JOB_BUDGET_SECS", (24 * 3600).to_string());
     let settings = Settings::from_lookup(|k| env.get(k).cloned()).context("benchmark settings")?;
     let app = App::open_with_graph(settings, |g| g.with_time_scale(scale))
         .await

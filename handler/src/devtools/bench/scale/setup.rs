@@ -1,11 +1,46 @@
 //! The simulated tenants: a generated source tenant, a host tenant, each
 //! with its app registration; and the churn applied before the third run.
+use std::collections::BTreeMap;
+use std::path::Path;
+
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Map, Value};
 
-use crate::devtools::sim::{GenerateSpec, Generated, NewUser, Sim};
+use crate::devtools::sim::{
+    GenerateSpec, Generated, NewUser, Sim, HOST_APP_ROLES, SOURCE_APP_ROLES,
+};
 use crate::domain::Guid;
+
+/// The settings a benchmark's local deployment starts from: the host app
+/// and its secret name, a SQLite store and a secrets file in `dir`, the
+/// simulator as Graph and authority over plain http. Each benchmark adds
+/// its own.
+pub(crate) fn local_env(
+    sim: &Sim,
+    (host, host_app): (Guid, Guid),
+    host_secret: &str,
+    dir: &Path,
+) -> BTreeMap<&'static str, String> {
+    [
+        ("GUESTSYNC_HOST_TENANT_ID", host.to_string()),
+        ("GUESTSYNC_HOST_CLIENT_ID", host_app.to_string()),
+        ("GUESTSYNC_HOST_SECRET_NAME", host_secret.to_string()),
+        (
+            "GUESTSYNC_STORE",
+            format!("sqlite:{}", dir.join("store.db").display()),
+        ),
+        (
+            "GUESTSYNC_LOCAL_SECRETS",
+            dir.join("secrets.json").display().to_string(),
+        ),
+        ("GUESTSYNC_GRAPH_URL", sim.url().to_string()),
+        ("GUESTSYNC_AUTHORITY_URL", sim.url().to_string()),
+        ("GUESTSYNC_ALLOW_HTTP", "true".to_string()),
+    ]
+    .into_iter()
+    .collect()
+}
 
 /// The simulator side of one source tenant.
 pub(crate) struct Source {
@@ -22,12 +57,7 @@ pub(crate) fn add_source(sim: &Sim, name: &str, secret: &str, spec: &GenerateSpe
         name,
         &format!("{}.onmicrosoft.com", name.to_lowercase()),
     );
-    sim.register_app(
-        tenant,
-        app,
-        secret,
-        &["GroupMember.Read.All", "User.Read.All"],
-    );
+    sim.register_app(tenant, app, secret, &SOURCE_APP_ROLES);
     let generated = sim.generate_source(tenant, spec);
     Source {
         tenant,
@@ -44,16 +74,7 @@ pub(crate) fn add_host(sim: &Sim, name: &str, secret: &str) -> (Guid, Guid) {
         name,
         &format!("{}.onmicrosoft.com", name.to_lowercase()),
     );
-    sim.register_app(
-        tenant,
-        app,
-        secret,
-        &[
-            "User.Invite.All",
-            "User.ReadWrite.All",
-            "GroupMember.ReadWrite.All",
-        ],
-    );
+    sim.register_app(tenant, app, secret, &HOST_APP_ROLES);
     (tenant, app)
 }
 

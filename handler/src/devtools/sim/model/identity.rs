@@ -27,9 +27,17 @@ use crate::domain::Guid;
 /// credential's assertion.
 pub(crate) const EXCHANGE_AUDIENCE: &str = "api://AzureADTokenExchange";
 
-/// The application permissions the multi-tenant source app requires (and
-/// an admin consent grants).
-pub(crate) const SOURCE_APP_ROLES: [&str; 2] = ["GroupMember.Read.All", "User.Read.All"];
+/// The application permissions a source tenant's app needs (the
+/// multi-tenant app requires them and an admin consent grants them).
+pub const SOURCE_APP_ROLES: [&str; 2] = ["GroupMember.Read.All", "User.Read.All"];
+
+/// The Graph application roles of a host app (or of the managed identity
+/// standing in for it) in the simulator's ready-made setups.
+pub const HOST_APP_ROLES: [&str; 3] = [
+    "User.Invite.All",
+    "User.ReadWrite.All",
+    "GroupMember.ReadWrite.All",
+];
 
 /// The issuer of a tenant's v2.0 tokens, as a federated credential names it.
 pub(crate) fn issuer(tenant: Guid) -> String {

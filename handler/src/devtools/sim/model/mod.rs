@@ -25,8 +25,8 @@ mod policies;
 mod tenant;
 mod world;
 
-pub use identity::SimIdentity;
 pub(crate) use identity::{issuer, AssertionInfo, EXCHANGE_AUDIENCE};
+pub use identity::{SimIdentity, HOST_APP_ROLES, SOURCE_APP_ROLES};
 pub(crate) use objects::{App, TokenInfo, User};
 pub use objects::{NewUser, SimUser};
 pub use policies::{SimCrossTenant, SimPolicies};
