@@ -115,6 +115,10 @@ pub const DEFAULT_MAX_DEPROVISIONS: &str = "10%";
 pub const DEFAULT_SYNC_SCHEDULE: &str = "0 */30 * * * *";
 pub const DEFAULT_PHOTO_SCHEDULE: &str = "0 0 3 * * *";
 pub const DEFAULT_REDEMPTION_SCHEDULE: &str = "0 15 */4 * * *";
+/// Default of `GUESTSYNC_DELTA_SCHEDULE`: every 2 minutes.
+pub const DEFAULT_DELTA_SCHEDULE: &str = "0 */2 * * * *";
+/// Default of `GUESTSYNC_FULL_RECONCILE_HOURS`: a full read once a day.
+pub const DEFAULT_FULL_RECONCILE_HOURS: u64 = 24;
 pub const DEFAULT_JOB_BUDGET_SECS: u64 = 480;
 pub const DEFAULT_RETENTION_DAYS: u64 = 90;
 pub const DEFAULT_LOCAL_SECRETS: &str = "guest-sync.secrets.json";
@@ -143,6 +147,12 @@ pub struct Settings {
     pub sync_schedule: String,
     pub photo_schedule: String,
     pub redemption_schedule: String,
+    /// `GUESTSYNC_DELTA_SCHEDULE`: the `delta-timer`'s schedule.
+    pub delta_schedule: String,
+    /// `GUESTSYNC_FULL_RECONCILE_HOURS`: a reconcile reads both sides whole
+    /// when the last full read is this old; in between it reads changes
+    /// (delta queries). 0 = always read whole (delta off).
+    pub full_reconcile_hours: u64,
     pub job_budget_secs: u64,
     /// Audit and run history older than this many days are pruned.
     pub retention_days: u64,
@@ -210,6 +220,8 @@ pub const SETTING_NAMES: &[&str] = &[
     "GUESTSYNC_SYNC_SCHEDULE",
     "GUESTSYNC_PHOTO_SCHEDULE",
     "GUESTSYNC_REDEMPTION_SCHEDULE",
+    "GUESTSYNC_DELTA_SCHEDULE",
+    "GUESTSYNC_FULL_RECONCILE_HOURS",
     "GUESTSYNC_JOB_BUDGET_SECS",
     "GUESTSYNC_RETENTION_DAYS",
     "GUESTSYNC_ANCHOR_ATTRIBUTE",
@@ -465,6 +477,7 @@ impl Settings {
         let photo_schedule = sched("GUESTSYNC_PHOTO_SCHEDULE", DEFAULT_PHOTO_SCHEDULE)?;
         let redemption_schedule =
             sched("GUESTSYNC_REDEMPTION_SCHEDULE", DEFAULT_REDEMPTION_SCHEDULE)?;
+        let delta_schedule = sched("GUESTSYNC_DELTA_SCHEDULE", DEFAULT_DELTA_SCHEDULE)?;
         let num = |k: &'static str, d: u64, min: u64, max: u64| -> Result<u64, SettingError> {
             match opt(k) {
                 None => Ok(d),
@@ -487,6 +500,12 @@ impl Settings {
             86_400,
         )?;
         let retention_days = num("GUESTSYNC_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, 1, 3650)?;
+        let full_reconcile_hours = num(
+            "GUESTSYNC_FULL_RECONCILE_HOURS",
+            DEFAULT_FULL_RECONCILE_HOURS,
+            0,
+            24 * 30,
+        )?;
         let anchor_attribute = parse_anchor(opt("GUESTSYNC_ANCHOR_ATTRIBUTE").as_deref())?;
         let tls_ca_pem = match opt("GUESTSYNC_TLS_CA_FILE") {
             None => None,
@@ -529,6 +548,8 @@ impl Settings {
             sync_schedule,
             photo_schedule,
             redemption_schedule,
+            delta_schedule,
+            full_reconcile_hours,
             job_budget_secs,
             retention_days,
             anchor_attribute,

@@ -382,6 +382,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         sync_schedule: crate::settings::DEFAULT_SYNC_SCHEDULE.into(),
         photo_schedule: crate::settings::DEFAULT_PHOTO_SCHEDULE.into(),
         redemption_schedule: crate::settings::DEFAULT_REDEMPTION_SCHEDULE.into(),
+        delta_schedule: crate::settings::DEFAULT_DELTA_SCHEDULE.into(),
+        full_reconcile_hours: crate::settings::DEFAULT_FULL_RECONCILE_HOURS,
         job_budget_secs: crate::settings::DEFAULT_JOB_BUDGET_SECS,
         retention_days: crate::settings::DEFAULT_RETENTION_DAYS,
         anchor_attribute: crate::settings::parse_anchor(None)?,
