@@ -113,3 +113,29 @@ async fn a_tiny_onboarding_benchmark_onboards_both_paths_through_the_cli() {
         assert!(p["steps"].as_array().unwrap().len() >= 3);
     }
 }
+
+/// The latency benchmark (`guest-sync bench latency`) with tiny numbers:
+/// every join and leave reaches the host, the later runs read changes
+/// only (a handful of requests each), and the report says so (latencies
+/// are printed, never asserted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tiny_latency_benchmark_applies_every_join_and_leave() {
+    use guest_sync::devtools::bench::latency::{latency, render, LatencyBenchArgs};
+    let r = latency(&LatencyBenchArgs {
+        users: 150,
+        time_scale: 200.0,
+        schedule_secs: 120,
+        ticks: 3,
+        changes_per_tick: 2,
+        seed: 7,
+        json: false,
+    })
+    .await
+    .unwrap();
+    assert_eq!(r.ticks_run, 3);
+    assert_eq!((r.join.count, r.leave.count), (6, 6));
+    assert_eq!((r.join.applied, r.leave.applied), (6, 6), "{r:?}");
+    // Three delta rounds plus the touched users, never a re-read of 150.
+    assert!(r.requests_per_run < 60.0, "{r:?}");
+    assert!(render(&r).contains("join -> guest created"));
+}

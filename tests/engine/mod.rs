@@ -9,6 +9,7 @@
 //!   consistency), crash tests (the run dropped after k writes), and the
 //!   requests-per-guest budget.
 mod anchor;
+mod delta;
 mod driver;
 mod ownership;
 mod relations;

@@ -31,6 +31,7 @@ pub fn tenant(n: u32, name: &str, secret_days: Option<i64>) -> SourceTenant {
         secret_expires_at: secret_days.map(|d| now() + Duration::days(d)),
         guard: None,
         cross_tenant: None,
+        delta: None,
     }
 }
 

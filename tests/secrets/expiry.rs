@@ -22,6 +22,7 @@ fn tenant(id: &str, secret: &str) -> SourceTenant {
         secret_expires_at: None,
         guard: None,
         cross_tenant: None,
+        delta: None,
     }
 }
 

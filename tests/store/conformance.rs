@@ -53,6 +53,7 @@ pub fn tenant(name: &str) -> SourceTenant {
         secret_expires_at: None,
         guard: None,
         cross_tenant: None,
+        delta: None,
     }
 }
 

@@ -354,6 +354,7 @@ impl World {
             secret_expires_at: None,
             guard: None,
             cross_tenant: None,
+            delta: None,
         };
         self.store.put_tenant(&tenant).await.unwrap();
         Source { tenant, generated }

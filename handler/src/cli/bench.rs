@@ -29,6 +29,9 @@ pub enum Bench {
     /// guest created, each host-admin step run as the real CLI, on the
     /// secret and the secretless path (target: 2 minutes).
     Onboarding(crate::devtools::bench::onboarding::OnboardingBenchArgs),
+    /// Join -> guest created and leave -> guest removed, p50/p95, with
+    /// reconciles on the delta timer's schedule (target: p95 <= 3 minutes).
+    Latency(crate::devtools::bench::latency::LatencyBenchArgs),
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -39,5 +42,6 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Bench::Sim(a) => crate::devtools::bench::sim::run(a).await,
         Bench::Instances(a) => crate::devtools::bench::instances::run(a).await,
         Bench::Onboarding(a) => crate::devtools::bench::onboarding::run(a).await,
+        Bench::Latency(a) => crate::devtools::bench::latency::run(a).await,
     }
 }

@@ -441,6 +441,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             secret_expires_at: secretless.is_none().then_some(expires),
             guard: None,
             cross_tenant: None,
+            delta: None,
         })
         .await?;
     let tenant = app

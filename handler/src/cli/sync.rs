@@ -28,6 +28,10 @@ pub struct SyncArgs {
     /// No progress bars (e.g. in CI logs).
     #[arg(long)]
     pub quiet: bool,
+    /// Reconcile reads both sides whole even when delta links would let it
+    /// read only the changes (a manual safety net; takes new links).
+    #[arg(long)]
+    pub full: bool,
 }
 
 /// Arguments of `guest-sync plan`.
@@ -148,7 +152,9 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<()> {
     if tenants.is_empty() {
         anyhow::bail!("no enabled source tenant is registered (see guest-sync tenant add)");
     }
-    let driver = app.driver();
+    let mut engine = app.engine();
+    engine.force_full = args.full;
+    let driver = app.driver_for(engine);
     let mut failures = 0;
     for t in tenants {
         let bars = Bars::new(format!("{} {}", t.display_name, args.job), args.quiet);
@@ -312,6 +318,7 @@ mod tests {
             secret_expires_at: None,
             guard: None,
             cross_tenant: None,
+            delta: None,
         }
     }
 

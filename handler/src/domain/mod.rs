@@ -11,6 +11,7 @@
 //! - [`plan`]: the planner, `plan(source, tracked, host, policy) -> Plan`.
 pub mod anchor;
 pub mod cross_tenant;
+pub mod delta;
 pub mod ids;
 pub mod json;
 pub mod plan;
@@ -20,6 +21,7 @@ pub mod records;
 
 pub use anchor::{Anchor, AnchorAttribute, AnchorWrite};
 pub use cross_tenant::{CrossTenantStatus, InboundB2b, Toggle};
+pub use delta::{DeltaLinks, DeltaTracking, MAX_DELTA_GROUPS};
 pub use ids::{Guid, IdError, SecretName};
 pub use policy::{
     AttributeMapping, DeprovisionMode, InviteAddress, MappingSource, SponsorOptions, TenantOptions,

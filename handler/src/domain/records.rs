@@ -108,6 +108,10 @@ pub struct SourceTenant {
     /// daily job; None until read.
     #[serde(default)]
     pub cross_tenant: Option<super::cross_tenant::CrossTenantStatus>,
+    /// The delta links the reconcile reads changes from (absent until the
+    /// first full reconcile finishes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta: Option<super::delta::DeltaTracking>,
 }
 
 /// How guest-sync gets tokens for a source tenant.

@@ -33,6 +33,7 @@
 //! - [`lookup::lookup_user`] looks one user up in a source tenant, read-only
 //!   (`guest-sync explain --live`): found or not, in the scope group now.
 pub mod cursor;
+pub mod delta;
 pub mod driver;
 pub mod execute;
 pub mod lookup;
@@ -115,6 +116,9 @@ pub struct SyncContext {
     pub concurrency: usize,
     /// Plan and audit only; nothing is written to Graph.
     pub dry_run: bool,
+    /// Every reconcile reads both sides whole (`guest-sync sync --full`),
+    /// whatever the delta links say.
+    pub force_full: bool,
 }
 
 impl SyncContext {
@@ -134,6 +138,7 @@ impl SyncContext {
             settings,
             clock: Arc::new(SystemClock),
             concurrency: 48,
+            force_full: false,
         }
     }
 }

@@ -47,7 +47,7 @@ pub fn host_select(opts: &TenantOptions, anchor: Option<&AnchorAttribute>) -> Ve
 
 /// The attribute names the planner reads from source users (mapping
 /// sources, and `displayName` for the invitation).
-fn source_keep(opts: &TenantOptions) -> BTreeSet<String> {
+pub(super) fn source_keep(opts: &TenantOptions) -> BTreeSet<String> {
     let mut k: BTreeSet<String> = opts
         .attribute_mapping
         .iter()
@@ -62,7 +62,7 @@ fn source_keep(opts: &TenantOptions) -> BTreeSet<String> {
 
 /// The attribute names the planner compares on host guests (the mapped
 /// targets).
-fn host_keep(opts: &TenantOptions) -> BTreeSet<String> {
+pub(super) fn host_keep(opts: &TenantOptions) -> BTreeSet<String> {
     opts.attribute_mapping
         .iter()
         .map(|m| m.target.clone())
@@ -71,11 +71,11 @@ fn host_keep(opts: &TenantOptions) -> BTreeSet<String> {
 
 /// Drops the attributes the planner never reads: at 100,000 users the
 /// pictures must stay small (the typed fields are already extracted).
-fn trim(attrs: &mut Map<String, Value>, keep: &BTreeSet<String>) {
+pub(super) fn trim(attrs: &mut Map<String, Value>, keep: &BTreeSet<String>) {
     attrs.retain(|k, _| keep.contains(k));
 }
 
-fn as_refs(v: &[String]) -> Vec<&str> {
+pub(super) fn as_refs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 

@@ -7,6 +7,7 @@ use crate::events;
 use crate::graph::{GraphError, TenantGraph};
 
 use super::cursor::JobCursor;
+use super::delta;
 use super::read;
 use super::run::{executor, writer};
 use super::{host_credentials, source_credentials, JobOutcome, Progress, SyncContext, SyncError};
@@ -114,6 +115,21 @@ pub struct ComputedPlan {
     pub anchor_unreadable: Option<String>,
 }
 
+/// The plan of a full read; the first slice of a full reconcile first
+/// takes the delta links the next runs will read changes from.
+async fn full_plan(
+    ctx: &SyncContext,
+    tenant: &SourceTenant,
+    pass: u64,
+    progress: &dyn Progress,
+) -> Result<ComputedPlan, SyncError> {
+    let pending = tenant.delta.as_ref().is_some_and(|d| d.pending.is_some());
+    if !ctx.dry_run && (pass == 1 || !pending) {
+        delta::begin_full(ctx, tenant).await?;
+    }
+    compute_plan(ctx, tenant, progress).await
+}
+
 pub(super) async fn reconcile(
     ctx: &SyncContext,
     tenant: &SourceTenant,
@@ -122,6 +138,39 @@ pub(super) async fn reconcile(
     deadline: tokio::time::Instant,
     progress: &dyn Progress,
 ) -> Result<JobOutcome, SyncError> {
+    // Changes only (delta) when the links allow it; else both sides whole.
+    let mut delta_links = None;
+    // The links and the guard as stored now (the caller's copy of the
+    // tenant may be older than the last run).
+    let fresh = stored(ctx, tenant).await?;
+    let now_tenant = fresh.as_ref().unwrap_or(tenant);
+    let computed = match delta::choose(ctx, now_tenant) {
+        delta::Mode::Delta(links) => {
+            match delta::compute_delta_plan(ctx, now_tenant, links, progress).await? {
+                delta::DeltaPlan::Planned {
+                    computed,
+                    links,
+                    touched,
+                } => {
+                    tracing::info!(tenant_id = %tenant.tenant_id, run_id = %run_id, mode = "delta", touched = touched.users.len(), "reconcile reads changes only");
+                    delta_links = Some((links, touched));
+                    *computed
+                }
+                // Anything delta cannot settle (an expired link, a nested
+                // group added, a round that failed part-way, a Graph that
+                // has no delta) is read whole: never less than before.
+                delta::DeltaPlan::NeedsFull(why) => {
+                    tracing::info!(tenant_id = %tenant.tenant_id, run_id = %run_id, mode = "full", reason = %why, "reconcile reads both sides whole");
+                    delta::forget(ctx, tenant.tenant_id).await?;
+                    full_plan(ctx, now_tenant, pass, progress).await?
+                }
+            }
+        }
+        delta::Mode::Full(why) => {
+            tracing::info!(tenant_id = %tenant.tenant_id, run_id = %run_id, mode = "full", reason = why, "reconcile reads both sides whole");
+            full_plan(ctx, now_tenant, pass, progress).await?
+        }
+    };
     let ComputedPlan {
         plan,
         records,
@@ -130,7 +179,7 @@ pub(super) async fn reconcile(
         read_error,
         anchor,
         anchor_unreadable,
-    } = compute_plan(ctx, tenant, progress).await?;
+    } = computed;
     let w = writer(ctx, &host);
     if let Some(problem) = read_error.as_ref().and_then(permission_lost) {
         // Rule: when a permission is gone, nothing is written (the picture
@@ -165,7 +214,11 @@ pub(super) async fn reconcile(
     // launched (a continuation comes back for them otherwise).
     let mut relations_warning = None;
     let mut relations_pending = false;
-    if rep.not_started == 0 {
+    if rep.not_started == 0
+        && delta_links
+            .as_ref()
+            .is_none_or(|(_, t)| !t.users.is_empty())
+    {
         let rel = super::relations::sync_relations(
             ctx,
             tenant,
@@ -174,6 +227,7 @@ pub(super) async fn reconcile(
             &host,
             deadline,
             progress,
+            delta_links.as_ref().map(|(_, t)| t),
         )
         .await;
         if let Some(e) = rel.fatal {
@@ -191,6 +245,17 @@ pub(super) async fn reconcile(
     if !more && plan.guard.is_none() && source_complete && w.persists() {
         // The confirmed removals are done: the confirmation is used up.
         clear_confirmed_hold(ctx, tenant).await?;
+    }
+    if !more && w.persists() {
+        match delta_links {
+            // The changes read are applied: the next run reads from here.
+            Some((links, _)) => delta::advance(ctx, tenant.tenant_id, *links).await?,
+            // A full read that saw everything: its links become active.
+            None if source_complete && read_error.is_none() => {
+                delta::finish_full(ctx, tenant, &host).await?
+            }
+            None => {}
+        }
     }
     let outcome = if more {
         RunOutcome::Continued

@@ -62,8 +62,78 @@ pub async fn wanted_sponsors(
     Ok(out)
 }
 
+/// The users an incremental run touched, and the managers its source
+/// users round reported (`manager@delta`): the relations phase then plans
+/// only these users and reads only their managers.
+#[derive(Debug, Clone, Default)]
+pub struct Touched {
+    pub users: BTreeSet<Guid>,
+    pub managers: HashMap<Guid, Option<Guid>>,
+}
+
+/// The records the phase plans: every record, or (incremental run) the
+/// touched users' and their managers'.
+async fn phase_records(
+    ctx: &SyncContext,
+    tenant: Guid,
+    touched: Option<&Touched>,
+    managers: Option<&HashMap<Guid, Option<Guid>>>,
+) -> Result<Vec<crate::domain::GuestRecord>, SyncError> {
+    let Some(t) = touched else {
+        return ctx
+            .store
+            .list_guests(tenant)
+            .await
+            .map_err(SyncError::Store);
+    };
+    let mut ids: BTreeSet<Guid> = t.users.clone();
+    if let Some(m) = managers {
+        ids.extend(m.values().flatten().copied());
+    }
+    let mut out = Vec::new();
+    for id in ids {
+        if let Some(r) = ctx
+            .store
+            .get_guest(tenant, id)
+            .await
+            .map_err(SyncError::Store)?
+        {
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
+/// The managers of the touched users: as the delta round reported them,
+/// else asked per user.
+async fn touched_managers(
+    src: &TenantGraph,
+    t: &Touched,
+    concurrency: usize,
+) -> Result<HashMap<Guid, Option<Guid>>, GraphError> {
+    let ask: Vec<Guid> = t
+        .users
+        .iter()
+        .copied()
+        .filter(|u| !t.managers.contains_key(u))
+        .collect();
+    let answers: Vec<(Guid, Result<Option<Guid>, GraphError>)> = futures::stream::iter(ask)
+        .map(|u| async move { (u, src.manager_id(u).await) }.boxed())
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    let mut out = t.managers.clone();
+    out.retain(|u, _| t.users.contains(u));
+    for (u, r) in answers {
+        out.insert(u, r?);
+    }
+    Ok(out)
+}
+
 /// Runs the phase for one tenant: nothing is read when the tenant uses
-/// neither option and nothing was applied before.
+/// neither option and nothing was applied before. `touched` (an
+/// incremental run) limits it to those users.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn sync_relations(
     ctx: &SyncContext,
     tenant: &SourceTenant,
@@ -72,16 +142,20 @@ pub(super) async fn sync_relations(
     host: &TenantGraph,
     deadline: tokio::time::Instant,
     progress: &dyn Progress,
+    touched: Option<&Touched>,
 ) -> RelationsReport {
     let mut rep = RelationsReport::default();
     let opts = &tenant.options;
     if opts.offboarding {
         return rep;
     }
-    let records = match ctx.store.list_guests(tenant.tenant_id).await {
+    if touched.is_some_and(|t| t.users.is_empty()) {
+        return rep;
+    }
+    let records = match phase_records(ctx, tenant.tenant_id, touched, None).await {
         Ok(r) => r,
         Err(e) => {
-            rep.fatal = Some(SyncError::Store(e));
+            rep.fatal = Some(e);
             return rep;
         }
     };
@@ -103,7 +177,10 @@ pub(super) async fn sync_relations(
         };
         match src {
             None => None,
-            Some(src) => match read_source_managers(&src).await {
+            Some(src) => match match touched {
+                None => read_source_managers(&src).await,
+                Some(t) => touched_managers(&src, t, ctx.concurrency).await,
+            } {
                 Ok(m) => Some(m),
                 Err(e) => {
                     tracing::warn!(tenant_id = %tenant.tenant_id, error = %e, "source managers could not be read; managers unchanged this run");
@@ -130,7 +207,19 @@ pub(super) async fn sync_relations(
     if !warnings.is_empty() {
         rep.warning = Some(warnings.join("; "));
     }
-    let changes = plan_relations(
+    // An incremental run also needs the records of the touched users'
+    // managers (their guests are the managers to set).
+    let records = match (touched, managers.as_ref()) {
+        (Some(t), Some(m)) => match phase_records(ctx, tenant.tenant_id, Some(t), Some(m)).await {
+            Ok(r) => r,
+            Err(e) => {
+                rep.fatal = Some(e);
+                return rep;
+            }
+        },
+        _ => records,
+    };
+    let mut changes = plan_relations(
         &records,
         &RelationInputs {
             manager_on: opts.manager,
@@ -138,6 +227,9 @@ pub(super) async fn sync_relations(
             sponsors: sponsors.as_ref(),
         },
     );
+    if let Some(t) = touched {
+        changes.retain(|c| t.users.contains(&c.source_user_id));
+    }
     if changes.is_empty() {
         return rep;
     }

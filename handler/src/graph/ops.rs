@@ -541,6 +541,23 @@ impl TenantGraph {
         .await
     }
 
+    /// `user`'s manager (`GET /users/{id}/manager?$select=id`); None when
+    /// it has none (Graph answers 404).
+    pub async fn manager_id(&self, user: Guid) -> Result<Option<Guid>, GraphError> {
+        let mut url = self.url(&["users", &user.to_string(), "manager"]);
+        url.query_pairs_mut().append_pair("$select", "id");
+        let call = self.call(Operation::GetManager, Method::GET, url, read_cost(1, false));
+        match self.send(&call).await {
+            Ok(answer) => Ok(answer
+                .json(Operation::GetManager)?
+                .get("id")
+                .and_then(Value::as_str)
+                .and_then(|s| Guid::parse_named(s, "manager id").ok())),
+            Err(GraphError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The owners of `group` (object ids). Microsoft Graph v1.0 lists users
     /// as group owners (service principals are not listed there).
     pub async fn group_owner_ids(&self, group: Guid) -> Result<Vec<Guid>, GraphError> {

@@ -361,6 +361,7 @@ pub async fn add_tenant(
         secret_expires_at: expires,
         guard: None,
         cross_tenant: None,
+        delta: None,
     };
     ob.store.put_tenant(&tenant).await?;
     tracing::info!(tenant_id = %tenant.tenant_id, group_id = %tenant.group_id, tested = connection.is_some(), "source tenant registered");
@@ -443,6 +444,7 @@ pub async fn add_secretless_tenant(
         secret_expires_at: None,
         guard: None,
         cross_tenant: None,
+        delta: None,
     };
     ob.store.put_tenant(&tenant).await?;
     tracing::info!(tenant_id = %tenant.tenant_id, group_id = %tenant.group_id, "secretless source tenant registered");

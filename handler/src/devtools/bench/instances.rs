@@ -113,6 +113,7 @@ pub async fn run(args: InstancesBenchArgs) -> anyhow::Result<()> {
                 secret_expires_at: None,
                 guard: None,
                 cross_tenant: None,
+                delta: None,
             })
             .await?;
     }

@@ -9,6 +9,7 @@
 //!   secret and the secretless path.
 pub mod graph;
 pub mod instances;
+pub mod latency;
 pub mod onboarding;
 pub mod scale;
 pub mod sim;

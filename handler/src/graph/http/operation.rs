@@ -49,6 +49,8 @@ pub enum Operation {
     /// `GET /users?$select=id&$expand=manager($select=id)`: every user's
     /// manager id (source tenant).
     ListManagers,
+    /// `GET /users/{id}/manager?$select=id`: one user's manager.
+    GetManager,
     /// `GET /groups/{id}/owners`.
     ListGroupOwners,
     /// `PUT /users/{id}/manager/$ref`.
@@ -86,6 +88,7 @@ impl Operation {
             Operation::ReadPolicy => "read policy",
             Operation::ReadPeopleSettings => "read photo update settings",
             Operation::ListManagers => "list managers",
+            Operation::GetManager => "read a manager",
             Operation::ListGroupOwners => "list group owners",
             Operation::SetManager => "set manager",
             Operation::RemoveManager => "remove manager",
@@ -107,7 +110,8 @@ impl Operation {
             | Operation::ListGuests
             | Operation::GetPhoto
             | Operation::GetPhotoBytes
-            | Operation::ListManagers => "User.Read.All",
+            | Operation::ListManagers
+            | Operation::GetManager => "User.Read.All",
             Operation::ListGroupOwners => "GroupMember.Read.All",
             Operation::SetManager
             | Operation::RemoveManager

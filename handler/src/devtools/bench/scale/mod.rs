@@ -216,6 +216,7 @@ pub async fn scale(args: &ScaleBenchArgs) -> anyhow::Result<ScaleReport> {
         secret_expires_at: None,
         guard: None,
         cross_tenant: None,
+        delta: None,
     };
     store
         .put_tenant(&tenant)
