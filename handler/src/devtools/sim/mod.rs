@@ -587,13 +587,8 @@ impl Sim {
     /// Sets (Some) or clears (None) the user's `manager`.
     pub fn set_manager(&self, tenant_id: Guid, user_id: Guid, manager: Option<Guid>) {
         let mut w = self.inner.world();
-        let r = w.tenant_mut(tenant_id).map(|t| match manager {
-            Some(m) => {
-                t.managers.insert(user_id, m);
-            }
-            None => {
-                t.managers.remove(&user_id);
-            }
+        let r = w.tenant_mut(tenant_id).map(|t| {
+            t.set_manager(user_id, manager);
         });
         logged(r, ())
     }
