@@ -27,7 +27,7 @@ mod policies;
 mod tenant;
 mod world;
 
-pub(crate) use changes::{Change, ChangeLog};
+pub(crate) use changes::Change;
 pub(crate) use identity::{issuer, AssertionInfo, EXCHANGE_AUDIENCE};
 pub use identity::{SimIdentity, HOST_APP_ROLES, SOURCE_APP_ROLES};
 pub(crate) use objects::{App, TokenInfo, User};
