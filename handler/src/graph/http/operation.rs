@@ -59,6 +59,14 @@ pub enum Operation {
     AddSponsor,
     /// `DELETE /users/{id}/sponsors/{sponsorId}/$ref`.
     RemoveSponsor,
+    /// `GET /users/delta`.
+    UsersDelta,
+    /// `GET /groups/delta`.
+    GroupsDelta,
+    /// `POST /users/{id}/checkMemberGroups`.
+    CheckMemberGroups,
+    /// `GET /groups/{id}/transitiveMembers/microsoft.graph.group`.
+    ListNestedGroups,
 }
 
 impl Operation {
@@ -91,6 +99,10 @@ impl Operation {
             Operation::RemoveManager => "remove manager",
             Operation::AddSponsor => "add sponsor",
             Operation::RemoveSponsor => "remove sponsor",
+            Operation::UsersDelta => "users delta",
+            Operation::GroupsDelta => "groups delta",
+            Operation::CheckMemberGroups => "check member groups",
+            Operation::ListNestedGroups => "list nested groups",
         }
     }
 
@@ -108,7 +120,11 @@ impl Operation {
             | Operation::GetPhoto
             | Operation::GetPhotoBytes
             | Operation::ListManagers => "User.Read.All",
-            Operation::ListGroupOwners => "GroupMember.Read.All",
+            Operation::ListGroupOwners
+            | Operation::GroupsDelta
+            | Operation::CheckMemberGroups
+            | Operation::ListNestedGroups => "GroupMember.Read.All",
+            Operation::UsersDelta => "User.Read.All",
             Operation::SetManager
             | Operation::RemoveManager
             | Operation::AddSponsor
