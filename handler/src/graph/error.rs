@@ -232,6 +232,15 @@ impl GraphError {
         )
     }
 
+    /// A delta token Graph no longer honours (410 Gone, or the codes
+    /// `syncStateNotFound` / `resyncRequired`): start a new full round.
+    pub fn is_resync_required(&self) -> bool {
+        self.status() == Some(410)
+            || self.graph_code().is_some_and(|c| {
+                c.eq_ignore_ascii_case("syncStateNotFound") || c.eq_ignore_ascii_case("resyncRequired")
+            })
+    }
+
     /// The context (operation, status, client-request-id).
     pub fn context(&self) -> &ErrorContext {
         match self {

@@ -17,6 +17,8 @@
 //!   patches, delete/restore, photos, group membership).
 //! - [`batch`]: `$batch` with per-item results and per-item retries.
 //! - [`models`]: [`GraphUser`] and friends.
+//! - [`delta`]: delta rounds (`users/delta`, `groups/delta`),
+//!   `checkMemberGroups` and nested groups.
 //! - [`cross_tenant`]: a tenant's cross-tenant access settings for one
 //!   partner (partner entry, inherited default).
 //! - [`stats`]: counters the engine and the benchmark read.
@@ -26,6 +28,7 @@ pub mod auth;
 pub mod batch;
 pub mod config;
 pub mod cross_tenant;
+pub mod delta;
 pub mod error;
 pub mod federated;
 pub mod http;
@@ -39,6 +42,9 @@ pub use auth::{
     decode_token_answer, decode_token_refusal, token_roles, AppCredentials, TOKEN_OPERATION,
 };
 pub use batch::{BatchItemResult, BatchRequest, MAX_BATCH};
+pub use delta::{
+    DeltaFrom, DeltaGroup, DeltaRead, DeltaUser, ManagerDelta, MemberKind, MemberRef, Removal,
+};
 pub use config::{BucketSpec, GraphConfig, PacingConfig};
 pub use error::{AadstsCode, ErrorContext, GraphError};
 pub use federated::{is_token_operation, Credential, CredentialIds, MANAGED_IDENTITY_OPERATION};

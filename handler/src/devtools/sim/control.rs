@@ -35,6 +35,7 @@ pub(crate) fn router() -> Router<Arc<Inner>> {
         .route("/identity", get(identity_info))
         .route("/tenants/{t}/apps/{c}/expire-secret", post(expire_secret))
         .route("/tenants/{t}/restrict-invitations", put(restrict))
+        .route("/tenants/{t}/delta/expire", post(expire_delta))
         .route("/tenants/{t}/policies", get(policies).put(set_policies))
         .route("/tenants/{t}/generate", post(generate))
         .route("/tenants/{t}/users", get(users).post(create_user))
@@ -168,6 +169,18 @@ async fn expire_secret(State(i): St, Path((t, c)): Path<(String, String)>) -> Re
     let c = tri!(id(&c, "client id"));
     match i.world().expire_app_secret(t, c) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => sim_err(e),
+    }
+}
+
+/// Expires every delta token of the tenant (their next use: 410 Gone).
+async fn expire_delta(State(i): St, Path(t): Path<String>) -> Response {
+    let t = tri!(id(&t, "tenant id"));
+    match i.world().tenant_mut(t) {
+        Ok(tn) => {
+            tn.changes.epoch += 1;
+            StatusCode::NO_CONTENT.into_response()
+        }
         Err(e) => sim_err(e),
     }
 }

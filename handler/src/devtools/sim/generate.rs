@@ -281,7 +281,7 @@ fn add_managers(
             users.get((k - 1) / FANOUT).copied()
         };
         if let Some(m) = m.filter(|m| m != id) {
-            t.managers.insert(*id, m);
+            t.set_manager(*id, Some(m));
         }
     }
 }

@@ -108,6 +108,9 @@ impl GReq {
         let s: Vec<&str> = self.segs.iter().map(String::as_str).collect();
         if self.method == Method::GET {
             let base = match s.as_slice() {
+                // Delta rounds are priced like transitive member reads
+                // (an assumption: Graph's cost table does not list them).
+                ["users" | "groups", "delta"] => 5,
                 ["users"] | ["users", _] => 2,
                 ["groups", _, "members"] => 3,
                 ["groups", _, "transitiveMembers", ..] => 5,
@@ -118,6 +121,17 @@ impl GReq {
                 "read",
                 Cost {
                     ru,
+                    write: false,
+                    invite: false,
+                },
+            );
+        }
+        // A POST that only reads.
+        if matches!(s.as_slice(), ["users", _, "checkMemberGroups"]) {
+            return (
+                "read",
+                Cost {
+                    ru: 1,
                     write: false,
                     invite: false,
                 },

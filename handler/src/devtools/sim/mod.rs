@@ -135,7 +135,12 @@ pub(crate) struct Dynamic {
     pub latency: LatencyModel,
     pub consistency_window_ms: u64,
     pub photo_cooldown_secs: u64,
+    /// How long a delta token stays valid (simulated seconds; Graph: 7 days).
+    pub delta_token_lifetime_secs: f64,
 }
+
+/// Graph's delta token lifetime for directory objects: seven days.
+pub const DELTA_TOKEN_LIFETIME_SECS: f64 = 7.0 * 24.0 * 3600.0;
 
 /// Shared state behind every clone of [`Sim`] and every request handler.
 pub(crate) struct Inner {
@@ -212,6 +217,7 @@ impl Sim {
                 latency: cfg.latency.clone(),
                 consistency_window_ms: cfg.consistency_window_ms,
                 photo_cooldown_secs: cfg.photo_cooldown_secs,
+                delta_token_lifetime_secs: DELTA_TOKEN_LIFETIME_SECS,
             }),
             world: Mutex::new(model::World::new(cfg.seed)),
             clock: model::Clock::new(scale),
@@ -277,6 +283,27 @@ impl Sim {
         if let Ok(mut d) = self.inner.dynamic.write() {
             d.photo_cooldown_secs = secs;
         }
+    }
+
+    /// Changes how long delta tokens stay valid (simulated seconds; the
+    /// default is Graph's seven days). Older tokens answer 410 Gone
+    /// `syncStateNotFound`.
+    pub fn set_delta_token_lifetime_secs(&self, secs: f64) {
+        if let Ok(mut d) = self.inner.dynamic.write() {
+            d.delta_token_lifetime_secs = secs;
+        }
+    }
+
+    /// Expires every delta token (nextLinks and deltaLinks) issued so far
+    /// for `tenant_id`: their next use answers 410 Gone `syncStateNotFound`,
+    /// as when Graph loses a tenant's sync state.
+    pub fn expire_delta_tokens(&self, tenant_id: Guid) {
+        let r = self
+            .inner
+            .world()
+            .tenant_mut(tenant_id)
+            .map(|t| t.changes.epoch += 1);
+        logged(r, ())
     }
 
     /// Moves the simulated clock forward by `secs` simulated seconds (token
@@ -587,13 +614,8 @@ impl Sim {
     /// Sets (Some) or clears (None) the user's `manager`.
     pub fn set_manager(&self, tenant_id: Guid, user_id: Guid, manager: Option<Guid>) {
         let mut w = self.inner.world();
-        let r = w.tenant_mut(tenant_id).map(|t| match manager {
-            Some(m) => {
-                t.managers.insert(user_id, m);
-            }
-            None => {
-                t.managers.remove(&user_id);
-            }
+        let r = w.tenant_mut(tenant_id).map(|t| {
+            t.set_manager(user_id, manager);
         });
         logged(r, ())
     }

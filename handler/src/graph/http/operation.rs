@@ -61,6 +61,14 @@ pub enum Operation {
     AddSponsor,
     /// `DELETE /users/{id}/sponsors/{sponsorId}/$ref`.
     RemoveSponsor,
+    /// `GET /users/delta`.
+    UsersDelta,
+    /// `GET /groups/delta`.
+    GroupsDelta,
+    /// `POST /users/{id}/checkMemberGroups`.
+    CheckMemberGroups,
+    /// `GET /groups/{id}/transitiveMembers/microsoft.graph.group`.
+    ListNestedGroups,
 }
 
 impl Operation {
@@ -94,6 +102,10 @@ impl Operation {
             Operation::RemoveManager => "remove manager",
             Operation::AddSponsor => "add sponsor",
             Operation::RemoveSponsor => "remove sponsor",
+            Operation::UsersDelta => "users delta",
+            Operation::GroupsDelta => "groups delta",
+            Operation::CheckMemberGroups => "check member groups",
+            Operation::ListNestedGroups => "list nested groups",
         }
     }
 
@@ -111,8 +123,12 @@ impl Operation {
             | Operation::GetPhoto
             | Operation::GetPhotoBytes
             | Operation::ListManagers
-            | Operation::GetManager => "User.Read.All",
-            Operation::ListGroupOwners => "GroupMember.Read.All",
+            | Operation::GetManager
+            | Operation::UsersDelta => "User.Read.All",
+            Operation::ListGroupOwners
+            | Operation::GroupsDelta
+            | Operation::CheckMemberGroups
+            | Operation::ListNestedGroups => "GroupMember.Read.All",
             Operation::SetManager
             | Operation::RemoveManager
             | Operation::AddSponsor

@@ -47,7 +47,8 @@ pub(super) fn purge_deleted(w: &mut World, call: &Call<'_>, key: &str) -> GResp 
     let t = tri!(tenant(w, call));
     match deleted_id(t, key) {
         Some(id) => {
-            t.deleted.remove(&id);
+            let tid = t.id;
+            let _ = w.purge_user(tid, id);
             w.counts.applied("purge", id);
             GResp::empty(204)
         }

@@ -190,3 +190,86 @@ pub(super) fn remove_member_ref(w: &mut World, call: &Call<'_>, gkey: &str, mkey
         _ => GResp::not_found(mkey),
     }
 }
+
+/// `POST /users/{id}/checkMemberGroups` `{"groupIds":[...]}` (at most 20):
+/// the listed groups the user is a transitive member of.
+pub(super) fn check_member_groups(w: &mut World, call: &Call<'_>, req: &GReq, key: &str) -> GResp {
+    if !call.has(READ_MEMBERS) {
+        return GResp::forbidden();
+    }
+    let body = tri!(json_body(req));
+    let Some(list) = body.get("groupIds").and_then(Value::as_array) else {
+        return GResp::bad_request("The request body must hold a 'groupIds' array.");
+    };
+    if list.len() > 20 {
+        return GResp::bad_request("At most 20 groupIds can be checked in one request.");
+    }
+    let mut groups = Vec::with_capacity(list.len());
+    for g in list {
+        match g.as_str().map(|s| Guid::parse_named(s, "group id")) {
+            Some(Ok(id)) => groups.push(id),
+            _ => return GResp::bad_request("Invalid object identifier in groupIds."),
+        }
+    }
+    let t = tri!(tenant(w, call));
+    let user = tri!(super::live_user(t, call, key));
+    let mut out = Vec::new();
+    for g in groups {
+        if t.closure(g)
+            .is_some_and(|c| c.binary_search(&user).is_ok())
+            && !out.contains(&Value::String(g.to_string()))
+        {
+            out.push(Value::String(g.to_string()));
+        }
+    }
+    GResp::json(
+        200,
+        json!({
+            "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Collection(Edm.String)",
+            "value": out,
+        }),
+    )
+}
+
+/// `GET /groups/{id}/transitiveMembers/microsoft.graph.group`: the groups
+/// nested in a group, at any depth (paged; the cast needs
+/// `ConsistencyLevel: eventual`).
+pub(super) fn nested_groups(w: &mut World, call: &Call<'_>, req: &GReq, key: &str) -> GResp {
+    if !call.has(READ_MEMBERS) {
+        return GResp::forbidden();
+    }
+    if !eventual(req) || req.q("filter").is_some() {
+        return GResp::unsupported_query();
+    }
+    let sel = tri!(select(req));
+    let n = tri!(top(req, 100));
+    let after = tri!(decode_skip(req));
+    let want_count = count_requested(req);
+    let t = tri!(tenant(w, call));
+    let gid = tri!(group_id(t, call, key));
+    let Some(list) = t.nested_groups(gid) else {
+        return GResp::not_found(key);
+    };
+    let start = match after {
+        Some(a) => list.partition_point(|id| *id <= a),
+        None => 0,
+    };
+    let end = (start + n).min(list.len());
+    let with_name = sel
+        .as_ref()
+        .is_none_or(|s| s.iter().any(|p| p == "displayName"));
+    let items = list[start..end]
+        .iter()
+        .map(|id| {
+            let mut m = Map::new();
+            m.insert("id".into(), Value::String(id.to_string()));
+            if with_name {
+                let name = t.groups.get(id).map(|g| g.display_name.clone());
+                m.insert("displayName".into(), json!(name));
+            }
+            Value::Object(m)
+        })
+        .collect();
+    let next = (end < list.len() && end > start).then(|| next_link(call, req, list[end - 1]));
+    page("groups", items, want_count.then_some(list.len()), next)
+}

@@ -12,7 +12,9 @@
 //! - [`odata`]: `$select`, `$top`, `$count`, skip tokens and pages.
 //! - [`users`]: the user routes (list, get, PATCH, DELETE).
 //! - [`photos`]: the photo routes (`/users/{id}/photo`).
-//! - [`groups`]: groups, (transitive) members, member `$ref`s.
+//! - [`groups`]: groups, (transitive) members, nested groups, member
+//!   `$ref`s, `checkMemberGroups`.
+//! - [`delta`]: `users/delta` and `groups/delta` from the change log.
 //! - [`invitations`]: invitations (`POST /invitations`).
 //! - [`directory`]: deleted items, restore, organization.
 //! - [`policies`]: the authorization, photo update and cross-tenant access
@@ -33,6 +35,7 @@ macro_rules! tri {
     };
 }
 
+mod delta;
 mod directory;
 mod groups;
 mod invitations;
@@ -43,7 +46,9 @@ mod relations;
 mod users;
 
 use directory::{get_deleted, organization, purge_deleted, restore};
-use groups::{add_member_ref, get_group, members, remove_member_ref};
+use groups::{
+    add_member_ref, check_member_groups, get_group, members, nested_groups, remove_member_ref,
+};
 use invitations::invite;
 use photos::{photo_delete, photo_meta, photo_put, photo_value};
 use policies::{
@@ -100,8 +105,13 @@ pub(crate) fn dispatch(w: &mut World, call: &Call<'_>, req: &GReq) -> GResp {
     let m = &req.method;
     match (m, s.as_slice()) {
         (&Method::GET, ["users"]) => list_users(w, call, req, false),
-        (&Method::GET, ["users", "delta"]) => {
-            GResp::bad_request("The simulator does not implement delta queries.")
+        (&Method::GET, ["users", "delta"]) => delta::users_delta(w, call, req),
+        (&Method::GET, ["groups", "delta"]) => delta::groups_delta(w, call, req),
+        (&Method::POST, ["users", id, "checkMemberGroups"]) => {
+            check_member_groups(w, call, req, id)
+        }
+        (&Method::GET, ["groups", id, "transitiveMembers", "microsoft.graph.group"]) => {
+            nested_groups(w, call, req, id)
         }
         (&Method::GET, ["users", id]) => get_user(w, call, req, id),
         (&Method::PATCH, ["users", id]) => patch_user(w, call, req, id),

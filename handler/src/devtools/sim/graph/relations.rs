@@ -171,7 +171,7 @@ pub(super) fn put_manager(w: &mut World, call: &Call<'_>, req: &GReq, key: &str)
         // A manager is a user (or an organizational contact, not modelled).
         return GResp::bad_request("A manager must be a user.");
     }
-    t.managers.insert(id, m);
+    t.set_manager(id, Some(m));
     w.counts.applied("manager_set", id);
     GResp::empty(204)
 }
@@ -183,7 +183,7 @@ pub(super) fn delete_manager(w: &mut World, call: &Call<'_>, key: &str) -> GResp
     }
     let t = tri!(tenant(w, call));
     let id = tri!(live_user(t, call, key));
-    if t.managers.remove(&id).is_none() {
+    if t.set_manager(id, None).is_none() {
         return GResp::not_found("manager");
     }
     w.counts.applied("manager_remove", id);

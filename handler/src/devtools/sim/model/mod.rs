@@ -12,6 +12,7 @@
 //! - [`identity`]: managed identities, federated credentials, admin
 //!   consent and the assertions a managed identity is issued.
 //! - [`world`]: the whole simulated world and the operations on it.
+//! - [`changes`]: the per-tenant change log delta queries read.
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -19,12 +20,14 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::domain::Guid;
 
+mod changes;
 mod identity;
 mod objects;
 mod policies;
 mod tenant;
 mod world;
 
+pub(crate) use changes::Change;
 pub(crate) use identity::{issuer, AssertionInfo, EXCHANGE_AUDIENCE};
 pub use identity::{SimIdentity, HOST_APP_ROLES, SOURCE_APP_ROLES};
 pub(crate) use objects::{App, TokenInfo, User};

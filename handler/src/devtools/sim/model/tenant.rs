@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
+use super::changes::{Change, ChangeLog};
 use super::objects::{App, Group, User};
 use crate::domain::Guid;
 
@@ -41,6 +42,8 @@ pub(crate) struct Tenant {
     /// Transitive live user members per group, sorted by id; cleared on any
     /// membership change, delete or restore in the tenant.
     closures: HashMap<Guid, Arc<Vec<Guid>>>,
+    /// Every user, manager and membership change, for delta queries.
+    pub changes: ChangeLog,
 }
 
 fn idx_add(m: &mut HashMap<String, Vec<Guid>>, k: String, id: Guid) {
@@ -81,6 +84,7 @@ impl Tenant {
             other_idx: HashMap::new(),
             proxy_idx: HashMap::new(),
             closures: HashMap::new(),
+            changes: ChangeLog::default(),
         }
     }
 
@@ -120,6 +124,7 @@ impl Tenant {
     /// Inserts a live user and indexes it.
     pub fn insert_user(&mut self, u: User) {
         self.index(&u);
+        self.changes.push(Change::User(u.id));
         self.users.insert(u.id, u);
     }
 
@@ -130,7 +135,51 @@ impl Tenant {
         let r = f(&mut u);
         self.index(&u);
         self.users.insert(id, u);
+        self.changes.push(Change::User(id));
         Some(r)
+    }
+
+    /// Sets (Some) or clears (None) a user's manager, logging the change
+    /// when there is one.
+    pub fn set_manager(&mut self, user: Guid, manager: Option<Guid>) -> Option<Guid> {
+        let old = match manager {
+            Some(m) => self.managers.insert(user, m),
+            None => self.managers.remove(&user),
+        };
+        if old != manager {
+            self.changes.push(Change::Manager { user, old });
+        }
+        old
+    }
+
+    /// Groups having `member` as a direct member.
+    pub fn groups_with_member(&self, member: Guid) -> Vec<Guid> {
+        let mut v: Vec<Guid> = self
+            .groups
+            .iter()
+            .filter(|(_, g)| g.members.contains(&member))
+            .map(|(id, _)| *id)
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Groups nested in `group` (its group members, transitively), sorted
+    /// by id; `None` when the group does not exist.
+    pub fn nested_groups(&self, group: Guid) -> Option<Vec<Guid>> {
+        self.groups.get(&group)?;
+        let mut seen = BTreeSet::new();
+        let mut stack = vec![group];
+        while let Some(g) = stack.pop() {
+            if let Some(gr) = self.groups.get(&g) {
+                for m in &gr.members {
+                    if *m != group && self.groups.contains_key(m) && seen.insert(*m) {
+                        stack.push(*m);
+                    }
+                }
+            }
+        }
+        Some(seen.into_iter().collect())
     }
 
     pub fn by_upn(&self, upn: &str) -> Option<Guid> {

@@ -10,6 +10,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Map, Value};
 
+use super::changes::Change;
 use super::objects::{App, Group, NewUser, Photo, SimUser, TokenInfo, User};
 use super::tenant::Tenant;
 use super::{graph_time, SimError};
@@ -222,6 +223,7 @@ impl World {
                 created_at: now,
             },
         );
+        t.changes.push(Change::Group(id));
         Ok(id)
     }
 
@@ -242,6 +244,7 @@ impl World {
             .ok_or(SimError::UnknownGroup { tenant, group })?;
         let added = g.members.insert(member);
         if added {
+            t.changes.push(Change::Member { group, member });
             t.invalidate_closures();
         }
         Ok(added)
@@ -261,6 +264,7 @@ impl World {
             .ok_or(SimError::UnknownGroup { tenant, group })?;
         let removed = g.members.remove(&member);
         if removed {
+            t.changes.push(Change::Member { group, member });
             t.invalidate_closures();
         }
         Ok(removed)
@@ -331,6 +335,15 @@ impl World {
         u.attrs
             .insert("deletedDateTime".into(), Value::String(graph_time(wall)));
         t.deleted.insert(user, u);
+        // A deleted user leaves the member lists of its groups (and comes
+        // back on restore): a membership change for each of them.
+        t.changes.push(Change::User(user));
+        for group in t.groups_with_member(user) {
+            t.changes.push(Change::Member {
+                group,
+                member: user,
+            });
+        }
         t.invalidate_closures();
         Ok(())
     }
@@ -353,6 +366,12 @@ impl World {
         if let Some(mut u) = t.deleted.remove(&user) {
             u.attrs.remove("deletedDateTime");
             t.insert_user(u);
+            for group in t.groups_with_member(user) {
+                t.changes.push(Change::Member {
+                    group,
+                    member: user,
+                });
+            }
         }
         t.invalidate_closures();
         Ok(())
@@ -479,6 +498,16 @@ impl World {
         };
         let m = if deleted { &t.deleted } else { &t.users };
         m.values().map(User::snapshot).collect()
+    }
+
+    /// Permanently deletes a soft-deleted user; `false` when there was none.
+    pub fn purge_user(&mut self, tenant: Guid, user: Guid) -> Result<bool, SimError> {
+        let t = self.tenant_mut(tenant)?;
+        let gone = t.deleted.remove(&user).is_some();
+        if gone {
+            t.changes.push(Change::User(user));
+        }
+        Ok(gone)
     }
 
     pub fn group_members(&self, tenant: Guid, group: Guid) -> Vec<Guid> {
