@@ -22,6 +22,7 @@ use futures::StreamExt;
 use crate::domain::plan::{
     self, DeletedHostUser, HostGuest, PlanPolicy, SourcePicture, SourceUser,
 };
+use crate::domain::policy::MaxDeprovisions;
 use crate::domain::{
     Anchor, DeltaLinks, DeltaTracking, GuestRecord, GuestState, Guid, SourceTenant,
     MAX_DELTA_GROUPS,
@@ -599,34 +600,45 @@ pub async fn compute_delta_plan(
         anchor_unreadable: None,
     };
 
-    // 7. Plan them, under the same guard as a full run.
+    // 7. Plan them, under the same guard as a full run. The guard counts
+    // against every managed guest of the tenant, so its limit is read only
+    // when the plan removes anybody: planned first with none allowed.
     let records: Vec<GuestRecord> = records.into_values().collect();
-    let in_scope: BTreeSet<Guid> = users.iter().map(|u| u.id).collect();
-    let leaving = records
-        .iter()
-        .any(|r| r.state != GuestState::Deprovisioned && !in_scope.contains(&r.source_user_id));
     let now = ctx.clock.now();
-    let limit = if leaving {
-        // The guard counts against every managed guest of the tenant.
-        let all = ctx.store.list_guests(tid).await.map_err(SyncError::Store)?;
-        guard_limit(ctx.settings.max_deprovisions, &all, false, now)
-    } else {
-        ctx.settings.max_deprovisions
+    let policy = |limit| {
+        PlanPolicy::new(
+            opts.clone(),
+            ctx.settings.deprovision,
+            limit,
+            tenant.guard.as_ref(),
+            now,
+        )
+        .with_anchor(anchor_attr.clone())
     };
-    let policy = PlanPolicy::new(
-        opts.clone(),
-        ctx.settings.deprovision,
-        limit,
-        tenant.guard.as_ref(),
-        now,
-    )
-    .with_anchor(anchor_attr.clone());
     progress.phase("plan", None);
     let picture = SourcePicture {
         users,
         complete: true,
     };
-    let mut p = plan::plan(tid, &picture, &records, &host_picture, &policy);
+    let mut p = plan::plan(
+        tid,
+        &picture,
+        &records,
+        &host_picture,
+        &policy(MaxDeprovisions::Count(0)),
+    );
+    if p.guard.is_some() {
+        let all = ctx.store.list_guests(tid).await.map_err(SyncError::Store)?;
+        let managed = all.iter().filter(|r| r.is_managed()).count() as u64;
+        let limit = match guard_limit(ctx.settings.max_deprovisions, &all, false, now) {
+            MaxDeprovisions::Percent(_) => {
+                MaxDeprovisions::Count(ctx.settings.max_deprovisions.limit_for(managed))
+            }
+            count => count,
+        };
+        drop(all);
+        p = plan::plan(tid, &picture, &records, &host_picture, &policy(limit));
+    }
     super::ownership::isolate_tenants(ctx.store.as_ref(), tid, &mut p)
         .await
         .map_err(SyncError::Store)?;
