@@ -61,6 +61,14 @@ async fn first_sync_costs_two_writes_per_guest_and_a_quiet_run_none() {
     assert_eq!(c.writes_by_op["invite"].len(), n);
     assert_eq!(c.writes_by_op["patch"].len(), n);
 
+    // The next run reads only changes: none, so nothing is looked at.
+    h.sim.reset_counts();
+    let out = h.reconcile().await;
+    assert_eq!(out.counts.unchanged, 0);
+    assert_eq!(h.sim.counts().writes_total(), 0);
+    // A full read looks at every guest and still writes nothing.
+    let mut h = h;
+    h.ctx.force_full = true;
     h.sim.reset_counts();
     let out = h.reconcile().await;
     assert_eq!(out.counts.unchanged, n as u64);
@@ -238,10 +246,12 @@ async fn member_type_guests_are_found_by_id_and_not_invited_again() {
         user_type: "Member".into(),
         ..TenantOptions::default()
     };
-    let h = H::start(SimConfig::fast(), &[], options).await;
+    let mut h = H::start(SimConfig::fast(), &[], options).await;
     let users = h.members(3);
     h.reconcile().await;
     assert_eq!(s(&h.guest(users[0]).await, "userType"), Some("Member"));
+    // A full read (an incremental one would not look at them at all).
+    h.ctx.force_full = true;
     h.sim.reset_counts();
     let out = h.reconcile().await;
     assert_eq!(out.counts.unchanged, 3);

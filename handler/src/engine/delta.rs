@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use futures::future::BoxFuture;
 use futures::StreamExt;
+use sha2::Digest;
 
 use crate::domain::plan::{
     self, DeletedHostUser, HostGuest, PlanPolicy, SourcePicture, SourceUser,
@@ -43,13 +44,17 @@ pub enum Mode {
     Delta(DeltaLinks),
 }
 
-/// What the delta links were taken for: the source and host properties
-/// read, the anchor attribute and the host group. Links taken for other
-/// settings are not used (their rounds would miss the new properties).
+/// What the delta links were taken for: the tenant's options (the
+/// properties read, and every rule a change of options may apply to
+/// users nobody changed), the anchor attribute and the host group. Links
+/// taken for other settings are not used: the next run reads whole.
 pub fn fingerprint(ctx: &SyncContext, tenant: &SourceTenant) -> String {
     let anchor = ctx.settings.anchor_attribute.as_ref();
+    let options = serde_json::to_string(&tenant.options).unwrap_or_default();
+    let digest = sha2::Sha256::digest(options.as_bytes());
     format!(
-        "src={};host={};group={}",
+        "options={};src={};host={};group={}",
+        hex(&digest[..12]),
         read::source_select(&tenant.options).join(","),
         read::host_select(&tenant.options, anchor).join(","),
         ctx.settings
@@ -57,6 +62,10 @@ pub fn fingerprint(ctx: &SyncContext, tenant: &SourceTenant) -> String {
             .map(|g| g.to_string())
             .unwrap_or_default()
     )
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// Whether this reconcile reads changes or both sides whole.
@@ -543,6 +552,14 @@ pub async fn compute_delta_plan(
                 trim(&mut u.attrs, &keep);
                 users.push(u);
             }
+            // Someone left whom no record knows: the store may have lost
+            // the record of a guest that is still in the host (its anchor
+            // says whose it is); only a full read can find and remove it.
+            Ok(None) if !records.contains_key(&id) => {
+                return Ok(DeltaPlan::NeedsFull(format!(
+                    "source user {id} left scope without a record"
+                )));
+            }
             Ok(None) => {}
             Err(e) => {
                 return Ok(DeltaPlan::NeedsFull(format!(
@@ -627,10 +644,13 @@ pub async fn compute_delta_plan(
         &host_picture,
         &policy(MaxDeprovisions::Count(0)),
     );
-    if p.guard.is_some() {
+    if let Some(trip) = p.guard {
         let all = ctx.store.list_guests(tid).await.map_err(SyncError::Store)?;
         let managed = all.iter().filter(|r| r.is_managed()).count() as u64;
-        let limit = match guard_limit(ctx.settings.max_deprovisions, &all, false, now) {
+        // Everyone managed leaving is a scope that reads empty: held until
+        // an administrator confirms, as in a full read.
+        let emptied = trip.wanted >= managed;
+        let limit = match guard_limit(ctx.settings.max_deprovisions, &all, emptied, now) {
             MaxDeprovisions::Percent(_) => {
                 MaxDeprovisions::Count(ctx.settings.max_deprovisions.limit_for(managed))
             }

@@ -142,8 +142,11 @@ pub(super) async fn reconcile(
     let mut delta_links = None;
     // The links and the guard as stored now (the caller's copy of the
     // tenant may be older than the last run).
-    let fresh = stored(ctx, tenant).await?;
-    let now_tenant = fresh.as_ref().unwrap_or(tenant);
+    let mut now_tenant = tenant.clone();
+    if let Some(t) = stored(ctx, tenant).await? {
+        now_tenant.delta = t.delta;
+    }
+    let now_tenant = &now_tenant;
     let computed = match delta::choose(ctx, now_tenant) {
         delta::Mode::Delta(links) => {
             match delta::compute_delta_plan(ctx, now_tenant, links, progress).await? {

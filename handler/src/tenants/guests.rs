@@ -6,7 +6,8 @@
 //! again": a guest the administrator disabled becomes `disabled` (as if the
 //! engine had disabled it), so the next reconcile enables it when its
 //! source user is enabled; a deleted one becomes `deprovisioned` now, so
-//! the next reconcile restores it (within 30 days) or invites again.
+//! the next reconcile restores it (within 30 days) or invites again. The
+//! next reconcile is a full read (the release changed nothing in Graph).
 use chrono::{DateTime, Utc};
 
 use crate::domain::{GuestRecord, GuestState, Guid};
@@ -22,9 +23,9 @@ pub async fn release_guest(
     user: Guid,
     now: DateTime<Utc>,
 ) -> Result<GuestRecord, OnboardingError> {
-    if store.get_tenant(tenant).await?.is_none() {
+    let Some(mut t) = store.get_tenant(tenant).await? else {
         return Err(OnboardingError::NotRegistered(tenant));
-    }
+    };
     let Some(mut r) = store.get_guest(tenant, user).await? else {
         return Err(OnboardingError::NoGuest { tenant, user });
     };
@@ -42,6 +43,12 @@ pub async fn release_guest(
     }
     r.last_error = None;
     store.put_guest(&r).await?;
+    // Nothing changed in Graph, so an incremental reconcile would not look
+    // at this guest: the next reconcile reads whole.
+    if let Some(d) = t.delta.as_mut().filter(|d| d.active.is_some()) {
+        d.active = None;
+        store.put_tenant(&t).await?;
+    }
     tracing::info!(tenant_id = %tenant, source_user_id = %user, state = r.state.as_str(), "held guest released to the engine");
     Ok(r)
 }
