@@ -90,6 +90,14 @@ param photoSchedule string = '0 0 3 * * *'
 @description('GUESTSYNC_REDEMPTION_SCHEDULE (NCRONTAB, six fields); also checks secret expiry.')
 param redemptionSchedule string = '0 15 */4 * * *'
 
+@description('GUESTSYNC_DELTA_SCHEDULE (NCRONTAB, six fields): the delta-timer, which enqueues the same reconcile work items as the sync timer, more often.')
+param deltaSchedule string = '0 */2 * * * *'
+
+@description('GUESTSYNC_FULL_RECONCILE_HOURS: a reconcile reads only changes (Graph delta queries) between full reads of both sides made every this many hours; 0 = always full.')
+@minValue(0)
+@maxValue(720)
+param fullReconcileHours int = 24
+
 @description('GUESTSYNC_JOB_BUDGET_SECS: one tenant job\'s time budget; keep it under host.json functionTimeout (10 min).')
 @minValue(60)
 @maxValue(3600)
@@ -206,6 +214,8 @@ module app 'modules/functionapp.bicep' = {
     syncSchedule: syncSchedule
     photoSchedule: photoSchedule
     redemptionSchedule: redemptionSchedule
+    deltaSchedule: deltaSchedule
+    fullReconcileHours: fullReconcileHours
     jobBudgetSecs: jobBudgetSecs
     retentionDays: retentionDays
     anchorAttribute: anchorAttribute

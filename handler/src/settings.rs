@@ -770,4 +770,42 @@ mod tests {
         assert!(!e.to_string().contains("hunter2-pw"), "{e}");
         assert!(e.to_string().contains("graph.example.test"), "{e}");
     }
+
+    /// The delta timer's schedule and the full-read interval: documented
+    /// defaults; a malformed schedule and an interval outside 0..=720 are
+    /// refused naming the setting; 0 (delta off) and 720 are accepted.
+    #[test]
+    fn delta_schedule_and_full_reconcile_hours() {
+        let s = load(&base()).unwrap();
+        assert_eq!(s.delta_schedule, "0 */2 * * * *");
+        assert_eq!(s.delta_schedule, DEFAULT_DELTA_SCHEDULE);
+        assert_eq!(s.full_reconcile_hours, 24);
+
+        for (k, v) in [
+            ("GUESTSYNC_DELTA_SCHEDULE", "*/2 * * * *"),
+            ("GUESTSYNC_DELTA_SCHEDULE", "every two minutes"),
+            ("GUESTSYNC_FULL_RECONCILE_HOURS", "721"),
+            ("GUESTSYNC_FULL_RECONCILE_HOURS", "-1"),
+            ("GUESTSYNC_FULL_RECONCILE_HOURS", "daily"),
+        ] {
+            let mut m = base();
+            m.insert(k, v.to_string());
+            let e = load(&m).unwrap_err();
+            assert_eq!(e.name, k, "{v}: {e}");
+            assert!(e.to_string().contains(k), "{e}");
+        }
+        let mut m = base();
+        m.insert("GUESTSYNC_FULL_RECONCILE_HOURS", "721".into());
+        let e = load(&m).unwrap_err();
+        assert!(e.to_string().contains("0..=720"), "{e}");
+
+        let mut m = base();
+        m.insert("GUESTSYNC_DELTA_SCHEDULE", "30 */1 * * * *".into());
+        m.insert("GUESTSYNC_FULL_RECONCILE_HOURS", "0".into());
+        let s = load(&m).unwrap();
+        assert_eq!(s.delta_schedule, "30 */1 * * * *");
+        assert_eq!(s.full_reconcile_hours, 0);
+        m.insert("GUESTSYNC_FULL_RECONCILE_HOURS", "720".into());
+        assert_eq!(load(&m).unwrap().full_reconcile_hours, 720);
+    }
 }

@@ -100,6 +100,12 @@ param photoSchedule string
 @description('GUESTSYNC_REDEMPTION_SCHEDULE (NCRONTAB, six fields).')
 param redemptionSchedule string
 
+@description('GUESTSYNC_DELTA_SCHEDULE (NCRONTAB, six fields).')
+param deltaSchedule string
+
+@description('GUESTSYNC_FULL_RECONCILE_HOURS: hours between full reads of both sides (0 = always full).')
+param fullReconcileHours int
+
 @description('GUESTSYNC_JOB_BUDGET_SECS: time budget of one tenant job.')
 param jobBudgetSecs int
 
@@ -224,6 +230,14 @@ var guestSyncSettings = [
   {
     name: 'GUESTSYNC_REDEMPTION_SCHEDULE'
     value: redemptionSchedule
+  }
+  {
+    name: 'GUESTSYNC_DELTA_SCHEDULE'
+    value: deltaSchedule
+  }
+  {
+    name: 'GUESTSYNC_FULL_RECONCILE_HOURS'
+    value: string(fullReconcileHours)
   }
   {
     name: 'GUESTSYNC_JOB_BUDGET_SECS'

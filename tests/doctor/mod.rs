@@ -26,6 +26,7 @@ async fn world_with(perms: &[&str]) -> World {
         .setting("GUESTSYNC_SYNC_SCHEDULE", "0 */30 * * * *")
         .setting("GUESTSYNC_PHOTO_SCHEDULE", "0 0 3 * * *")
         .setting("GUESTSYNC_REDEMPTION_SCHEDULE", "0 15 */4 * * *")
+        .setting("GUESTSYNC_DELTA_SCHEDULE", "0 */2 * * * *")
         .build()
         .await
 }
@@ -159,6 +160,7 @@ async fn a_deployment_set_up_right_passes_every_check_and_writes_nothing() {
     let t = s.tenant.tenant_id;
     for id in [
         "schedule.sync".to_string(),
+        "schedule.delta".into(),
         "settings".into(),
         "store".into(),
         "vault".into(),
@@ -592,6 +594,61 @@ async fn a_bad_schedule_fails_and_a_missing_one_warns() {
     assert_eq!(r.status("schedule.photo"), "warn");
     assert!(r.fix("schedule.photo").contains("GUESTSYNC_PHOTO_SCHEDULE"));
     assert_eq!(r.status("host.token"), "ok");
+}
+
+/// The delta timer's schedule is checked like the others: malformed
+/// fails, unset warns (Azure would not load `delta-timer`).
+#[tokio::test]
+async fn the_delta_schedule_is_checked() {
+    let w = world().await;
+    let r = doctor(&w, &[("GUESTSYNC_DELTA_SCHEDULE", "*/2 * * * *")], &[]).await;
+    assert_eq!(
+        (r.code, r.status("schedule.delta")),
+        (1, "fail"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.detail("schedule.delta").contains("expected 6 fields"));
+    assert!(r.fix("schedule.delta").contains("GUESTSYNC_DELTA_SCHEDULE"));
+    assert!(r.fix("schedule.delta").contains("six NCRONTAB fields"));
+    assert_eq!(r.status("schedule.sync"), "ok");
+    assert_eq!(r.status("settings"), "ok");
+
+    let r = doctor(&w, &[("GUESTSYNC_DELTA_SCHEDULE", "")], &[]).await;
+    assert_eq!(
+        (r.code, r.status("schedule.delta")),
+        (3, "warn"),
+        "{}",
+        r.stdout
+    );
+    assert!(r
+        .detail("schedule.delta")
+        .contains("will not load the timer"));
+    let fix = r.fix("schedule.delta");
+    assert!(
+        fix.contains("GUESTSYNC_DELTA_SCHEDULE") && fix.contains("0 */2 * * * *"),
+        "{fix}"
+    );
+}
+
+/// `GUESTSYNC_FULL_RECONCILE_HOURS` outside 0..=720 (or not a number)
+/// fails the settings check naming it, like the other numeric settings;
+/// 0 (delta off) passes.
+#[tokio::test]
+async fn full_reconcile_hours_out_of_range_fails_naming_it() {
+    let w = world().await;
+    for bad in ["721", "daily"] {
+        let r = doctor(&w, &[("GUESTSYNC_FULL_RECONCILE_HOURS", bad)], &[]).await;
+        assert_eq!((r.code, r.status("settings")), (1, "fail"), "{}", r.stdout);
+        let detail = r.detail("settings");
+        assert!(
+            detail.contains("GUESTSYNC_FULL_RECONCILE_HOURS") && detail.contains(bad),
+            "{detail}"
+        );
+        assert!(r.fix("settings").contains("GUESTSYNC_FULL_RECONCILE_HOURS"));
+    }
+    let r = doctor(&w, &[("GUESTSYNC_FULL_RECONCILE_HOURS", "0")], &[]).await;
+    assert_eq!(r.status("settings"), "ok", "{}", r.stdout);
 }
 
 /// A directory extension as anchor that was never created fails.

@@ -23,6 +23,7 @@ mod definitions;
 mod errors;
 mod lifecycle;
 mod packaging;
+mod timers;
 
 /// The repository root (where `functions/`, `host.json` live).
 pub fn repo_root() -> std::path::PathBuf {

@@ -1,4 +1,4 @@
-//! The doctor's configuration checks: the three timer schedules (present
+//! The doctor's configuration checks: the four timer schedules (present
 //! and valid NCRONTAB), the other settings, the store (opened and read),
 //! the secret source, and the registry of source tenants to check.
 use std::sync::Arc;
@@ -9,8 +9,8 @@ use super::{Check, Parts, Report};
 use crate::domain::{Guid, SecretName, SourceTenant};
 use crate::secrets::{SecretError, SecretSource};
 use crate::settings::{
-    is_loopback, validate_schedule, Settings, StoreSpec, DEFAULT_PHOTO_SCHEDULE,
-    DEFAULT_REDEMPTION_SCHEDULE, DEFAULT_SYNC_SCHEDULE,
+    is_loopback, validate_schedule, Settings, StoreSpec, DEFAULT_DELTA_SCHEDULE,
+    DEFAULT_PHOTO_SCHEDULE, DEFAULT_REDEMPTION_SCHEDULE, DEFAULT_SYNC_SCHEDULE,
 };
 use crate::store::Store;
 
@@ -30,6 +30,11 @@ const SCHEDULES: &[(&str, &str, &str)] = &[
         "GUESTSYNC_REDEMPTION_SCHEDULE",
         "schedule.redemption",
         DEFAULT_REDEMPTION_SCHEDULE,
+    ),
+    (
+        "GUESTSYNC_DELTA_SCHEDULE",
+        "schedule.delta",
+        DEFAULT_DELTA_SCHEDULE,
     ),
 ];
 
@@ -349,5 +354,22 @@ pub async fn tenants(parts: &Parts, only: Option<Guid>, r: &mut Report) -> Vec<S
             }
             all
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::FunctionName;
+
+    /// Every timer's schedule setting has its doctor check, and nothing else does.
+    #[test]
+    fn every_timer_schedule_is_checked() {
+        let timers: Vec<&str> = FunctionName::ALL
+            .iter()
+            .filter_map(|f| f.schedule_setting())
+            .collect();
+        let checked: Vec<&str> = SCHEDULES.iter().map(|(n, _, _)| *n).collect();
+        assert_eq!(checked, timers);
     }
 }

@@ -1,4 +1,6 @@
-//! The three timers: one work item per enabled source tenant.
+//! The four timers: one work item per enabled source tenant. `delta-timer`
+//! fans out the same `reconcile` items as `sync-timer`, more often (the
+//! reconcile job decides whether it reads changes or whole tenants).
 //!
 //! A tenant whose job is already running (its lease is held and unexpired)
 //! is skipped: the running job, or its continuation, covers it. The

@@ -1,7 +1,7 @@
 //! Orchestration: the behaviour behind every function of the app, over
 //! the [`App`] the composition root built.
 //!
-//! - [`fanout`]: the three timers. Each lists the enabled source tenants and
+//! - [`fanout`]: the four timers. Each lists the enabled source tenants and
 //!   emits one work item per tenant (skipping a tenant whose job is already
 //!   running, i.e. whose lease is held). The redemption timer also runs the
 //!   daily checks ([`daily`]: secret expiry, retention).
@@ -55,6 +55,10 @@ pub fn function_set(app: Arc<App>) -> FunctionSet {
         .with(
             FunctionName::RedemptionTimer,
             Arc::new(fanout::Fanout::new(app.clone(), Job::Redemption)),
+        )
+        .with(
+            FunctionName::DeltaTimer,
+            Arc::new(fanout::Fanout::new(app.clone(), Job::Reconcile)),
         )
         .with(
             FunctionName::TenantWorker,

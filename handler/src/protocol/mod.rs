@@ -10,7 +10,7 @@
 //! down in `docs/protocol.md`; everything here follows it.
 //!
 //! # Parts
-//! - [`names`]: the seven functions of the app ([`FunctionName`],
+//! - [`names`]: the eight functions of the app ([`FunctionName`],
 //!   [`FUNCTION_NAMES`]) and, for each, its trigger, binding names, queue and
 //!   schedule. A test checks these against the `functions/*/function.json`
 //!   files, so the code and the deployed definitions cannot drift apart.

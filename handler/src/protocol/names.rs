@@ -1,4 +1,4 @@
-//! The seven functions of the app and their bindings, as code.
+//! The eight functions of the app and their bindings, as code.
 //!
 //! `functions/<name>/function.json` must say the same thing (trigger type,
 //! binding names, queue names, schedules, HTTP methods); the integration test
@@ -30,6 +30,7 @@ pub const FUNCTION_NAMES: &[&str] = &[
     "sync-timer",
     "photo-timer",
     "redemption-timer",
+    "delta-timer",
     "tenant-worker",
     "poison-watch",
     "report",
@@ -46,6 +47,11 @@ pub enum FunctionName {
     PhotoTimer,
     /// Timer: one `redemption` work item per tenant (and the secret-expiry check).
     RedemptionTimer,
+    /// Timer: one `reconcile` work item per enabled source tenant, more
+    /// often than [`FunctionName::SyncTimer`]; the reconcile job itself
+    /// decides whether to read changes (Graph delta queries) or whole
+    /// tenants (`GUESTSYNC_FULL_RECONCILE_HOURS`).
+    DeltaTimer,
     /// Queue `guestsync-work`: runs one tenant job within its time budget.
     TenantWorker,
     /// Queue `guestsync-work-poison`: records work items that kept failing.
@@ -90,10 +96,11 @@ impl TriggerKind {
 
 impl FunctionName {
     /// Every function, in the order of [`FUNCTION_NAMES`].
-    pub const ALL: [FunctionName; 7] = [
+    pub const ALL: [FunctionName; 8] = [
         FunctionName::SyncTimer,
         FunctionName::PhotoTimer,
         FunctionName::RedemptionTimer,
+        FunctionName::DeltaTimer,
         FunctionName::TenantWorker,
         FunctionName::PoisonWatch,
         FunctionName::Report,
@@ -106,6 +113,7 @@ impl FunctionName {
             FunctionName::SyncTimer => "sync-timer",
             FunctionName::PhotoTimer => "photo-timer",
             FunctionName::RedemptionTimer => "redemption-timer",
+            FunctionName::DeltaTimer => "delta-timer",
             FunctionName::TenantWorker => "tenant-worker",
             FunctionName::PoisonWatch => "poison-watch",
             FunctionName::Report => "report",
@@ -116,22 +124,24 @@ impl FunctionName {
     /// How the function is triggered.
     pub const fn trigger(self) -> TriggerKind {
         match self {
-            FunctionName::SyncTimer | FunctionName::PhotoTimer | FunctionName::RedemptionTimer => {
-                TriggerKind::Timer
-            }
+            FunctionName::SyncTimer
+            | FunctionName::PhotoTimer
+            | FunctionName::RedemptionTimer
+            | FunctionName::DeltaTimer => TriggerKind::Timer,
             FunctionName::TenantWorker | FunctionName::PoisonWatch => TriggerKind::Queue,
             FunctionName::Report | FunctionName::Provision => TriggerKind::Http,
         }
     }
 
     /// True when the function may enqueue work items (`Outputs.workItems`
-    /// on [`WORK_QUEUE`]): the three timers and the worker (continuations).
+    /// on [`WORK_QUEUE`]): the four timers and the worker (continuations).
     pub const fn has_queue_output(self) -> bool {
         matches!(
             self,
             FunctionName::SyncTimer
                 | FunctionName::PhotoTimer
                 | FunctionName::RedemptionTimer
+                | FunctionName::DeltaTimer
                 | FunctionName::TenantWorker
         )
     }
@@ -158,6 +168,7 @@ impl FunctionName {
             FunctionName::SyncTimer => Some("GUESTSYNC_SYNC_SCHEDULE"),
             FunctionName::PhotoTimer => Some("GUESTSYNC_PHOTO_SCHEDULE"),
             FunctionName::RedemptionTimer => Some("GUESTSYNC_REDEMPTION_SCHEDULE"),
+            FunctionName::DeltaTimer => Some("GUESTSYNC_DELTA_SCHEDULE"),
             _ => None,
         }
     }
