@@ -23,7 +23,10 @@ async fn round(e: &Env, tok: &str, url: &str, max: u32) -> (Vec<Value>, u32, Str
         let v: Value = r.json().await.unwrap();
         pages += 1;
         rows.extend(v["value"].as_array().unwrap().iter().cloned());
-        match (v["@odata.nextLink"].as_str(), v["@odata.deltaLink"].as_str()) {
+        match (
+            v["@odata.nextLink"].as_str(),
+            v["@odata.deltaLink"].as_str(),
+        ) {
             (Some(n), None) => url = n.to_string(),
             (None, Some(d)) => return (rows, pages, d.to_string()),
             other => panic!("a page has one of nextLink and deltaLink: {other:?}"),
@@ -67,7 +70,9 @@ async fn users_delta_initial_round_then_created_updated_and_deleted_users() {
     assert_eq!(ids(&rows), u.iter().map(Guid::to_string).collect());
     assert!(rows[0].get("displayName").is_some() && rows[0].get("mail").is_none());
 
-    let new = e.sim.create_user(e.src, NewUser::simple("New", "new@src.example"));
+    let new = e
+        .sim
+        .create_user(e.src, NewUser::simple("New", "new@src.example"));
     let mut p = serde_json::Map::new();
     p.insert("jobTitle".into(), json!("Chief"));
     e.sim.update_user(e.src, u[0], p);
@@ -89,9 +94,12 @@ async fn latest_token_gives_an_empty_round_then_only_later_changes() {
     let e = env(SimConfig::fast()).await;
     users(&e, 3);
     let tok = e.src_token().await;
-    let (rows, pages, link) = round(&e, &tok, "users/delta?$select=id&$deltatoken=latest", 10).await;
+    let (rows, pages, link) =
+        round(&e, &tok, "users/delta?$select=id&$deltatoken=latest", 10).await;
     assert_eq!((rows.len(), pages), (0, 1));
-    let new = e.sim.create_user(e.src, NewUser::simple("New", "new@src.example"));
+    let new = e
+        .sim
+        .create_user(e.src, NewUser::simple("New", "new@src.example"));
     let (rows, _, _) = round(&e, &tok, &link, 10).await;
     assert_eq!(ids(&rows), [new.to_string()].into());
 }
@@ -104,7 +112,11 @@ async fn a_change_between_pages_comes_this_round_or_the_next() {
     let u = users(&e, 4);
     let tok = e.src_token().await;
     let r = e
-        .req(reqwest::Method::GET, &tok, "users/delta?$select=displayName")
+        .req(
+            reqwest::Method::GET,
+            &tok,
+            "users/delta?$select=displayName",
+        )
         .header("Prefer", "odata.maxpagesize=2")
         .send()
         .await
@@ -117,7 +129,9 @@ async fn a_change_between_pages_comes_this_round_or_the_next() {
     let mut p = serde_json::Map::new();
     p.insert("displayName".into(), json!("Renamed"));
     e.sim.update_user(e.src, read_id, p);
-    let new = e.sim.create_user(e.src, NewUser::simple("Late", "late@src.example"));
+    let new = e
+        .sim
+        .create_user(e.src, NewUser::simple("Late", "late@src.example"));
     let (rest, _, link) = round(&e, &tok, &next, 2).await;
     let (next_round, _, _) = round(&e, &tok, &link, 100).await;
     let this_round: Vec<Value> = first.into_iter().chain(rest).collect();
@@ -126,8 +140,13 @@ async fn a_change_between_pages_comes_this_round_or_the_next() {
         .chain(next_round.iter())
         .any(|r| r["id"] == read_id.to_string() && r["displayName"] == "Renamed");
     assert!(seen_renamed, "the rename is seen");
-    assert!(ids(&this_round).contains(&new.to_string()) || ids(&next_round).contains(&new.to_string()));
-    assert_eq!(ids(&this_round).len(), u.len() + usize::from(ids(&this_round).contains(&new.to_string())));
+    assert!(
+        ids(&this_round).contains(&new.to_string()) || ids(&next_round).contains(&new.to_string())
+    );
+    assert_eq!(
+        ids(&this_round).len(),
+        u.len() + usize::from(ids(&this_round).contains(&new.to_string()))
+    );
 }
 
 /// groups/delta filtered by id lists direct members (users and groups, not
@@ -155,7 +174,12 @@ async fn groups_delta_lists_direct_members_and_their_changes() {
     let ma = row(&rows, a)["members@delta"].as_array().unwrap();
     let got: BTreeSet<(String, String)> = ma
         .iter()
-        .map(|m| (m["@odata.type"].as_str().unwrap().into(), m["id"].as_str().unwrap().into()))
+        .map(|m| {
+            (
+                m["@odata.type"].as_str().unwrap().into(),
+                m["id"].as_str().unwrap().into(),
+            )
+        })
         .collect();
     assert_eq!(
         got,
@@ -212,7 +236,10 @@ async fn expired_tokens_answer_410_and_malformed_ones_400() {
 
     let (s, v) = e.get(&tok, "users/delta?$deltatoken=not-a-token").await;
     assert_eq!(s, 400, "{v}");
-    assert!(v["error"]["message"].as_str().unwrap().contains("malformed"));
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("malformed"));
 }
 
 /// checkMemberGroups sees membership through a nested group; the group
@@ -230,7 +257,11 @@ async fn check_member_groups_and_nested_groups_are_transitive() {
     e.sim.add_member(e.src, low, u);
     let tok = e.src_token().await;
     let r = e
-        .req(reqwest::Method::POST, &tok, &format!("users/{u}/checkMemberGroups"))
+        .req(
+            reqwest::Method::POST,
+            &tok,
+            &format!("users/{u}/checkMemberGroups"),
+        )
         .json(&json!({"groupIds": [top.to_string(), unrelated.to_string()]}))
         .send()
         .await
@@ -239,8 +270,14 @@ async fn check_member_groups_and_nested_groups_are_transitive() {
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["value"], json!([top.to_string()]));
     let (s, v) = e
-        .get(&tok, &format!("groups/{top}/transitiveMembers/microsoft.graph.group?$select=id"))
+        .get(
+            &tok,
+            &format!("groups/{top}/transitiveMembers/microsoft.graph.group?$select=id"),
+        )
         .await;
     assert_eq!(s, 200, "{v}");
-    assert_eq!(ids(v["value"].as_array().unwrap()), [mid.to_string(), low.to_string()].into());
+    assert_eq!(
+        ids(v["value"].as_array().unwrap()),
+        [mid.to_string(), low.to_string()].into()
+    );
 }

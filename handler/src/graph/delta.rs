@@ -58,7 +58,7 @@ pub struct DeltaUser {
 }
 
 /// What kind of object a member is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum MemberKind {
     User,
     Group,
@@ -66,7 +66,7 @@ pub enum MemberKind {
 }
 
 /// A member in `members@delta`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MemberRef {
     pub id: Guid,
     pub kind: MemberKind,
@@ -301,7 +301,12 @@ impl TenantGraph {
 
     /// Reads one round page by page; `decode` turns a page's rows into the
     /// caller's items.
-    async fn delta_round<T, D, F>(&self, first: Result<Call, GraphError>, decode: D, mut on_page: F) -> DeltaRead
+    async fn delta_round<T, D, F>(
+        &self,
+        first: Result<Call, GraphError>,
+        decode: D,
+        mut on_page: F,
+    ) -> DeltaRead
     where
         D: Fn(Value) -> Result<T, String> + Send,
         F: FnMut(Vec<T>) + Send,
@@ -484,7 +489,12 @@ impl TenantGraph {
             object: None,
             max_body: None,
         };
-        Ok(self.all_pages(call).await?.into_iter().map(|g| g.id).collect())
+        Ok(self
+            .all_pages(call)
+            .await?
+            .into_iter()
+            .map(|g| g.id)
+            .collect())
     }
 }
 
@@ -524,9 +534,18 @@ mod tests {
     #[test]
     fn foreign_links_are_refused_without_their_token() {
         let g = Url::parse("https://graph.microsoft.com").unwrap();
-        let e = own_link("https://evil.example/v1.0/users/delta?$deltatoken=SECRET", "deltaLink", &g)
-            .unwrap_err();
+        let e = own_link(
+            "https://evil.example/v1.0/users/delta?$deltatoken=SECRET",
+            "deltaLink",
+            &g,
+        )
+        .unwrap_err();
         assert!(e.contains("evil.example") && !e.contains("SECRET"), "{e}");
-        assert!(own_link("https://graph.microsoft.com/v1.0/users/delta?$deltatoken=x", "deltaLink", &g).is_ok());
+        assert!(own_link(
+            "https://graph.microsoft.com/v1.0/users/delta?$deltatoken=x",
+            "deltaLink",
+            &g
+        )
+        .is_ok());
     }
 }

@@ -237,7 +237,8 @@ impl GraphError {
     pub fn is_resync_required(&self) -> bool {
         self.status() == Some(410)
             || self.graph_code().is_some_and(|c| {
-                c.eq_ignore_ascii_case("syncStateNotFound") || c.eq_ignore_ascii_case("resyncRequired")
+                c.eq_ignore_ascii_case("syncStateNotFound")
+                    || c.eq_ignore_ascii_case("resyncRequired")
             })
     }
 

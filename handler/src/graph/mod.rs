@@ -42,10 +42,10 @@ pub use auth::{
     decode_token_answer, decode_token_refusal, token_roles, AppCredentials, TOKEN_OPERATION,
 };
 pub use batch::{BatchItemResult, BatchRequest, MAX_BATCH};
+pub use config::{BucketSpec, GraphConfig, PacingConfig};
 pub use delta::{
     DeltaFrom, DeltaGroup, DeltaRead, DeltaUser, ManagerDelta, MemberKind, MemberRef, Removal,
 };
-pub use config::{BucketSpec, GraphConfig, PacingConfig};
 pub use error::{AadstsCode, ErrorContext, GraphError};
 pub use federated::{is_token_operation, Credential, CredentialIds, MANAGED_IDENTITY_OPERATION};
 pub use http::{GraphClient, Operation, TenantGraph};

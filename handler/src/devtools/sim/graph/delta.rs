@@ -91,7 +91,10 @@ fn bad_token() -> GResp {
 }
 
 fn decode(tok: &str) -> Result<State, GResp> {
-    let b64 = tok.trim().strip_prefix(TOKEN_PREFIX).ok_or_else(bad_token)?;
+    let b64 = tok
+        .trim()
+        .strip_prefix(TOKEN_PREFIX)
+        .ok_or_else(bad_token)?;
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(b64)
         .map_err(|_| bad_token())?;
@@ -159,8 +162,7 @@ fn state_of(
         }
         (None, None) => (fresh()?, false),
     };
-    if st.k != kind || st.t != call.tenant || st.from > pos || st.until.is_some_and(|u| u > pos)
-    {
+    if st.k != kind || st.t != call.tenant || st.from > pos || st.until.is_some_and(|u| u > pos) {
         return Err(bad_token());
     }
     if st.e != t.changes.epoch || call.now - st.at > call.dynamic.delta_token_lifetime_secs {
@@ -453,7 +455,10 @@ pub(super) fn groups_delta(w: &mut World, call: &Call<'_>, req: &GReq) -> GResp 
         return delta_page(call, "groups", "groups", &st, Vec::new(), None);
     }
     let wanted = |g: &Guid| st.ids.is_empty() || st.ids.binary_search(g).is_ok();
-    let with_members = st.sel.as_ref().is_none_or(|s| s.iter().any(|p| p == "members"));
+    let with_members = st
+        .sel
+        .as_ref()
+        .is_none_or(|s| s.iter().any(|p| p == "members"));
     let window = t.changes.window(st.from, st.until.unwrap_or(st.from));
     let (ids, next) = if st.init {
         let mut all: Vec<Guid> = t.groups.keys().copied().filter(|g| wanted(g)).collect();

@@ -215,8 +215,7 @@ pub(super) fn check_member_groups(w: &mut World, call: &Call<'_>, req: &GReq, ke
     let user = tri!(super::live_user(t, call, key));
     let mut out = Vec::new();
     for g in groups {
-        if t.closure(g)
-            .is_some_and(|c| c.binary_search(&user).is_ok())
+        if t.closure(g).is_some_and(|c| c.binary_search(&user).is_ok())
             && !out.contains(&Value::String(g.to_string()))
         {
             out.push(Value::String(g.to_string()));
