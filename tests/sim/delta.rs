@@ -40,7 +40,7 @@ fn ids(rows: &[Value]) -> BTreeSet<String> {
         .collect()
 }
 
-fn row<'a>(rows: &'a [Value], id: Guid) -> &'a Value {
+fn row(rows: &[Value], id: Guid) -> &Value {
     rows.iter()
         .find(|r| r["id"] == id.to_string())
         .unwrap_or_else(|| panic!("no row for {id}"))
