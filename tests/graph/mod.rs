@@ -17,6 +17,8 @@ use serde_json::{json, Map, Value};
 use crate::support::perms::ALL_PERMS;
 use crate::support::world::{World, HOST_APP_SECRET};
 
+mod delta;
+
 /// The host app's real secret.
 const SECRET: &str = HOST_APP_SECRET;
 

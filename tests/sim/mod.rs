@@ -12,6 +12,7 @@ mod auth;
 mod batch;
 mod consistency;
 mod control;
+mod delta;
 mod faults;
 mod fidelity;
 mod paging;

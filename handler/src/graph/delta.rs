@@ -58,7 +58,7 @@ pub struct DeltaUser {
 }
 
 /// What kind of object a member is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum MemberKind {
     User,
     Group,
@@ -66,7 +66,7 @@ pub enum MemberKind {
 }
 
 /// A member in `members@delta`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MemberRef {
     pub id: Guid,
     pub kind: MemberKind,

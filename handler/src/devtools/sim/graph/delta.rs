@@ -416,7 +416,7 @@ fn group_row(t: &Tenant, id: Guid, sel: Option<&[String]>) -> Value {
     m.insert("id".into(), Value::String(id.to_string()));
     if let Value::Object(a) = all {
         for (k, v) in a {
-            if sel.is_none_or(|s| s.iter().any(|p| *p == k)) {
+            if sel.is_none_or(|s| s.contains(&k)) {
                 m.insert(k, v);
             }
         }
