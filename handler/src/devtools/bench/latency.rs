@@ -84,6 +84,10 @@ pub struct LatencyReport {
     pub leave: Percentiles,
     /// Graph requests of the runs after the first sync, per run.
     pub requests_per_run: f64,
+    /// What the timer runs did, summed.
+    pub counts: crate::domain::RunCounts,
+    /// Timer runs whose deletion guard held removals back.
+    pub guard_trips: usize,
     /// The target: p95 of both at most this many Graph seconds.
     pub target_p95_secs: f64,
     pub met: bool,
@@ -189,7 +193,7 @@ pub async fn latency(args: &LatencyBenchArgs) -> anyhow::Result<LatencyReport> {
             .await
             .map_err(|e| anyhow::anyhow!("reconcile: {}", e.describe()))?
         {
-            Driven::Finished(_) => Ok(()),
+            Driven::Finished(end) => Ok(end),
             Driven::Skipped(why) => Err(anyhow::anyhow!("reconcile did not run: {why}")),
         }
     };
@@ -207,6 +211,8 @@ pub async fn latency(args: &LatencyBenchArgs) -> anyhow::Result<LatencyReport> {
     let mut next_tick = sim.now_secs() + period;
     let (mut ticks_run, mut ticks_skipped, mut requests) = (0usize, 0usize, 0u64);
     let mut joiner = 0usize;
+    let mut counts = crate::domain::RunCounts::default();
+    let mut guard_trips = 0usize;
     for _ in 0..args.ticks {
         // This interval's changes, each at a random moment before the tick.
         let now = sim.now_secs();
@@ -231,7 +237,15 @@ pub async fn latency(args: &LatencyBenchArgs) -> anyhow::Result<LatencyReport> {
             } else {
                 let i = rng.gen_range(0..members.len());
                 let id = members.swap_remove(i);
-                sim.remove_member(src.tenant, src.generated.group_id, id);
+                // Out of scope: out of the scope group and of every group
+                // nested in it (the generator spreads users over them).
+                for g in std::iter::once(src.generated.group_id)
+                    .chain(src.generated.nested_group_ids.iter().copied())
+                {
+                    if sim.group_members(src.tenant, g).contains(&id) {
+                        sim.remove_member(src.tenant, g, id);
+                    }
+                }
                 id
             };
             changes.push(Change {
@@ -243,7 +257,9 @@ pub async fn latency(args: &LatencyBenchArgs) -> anyhow::Result<LatencyReport> {
         }
         wait_until(&sim, next_tick, scale).await;
         sim.reset_counts();
-        reconcile().await.context("a timer run")?;
+        let end = reconcile().await.context("a timer run")?;
+        counts.add(&end.counts);
+        guard_trips += usize::from(end.last.guard.is_some());
         requests += sim.counts().total;
         ticks_run += 1;
         let ended = sim.now_secs();
@@ -277,6 +293,8 @@ pub async fn latency(args: &LatencyBenchArgs) -> anyhow::Result<LatencyReport> {
         join,
         leave,
         requests_per_run: requests as f64 / ticks_run.max(1) as f64,
+        counts,
+        guard_trips,
         target_p95_secs: target,
         met,
     })
