@@ -88,10 +88,8 @@ fn wait_child(
     let mut peak_rss_kb = 0;
     let mut cpu_secs = 0.0;
     let mut first_write: Option<(f64, f64)> = None;
-    loop {
-        let Ok(stat) = std::fs::read_to_string(proc_dir.join("stat")) else {
-            break; // no /proc (not Linux): no accounting
-        };
+    // Without /proc (not Linux) there is no accounting.
+    while let Ok(stat) = std::fs::read_to_string(proc_dir.join("stat")) {
         // Fields after the command name (in parentheses): state is the
         // first, utime and stime the 12th and 13th (clock ticks).
         let rest: Vec<&str> = stat
