@@ -11,6 +11,7 @@ async fn a_tiny_scale_benchmark_reports_two_writes_per_guest_then_none() {
         users: 200,
         time_scale: 200.0,
         baseline_users: Some(40),
+        in_process: true,
         ..ScaleBenchArgs::default()
     };
     let r = scale(&args).await.unwrap();
@@ -28,7 +29,67 @@ async fn a_tiny_scale_benchmark_reports_two_writes_per_guest_then_none() {
     assert_eq!(r.targets.len(), 5);
     let text = render(&r);
     assert!(text.contains("EXTRAPOLATED"));
-    assert!(text.contains("targets (issue 7)"));
+    assert!(text.contains("targets (issues 7 and 17)"));
+}
+
+/// `guest-sync bench scale --json` runs the engine as its own process and
+/// prints, after the table, one JSON summary whose counts have the right
+/// shape and whose measurements are present and plausible (never timed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scale_benchmark_prints_a_json_summary_of_an_engine_process() {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_guest-sync"))
+        .args([
+            "bench",
+            "scale",
+            "--users",
+            "150",
+            "--time-scale",
+            "200",
+            "--no-baseline",
+            "--json",
+        ])
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("engine process: peak RSS"), "{text}");
+    let last = text.lines().last().unwrap_or_default();
+    let j: serde_json::Value = serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {last}"));
+    assert_eq!(j["users"], 150);
+    assert_eq!(j["writes_per_new_guest"], 2.0);
+    assert_eq!(j["writes_no_change"], 0);
+    let share = j["share_429"].as_f64().unwrap();
+    assert!((0.0..1.0).contains(&share), "{j}");
+    assert!(j["requests_no_change"].as_u64().unwrap() > 0, "{j}");
+    for k in [
+        "engine_peak_mb_first_sync",
+        "engine_peak_mb_no_change",
+        "engine_peak_mb",
+    ] {
+        let mb = j[k].as_f64().unwrap_or_else(|| panic!("{k} missing: {j}"));
+        assert!(mb > 1.0 && mb < 4096.0, "{k} {mb}");
+    }
+    for k in [
+        "engine_cpu_secs_per_1000_users_first_sync",
+        "engine_cpu_secs_per_1000_users_no_change",
+    ] {
+        let cpu = j[k].as_f64().unwrap_or_else(|| panic!("{k} missing: {j}"));
+        assert!(cpu >= 0.0 && cpu.is_finite(), "{k} {cpu}");
+    }
+    for k in [
+        "first_sync_ratio",
+        "first_sync_ratio_net_of_engine_cpu",
+        "first_sync_graph_secs",
+        "first_sync_bound_secs",
+        "engine_peak_estimate_mb_in_process",
+    ] {
+        assert!(j.get(k).is_some(), "{k} missing: {j}");
+    }
 }
 
 /// The simulator benchmark (`guest-sync bench sim`) with tiny numbers reads

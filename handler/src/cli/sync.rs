@@ -110,21 +110,33 @@ async fn app(dry_run: bool) -> anyhow::Result<App> {
     settings.dry_run |= dry_run;
     // Development only: the client's clock runs as fast as a local
     // simulator's (benchmarks of several processes); refused elsewhere.
-    if let Ok(v) = std::env::var("GUESTSYNC_TIME_SCALE") {
-        let scale: f64 = v
-            .trim()
-            .parse()
-            .ok()
-            .filter(|s: &f64| s.is_finite() && *s > 0.0)
-            .with_context(|| format!("GUESTSYNC_TIME_SCALE: {v:?} is not a positive number"))?;
-        anyhow::ensure!(
-            crate::settings::is_loopback(&settings.graph_url),
-            "GUESTSYNC_TIME_SCALE is for the local simulator only; GUESTSYNC_GRAPH_URL is {}",
-            settings.graph_url
-        );
+    let scale = time_scale(
+        std::env::var("GUESTSYNC_TIME_SCALE").ok().as_deref(),
+        &settings.graph_url,
+    )?;
+    if let Some(scale) = scale {
         return Ok(App::open_with_graph(settings, |g| g.with_time_scale(scale)).await?);
     }
     Ok(App::open(settings).await?)
+}
+
+/// `GUESTSYNC_TIME_SCALE` (development only): a positive factor, accepted
+/// only when Graph is the local simulator (a loopback URL).
+fn time_scale(value: Option<&str>, graph_url: &url::Url) -> anyhow::Result<Option<f64>> {
+    let Some(v) = value else {
+        return Ok(None);
+    };
+    anyhow::ensure!(
+        crate::settings::is_loopback(graph_url),
+        "GUESTSYNC_TIME_SCALE is a development setting for the local simulator only and is refused because GUESTSYNC_GRAPH_URL ({graph_url}) is not a loopback address; unset GUESTSYNC_TIME_SCALE"
+    );
+    let scale: f64 = v
+        .trim()
+        .parse()
+        .ok()
+        .filter(|s: &f64| s.is_finite() && *s > 0.0)
+        .with_context(|| format!("GUESTSYNC_TIME_SCALE: {v:?} is not a positive number"))?;
+    Ok(Some(scale))
 }
 
 async fn tenant(app: &App, id: &str) -> anyhow::Result<SourceTenant> {
@@ -320,6 +332,21 @@ mod tests {
             cross_tenant: None,
             delta: None,
         }
+    }
+
+    /// GUESTSYNC_TIME_SCALE is accepted against a loopback Graph only, and
+    /// the refusal names the setting.
+    #[test]
+    fn time_scale_is_for_the_local_simulator_only() {
+        let local = url::Url::parse("http://127.0.0.1:8787/").unwrap();
+        let graph = url::Url::parse("https://graph.microsoft.com/").unwrap();
+        assert_eq!(time_scale(None, &graph).unwrap(), None);
+        assert_eq!(time_scale(Some("20"), &local).unwrap(), Some(20.0));
+        let e = time_scale(Some("20"), &graph).unwrap_err().to_string();
+        assert!(e.contains("GUESTSYNC_TIME_SCALE"), "{e}");
+        assert!(e.contains("loopback"), "{e}");
+        assert!(time_scale(Some("-1"), &local).is_err());
+        assert!(time_scale(Some("fast"), &local).is_err());
     }
 
     /// The readable plan names the tenant, says when nothing is to do, and

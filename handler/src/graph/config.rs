@@ -64,7 +64,7 @@ impl Default for PacingConfig {
                 capacity: 8000.0,
                 per_sec: 800.0,
             },
-            safety: 0.96,
+            safety: 0.99,
             // Mild: an isolated 429 is usually arrival jitter, and the
             // Retry-After pause already absorbs it; sustained pressure still
             // drives the rate down geometrically.

@@ -8,14 +8,17 @@ use serde::Serialize;
 use crate::devtools::sim::SimCounts;
 use crate::domain::RunCounts;
 
+use super::process::EngineProcess;
+
 /// Graph's per-app, per-tenant write budget (`docs/graph-client.md`): 3,000 per 150 s.
 const WRITE_BURST: f64 = 3_000.0;
 const WRITES_PER_SEC: f64 = 20.0;
 /// Graph's per-tenant invitation budget (`docs/graph-client.md`): 150 per 5 s.
 const INVITE_BURST: f64 = 150.0;
 const INVITES_PER_SEC: f64 = 30.0;
-/// The issue's targets.
-const TARGET_BOUND_RATIO: f64 = 1.15;
+/// The issues' targets (issue 7; issue 17 tightened the bound ratio, now
+/// measured net of the engine's CPU time when the engine is its own process).
+const TARGET_BOUND_RATIO: f64 = 1.05;
 const TARGET_429_SHARE: f64 = 0.01;
 const TARGET_WRITES_PER_NEW_GUEST: f64 = 2.0;
 const TARGET_PEAK_MB: f64 = 150.0;
@@ -55,14 +58,43 @@ pub struct PhaseMetrics {
     pub guests: u64,
     /// Guests created by this run (invited).
     pub new_guests: u64,
-    /// The engine's own counts (None for the baseline).
+    /// The engine's own counts (None for the baseline and for an engine
+    /// run as its own process).
     pub counts: Option<RunCounts>,
+    /// The engine process's peak RSS and CPU time (None in process).
+    pub engine: Option<EngineProcess>,
 }
 
 impl PhaseMetrics {
     /// Graph time over the bound; None when the bound is 0 (within the burst).
     pub fn bound_ratio(&self) -> Option<f64> {
         (self.bound_secs > 0.0).then(|| self.graph_secs / self.bound_secs)
+    }
+    /// Graph time minus the engine's CPU time before its first write
+    /// (scaled to Graph time) over the bound. Before its first write the
+    /// engine reads and plans, CPU-bound, and every wall second of that is
+    /// `scale` Graph seconds however loaded the machine is; after it, the
+    /// pacer sets the pace and the engine's computing overlaps the waits
+    /// for the budget, so it is not subtracted. None when the bound is 0
+    /// or the engine was not measured as a process.
+    pub fn net_bound_ratio(&self) -> Option<f64> {
+        let cpu = self.engine?.cpu_secs_before_first_write?;
+        let scale = if self.wall_secs > 0.0 {
+            self.graph_secs / self.wall_secs
+        } else {
+            0.0
+        };
+        (self.bound_secs > 0.0).then(|| (self.graph_secs - cpu * scale).max(0.0) / self.bound_secs)
+    }
+    /// Graph seconds from the engine's start to its first write.
+    pub fn graph_secs_to_first_write(&self) -> Option<f64> {
+        let w = self.engine?.wall_secs_to_first_write?;
+        (self.wall_secs > 0.0).then(|| w * self.graph_secs / self.wall_secs)
+    }
+    /// Engine CPU seconds per 1,000 guests in scope.
+    pub fn cpu_secs_per_1000(&self) -> Option<f64> {
+        let e = self.engine?;
+        (self.guests > 0).then(|| e.cpu_secs * 1000.0 / self.guests as f64)
     }
     /// Share of requests answered 429.
     pub fn throttled_share(&self) -> f64 {
@@ -174,6 +206,79 @@ pub(super) fn metrics(
         guests,
         new_guests: invitations,
         counts,
+        engine: None,
+    }
+}
+
+/// The machine-readable summary (`bench scale --json`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScaleSummary {
+    pub users: usize,
+    pub time_scale: f64,
+    /// First sync: Graph time over the write-budget bound (wall x scale).
+    pub first_sync_ratio: Option<f64>,
+    /// The same with the engine's CPU time before its first write (reading
+    /// and planning) taken out.
+    pub first_sync_ratio_net_of_engine_cpu: Option<f64>,
+    /// Graph seconds from the engine's start to its first write.
+    pub first_sync_graph_secs_to_first_write: Option<f64>,
+    pub first_sync_graph_secs: Option<f64>,
+    pub first_sync_bound_secs: Option<f64>,
+    pub writes_per_new_guest: Option<f64>,
+    pub writes_no_change: Option<u64>,
+    /// Graph requests of the no-change run.
+    pub requests_no_change: Option<u64>,
+    /// 429 answers over requests, all three runs.
+    pub share_429: f64,
+    /// Peak RSS of the engine process, first sync / no-change / largest
+    /// of the three runs (MB; None in process).
+    pub engine_peak_mb_first_sync: Option<f64>,
+    pub engine_peak_mb_no_change: Option<f64>,
+    pub engine_peak_mb: Option<f64>,
+    /// Engine CPU seconds per 1,000 users, first sync and no-change.
+    pub engine_cpu_secs_per_1000_users_first_sync: Option<f64>,
+    pub engine_cpu_secs_per_1000_users_no_change: Option<f64>,
+    /// In-process runs only: VmHWM minus the RSS after the simulator setup.
+    pub engine_peak_estimate_mb_in_process: Option<f64>,
+}
+
+/// The summary of a report.
+pub fn summary(r: &ScaleReport) -> ScaleSummary {
+    let first = r.phases.first();
+    let nochange = r.phases.get(1);
+    let (thr, req) = r
+        .phases
+        .iter()
+        .fold((0, 0), |(a, b), p| (a + p.throttled, b + p.requests));
+    let peak = |p: Option<&PhaseMetrics>| p.and_then(|p| p.engine).map(|e| e.peak_mb());
+    ScaleSummary {
+        users: r.users,
+        time_scale: r.time_scale,
+        first_sync_ratio: first.and_then(PhaseMetrics::bound_ratio),
+        first_sync_ratio_net_of_engine_cpu: first.and_then(PhaseMetrics::net_bound_ratio),
+        first_sync_graph_secs: first.map(|p| p.graph_secs),
+        first_sync_graph_secs_to_first_write: first
+            .and_then(PhaseMetrics::graph_secs_to_first_write),
+        first_sync_bound_secs: first.map(|p| p.bound_secs),
+        writes_per_new_guest: first.and_then(PhaseMetrics::writes_per_new_guest),
+        writes_no_change: nochange.map(|p| p.writes),
+        requests_no_change: nochange.map(|p| p.requests),
+        share_429: per(thr, req),
+        engine_peak_mb_first_sync: peak(first),
+        engine_peak_mb_no_change: peak(nochange),
+        engine_peak_mb: r
+            .phases
+            .iter()
+            .filter_map(|p| p.engine.map(|e| e.peak_mb()))
+            .reduce(f64::max),
+        engine_cpu_secs_per_1000_users_first_sync: first.and_then(PhaseMetrics::cpu_secs_per_1000),
+        engine_cpu_secs_per_1000_users_no_change: nochange
+            .and_then(PhaseMetrics::cpu_secs_per_1000),
+        engine_peak_estimate_mb_in_process: if r.phases.iter().any(|p| p.engine.is_some()) {
+            None
+        } else {
+            r.engine_peak_estimate_mb()
+        },
     }
 }
 
@@ -183,11 +288,18 @@ pub(super) fn targets(r: &ScaleReport) -> Vec<TargetCheck> {
     if let Some(f) = first {
         t.push(TargetCheck {
             target: format!("first sync within {TARGET_BOUND_RATIO}x of the throttle-budget bound"),
-            measured: match f.bound_ratio() {
-                Some(x) => format!("{x:.3}x ({:.0} s / {:.0} s)", f.graph_secs, f.bound_secs),
-                None => "bound is 0 (all writes fit in the burst)".into(),
+            measured: match (f.bound_ratio(), f.net_bound_ratio()) {
+                (Some(x), Some(n)) => format!(
+                    "{n:.3}x net of engine CPU before its first write ({x:.3}x raw: {:.0} s / {:.0} s)",
+                    f.graph_secs, f.bound_secs
+                ),
+                (Some(x), None) => format!("{x:.3}x ({:.0} s / {:.0} s)", f.graph_secs, f.bound_secs),
+                _ => "bound is 0 (all writes fit in the burst)".into(),
             },
-            met: f.bound_ratio().map(|x| x <= TARGET_BOUND_RATIO),
+            met: f
+                .net_bound_ratio()
+                .or(f.bound_ratio())
+                .map(|x| x <= TARGET_BOUND_RATIO),
         });
     }
     let (thr, req) = r
@@ -218,21 +330,30 @@ pub(super) fn targets(r: &ScaleReport) -> Vec<TargetCheck> {
             met: Some(n.writes == 0),
         });
     }
+    let measured = r
+        .phases
+        .iter()
+        .filter_map(|p| p.engine.map(|e| e.peak_mb()))
+        .reduce(f64::max);
     let est = r.engine_peak_estimate_mb();
     t.push(TargetCheck {
         target: format!(
-            "peak memory under {TARGET_PEAK_MB} MB at {TARGET_MEMORY_USERS} users (engine share)"
+            "peak memory under {TARGET_PEAK_MB} MB at {TARGET_MEMORY_USERS} users (engine process)"
         ),
-        measured: match (r.peak_after_engine_kb, est) {
-            (Some(p), Some(e)) => format!(
-                "engine ~{e:.1} MB (VmHWM {:.1} MB incl. simulator) at {} users",
+        measured: match (measured, r.peak_after_engine_kb, est) {
+            (Some(m), ..) => format!(
+                "engine process peak RSS {m:.1} MB (largest of the three runs) at {} users",
+                r.users
+            ),
+            (None, Some(p), Some(e)) => format!(
+                "in process: engine ~{e:.1} MB (VmHWM {:.1} MB incl. simulator) at {} users",
                 p as f64 / 1024.0,
                 r.users
             ),
-            _ => "not measurable here (no /proc/self/status)".into(),
+            _ => "not measurable here".into(),
         },
         met: if r.users >= TARGET_MEMORY_USERS {
-            est.map(|e| e < TARGET_PEAK_MB)
+            measured.or(est).map(|e| e < TARGET_PEAK_MB)
         } else {
             None
         },

@@ -49,12 +49,17 @@ use crate::settings::Settings;
 
 mod baseline;
 mod metrics;
+mod process;
 mod render;
 pub(crate) mod setup;
 
 use baseline::baseline;
 use metrics::{metrics, targets};
-pub use metrics::{throttle_bound_secs, BaselineReport, PhaseMetrics, ScaleReport, TargetCheck};
+pub use metrics::{
+    summary, throttle_bound_secs, BaselineReport, PhaseMetrics, ScaleReport, ScaleSummary,
+    TargetCheck,
+};
+pub use process::EngineProcess;
 pub use render::render;
 use setup::{add_host, add_source, churn};
 
@@ -85,6 +90,18 @@ pub struct ScaleBenchArgs {
     /// and 1,000); its numbers are then extrapolated per user to `--users`.
     #[arg(long)]
     pub baseline_users: Option<usize>,
+    /// Also print a machine-readable summary (one JSON object on the line
+    /// after the table; see docs/benchmarks.md).
+    #[arg(long)]
+    pub json: bool,
+    /// Run the engine inside the benchmark's process (as before issue 17)
+    /// instead of as its own `guest-sync sync` process; its memory is then
+    /// only estimated and its CPU time not measured.
+    #[arg(long)]
+    pub in_process: bool,
+    /// The `guest-sync` binary the engine runs as (default: this one).
+    #[arg(skip)]
+    pub engine_exe: Option<std::path::PathBuf>,
 }
 
 impl Default for ScaleBenchArgs {
@@ -97,6 +114,9 @@ impl Default for ScaleBenchArgs {
             photo_share: 0.3,
             no_baseline: false,
             baseline_users: None,
+            json: false,
+            in_process: false,
+            engine_exe: None,
         }
     }
 }
@@ -139,6 +159,9 @@ fn proc_status_kb(field: &str) -> Option<u64> {
 pub async fn run(args: ScaleBenchArgs) -> anyhow::Result<()> {
     let report = scale(&args).await?;
     print!("{}", render(&report));
+    if args.json {
+        println!("{}", serde_json::to_string(&summary(&report))?);
+    }
     Ok(())
 }
 
@@ -185,6 +208,8 @@ pub async fn scale(args: &ScaleBenchArgs) -> anyhow::Result<ScaleReport> {
         setup::local_env(&sim, (host, host_app), HOST_SECRET, &dir.0);
     // One slice per run: the benchmark measures the engine, not slicing.
     env.insert("GUESTSYNC_JOB_BUDGET_SECS", (24 * 3600).to_string());
+    env.insert("GUESTSYNC_TIME_SCALE", scale.to_string());
+    env.insert("RUST_LOG", "warn".to_string());
     let settings = Settings::from_lookup(|k| env.get(k).cloned()).context("benchmark settings")?;
     let app = App::open_with_graph(settings, |g| g.with_time_scale(scale))
         .await
@@ -222,17 +247,26 @@ pub async fn scale(args: &ScaleBenchArgs) -> anyhow::Result<ScaleReport> {
         .put_tenant(&tenant)
         .await
         .context("registering the source tenant")?;
-    let driver = app.driver();
+    let engine = if args.in_process {
+        Engine::InProcess(app.driver())
+    } else {
+        drop(app);
+        let exe = match &args.engine_exe {
+            Some(p) => p.clone(),
+            None => std::env::current_exe().context("locating the guest-sync binary")?,
+        };
+        Engine::Process { exe, env }
+    };
 
     let mut phases = Vec::new();
     let mut guests = src.generated.user_ids.len() as u64;
     for name in ["first sync", "no-change"] {
-        phases.push(engine_phase(&driver, &tenant, &sim, name, scale, guests).await?);
+        phases.push(engine_phase(&engine, &tenant, &sim, name, scale, guests).await?);
     }
     let churned = churn(&sim, &src, args.churn, args.seed);
     guests = guests + churned.0 as u64 - churned.1 as u64;
     sim.advance(60.0);
-    phases.push(engine_phase(&driver, &tenant, &sim, "after churn", scale, guests).await?);
+    phases.push(engine_phase(&engine, &tenant, &sim, "after churn", scale, guests).await?);
     let peak_after_engine_kb = proc_status_kb("VmHWM:");
 
     let baseline = if args.no_baseline {
@@ -255,9 +289,21 @@ pub async fn scale(args: &ScaleBenchArgs) -> anyhow::Result<ScaleReport> {
     Ok(report)
 }
 
-/// One engine run: reconcile to the end through the job driver.
+/// Where the engine runs.
+enum Engine<'a> {
+    /// In this process, through the job driver.
+    InProcess(JobDriver),
+    /// As `guest-sync sync --tenant ..` with these settings.
+    Process {
+        exe: std::path::PathBuf,
+        env: BTreeMap<&'a str, String>,
+    },
+}
+
+/// One engine run: reconcile to the end through the job driver, in this
+/// process or as its own.
 async fn engine_phase(
-    driver: &JobDriver,
+    engine: &Engine<'_>,
     tenant: &SourceTenant,
     sim: &Sim,
     name: &str,
@@ -265,22 +311,34 @@ async fn engine_phase(
     guests: u64,
 ) -> anyhow::Result<PhaseMetrics> {
     sim.reset_counts();
-    let started = Instant::now();
-    let counts = match driver
-        .run_to_end(tenant, Job::Reconcile, &NoProgress)
-        .await
-        .map_err(|e| anyhow::anyhow!("engine run {name:?}: {}", e.describe()))?
-    {
-        Driven::Finished(end) => end.counts,
-        Driven::Skipped(why) => anyhow::bail!("engine run {name:?} did not run: {why}"),
-    };
-    let wall = started.elapsed();
-    Ok(metrics(
-        name,
-        &sim.counts(),
-        wall,
-        scale,
-        guests,
-        Some(counts),
-    ))
+    match engine {
+        Engine::InProcess(driver) => {
+            let started = Instant::now();
+            let counts = match driver
+                .run_to_end(tenant, Job::Reconcile, &NoProgress)
+                .await
+                .map_err(|e| anyhow::anyhow!("engine run {name:?}: {}", e.describe()))?
+            {
+                Driven::Finished(end) => end.counts,
+                Driven::Skipped(why) => anyhow::bail!("engine run {name:?} did not run: {why}"),
+            };
+            let wall = started.elapsed();
+            Ok(metrics(
+                name,
+                &sim.counts(),
+                wall,
+                scale,
+                guests,
+                Some(counts),
+            ))
+        }
+        Engine::Process { exe, env } => {
+            let (wall, usage) = process::run_engine(exe, env, &tenant.tenant_id.to_string(), sim)
+                .await
+                .with_context(|| format!("engine run {name:?}"))?;
+            let mut m = metrics(name, &sim.counts(), wall, scale, guests, None);
+            m.engine = Some(usage);
+            Ok(m)
+        }
+    }
 }

@@ -22,6 +22,18 @@ fn phase_lines(out: &mut String, p: &PhaseMetrics) {
         p.throttled,
         p.throttled_share() * 100.0,
     ));
+    if let Some(e) = p.engine {
+        out.push_str(&format!(
+            "  {:<12} engine process: peak RSS {:.1} MB, CPU {:.2} s ({} s per 1,000 users; {} s before its first write, reached at graph {} s), ratio net of that CPU {}\n",
+            "",
+            e.peak_mb(),
+            e.cpu_secs,
+            fmt_opt(p.cpu_secs_per_1000(), ""),
+            fmt_opt(e.cpu_secs_before_first_write, ""),
+            fmt_opt(p.graph_secs_to_first_write(), ""),
+            fmt_opt(p.net_bound_ratio(), "x"),
+        ));
+    }
 }
 
 /// The report as printed by `guest-sync bench scale`.
@@ -40,12 +52,15 @@ pub fn render(r: &ScaleReport) -> String {
         phase_lines(&mut out, p);
     }
     let mb = |kb: Option<u64>| fmt_opt(kb.map(|k| k as f64 / 1024.0), " MB");
-    out.push_str(&format!(
+    let in_process = r.phases.iter().all(|p| p.engine.is_none());
+    if in_process {
+        out.push_str(&format!(
         "  memory: VmHWM {} (includes the in-process simulator); RSS after simulator setup {}; engine share ~{}\n",
         mb(r.peak_after_engine_kb),
         mb(r.rss_after_setup_kb),
         fmt_opt(r.engine_peak_estimate_mb(), " MB"),
     ));
+    }
     if let Some(b) = &r.baseline {
         out.push_str(&format!(
             "naive baseline (sequential, no pacing, full rescan, photos every run) on {} users into a fresh host tenant:\n",
@@ -80,7 +95,7 @@ pub fn render(r: &ScaleReport) -> String {
             ));
         }
     }
-    out.push_str("targets (issue 7):\n");
+    out.push_str("targets (issues 7 and 17):\n");
     for t in &r.targets {
         let mark = match t.met {
             Some(true) => "met",
