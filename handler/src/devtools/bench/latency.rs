@@ -25,13 +25,12 @@ use serde::Serialize;
 
 use crate::app::App;
 use crate::devtools::sim::{GenerateSpec, NewUser, Sim, SimConfig};
-use crate::domain::{Guid, Job, SecretName, SourceTenant, TenantOptions};
+use crate::domain::{Guid, Job};
 use crate::engine::driver::Driven;
 use crate::engine::NoProgress;
-use crate::secrets::SecretString;
 use crate::settings::Settings;
 
-use super::scale::setup::{add_host, add_source, local_env};
+use super::scale::setup::{add_host, add_source, local_env, register};
 use super::scale::TempDir;
 
 /// Arguments of the latency benchmark.
@@ -153,39 +152,14 @@ pub async fn latency(args: &LatencyBenchArgs) -> anyhow::Result<LatencyReport> {
     let mut env: BTreeMap<&str, String> = local_env(&sim, (host, host_app), HOST_SECRET, &dir.0);
     env.insert("GUESTSYNC_JOB_BUDGET_SECS", (24 * 3600).to_string());
     let settings = Settings::from_lookup(|k| env.get(k).cloned()).context("benchmark settings")?;
-    let app = App::open_with_graph(settings, |g| g.with_time_scale(scale))
-        .await
-        .context("opening the benchmark's store, secrets and Graph client")?;
-    let source_secret = SecretName::parse(SOURCE_SECRET).context("secret name")?;
-    for (name, value) in [(HOST_SECRET, HOST_SECRET), (SOURCE_SECRET, SOURCE_SECRET)] {
-        app.secrets
-            .set(
-                &SecretName::parse(name).context("secret name")?,
-                &SecretString::new(value),
-                None,
-            )
-            .await
-            .context("storing a secret")?;
-    }
-    let tenant = SourceTenant {
-        tenant_id: src.tenant,
-        display_name: "Latency source".into(),
-        client_id: src.app,
-        secret_name: Some(source_secret),
-        credential: Default::default(),
-        group_id: src.generated.group_id,
-        enabled: true,
-        options: TenantOptions::default(),
-        created_at: chrono::Utc::now(),
-        secret_expires_at: None,
-        guard: None,
-        cross_tenant: None,
-        delta: None,
-    };
-    app.store
-        .put_tenant(&tenant)
-        .await
-        .context("registering the source tenant")?;
+    let (app, tenant) = register(
+        settings,
+        scale,
+        (HOST_SECRET, SOURCE_SECRET),
+        &src,
+        "Latency source",
+    )
+    .await?;
     let driver = app.driver();
     let reconcile = || async {
         match driver

@@ -39,12 +39,10 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use crate::app::App;
 use crate::devtools::sim::{GenerateSpec, Sim, SimConfig};
-use crate::domain::{Job, SecretName, SourceTenant, TenantOptions};
+use crate::domain::{Job, SourceTenant};
 use crate::engine::driver::Driven;
 use crate::engine::{JobDriver, NoProgress};
-use crate::secrets::SecretString;
 use crate::settings::Settings;
 
 mod baseline;
@@ -211,42 +209,15 @@ pub async fn scale(args: &ScaleBenchArgs) -> anyhow::Result<ScaleReport> {
     env.insert("GUESTSYNC_TIME_SCALE", scale.to_string());
     env.insert("RUST_LOG", "warn".to_string());
     let settings = Settings::from_lookup(|k| env.get(k).cloned()).context("benchmark settings")?;
-    let app = App::open_with_graph(settings, |g| g.with_time_scale(scale))
-        .await
-        .context("opening the benchmark's store, secrets and Graph client")?;
-    let (store, secrets) = (app.store.clone(), app.secrets.clone());
-    let source_secret = SecretName::parse(SOURCE_SECRET).context("secret name")?;
-    secrets
-        .set(
-            &SecretName::parse(HOST_SECRET).context("secret name")?,
-            &SecretString::new(HOST_SECRET),
-            None,
-        )
-        .await
-        .context("storing the host secret")?;
-    secrets
-        .set(&source_secret, &SecretString::new(SOURCE_SECRET), None)
-        .await
-        .context("storing the source secret")?;
-    let tenant = SourceTenant {
-        tenant_id: src.tenant,
-        display_name: "Bench source".into(),
-        client_id: src.app,
-        secret_name: Some(source_secret),
-        credential: Default::default(),
-        group_id: src.generated.group_id,
-        enabled: true,
-        options: TenantOptions::default(),
-        created_at: chrono::Utc::now(),
-        secret_expires_at: None,
-        guard: None,
-        cross_tenant: None,
-        delta: None,
-    };
-    store
-        .put_tenant(&tenant)
-        .await
-        .context("registering the source tenant")?;
+    // Each secret's value is its name (the simulator's apps were registered so).
+    let (app, tenant) = setup::register(
+        settings,
+        scale,
+        (HOST_SECRET, SOURCE_SECRET),
+        &src,
+        "Bench source",
+    )
+    .await?;
     let engine = if args.in_process {
         Engine::InProcess(app.driver())
     } else {

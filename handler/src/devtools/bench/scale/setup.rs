@@ -42,6 +42,52 @@ pub(crate) fn local_env(
     .collect()
 }
 
+/// Opens the benchmark's app over `settings` (the client at `scale`),
+/// stores the host's and the source's secrets, and registers `src` with
+/// default options; returns the app and the registered tenant.
+pub(crate) async fn register(
+    settings: crate::settings::Settings,
+    scale: f64,
+    (host_secret, source_secret): (&str, &str),
+    src: &Source,
+    display_name: &str,
+) -> anyhow::Result<(crate::app::App, crate::domain::SourceTenant)> {
+    use anyhow::Context;
+    let app = crate::app::App::open_with_graph(settings, |g| g.with_time_scale(scale))
+        .await
+        .context("opening the benchmark's store, secrets and Graph client")?;
+    for name in [host_secret, source_secret] {
+        app.secrets
+            .set(
+                &crate::domain::SecretName::parse(name).context("secret name")?,
+                &crate::secrets::SecretString::new(name),
+                None,
+            )
+            .await
+            .context("storing a benchmark secret")?;
+    }
+    let tenant = crate::domain::SourceTenant {
+        tenant_id: src.tenant,
+        display_name: display_name.into(),
+        client_id: src.app,
+        secret_name: Some(crate::domain::SecretName::parse(source_secret).context("secret name")?),
+        credential: Default::default(),
+        group_id: src.generated.group_id,
+        enabled: true,
+        options: crate::domain::TenantOptions::default(),
+        created_at: chrono::Utc::now(),
+        secret_expires_at: None,
+        guard: None,
+        cross_tenant: None,
+        delta: None,
+    };
+    app.store
+        .put_tenant(&tenant)
+        .await
+        .context("registering the source tenant")?;
+    Ok((app, tenant))
+}
+
 /// The simulator side of one source tenant.
 pub(crate) struct Source {
     pub(crate) tenant: Guid,
