@@ -265,27 +265,31 @@ pub enum DeltaPlan {
     NeedsFull(String),
 }
 
-/// One round's rows, or why the round did not finish.
-enum Round<T> {
-    Rows(Vec<T>, String),
-    Resync(GraphError),
-    Failed(GraphError),
-}
-
-fn round<T>(rows: Vec<T>, read: crate::graph::delta::DeltaRead) -> Round<T> {
+/// One round's rows and its new link, or why only a full read will do
+/// (`side` names the round in that reason).
+fn round<T>(
+    rows: Vec<T>,
+    read: crate::graph::delta::DeltaRead,
+    side: &str,
+) -> Result<(Vec<T>, String), String> {
     match (read.error, read.delta_link) {
-        (Some(e), _) if e.is_resync_required() => Round::Resync(e),
-        (Some(e), _) => Round::Failed(e),
-        (None, Some(l)) => Round::Rows(rows, l),
-        (None, None) => Round::Failed(GraphError::InvalidResponse {
-            what: "a delta round ended without an @odata.deltaLink".into(),
-            ctx: crate::graph::ErrorContext {
-                operation: "read changes (delta)",
-                status: Some(200),
-                client_request_id: uuid::Uuid::nil(),
-                graph_code: None,
-            },
-        }),
+        (Some(e), _) if e.is_resync_required() => {
+            Err(format!("the {side}' delta link expired ({e})"))
+        }
+        (Some(e), _) => Err(format!("reading changes failed ({e})")),
+        (None, Some(l)) => Ok((rows, l)),
+        (None, None) => Err(format!(
+            "reading changes failed ({})",
+            GraphError::InvalidResponse {
+                what: "a delta round ended without an @odata.deltaLink".into(),
+                ctx: crate::graph::ErrorContext {
+                    operation: "read changes (delta)",
+                    status: Some(200),
+                    client_request_id: uuid::Uuid::nil(),
+                    graph_code: None,
+                },
+            }
+        )),
     }
 }
 
@@ -360,18 +364,9 @@ pub async fn compute_delta_plan(
             },
         )
         .await;
-    let (group_rows, groups_link) = match round(rows, r) {
-        Round::Rows(r, l) => (r, l),
-        Round::Resync(e) => {
-            return Ok(DeltaPlan::NeedsFull(format!(
-                "the source groups' delta link expired ({e})"
-            )))
-        }
-        Round::Failed(e) => {
-            return Ok(DeltaPlan::NeedsFull(format!(
-                "reading changes failed ({e})"
-            )))
-        }
+    let (group_rows, groups_link) = match round(rows, r, "source groups") {
+        Ok(x) => x,
+        Err(why) => return Ok(DeltaPlan::NeedsFull(why)),
     };
     let membership = match membership_changes(group_rows, &links.groups) {
         Ok(m) => m,
@@ -396,18 +391,9 @@ pub async fn compute_delta_plan(
             },
         )
         .await;
-    let (user_rows, users_link) = match round(rows, r) {
-        Round::Rows(r, l) => (r, l),
-        Round::Resync(e) => {
-            return Ok(DeltaPlan::NeedsFull(format!(
-                "the source users' delta link expired ({e})"
-            )))
-        }
-        Round::Failed(e) => {
-            return Ok(DeltaPlan::NeedsFull(format!(
-                "reading changes failed ({e})"
-            )))
-        }
+    let (user_rows, users_link) = match round(rows, r, "source users") {
+        Ok(x) => x,
+        Err(why) => return Ok(DeltaPlan::NeedsFull(why)),
     };
     let user_rows: HashMap<Guid, DeltaUser> = user_rows.into_iter().map(|u| (u.id, u)).collect();
 
@@ -426,18 +412,9 @@ pub async fn compute_delta_plan(
             },
         )
         .await;
-    let (host_rows, host_link) = match round(rows, r) {
-        Round::Rows(r, l) => (r, l),
-        Round::Resync(e) => {
-            return Ok(DeltaPlan::NeedsFull(format!(
-                "the host users' delta link expired ({e})"
-            )))
-        }
-        Round::Failed(e) => {
-            return Ok(DeltaPlan::NeedsFull(format!(
-                "reading changes failed ({e})"
-            )))
-        }
+    let (host_rows, host_link) = match round(rows, r, "host users") {
+        Ok(x) => x,
+        Err(why) => return Ok(DeltaPlan::NeedsFull(why)),
     };
     let new_links = DeltaLinks {
         groups_link,
