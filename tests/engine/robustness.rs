@@ -366,3 +366,86 @@ async fn adoption_restore_and_photos_converge_under_faults() {
     h.run(Job::Photos).await;
     assert_eq!(h.sim.counts().writes_total(), 0);
 }
+
+/// A large tenant's full read is planned and applied in parts (one part's
+/// actions in memory at a time): the directory ends exactly as with one
+/// whole plan, and the deletion guard still sees every removal at once.
+#[tokio::test]
+async fn a_plan_applied_in_parts_converges_and_the_guard_sees_every_part() {
+    let mut h = H::start(
+        SimConfig::fast(),
+        &[("GUESTSYNC_MAX_DEPROVISIONS", "3")],
+        TenantOptions::default(),
+    )
+    .await;
+    h.ctx.plan_part_users = 4;
+    h.ctx.force_full = true;
+    let users = h.members(20);
+    h.sim.reset_counts();
+    let (cap, _g) = crate::support::logs::Capture::scoped();
+    let out = h.reconcile().await;
+    let log = cap.text();
+    assert!(log.contains("the plan is applied in parts"), "{log}");
+    assert!(log.contains("\"parts\":5"), "{log}");
+    assert_eq!(out.counts.created, 20);
+    assert_eq!(h.sim.counts().writes_total(), 40, "two writes per guest");
+    let mut expect: HashMap<Guid, (String, bool)> = users
+        .iter()
+        .enumerate()
+        .map(|(i, u)| (*u, (format!("User {i}"), true)))
+        .collect();
+    assert_converged(&h, &users, &expect).await;
+
+    // Changes spread over every part: a rename, a disabled account, two
+    // leavers, a joiner.
+    h.sim.update_user(
+        h.src,
+        users[0],
+        json!({"displayName": "Renamed"})
+            .as_object()
+            .cloned()
+            .unwrap(),
+    );
+    h.sim.update_user(
+        h.src,
+        users[1],
+        json!({"accountEnabled": false})
+            .as_object()
+            .cloned()
+            .unwrap(),
+    );
+    for u in &users[2..4] {
+        h.sim.remove_member(h.src, h.group, *u);
+    }
+    let extra = h.new_user(20);
+    h.sim.add_member(h.src, h.group, extra);
+    let out = h.reconcile().await;
+    assert_eq!(out.counts.unchanged, 16);
+    expect.insert(users[0], ("Renamed".into(), true));
+    expect.insert(users[1], ("User 1".into(), false));
+    expect.remove(&users[2]);
+    expect.remove(&users[3]);
+    expect.insert(extra, ("User 20".into(), true));
+    let mut all = users.clone();
+    all.push(extra);
+    assert_converged(&h, &all, &expect).await;
+
+    // Six leavers, spread over the parts, against a limit of 3 per 24
+    // hours of which the two removals above used 2: the guard holds all
+    // six, whichever part each is in.
+    for u in &users[4..10] {
+        h.sim.remove_member(h.src, h.group, *u);
+    }
+    h.sim.reset_counts();
+    let out = h.reconcile().await;
+    let g = out.guard.expect("the guard tripped");
+    assert_eq!((g.wanted, g.limit), (6, 1));
+    assert_eq!(out.counts.held_back, 6);
+    assert_eq!(h.sim.counts().writes_total(), 0);
+    for u in &users[4..10] {
+        assert_eq!(
+            h.guest(*u).await.id,
+            h.record(*u).await.host_user_id.unwrap()
+        );
+    }
+}

@@ -661,6 +661,7 @@ pub async fn compute_delta_plan(
             read_error: None,
             anchor: anchor_attr,
             anchor_unreadable: None,
+            more: None,
         }),
         links: Box::new(new_links),
         touched,
@@ -699,6 +700,7 @@ fn empty_plan(
         read_error: None,
         anchor,
         anchor_unreadable: None,
+        more: None,
     }
 }
 

@@ -70,6 +70,22 @@ pub struct ExecReport {
     pub anchor_problem: Option<String>,
 }
 
+impl ExecReport {
+    /// Adds what applying another part of the plan did.
+    pub fn merge(&mut self, o: ExecReport) {
+        self.counts.add(&o.counts);
+        self.done += o.done;
+        self.not_started += o.not_started;
+        self.transient_failures += o.transient_failures;
+        if self.fatal.is_none() {
+            self.fatal = o.fatal;
+        }
+        if self.anchor_problem.is_none() {
+            self.anchor_problem = o.anchor_problem;
+        }
+    }
+}
+
 /// Applies plans of one tenant for one run.
 pub struct Executor {
     /// The source tenant whose plan this is.

@@ -119,7 +119,14 @@ pub struct SyncContext {
     /// Every reconcile reads both sides whole (`guest-sync sync --full`),
     /// whatever the delta links say.
     pub force_full: bool,
+    /// A full read's plan is cut into parts of about this many source
+    /// users, planned and applied one after the other
+    /// ([`crate::domain::plan::Part`]): memory holds one part's actions.
+    pub plan_part_users: usize,
 }
+
+/// The default [`SyncContext::plan_part_users`].
+pub const PLAN_PART_USERS: usize = 10_000;
 
 impl SyncContext {
     /// A context with the system clock, 48 actions in flight, and dry run
@@ -139,6 +146,7 @@ impl SyncContext {
             clock: Arc::new(SystemClock),
             concurrency: 48,
             force_full: false,
+            plan_part_users: PLAN_PART_USERS,
         }
     }
 }

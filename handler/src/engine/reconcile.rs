@@ -24,6 +24,18 @@ pub async fn compute_plan(
     tenant: &SourceTenant,
     progress: &dyn Progress,
 ) -> Result<ComputedPlan, SyncError> {
+    compute_parts(ctx, tenant, progress, usize::MAX).await
+}
+
+/// Reads both sides and plans the first [`plan::Part`] of about
+/// `per_part` source users; [`ComputedPlan::more`] plans the others from
+/// the same pictures.
+async fn compute_parts(
+    ctx: &SyncContext,
+    tenant: &SourceTenant,
+    progress: &dyn Progress,
+    per_part: usize,
+) -> Result<ComputedPlan, SyncError> {
     let opts = &tenant.options;
     let host = ctx.graph.tenant(host_credentials(ctx).await?);
     let (picture, read_error) = if opts.offboarding {
@@ -83,19 +95,76 @@ pub async fn compute_plan(
     )
     .with_anchor(anchor.clone());
     progress.phase("plan", None);
-    let mut plan = plan::plan(tenant.tenant_id, &picture, &records, &host_picture, &policy);
-    super::ownership::isolate_tenants(ctx.store.as_ref(), tenant.tenant_id, &mut plan)
-        .await
-        .map_err(SyncError::Store)?;
+    let source_complete = picture.complete;
+    let anchor_unreadable = host_picture.anchor_unreadable.clone();
+    let mut parts = MoreParts {
+        tenant: tenant.tenant_id,
+        of: plan::Part::count(picture.users.len(), per_part),
+        next: 0,
+        picture,
+        host_picture,
+        policy,
+    };
+    let plan = parts.next(ctx, &records).await?.unwrap_or_default();
     Ok(ComputedPlan {
         plan,
         records,
         host,
-        source_complete: picture.complete,
+        source_complete,
         read_error,
         anchor,
-        anchor_unreadable: host_picture.anchor_unreadable,
+        anchor_unreadable,
+        more: (parts.next < parts.of).then(|| Box::new(parts)),
     })
+}
+
+/// The parts of a full read's plan not planned yet (a large tenant is
+/// planned and applied [`plan::Part`] after part, so that one part's
+/// actions are in memory at a time), with the pictures they are planned
+/// from.
+pub struct MoreParts {
+    tenant: crate::domain::Guid,
+    picture: SourcePicture,
+    host_picture: plan::HostPicture,
+    policy: PlanPolicy,
+    next: u32,
+    of: u32,
+}
+
+impl MoreParts {
+    /// Plans the next part (actions on guests another tenant owns taken
+    /// out), or None when every part was planned.
+    pub async fn next(
+        &mut self,
+        ctx: &SyncContext,
+        records: &[GuestRecord],
+    ) -> Result<Option<plan::Plan>, SyncError> {
+        if self.next >= self.of {
+            return Ok(None);
+        }
+        let part = plan::Part {
+            index: self.next,
+            of: self.of,
+        };
+        self.next += 1;
+        let mut p = plan::plan_part(
+            self.tenant,
+            &self.picture,
+            records,
+            &self.host_picture,
+            &self.policy,
+            part,
+        );
+        super::ownership::isolate_tenants(ctx.store.as_ref(), self.tenant, &mut p)
+            .await
+            .map_err(SyncError::Store)?;
+        Ok(Some(p))
+    }
+
+    /// How many parts the plan is cut into.
+    pub fn of(&self) -> u32 {
+        self.of
+    }
 }
 
 /// A plan with what it was made from.
@@ -113,6 +182,9 @@ pub struct ComputedPlan {
     pub anchor: Option<crate::domain::AnchorAttribute>,
     /// Why the anchor could not be read, if Graph refused it.
     pub anchor_unreadable: Option<String>,
+    /// The plan's other parts when it is cut into several (`plan` is then
+    /// the first part's): a full read of a large tenant.
+    pub more: Option<Box<MoreParts>>,
 }
 
 /// The plan of a full read; the first slice of a full reconcile first
@@ -127,7 +199,7 @@ async fn full_plan(
     if !ctx.dry_run && (pass == 1 || !pending) {
         delta::begin_full(ctx, tenant).await?;
     }
-    compute_plan(ctx, tenant, progress).await
+    compute_parts(ctx, tenant, progress, ctx.plan_part_users).await
 }
 
 pub(super) async fn reconcile(
@@ -182,6 +254,7 @@ pub(super) async fn reconcile(
         read_error,
         anchor,
         anchor_unreadable,
+        mut more,
     } = computed;
     let w = writer(ctx, &host);
     if let Some(problem) = read_error.as_ref().and_then(permission_lost) {
@@ -189,9 +262,15 @@ pub(super) async fn reconcile(
         // is missing users, not telling us they left); the run ends partial
         // with the missing permission named for the administrator.
         tracing::warn!(tenant_id = %tenant.tenant_id, run_id = %run_id, "{problem}");
+        let mut held_back = plan.actions.len() as u64 + plan.held_back.len() as u64;
+        if let Some(m) = more.as_mut() {
+            while let Some(p) = m.next(ctx, &records).await? {
+                held_back += p.actions.len() as u64 + p.held_back.len() as u64;
+            }
+        }
         return Ok(JobOutcome {
             counts: RunCounts {
-                held_back: plan.actions.len() as u64 + plan.held_back.len() as u64,
+                held_back,
                 ..RunCounts::default()
             },
             cursor: None,
@@ -202,16 +281,49 @@ pub(super) async fn reconcile(
             warning: None,
         });
     }
-    update_guard(ctx, tenant, run_id, &plan, source_complete, w.persists()).await?;
+    // Whether the plan removes guests: in a plan cut into parts, the
+    // removals may all be in later parts.
+    let removing = plan
+        .actions
+        .iter()
+        .any(|a| matches!(a.kind, plan::ActionKind::Deprovision { .. }))
+        || (more.is_some() && plan.removals > 0);
+    update_guard(
+        ctx,
+        tenant,
+        run_id,
+        (plan.guard, removing),
+        source_complete,
+        w.persists(),
+    )
+    .await?;
     let mut exec = executor(ctx, tenant.tenant_id, run_id, w.clone(), &records);
     exec.anchor = anchor;
-    let rep = exec.execute(&plan, deadline, progress).await;
+    let mut rep = exec.execute(&plan, deadline, progress).await;
+    let mut unchanged = plan.unchanged;
+    let mut held_back = plan.held_back.len() as u64;
+    if let Some(m) = more.as_mut() {
+        // A large tenant: the other parts, one at a time, while every
+        // action so far could start (else the continuation replans).
+        let of = m.of();
+        tracing::info!(tenant_id = %tenant.tenant_id, run_id = %run_id, parts = of, "the plan is applied in parts");
+        while rep.fatal.is_none() && rep.not_started == 0 {
+            let Some(p) = m.next(ctx, &records).await? else {
+                break;
+            };
+            unchanged += p.unchanged;
+            held_back += p.held_back.len() as u64;
+            let r = exec.execute(&p, deadline, progress).await;
+            rep.merge(r);
+        }
+    }
+    drop(more);
     if let Some(e) = rep.fatal {
         return Err(e);
     }
     let mut counts = rep.counts;
-    counts.unchanged += plan.unchanged;
-    counts.held_back += plan.held_back.len() as u64;
+    counts.unchanged += unchanged;
+    counts.held_back += held_back;
     // Sponsors and managers: after the plan, so the guests this slice
     // created can already be managers; only when the whole plan was
     // launched (a continuation comes back for them otherwise).
@@ -365,11 +477,11 @@ async fn update_guard(
     ctx: &SyncContext,
     tenant: &SourceTenant,
     run_id: uuid::Uuid,
-    plan: &plan::Plan,
+    (guard, removing): (Option<plan::GuardTrip>, bool),
     complete: bool,
     persist: bool,
 ) -> Result<(), SyncError> {
-    if let Some(g) = plan.guard {
+    if let Some(g) = guard {
         tracing::warn!(
             event = events::GUARD_TRIPPED,
             tenant_id = %tenant.tenant_id,
@@ -382,7 +494,7 @@ async fn update_guard(
     if !persist {
         return Ok(());
     }
-    let wanted_hold = match plan.guard {
+    let wanted_hold = match guard {
         Some(g) => Some(GuardHold {
             tripped_at: ctx.clock.now(),
             wanted: g.wanted,
@@ -399,10 +511,6 @@ async fn update_guard(
     // A confirmation covers the held set until it is removed: while this
     // plan still removes guests (a run continuing over several slices),
     // the confirmed hold stays.
-    let removing = plan
-        .actions
-        .iter()
-        .any(|a| matches!(a.kind, plan::ActionKind::Deprovision { .. }));
     if wanted_hold.is_none() && removing && t.guard.as_ref().is_some_and(|g| g.confirmed) {
         return Ok(());
     }

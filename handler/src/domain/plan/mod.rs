@@ -48,7 +48,7 @@ mod relations;
 pub use guard::{GuardTrip, HeldBack, HoldReason};
 pub use photos::{plan_photos, PhotoAction, PhotoActionKind, PhotoPlan};
 pub use reconcile::{
-    host_addresses, in_scope, invite_address, plan, record_differs, relink_records,
+    host_addresses, in_scope, invite_address, plan, plan_part, record_differs, relink_records, Part,
 };
 pub use redemption::{awaits_redemption, plan_redemption};
 pub use relations::{plan_relations, ManagerChange, RelationChange, RelationInputs};
@@ -360,6 +360,11 @@ pub struct Plan {
     pub unchanged: u64,
     /// In-scope users in the source picture.
     pub in_scope: u64,
+    /// Removals (deprovisions) the deletion guard admitted in the whole
+    /// plan; when the plan is applied part by part
+    /// ([`Part`]), `actions` holds only the part's.
+    #[serde(default)]
+    pub removals: u64,
 }
 
 impl Plan {

@@ -254,6 +254,46 @@ pub fn relink_records(
     out
 }
 
+/// One part of a plan: the source users whose id falls in it
+/// ([`Part::contains`]). A large tenant is planned and applied part after
+/// part, so that only one part's actions (profiles, records) are in memory
+/// at a time; every part is planned from the same whole pictures, so the
+/// parts together are exactly the whole plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Part {
+    /// This part, `0..of`.
+    pub index: u32,
+    /// How many parts the plan is cut into (1 = whole).
+    pub of: u32,
+}
+
+impl Part {
+    /// The whole plan in one part.
+    pub const WHOLE: Part = Part { index: 0, of: 1 };
+
+    /// The parts a plan of `users` source users is cut into, so that each
+    /// holds about `per_part` users (at least 1 part).
+    pub fn count(users: usize, per_part: usize) -> u32 {
+        let per = per_part.max(1);
+        u32::try_from(users.div_ceil(per))
+            .unwrap_or(u32::MAX)
+            .max(1)
+    }
+
+    /// Whether the source user `id` belongs to this part: by a hash of the
+    /// id, so the parts are about equal whatever the ids look like (the
+    /// same in every part of one run: that is all it needs).
+    pub fn contains(&self, id: Guid) -> bool {
+        use std::hash::{Hash, Hasher};
+        if self.of <= 1 {
+            return true;
+        }
+        let mut h = std::hash::DefaultHasher::new();
+        id.as_uuid().hash(&mut h);
+        h.finish() % u64::from(self.of) == u64::from(self.index)
+    }
+}
+
 /// Computes the reconcile plan of one tenant. Pure and deterministic: the
 /// same inputs (in any order) give the same plan.
 pub fn plan(
@@ -262,6 +302,22 @@ pub fn plan(
     records: &[GuestRecord],
     host: &HostPicture,
     policy: &PlanPolicy,
+) -> Plan {
+    plan_part(tenant, source, records, host, policy, Part::WHOLE)
+}
+
+/// The actions and holds of one [`Part`] of the plan [`plan`] computes:
+/// the in-scope users of the part are planned, while removals and the
+/// deletion guard are decided over the whole tenant (the guard sees every
+/// removal, whichever part applies it). `in_scope`, `guard` and `removals`
+/// are the whole plan's; `actions`, `held_back` and `unchanged` the part's.
+pub fn plan_part(
+    tenant: Guid,
+    source: &SourcePicture,
+    records: &[GuestRecord],
+    host: &HostPicture,
+    policy: &PlanPolicy,
+    part: Part,
 ) -> Plan {
     let opts = &policy.options;
     // Guests anchored to this tenant that no record links: ours, re-linked.
@@ -312,6 +368,9 @@ pub fn plan(
         ..Plan::default()
     };
     for (id, src) in &wanted {
+        if !part.contains(*id) {
+            continue;
+        }
         let before = out.actions.len();
         plan_in_scope(&ctx, src, by_source.get(id).copied(), &mut out.actions);
         if out.actions.len() == before {
@@ -345,11 +404,20 @@ pub fn plan(
         let managed = by_source.values().filter(|r| r.is_managed()).count() as u64;
         guard::admit_removals(&mut out, removals, managed, policy);
     }
+    out.removals = out
+        .actions
+        .iter()
+        .filter(|a| matches!(a.kind, ActionKind::Deprovision { .. }))
+        .count() as u64;
+    // Only this part's out-of-scope actions and holds (the guard above
+    // counted them all).
+    out.actions.retain(|a| part.contains(a.source_user_id));
+    out.held_back.retain(|h| part.contains(h.source_user_id));
 
     // A re-linked record nothing else stores is stored on its own.
     let acted: BTreeSet<Guid> = out.actions.iter().map(|a| a.source_user_id).collect();
     for r in relinked {
-        if acted.contains(&r.source_user_id) {
+        if acted.contains(&r.source_user_id) || !part.contains(r.source_user_id) {
             continue;
         }
         if wanted.contains_key(&r.source_user_id) {
@@ -364,8 +432,11 @@ pub fn plan(
         });
     }
 
+    // An unstable sort needs no buffer (a stable one copies half the
+    // plan); it is as deterministic, and the keys hardly ever tie.
     out.actions
-        .sort_by_key(|a| (a.kind.rank(), a.source_user_id));
+        .sort_unstable_by_key(|a| (a.kind.rank(), a.source_user_id));
+    out.actions.shrink_to_fit();
     out.held_back.sort_by_key(|h| h.source_user_id);
     out
 }

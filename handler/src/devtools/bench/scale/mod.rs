@@ -97,8 +97,10 @@ pub struct ScaleBenchArgs {
     /// only estimated and its CPU time not measured.
     #[arg(long)]
     pub in_process: bool,
-    /// The `guest-sync` binary the engine runs as (default: this one).
-    #[arg(skip)]
+    /// The program the engine runs as (default: this `guest-sync` binary):
+    /// for profiling, e.g. a script that runs `guest-sync` under heaptrack
+    /// with the arguments it is given.
+    #[arg(long, value_name = "PATH")]
     pub engine_exe: Option<std::path::PathBuf>,
 }
 

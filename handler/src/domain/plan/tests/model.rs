@@ -230,11 +230,22 @@ impl Sim {
     }
 
     pub(super) fn plan(&self, complete: bool) -> Plan {
+        self.plan_part(complete, Part::WHOLE)
+    }
+
+    pub(super) fn plan_part(&self, complete: bool, part: Part) -> Plan {
         let mut src = self.source.clone();
         src.complete = complete;
         let mut p = self.policy.clone();
         p.now = self.clock;
-        plan(tenant(), &src, &self.world.records, &self.world.host, &p)
+        plan_part(
+            tenant(),
+            &src,
+            &self.world.records,
+            &self.world.host,
+            &p,
+            part,
+        )
     }
 
     /// Runs one event; returns the plans made (for checking invariants).

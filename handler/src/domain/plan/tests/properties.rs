@@ -173,4 +173,44 @@ proptest! {
         let b = sim.plan(true);
         prop_assert_eq!(a, b);
     }
+
+    /// A plan cut into parts (a large tenant is applied part by part) is
+    /// the whole plan: the same actions and holds, once each, the same
+    /// guard decision and counts, complete read or not.
+    #[test]
+    fn the_parts_of_a_plan_are_the_whole_plan(
+        s in setup(),
+        evs in prop::collection::vec(ev(), 0..20),
+        of in 2u32..5,
+        complete in any::<bool>(),
+    ) {
+        let mut sim = Sim::new(&s);
+        for e in &evs {
+            sim.step(e);
+        }
+        let whole = sim.plan(complete);
+        // The parts really cut the tenant (the test ids are small numbers).
+        let first = Part { index: 0, of };
+        let ids: Vec<Guid> = (0..64).map(uid).collect();
+        prop_assert!(ids.iter().any(|i| first.contains(*i)) && !ids.iter().all(|i| first.contains(*i)));
+        let mut actions = Vec::new();
+        let mut held_back = Vec::new();
+        let mut unchanged = 0;
+        for index in 0..of {
+            let part = Part { index, of };
+            let p = sim.plan_part(complete, part);
+            prop_assert!(p.actions.iter().all(|a| part.contains(a.source_user_id)));
+            prop_assert_eq!(p.guard, whole.guard);
+            prop_assert_eq!(p.in_scope, whole.in_scope);
+            prop_assert_eq!(p.removals, whole.removals);
+            unchanged += p.unchanged;
+            actions.extend(p.actions);
+            held_back.extend(p.held_back);
+        }
+        actions.sort_by_key(|a| (a.kind.rank(), a.source_user_id));
+        held_back.sort_by_key(|h| h.source_user_id);
+        prop_assert_eq!(actions, whole.actions);
+        prop_assert_eq!(held_back, whole.held_back);
+        prop_assert_eq!(unchanged, whole.unchanged);
+    }
 }
