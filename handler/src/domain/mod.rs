@@ -10,6 +10,7 @@
 //! - [`profile`]: wanted profile values, field-level diffs.
 //! - [`plan`]: the planner, `plan(source, tracked, host, policy) -> Plan`.
 pub mod anchor;
+pub mod attrs;
 pub mod cross_tenant;
 pub mod delta;
 pub mod ids;
@@ -20,6 +21,7 @@ pub mod profile;
 pub mod records;
 
 pub use anchor::{Anchor, AnchorAttribute, AnchorWrite};
+pub use attrs::{AttrSource, Attrs};
 pub use cross_tenant::{CrossTenantStatus, InboundB2b, Toggle};
 pub use delta::{DeltaLinks, DeltaTracking, MAX_DELTA_GROUPS};
 pub use ids::{Guid, IdError, SecretName};

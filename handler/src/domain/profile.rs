@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::Digest;
 
+use super::attrs::AttrSource;
 use super::policy::{AttributeMapping, MappingSource};
 
 /// The wanted profile of one guest: target attribute -> value (`null` =
@@ -36,7 +37,7 @@ pub fn normalise(v: &Value) -> Value {
 ///   the affixes; a missing or empty source value stays empty (no affix on
 ///   nothing); non-string values (e.g. `businessPhones`) are copied as is.
 /// - `Constant { value }`: the same value for everyone.
-pub fn wanted_profile(mapping: &[AttributeMapping], attrs: &Map<String, Value>) -> Profile {
+pub fn wanted_profile(mapping: &[AttributeMapping], attrs: &impl AttrSource) -> Profile {
     wanted_profile_noting(mapping, attrs).0
 }
 
@@ -77,7 +78,7 @@ fn cut(s: &str, limit: usize) -> Option<String> {
 /// length limit ([`graph_limit`]) so the PATCH does not fail (audited).
 pub fn wanted_profile_noting(
     mapping: &[AttributeMapping],
-    attrs: &Map<String, Value>,
+    attrs: &impl AttrSource,
 ) -> (Profile, std::collections::BTreeSet<String>) {
     let mut truncated = std::collections::BTreeSet::new();
     let mut out = Profile::new();
@@ -88,7 +89,7 @@ pub fn wanted_profile_noting(
                 name,
                 prefix,
                 suffix,
-            } => match attrs.get(name).map(normalise).unwrap_or(Value::Null) {
+            } => match attrs.attr(name).map(normalise).unwrap_or(Value::Null) {
                 Value::String(s) => Value::String(format!(
                     "{}{}{}",
                     prefix.as_deref().unwrap_or(""),
@@ -112,10 +113,10 @@ pub fn wanted_profile_noting(
 
 /// The fields of `wanted` whose value differs from the host's `actual`
 /// attributes (a missing actual attribute counts as `null`).
-pub fn diff(wanted: &Profile, actual: &Map<String, Value>) -> Profile {
+pub fn diff(wanted: &Profile, actual: &impl AttrSource) -> Profile {
     wanted
         .iter()
-        .filter(|(k, v)| actual.get(*k).map(normalise).unwrap_or(Value::Null) != **v)
+        .filter(|(k, v)| actual.attr(k).map(normalise).unwrap_or(Value::Null) != **v)
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }

@@ -385,7 +385,7 @@ pub async fn compute_delta_plan(
             |p| {
                 progress.inc(p.len() as u64);
                 rows.extend(p.into_iter().map(|mut u| {
-                    trim(&mut u.user.attrs, &keep);
+                    u.user.attrs.retain(|k, _| keep.contains(k));
                     u
                 }));
             },

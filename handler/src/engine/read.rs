@@ -6,11 +6,9 @@ use std::collections::{BTreeSet, HashSet};
 
 use futures::StreamExt;
 
-use serde_json::{Map, Value};
-
 use crate::domain::plan::{DeletedHostUser, HostGuest, HostPicture, SourcePicture, SourceUser};
 use crate::domain::{
-    Anchor, AnchorAttribute, GuestRecord, GuestState, Guid, MappingSource, TenantOptions,
+    Anchor, AnchorAttribute, Attrs, GuestRecord, GuestState, Guid, MappingSource, TenantOptions,
 };
 use crate::graph::{GraphError, GraphUser, TenantGraph, DEFAULT_USER_SELECT, GUEST_SELECT};
 
@@ -71,7 +69,7 @@ pub(super) fn host_keep(opts: &TenantOptions) -> BTreeSet<String> {
 
 /// Drops the attributes the planner never reads: at 100,000 users the
 /// pictures must stay small (the typed fields are already extracted).
-pub(super) fn trim(attrs: &mut Map<String, Value>, keep: &BTreeSet<String>) {
+pub(super) fn trim(attrs: &mut Attrs, keep: &BTreeSet<String>) {
     attrs.retain(|k, _| keep.contains(k));
 }
 
@@ -89,7 +87,7 @@ pub fn to_source_user(u: GraphUser) -> Option<SourceUser> {
         account_enabled: u.account_enabled().unwrap_or(true),
         user_type: u.user_type().unwrap_or("Member").to_string(),
         upn,
-        attrs: u.attrs,
+        attrs: Attrs::from(u.attrs),
         photo_etag: None,
     })
 }
@@ -109,7 +107,7 @@ pub fn to_host_guest(u: GraphUser, anchor: Option<&AnchorAttribute>) -> HostGues
         external_user_state: u.external_user_state().map(str::to_string),
         external_user_state_changed_at: u.external_user_state_changed(),
         created_at: u.created(),
-        attrs: u.attrs,
+        attrs: Attrs::from(u.attrs),
     }
 }
 
@@ -129,7 +127,7 @@ pub fn to_deleted(u: GraphUser, anchor: Option<&AnchorAttribute>) -> DeletedHost
         mail: u.mail().map(str::to_string),
         deleted_at,
         account_enabled: u.account_enabled().unwrap_or(true),
-        attrs: u.attrs,
+        attrs: Attrs::from(u.attrs),
     }
 }
 
@@ -162,6 +160,8 @@ pub async fn read_source(
             }
         })
         .await;
+    // Held for the whole plan: give back the growth room.
+    users.shrink_to_fit();
     if let Some(e) = read.error {
         if read.pages == 0 {
             return Err(SyncError::graph("reading the source group", e));
@@ -291,6 +291,8 @@ pub async fn read_host(
             Some(set)
         }
     };
+    let mut guests = guests;
+    guests.shrink_to_fit();
     Ok(HostPicture {
         guests,
         deleted,

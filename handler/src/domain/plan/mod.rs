@@ -30,7 +30,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
 use super::anchor::{Anchor, AnchorAttribute};
 use super::ids::Guid;
@@ -73,7 +72,7 @@ pub struct SourceUser {
     /// The selected Graph properties (`displayName`, `jobTitle`, ...), by
     /// their Graph names; the attribute mapping reads from here.
     #[serde(default)]
-    pub attrs: Map<String, Value>,
+    pub attrs: crate::domain::Attrs,
     /// The photo's `@odata.mediaEtag` (None = no photo). Only the photo job
     /// reads photos; the reconcile plan ignores this field.
     #[serde(default)]
@@ -117,7 +116,7 @@ pub struct HostGuest {
     pub created_at: Option<DateTime<Utc>>,
     /// Profile attributes by Graph name (`displayName`, `jobTitle`, ...).
     #[serde(default)]
-    pub attrs: Map<String, Value>,
+    pub attrs: crate::domain::Attrs,
     /// The ownership anchor it carries (whose guest it is), if any.
     #[serde(default)]
     pub anchor: Option<Anchor>,
@@ -144,7 +143,7 @@ pub struct DeletedHostUser {
     pub deleted_at: Option<DateTime<Utc>>,
     /// Profile attributes as they were at deletion (restore brings them back).
     #[serde(default)]
-    pub attrs: Map<String, Value>,
+    pub attrs: crate::domain::Attrs,
     #[serde(default = "yes")]
     pub account_enabled: bool,
     /// The ownership anchor it carried, if any.

@@ -36,7 +36,7 @@ fn t0() -> DateTime<Utc> {
 }
 
 fn user(i: u128, dept: &str, enabled: bool) -> SourceUser {
-    let mut attrs = Map::new();
+    let mut attrs = serde_json::Map::new();
     attrs.insert("displayName".into(), json!(format!("User {i}")));
     attrs.insert("jobTitle".into(), json!("Engineer"));
     attrs.insert("department".into(), json!(dept));
@@ -47,7 +47,7 @@ fn user(i: u128, dept: &str, enabled: bool) -> SourceUser {
         mail: Some(format!("u{i}.m@src.example")),
         account_enabled: enabled,
         user_type: "Member".into(),
-        attrs,
+        attrs: attrs.into(),
         photo_etag: None,
     }
 }

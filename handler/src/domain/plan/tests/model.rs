@@ -56,7 +56,7 @@ impl World {
             external_user_state: Some("PendingAcceptance".into()),
             external_user_state_changed_at: None,
             created_at: Some(now),
-            attrs: Map::new(),
+            attrs: crate::domain::Attrs::new(),
             anchor: None,
         };
         self.host.guests.push(g.clone());
@@ -77,7 +77,7 @@ impl World {
                 } => {
                     let g = self.new_guest(address, true, now);
                     if let Some(h) = self.guest_mut(g.id) {
-                        h.attrs.insert("displayName".into(), json!(display_name));
+                        h.attrs.insert("displayName", json!(display_name));
                         apply_changes(h, changes);
                     }
                     if *add_to_group {
@@ -273,7 +273,7 @@ impl Sim {
             }
             Ev::HostEdit(k) => {
                 if let Some(g) = self.world.host.guests.get_mut(k % n) {
-                    g.attrs.insert("department".into(), json!("Edited"));
+                    g.attrs.insert("department", json!("Edited"));
                 }
                 None
             }
@@ -282,7 +282,7 @@ impl Sim {
                 if let Some(g) = self.world.host.guests.get_mut(k % n) {
                     g.external_user_state = Some("Accepted".into());
                     g.external_user_state_changed_at = Some(now);
-                    g.attrs.insert("displayName".into(), json!("overwritten"));
+                    g.attrs.insert("displayName", json!("overwritten"));
                 }
                 None
             }
