@@ -291,7 +291,6 @@ pub async fn read_host(
             Some(set)
         }
     };
-    let mut guests = guests;
     guests.shrink_to_fit();
     Ok(HostPicture {
         guests,
