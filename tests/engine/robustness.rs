@@ -35,6 +35,17 @@ async fn assert_converged(h: &H, users: &[Guid], expect: &HashMap<Guid, (String,
     }
 }
 
+/// Renames source user `renamed` to "Renamed" and disables `disabled`.
+fn rename_and_disable(h: &H, renamed: Guid, disabled: Guid) {
+    for (u, change) in [
+        (renamed, json!({"displayName": "Renamed"})),
+        (disabled, json!({"accountEnabled": false})),
+    ] {
+        h.sim
+            .update_user(h.src, u, change.as_object().cloned().unwrap());
+    }
+}
+
 /// Runs reconcile until a run ends without failures (at most `n` runs).
 async fn reconcile_until_clean(h: &H, n: usize) {
     for _ in 0..n {
@@ -111,22 +122,7 @@ async fn faults_throttling_and_eventual_consistency_still_converge() {
         drop_rate: 0.03,
         ..Faults::default()
     });
-    h.sim.update_user(
-        h.src,
-        users[0],
-        json!({"displayName": "Renamed"})
-            .as_object()
-            .cloned()
-            .unwrap(),
-    );
-    h.sim.update_user(
-        h.src,
-        users[1],
-        json!({"accountEnabled": false})
-            .as_object()
-            .cloned()
-            .unwrap(),
-    );
+    rename_and_disable(&h, users[0], users[1]);
     h.sim.remove_member(h.src, h.group, users[2]);
     let extra = h.new_user(20);
     h.sim.add_member(h.src, h.group, extra);
@@ -398,22 +394,7 @@ async fn a_plan_applied_in_parts_converges_and_the_guard_sees_every_part() {
 
     // Changes spread over every part: a rename, a disabled account, two
     // leavers, a joiner.
-    h.sim.update_user(
-        h.src,
-        users[0],
-        json!({"displayName": "Renamed"})
-            .as_object()
-            .cloned()
-            .unwrap(),
-    );
-    h.sim.update_user(
-        h.src,
-        users[1],
-        json!({"accountEnabled": false})
-            .as_object()
-            .cloned()
-            .unwrap(),
-    );
+    rename_and_disable(&h, users[0], users[1]);
     for u in &users[2..4] {
         h.sim.remove_member(h.src, h.group, *u);
     }
