@@ -126,7 +126,7 @@ pub struct SyncContext {
 }
 
 /// The default [`SyncContext::plan_part_users`].
-pub const PLAN_PART_USERS: usize = 10_000;
+pub const PLAN_PART_USERS: usize = 5_000;
 
 impl SyncContext {
     /// A context with the system clock, 48 actions in flight, and dry run

@@ -155,6 +155,13 @@ fn proc_status_kb(field: &str) -> Option<u64> {
         .ok()
 }
 
+/// The allocator settings of the deployed function app, given to the
+/// engine process (`docs/benchmarks.md`).
+pub const ENGINE_ALLOCATOR_ENV: [(&str, &str); 2] = [
+    ("MALLOC_ARENA_MAX", "2"),
+    ("MALLOC_MMAP_THRESHOLD_", "131072"),
+];
+
 /// Runs the benchmark and prints its report.
 pub async fn run(args: ScaleBenchArgs) -> anyhow::Result<()> {
     let report = scale(&args).await?;
@@ -210,6 +217,12 @@ pub async fn scale(args: &ScaleBenchArgs) -> anyhow::Result<ScaleReport> {
     env.insert("GUESTSYNC_JOB_BUDGET_SECS", (24 * 3600).to_string());
     env.insert("GUESTSYNC_TIME_SCALE", scale.to_string());
     env.insert("RUST_LOG", "warn".to_string());
+    // The engine process gets glibc's allocator settings the Bicep
+    // deployment gives the function app (infra/modules/functionapp.bicep,
+    // `allocatorSettings`), so its peak RSS is the deployed engine's.
+    for (k, v) in ENGINE_ALLOCATOR_ENV {
+        env.insert(k, v.to_string());
+    }
     let settings = Settings::from_lookup(|k| env.get(k).cloned()).context("benchmark settings")?;
     // Each secret's value is its name (the simulator's apps were registered so).
     let (app, tenant) = setup::register(
