@@ -140,9 +140,23 @@ pub struct VirtualClockRun {
     /// CPU seconds of the runtime's thread during the sync: the engine and
     /// the simulator, without the store's blocking threads.
     pub thread_cpu_secs: Option<f64>,
+    /// Virtual seconds from the start to the simulator's first answered
+    /// write (reading both sides and planning; 0.1 s resolution).
+    pub graph_secs_to_first_write: Option<f64>,
+    /// Virtual seconds from the last answered write to the end.
+    pub graph_secs_after_last_write: Option<f64>,
 }
 
 impl VirtualClockRun {
+    /// The least Graph time the pacer allows for the run's writes: the
+    /// write burst, then Graph's rate times the pacer's safety factor.
+    pub fn pacer_bound_secs(&self, safety: f64) -> f64 {
+        let w = self.first_sync.writes as f64;
+        ((w - WRITE_BURST).max(0.0) / (WRITES_PER_SEC * safety)).max(throttle_bound_secs(
+            self.first_sync.writes,
+            self.first_sync.invitations,
+        ))
+    }
     /// [`Self::cpu_secs`] per 1,000 guests in scope.
     pub fn cpu_secs_per_1000(&self) -> Option<f64> {
         let g = self.first_sync.guests;
@@ -283,6 +297,9 @@ pub struct ScaleSummary {
     /// CPU seconds per 1,000 users of the whole process during the
     /// virtual-clock run: engine, simulator and store together.
     pub first_sync_virtual_cpu_secs_per_1000_users: Option<f64>,
+    /// Virtual seconds to the first write, and after the last one.
+    pub first_sync_virtual_graph_secs_to_first_write: Option<f64>,
+    pub first_sync_virtual_graph_secs_after_last_write: Option<f64>,
 }
 
 /// The summary of a report.
@@ -334,6 +351,14 @@ pub fn summary(r: &ScaleReport) -> ScaleSummary {
             .virtual_clock
             .as_ref()
             .and_then(VirtualClockRun::cpu_secs_per_1000),
+        first_sync_virtual_graph_secs_to_first_write: r
+            .virtual_clock
+            .as_ref()
+            .and_then(|v| v.graph_secs_to_first_write),
+        first_sync_virtual_graph_secs_after_last_write: r
+            .virtual_clock
+            .as_ref()
+            .and_then(|v| v.graph_secs_after_last_write),
     }
 }
 

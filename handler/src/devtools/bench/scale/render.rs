@@ -74,6 +74,15 @@ pub fn render(r: &ScaleReport) -> String {
             fmt_opt(v.cpu_secs_per_1000(), ""),
             fmt_opt(v.thread_cpu_secs, ""),
         ));
+        let safety = crate::graph::PacingConfig::default().safety;
+        out.push_str(&format!(
+            "  {:<12} where the time goes: {} s to the first write (reading, planning), {} s after the last; the pacer alone needs {:.0} s for these writes (burst, then {:.1}/s)\n",
+            "",
+            fmt_opt(v.graph_secs_to_first_write, ""),
+            fmt_opt(v.graph_secs_after_last_write, ""),
+            v.pacer_bound_secs(safety),
+            20.0 * safety,
+        ));
     }
     if let Some(b) = &r.baseline {
         out.push_str(&format!(
