@@ -125,6 +125,20 @@ mod tests {
         assert!(virt < Duration::from_millis(5_010), "{virt:?}");
     }
 
+    /// A `spawn_blocking` task (how the SQLite store works) holds the paused
+    /// clock while it runs, though the heartbeat's timer is pending: store
+    /// work adds no virtual time.
+    #[test]
+    fn a_blocking_task_holds_the_paused_clock() {
+        let virt = run_paused(Some(HEARTBEAT), || async {
+            let t0 = tokio::time::Instant::now();
+            tokio::task::spawn_blocking(|| std::thread::sleep(Duration::from_millis(30))).await?;
+            Ok(t0.elapsed())
+        })
+        .unwrap();
+        assert_eq!(virt, Duration::ZERO);
+    }
+
     /// A `/proc/<pid>/stat` line's CPU fields, command names with spaces
     /// and parentheses included.
     #[test]
