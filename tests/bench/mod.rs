@@ -32,6 +32,44 @@ async fn a_tiny_scale_benchmark_reports_two_writes_per_guest_then_none() {
     assert!(text.contains("targets (issues 7 and 17)"));
 }
 
+/// The first sync on the virtual clock (simulator and engine in one paused
+/// runtime) on a tenant just past the write burst: it finishes, makes two
+/// writes per new guest and draws no 429, and its Graph time (virtual) is
+/// at least the write-budget bound of its writes, so the clock really
+/// advanced and the pacer was respected. Wall time is never asserted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_virtual_clock_first_sync_keeps_to_the_write_budget() {
+    use guest_sync::devtools::bench::scale::throttle_bound_secs;
+    let args = ScaleBenchArgs {
+        users: 1_600,
+        time_scale: 500.0,
+        no_baseline: true,
+        in_process: true,
+        ..ScaleBenchArgs::default()
+    };
+    assert!(args.runs_virtual_clock(), "on by default");
+    let r = scale(&args).await.unwrap();
+    let v = r.virtual_clock.as_ref().expect("the virtual-clock run");
+    let f = &v.first_sync;
+    assert_eq!(f.new_guests, 1_600);
+    assert_eq!(f.writes, 3_200);
+    assert_eq!(f.writes_per_new_guest(), Some(2.0));
+    assert_eq!(f.throttled, 0, "{f:?}");
+    let bound = throttle_bound_secs(f.writes, f.invitations);
+    assert!(bound > 0.0);
+    assert_eq!(f.bound_secs, bound);
+    assert!(f.graph_secs >= bound, "{} < {bound}", f.graph_secs);
+    assert!(v.graph_secs_to_first_write.is_some(), "{v:?}");
+    // The ratio target is checked on the virtual clock.
+    assert!(
+        r.targets[0].target.contains("virtual clock"),
+        "{:?}",
+        r.targets[0]
+    );
+    let text = render(&r);
+    assert!(text.contains("first sync on the virtual clock"), "{text}");
+}
+
 /// `guest-sync bench scale --json` runs the engine as its own process and
 /// prints, after the table, one JSON summary whose counts have the right
 /// shape and whose measurements are present and plausible (never timed).
@@ -63,6 +101,13 @@ async fn the_scale_benchmark_prints_a_json_summary_of_an_engine_process() {
     assert_eq!(j["users"], 150);
     assert_eq!(j["writes_per_new_guest"], 2.0);
     assert_eq!(j["writes_no_change"], 0);
+    // The virtual-clock first sync (on by default) on a fresh simulator.
+    assert_eq!(j["first_sync_virtual_writes"], 300, "{j}");
+    assert_eq!(j["first_sync_virtual_429s"], 0, "{j}");
+    assert!(
+        j["first_sync_virtual_graph_secs"].as_f64().unwrap() > 0.0,
+        "{j}"
+    );
     let share = j["share_429"].as_f64().unwrap();
     assert!((0.0..1.0).contains(&share), "{j}");
     assert!(j["requests_no_change"].as_u64().unwrap() > 0, "{j}");
@@ -87,6 +132,8 @@ async fn the_scale_benchmark_prints_a_json_summary_of_an_engine_process() {
         "first_sync_graph_secs",
         "first_sync_bound_secs",
         "engine_peak_estimate_mb_in_process",
+        "first_sync_ratio_virtual_clock",
+        "first_sync_virtual_bound_secs",
     ] {
         assert!(j.get(k).is_some(), "{k} missing: {j}");
     }

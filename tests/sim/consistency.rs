@@ -55,3 +55,26 @@ async fn a_photo_on_a_new_guest_fails_during_the_cool_down() {
     let u = e.sim.user(e.host, id.parse().unwrap()).unwrap();
     assert_eq!(u.photo.unwrap().1, vec![0xFF, 0xD8, 7, 0xFF, 0xD9]);
 }
+
+/// The simulator's clock follows tokio's: in a runtime whose clock is
+/// paused, simulated time moves exactly as far as tokio's clock does
+/// (scaled), and nothing else moves it. This is what lets `bench scale`
+/// and `bench graph` measure Graph time on a virtual clock.
+#[tokio::test(start_paused = true)]
+async fn the_simulated_clock_follows_a_paused_tokio_clock() {
+    let sim = guest_sync::devtools::sim::Sim::start(SimConfig {
+        time_scale: 10.0,
+        ..SimConfig::fast()
+    })
+    .await
+    .unwrap();
+    let t0 = sim.now_secs();
+    // Work that takes wall time but no tokio time.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    assert_eq!(sim.now_secs(), t0);
+    tokio::time::sleep(std::time::Duration::from_secs(90)).await;
+    let moved = sim.now_secs() - t0;
+    assert!((moved - 900.0).abs() < 1e-3, "{moved}");
+    sim.advance(5.0);
+    assert!((sim.now_secs() - t0 - 905.0).abs() < 1e-3);
+}

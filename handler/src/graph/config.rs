@@ -93,6 +93,14 @@ pub struct GraphConfig {
     pub max_retries: u32,
     /// An object created less than this (Graph time) ago may still answer 404.
     pub fresh_object_window: Duration,
+    /// A write to an object this client created less than this long ago
+    /// (Graph time) first waits until the object is this old. Graph
+    /// replicates a new object within a second or two; a write that
+    /// arrives before answers 404 and still costs a write from the budget
+    /// (the first sync's PATCH right after each invitation burned the
+    /// write burst that way). A write still refused later is retried as
+    /// any fresh-object 404. Zero: no wait.
+    pub fresh_write_settle: Duration,
     /// First back-off step (Graph time) when no `Retry-After` is given.
     pub backoff_base: Duration,
     /// Largest back-off step (Graph time).
@@ -120,6 +128,7 @@ impl GraphConfig {
             request_timeout: Duration::from_secs(60),
             max_retries: 8,
             fresh_object_window: Duration::from_secs(60),
+            fresh_write_settle: Duration::from_secs(2),
             backoff_base: Duration::from_millis(500),
             backoff_cap: Duration::from_secs(30),
             user_agent: format!("guest-sync/{}", env!("CARGO_PKG_VERSION")),

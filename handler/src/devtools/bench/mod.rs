@@ -7,6 +7,8 @@
 //! - [`instances`]: several worker processes sharing one host write budget.
 //! - [`onboarding`]: setup output to first guest, step by step, on the
 //!   secret and the secretless path.
+//! - [`vclock`]: the virtual clock (a paused tokio runtime) `scale` and
+//!   `graph` can measure Graph time on.
 pub mod graph;
 pub mod instances;
 pub mod latency;
@@ -14,3 +16,4 @@ pub mod onboarding;
 pub mod scale;
 pub mod sim;
 pub mod store;
+pub mod vclock;

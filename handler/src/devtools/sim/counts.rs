@@ -68,6 +68,16 @@ impl SimCounts {
         self.writes_applied.values().sum()
     }
 
+    /// Writes and invitations answered 2xx: cheap to read often (not per
+    /// object), for timelines.
+    pub fn writes_ok(&self) -> u64 {
+        ["write", "invite"]
+            .iter()
+            .filter_map(|k| self.by_kind_status.get(*k))
+            .flat_map(|m| m.range(200..300).map(|(_, n)| n))
+            .sum()
+    }
+
     pub(crate) fn record(&mut self, kind: &str, status: u16) {
         self.total += 1;
         *self.by_kind.entry(kind.to_string()).or_default() += 1;

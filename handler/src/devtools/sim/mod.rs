@@ -731,6 +731,11 @@ impl Sim {
         self.inner.world().counts.clone()
     }
 
+    /// [`SimCounts::writes_ok`] without copying the counters.
+    pub fn writes_ok(&self) -> u64 {
+        self.inner.world().counts.writes_ok()
+    }
+
     /// Zeroes the counters.
     pub fn reset_counts(&self) {
         self.inner.world().counts = SimCounts::default();

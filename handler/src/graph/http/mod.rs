@@ -264,6 +264,19 @@ impl GraphClient {
         m.insert(id, now);
     }
 
+    /// How long a write to `id` should wait until the object is
+    /// [`GraphConfig::fresh_write_settle`] old (None: created long enough
+    /// ago, or not by this client).
+    pub(crate) fn settle_wait(&self, id: Guid) -> Option<std::time::Duration> {
+        let settle = self.inner.cfg.real(self.inner.cfg.fresh_write_settle);
+        if settle.is_zero() {
+            return None;
+        }
+        let m = self.inner.fresh.lock().unwrap_or_else(|p| p.into_inner());
+        let age = Instant::now().saturating_duration_since(*m.get(&id)?);
+        (age < settle).then(|| settle - age)
+    }
+
     pub(crate) fn is_fresh(&self, id: Guid) -> bool {
         let m = self.inner.fresh.lock().unwrap_or_else(|p| p.into_inner());
         let window = self.inner.cfg.real(self.inner.cfg.fresh_object_window);

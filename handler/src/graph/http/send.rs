@@ -47,6 +47,15 @@ impl TenantGraph {
         let c = &inner.counters;
         let mut attempt = 0u32;
         let mut token_retried = false;
+        // A write to an object created a moment ago waits for Graph to
+        // replicate it rather than spend a write on a 404.
+        if let Some(wait) = call
+            .object
+            .filter(|_| call.cost.writes > 0)
+            .and_then(|id| self.client.settle_wait(id))
+        {
+            tokio::time::sleep(wait).await;
+        }
         loop {
             self.budget.acquire(call.cost).await;
             let token = inner

@@ -19,6 +19,12 @@
 //! (`--baseline-users`) and is then extrapolated per user; the output says
 //! so.
 //!
+//! Then, unless `--no-virtual-clock`, it runs one more first sync in this
+//! process on a FRESH simulator and store ([`virtual_clock`]), with the
+//! simulator and the engine in one paused tokio runtime: Graph time is the
+//! virtual time elapsed ([`super::vclock`]), which the engine's CPU time and
+//! machine load do not move. The first-sync ratio target is checked on it.
+//!
 //! For each phase it prints wall time, Graph time (wall × scale), the
 //! throttle-budget bound of the writes done, the ratio of the two, writes
 //! and reads per guest, 429s (all from the simulator's counters), and peak
@@ -34,13 +40,13 @@
 //! - [`baseline`]: the naive baseline.
 //! - [`metrics`]: what a phase measured, the report, the targets.
 //! - [`render`]: the printed report.
+//! - [`virtual_clock`]: the first sync on the virtual clock.
 use std::collections::BTreeMap;
-use std::time::Instant;
 
 use anyhow::Context;
 
 use crate::devtools::sim::{GenerateSpec, Sim, SimConfig};
-use crate::domain::{Job, SourceTenant};
+use crate::domain::{Guid, Job, SourceTenant};
 use crate::engine::driver::Driven;
 use crate::engine::{JobDriver, NoProgress};
 use crate::settings::Settings;
@@ -50,12 +56,13 @@ mod metrics;
 mod process;
 mod render;
 pub(crate) mod setup;
+mod virtual_clock;
 
 use baseline::baseline;
 use metrics::{metrics, targets};
 pub use metrics::{
     summary, throttle_bound_secs, BaselineReport, PhaseMetrics, ScaleReport, ScaleSummary,
-    TargetCheck,
+    TargetCheck, VirtualClockRun,
 };
 pub use process::EngineProcess;
 pub use render::render;
@@ -97,11 +104,31 @@ pub struct ScaleBenchArgs {
     /// only estimated and its CPU time not measured.
     #[arg(long)]
     pub in_process: bool,
+    /// Also run a first sync on a virtual clock (the default): the
+    /// simulator and the engine in one paused tokio runtime, Graph time =
+    /// virtual time, so CPU time and machine load do not count. The
+    /// first-sync ratio target is checked on it.
+    #[arg(long, overrides_with = "no_virtual_clock")]
+    pub virtual_clock: bool,
+    /// Skip the virtual-clock first sync.
+    #[arg(long, overrides_with = "virtual_clock")]
+    pub no_virtual_clock: bool,
+    /// The virtual clock's heartbeat timer, in ms (0: none): the most
+    /// virtual time one wait on loopback I/O can add (docs/benchmarks.md).
+    #[arg(long, default_value_t = 1)]
+    pub virtual_heartbeat_ms: u64,
     /// The program the engine runs as (default: this `guest-sync` binary):
     /// for profiling, e.g. a script that runs `guest-sync` under heaptrack
     /// with the arguments it is given.
     #[arg(long, value_name = "PATH")]
     pub engine_exe: Option<std::path::PathBuf>,
+}
+
+impl ScaleBenchArgs {
+    /// Whether the virtual-clock first sync runs (unless `--no-virtual-clock`).
+    pub fn runs_virtual_clock(&self) -> bool {
+        !self.no_virtual_clock
+    }
 }
 
 impl Default for ScaleBenchArgs {
@@ -116,6 +143,9 @@ impl Default for ScaleBenchArgs {
             baseline_users: None,
             json: false,
             in_process: false,
+            virtual_clock: false,
+            no_virtual_clock: false,
+            virtual_heartbeat_ms: 1,
             engine_exe: None,
         }
     }
@@ -204,35 +234,11 @@ pub async fn scale(args: &ScaleBenchArgs) -> anyhow::Result<ScaleReport> {
         guest_share: 0.0,
         ..GenerateSpec::default()
     };
-    let (host, host_app) = add_host(&sim, "BenchHost", HOST_SECRET);
-    let src = add_source(&sim, "BenchSource", SOURCE_SECRET, &spec);
-    // Past the consistency window of the generated objects.
-    sim.advance(60.0);
+    let (host, src) = tenants(&sim, &spec);
     let rss_after_setup_kb = proc_status_kb("VmRSS:");
 
     let dir = TempDir::new().context("creating a temporary directory")?;
-    let mut env: BTreeMap<&str, String> =
-        setup::local_env(&sim, (host, host_app), HOST_SECRET, &dir.0);
-    // One slice per run: the benchmark measures the engine, not slicing.
-    env.insert("GUESTSYNC_JOB_BUDGET_SECS", (24 * 3600).to_string());
-    env.insert("GUESTSYNC_TIME_SCALE", scale.to_string());
-    env.insert("RUST_LOG", "warn".to_string());
-    // The engine process gets glibc's allocator settings the Bicep
-    // deployment gives the function app (infra/modules/functionapp.bicep,
-    // `allocatorSettings`), so its peak RSS is the deployed engine's.
-    for (k, v) in ENGINE_ALLOCATOR_ENV {
-        env.insert(k, v.to_string());
-    }
-    let settings = Settings::from_lookup(|k| env.get(k).cloned()).context("benchmark settings")?;
-    // Each secret's value is its name (the simulator's apps were registered so).
-    let (app, tenant) = setup::register(
-        settings,
-        scale,
-        (HOST_SECRET, SOURCE_SECRET),
-        &src,
-        "Bench source",
-    )
-    .await?;
+    let (env, app, tenant) = deployment(&sim, host, &src, scale, &dir).await?;
     let engine = if args.in_process {
         Engine::InProcess(app.driver())
     } else {
@@ -254,6 +260,14 @@ pub async fn scale(args: &ScaleBenchArgs) -> anyhow::Result<ScaleReport> {
     sim.advance(60.0);
     phases.push(engine_phase(&engine, &tenant, &sim, "after churn", scale, guests).await?);
     let peak_after_engine_kb = proc_status_kb("VmHWM:");
+    drop(engine);
+    drop(dir);
+
+    let virtual_clock = if args.runs_virtual_clock() {
+        Some(virtual_clock::first_sync(args, &spec).await?)
+    } else {
+        None
+    };
 
     let baseline = if args.no_baseline {
         None
@@ -269,10 +283,59 @@ pub async fn scale(args: &ScaleBenchArgs) -> anyhow::Result<ScaleReport> {
         rss_after_setup_kb,
         peak_after_engine_kb,
         churn: churned,
+        virtual_clock,
         targets: Vec::new(),
     };
     report.targets = targets(&report);
     Ok(report)
+}
+
+/// The simulated host and source tenants of a benchmark, past the
+/// consistency window of the generated objects.
+fn tenants(sim: &Sim, spec: &GenerateSpec) -> ((Guid, Guid), setup::Source) {
+    let host = add_host(sim, "BenchHost", HOST_SECRET);
+    let src = add_source(sim, "BenchSource", SOURCE_SECRET, spec);
+    sim.advance(60.0);
+    (host, src)
+}
+
+/// The local deployment the engine runs in: its settings (a SQLite store
+/// and a secrets file in `dir`, the simulator as Graph, the client at
+/// `scale`, one slice per run), the app over them and the registered
+/// source tenant.
+async fn deployment(
+    sim: &Sim,
+    host: (Guid, Guid),
+    src: &setup::Source,
+    scale: f64,
+    dir: &TempDir,
+) -> anyhow::Result<(
+    BTreeMap<&'static str, String>,
+    crate::app::App,
+    SourceTenant,
+)> {
+    let mut env = setup::local_env(sim, host, HOST_SECRET, &dir.0);
+    // One slice per run: the benchmark measures the engine, not slicing.
+    env.insert("GUESTSYNC_JOB_BUDGET_SECS", (24 * 3600).to_string());
+    env.insert("GUESTSYNC_TIME_SCALE", scale.to_string());
+    env.insert("RUST_LOG", "warn".to_string());
+    // The engine process gets glibc's allocator settings the Bicep
+    // deployment gives the function app (infra/modules/functionapp.bicep,
+    // `allocatorSettings`), so its peak RSS is the deployed engine's.
+    for (k, v) in ENGINE_ALLOCATOR_ENV {
+        env.insert(k, v.to_string());
+    }
+    let settings = Settings::from_lookup(|k| env.get(k).cloned()).context("benchmark settings")?;
+    // Each secret's value is its name (the simulator's apps were registered so).
+    let (app, tenant) = setup::register(
+        settings,
+        scale,
+        (HOST_SECRET, SOURCE_SECRET),
+        src,
+        "Bench source",
+    )
+    .await?;
+    Ok((env, app, tenant))
 }
 
 /// Where the engine runs.
@@ -299,7 +362,10 @@ async fn engine_phase(
     sim.reset_counts();
     match engine {
         Engine::InProcess(driver) => {
-            let started = Instant::now();
+            // Graph time on tokio's clock: the wall clock, or the virtual
+            // clock when the runtime's clock is paused.
+            let started = tokio::time::Instant::now();
+            let wall_started = std::time::Instant::now();
             let counts = match driver
                 .run_to_end(tenant, Job::Reconcile, &NoProgress)
                 .await
@@ -308,15 +374,11 @@ async fn engine_phase(
                 Driven::Finished(end) => end.counts,
                 Driven::Skipped(why) => anyhow::bail!("engine run {name:?} did not run: {why}"),
             };
-            let wall = started.elapsed();
-            Ok(metrics(
-                name,
-                &sim.counts(),
-                wall,
-                scale,
-                guests,
-                Some(counts),
-            ))
+            let graph = started.elapsed();
+            let wall = wall_started.elapsed();
+            let mut m = metrics(name, &sim.counts(), wall, scale, guests, Some(counts));
+            m.graph_secs = graph.as_secs_f64() * scale;
+            Ok(m)
         }
         Engine::Process { exe, env } => {
             let (wall, usage) = process::run_engine(exe, env, &tenant.tenant_id.to_string(), sim)

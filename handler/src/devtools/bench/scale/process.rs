@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde::Serialize;
 
+use crate::devtools::bench::vclock::stat_cpu_secs;
+
 /// What the kernel accounted to one engine process.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct EngineProcess {
@@ -90,15 +92,12 @@ fn wait_child(
     let mut first_write: Option<(f64, f64)> = None;
     // Without /proc (not Linux) there is no accounting.
     while let Ok(stat) = std::fs::read_to_string(proc_dir.join("stat")) {
-        // Fields after the command name (in parentheses): state is the
-        // first, utime and stime the 12th and 13th (clock ticks).
-        let rest: Vec<&str> = stat
+        cpu_secs = stat_cpu_secs(&stat).unwrap_or(cpu_secs);
+        // The state is the first field after the command name (in parentheses).
+        let state = stat
             .rsplit_once(')')
-            .map(|(_, r)| r.split_whitespace().collect())
-            .unwrap_or_default();
-        let ticks = |i: usize| rest.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-        cpu_secs = (ticks(11) + ticks(12)) as f64 / CLOCK_TICKS_PER_SEC;
-        if rest.first() == Some(&"Z") {
+            .and_then(|(_, r)| r.split_whitespace().next());
+        if state == Some("Z") {
             break;
         }
         if first_write.is_none() && sim.counts().writes_total() > 0 {
@@ -125,10 +124,6 @@ fn wait_child(
         stderr,
     ))
 }
-
-/// `USER_HZ`: Linux reports process times in 1/100 s on every
-/// architecture it runs Azure Functions on.
-const CLOCK_TICKS_PER_SEC: f64 = 100.0;
 
 /// A `/proc/<pid>/status` field in KiB.
 fn status_kb(status: &str, field: &str) -> Option<u64> {

@@ -61,6 +61,29 @@ pub fn render(r: &ScaleReport) -> String {
         fmt_opt(r.engine_peak_estimate_mb(), " MB"),
     ));
     }
+    if let Some(v) = &r.virtual_clock {
+        out.push_str(&format!(
+            "first sync on the virtual clock (fresh simulator and store; simulator and engine in one paused runtime, time scale 1, heartbeat {} ms; graph = virtual time, CPU and machine load excluded):\n",
+            v.heartbeat_ms
+        ));
+        phase_lines(&mut out, &v.first_sync);
+        out.push_str(&format!(
+            "  {:<12} CPU during the run: {} s in this process (engine + simulator + store; {} s per 1,000 users), {} s on the runtime thread (engine + simulator)\n",
+            "",
+            fmt_opt(v.cpu_secs, ""),
+            fmt_opt(v.cpu_secs_per_1000(), ""),
+            fmt_opt(v.thread_cpu_secs, ""),
+        ));
+        let safety = crate::graph::PacingConfig::default().safety;
+        out.push_str(&format!(
+            "  {:<12} where the time goes: {} s to the first write (reading, planning), {} s after the last; the pacer alone needs {:.0} s for these writes (burst, then {:.1}/s)\n",
+            "",
+            fmt_opt(v.graph_secs_to_first_write, ""),
+            fmt_opt(v.graph_secs_after_last_write, ""),
+            v.pacer_bound_secs(safety),
+            20.0 * safety,
+        ));
+    }
     if let Some(b) = &r.baseline {
         out.push_str(&format!(
             "naive baseline (sequential, no pacing, full rescan, photos every run) on {} users into a fresh host tenant:\n",

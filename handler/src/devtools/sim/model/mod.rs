@@ -13,10 +13,8 @@
 //!   consent and the assertions a managed identity is issued.
 //! - [`world`]: the whole simulated world and the operations on it.
 //! - [`changes`]: the per-tenant change log delta queries read.
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::time::Instant;
-
 use chrono::{DateTime, SecondsFormat, Utc};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use crate::domain::Guid;
 
@@ -66,8 +64,15 @@ impl SimError {
 }
 
 /// The simulated clock: scaled wall time since start plus manual advances.
+///
+/// Time is read from tokio's clock ([`tokio::time::Instant`]): the same as
+/// the system's monotonic clock, except in a runtime whose clock is paused
+/// (`bench scale`'s and `bench graph`'s virtual clock), where the simulator
+/// then follows the paused clock as the Graph client's pacer does. A
+/// simulator started in a paused runtime must only be asked the time from
+/// inside that runtime.
 pub(crate) struct Clock {
-    start: Instant,
+    start: tokio::time::Instant,
     /// The wall-clock time of simulated instant 0, in Unix milliseconds.
     start_wall_ms: AtomicI64,
     scale: f64,
@@ -78,7 +83,7 @@ pub(crate) struct Clock {
 impl Clock {
     pub fn new(scale: f64) -> Self {
         Clock {
-            start: Instant::now(),
+            start: tokio::time::Instant::now(),
             start_wall_ms: AtomicI64::new(Utc::now().timestamp_millis()),
             scale,
             offset: AtomicU64::new(0f64.to_bits()),
