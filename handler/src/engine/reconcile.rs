@@ -302,6 +302,10 @@ pub(super) async fn reconcile(
     let mut rep = exec.execute(&plan, deadline, progress).await;
     let mut unchanged = plan.unchanged;
     let mut held_back = plan.held_back.len() as u64;
+    // Only the guard decision is needed from here: the applied part's
+    // actions go before the next part is planned.
+    let guard = plan.guard;
+    drop(plan);
     if let Some(m) = more.as_mut() {
         // A large tenant: the other parts, one at a time, while every
         // action so far could start (else the continuation replans).
@@ -357,7 +361,7 @@ pub(super) async fn reconcile(
         && (rep.not_started > 0
             || relations_pending
             || (rep.transient_failures > 0 && pass < MAX_PASSES));
-    if !more && plan.guard.is_none() && source_complete && w.persists() {
+    if !more && guard.is_none() && source_complete && w.persists() {
         // The confirmed removals are done: the confirmation is used up.
         clear_confirmed_hold(ctx, tenant).await?;
     }
@@ -383,7 +387,7 @@ pub(super) async fn reconcile(
         counts,
         cursor: more.then_some(JobCursor::Reconcile { pass: pass + 1 }),
         outcome,
-        guard: plan.guard,
+        guard,
         dry_run: !w.persists(),
         attention: read_error.map(|e| format!("source read incomplete: {e}")),
         warning: rep
