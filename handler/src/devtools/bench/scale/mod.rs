@@ -216,17 +216,9 @@ pub async fn scale(args: &ScaleBenchArgs) -> anyhow::Result<ScaleReport> {
         args.churn
     );
     let scale = args.time_scale;
-    let sim = Sim::start(SimConfig {
-        seed: args.seed,
-        time_scale: scale,
-        throttling: true,
-        // The baseline copies photos right after inviting (as the seed's
-        // flows did); our engine's reconcile copies no photos at all.
-        photo_cooldown_secs: 0,
-        ..SimConfig::default()
-    })
-    .await
-    .context("starting the simulator")?;
+    let sim = start_sim(args.seed, scale)
+        .await
+        .context("starting the simulator")?;
     let spec = GenerateSpec {
         users: args.users,
         photo_share: args.photo_share.clamp(0.0, 1.0),
@@ -336,6 +328,20 @@ async fn deployment(
     )
     .await?;
     Ok((env, app, tenant))
+}
+
+/// The benchmark's simulator: throttling on, at `scale`. Photo cool-down
+/// is 0: the baseline copies photos right after inviting (as the seed's
+/// flows did); our engine's reconcile copies no photos at all.
+pub(super) async fn start_sim(seed: u64, scale: f64) -> std::io::Result<Sim> {
+    Sim::start(SimConfig {
+        seed,
+        time_scale: scale,
+        throttling: true,
+        photo_cooldown_secs: 0,
+        ..SimConfig::default()
+    })
+    .await
 }
 
 /// Where the engine runs.

@@ -10,10 +10,10 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::devtools::bench::vclock;
-use crate::devtools::sim::{GenerateSpec, Sim, SimConfig};
+use crate::devtools::sim::{GenerateSpec, Sim};
 
 use super::metrics::VirtualClockRun;
-use super::{deployment, engine_phase, tenants, Engine, ScaleBenchArgs, TempDir};
+use super::{deployment, engine_phase, start_sim, tenants, Engine, ScaleBenchArgs, TempDir};
 
 /// Runs the virtual-clock first sync and measures it.
 pub(super) async fn first_sync(
@@ -43,15 +43,9 @@ pub(super) async fn first_sync(
 async fn run(seed: u64, spec: GenerateSpec) -> anyhow::Result<Measured> {
     // Virtual seconds are Graph seconds: scale 1 for both sides.
     let scale = 1.0;
-    let sim = Sim::start(SimConfig {
-        seed,
-        time_scale: scale,
-        throttling: true,
-        photo_cooldown_secs: 0,
-        ..SimConfig::default()
-    })
-    .await
-    .context("starting the virtual-clock simulator")?;
+    let sim = start_sim(seed, scale)
+        .await
+        .context("starting the virtual-clock simulator")?;
     let (host, src) = tenants(&sim, &spec);
     let dir = TempDir::new().context("creating a temporary directory")?;
     let (_env, app, tenant) = deployment(&sim, host, &src, scale, &dir).await?;
