@@ -132,6 +132,10 @@ impl LeaseStore for Generated {
     }
 }
 
+// Keeps no snapshots (the trait's defaults).
+#[async_trait]
+impl guest_sync::store::SnapshotStore for Generated {}
+
 #[async_trait]
 impl Retention for Generated {
     async fn prune(&self, _: DateTime<Utc>) -> StoreResult<Pruned> {

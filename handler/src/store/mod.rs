@@ -1,8 +1,8 @@
 //! The store: guest-sync's memory and the administrator's record.
 //!
 //! The interface is split by capability ([`TenantRegistry`], [`GuestStore`],
-//! [`RunStore`], [`AuditLog`], [`LeaseStore`], [`Retention`]); [`Store`] is
-//! all of them. Backends: SQLite (embedded default) and Azure Table Storage;
+//! [`RunStore`], [`AuditLog`], [`LeaseStore`], [`Retention`],
+//! [`SnapshotStore`]); [`Store`] is all of them. Backends: SQLite (embedded default) and Azure Table Storage;
 //! both pass one conformance suite. No backend detail leaks through these
 //! traits: errors are [`StoreError`]. Both keep each record whole as one
 //! JSON document, checked by [`validate`] and encoded by one codec
@@ -229,12 +229,74 @@ pub trait Retention: Send + Sync {
     async fn prune(&self, before: DateTime<Utc>) -> StoreResult<Pruned>;
 }
 
+/// The largest snapshot chunk a store keeps (Table Storage: an entity
+/// holds at most 1 MiB, in binary properties of at most 64 KiB).
+pub const SNAPSHOT_CHUNK_MAX: usize = 14 * 64 * 1024;
+
+/// Snapshots of a running reconcile: what a full read saw of both sides,
+/// kept in opaque chunks of at most [`SNAPSHOT_CHUNK_MAX`] bytes per
+/// (tenant, run) until the run ends, so that its continuation slices
+/// resume without reading again (`docs/engine.md`, "Continuations resume
+/// from a snapshot").
+///
+/// The defaults are a store that keeps no snapshots (a continuation then
+/// reads both sides again, as before snapshots existed); both real
+/// backends keep them.
+#[async_trait]
+pub trait SnapshotStore: Send + Sync {
+    /// Stores chunk `index` of run `run`'s snapshot, replacing it.
+    /// `Err(Invalid)` for a chunk larger than [`SNAPSHOT_CHUNK_MAX`].
+    async fn put_snapshot_chunk(
+        &self,
+        tenant: Guid,
+        run: uuid::Uuid,
+        index: u32,
+        data: &[u8],
+    ) -> StoreResult<()> {
+        let _ = (tenant, run, index, data);
+        Err(StoreError::Other(
+            "this store keeps no snapshots".to_string(),
+        ))
+    }
+    /// Chunk `index` of run `run`'s snapshot; None when it is not kept.
+    async fn get_snapshot_chunk(
+        &self,
+        tenant: Guid,
+        run: uuid::Uuid,
+        index: u32,
+    ) -> StoreResult<Option<Vec<u8>>> {
+        let _ = (tenant, run, index);
+        Ok(None)
+    }
+    /// Removes every snapshot chunk of the tenant (all runs); returns how
+    /// many were removed.
+    async fn delete_snapshots(&self, tenant: Guid) -> StoreResult<u64> {
+        let _ = tenant;
+        Ok(0)
+    }
+}
+
+/// Checks a chunk against [`SNAPSHOT_CHUNK_MAX`] (both backends).
+pub(crate) fn check_snapshot_chunk(data: &[u8]) -> StoreResult<()> {
+    if data.len() > SNAPSHOT_CHUNK_MAX {
+        return Err(StoreError::Invalid(format!(
+            "snapshot chunk of {} bytes is larger than the {SNAPSHOT_CHUNK_MAX} a store keeps",
+            data.len()
+        )));
+    }
+    Ok(())
+}
+
 /// Everything the engine, the functions and the report need.
 pub trait Store:
-    TenantRegistry + GuestStore + RunStore + AuditLog + LeaseStore + Retention
+    TenantRegistry + GuestStore + RunStore + AuditLog + LeaseStore + Retention + SnapshotStore
 {
 }
-impl<T: TenantRegistry + GuestStore + RunStore + AuditLog + LeaseStore + Retention> Store for T {}
+impl<
+        T: TenantRegistry + GuestStore + RunStore + AuditLog + LeaseStore + Retention + SnapshotStore,
+    > Store for T
+{
+}
 
 /// Opens the store `GUESTSYNC_STORE` names: a SQLite file (schema migrated
 /// on open), or Azure Table Storage through a connection string (Shared Key)

@@ -17,7 +17,7 @@
 //!   the capability files share.
 //! - [`schema`]: [`MIGRATIONS`] and the migration run at open.
 //! - [`registry`], [`guests`], [`history`] (runs, audit, retention),
-//!   [`leases`]: one store capability each.
+//!   [`leases`], [`snapshots`]: one store capability each.
 //!
 //! Records go through the codec both backends share (`store/codec.rs`).
 use std::path::{Path, PathBuf};
@@ -34,6 +34,7 @@ mod history;
 mod leases;
 mod registry;
 mod schema;
+mod snapshots;
 
 use schema::migrate;
 pub use schema::{MIGRATIONS, SCHEMA_VERSION};

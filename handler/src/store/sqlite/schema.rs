@@ -55,6 +55,14 @@ pub const MIGRATIONS: &[&str] = &[
         token TEXT NOT NULL,
         PRIMARY KEY (tenant_id, job)
     );",
+    // v2: a running reconcile's snapshot (docs/store.md)
+    "CREATE TABLE snapshots (
+        tenant_id TEXT NOT NULL,
+        run_id TEXT NOT NULL,
+        idx INTEGER NOT NULL,
+        data BLOB NOT NULL,
+        PRIMARY KEY (tenant_id, run_id, idx)
+    ) WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes.
