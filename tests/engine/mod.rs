@@ -15,6 +15,7 @@ mod ownership;
 mod relations;
 mod robustness;
 mod scenarios;
+mod snapshot;
 
 use std::collections::HashMap;
 

@@ -12,7 +12,11 @@ use super::{b, s, H};
 /// Asserts the exact desired end state for `users` (all in scope, with
 /// the default profile unless renamed): one live guest per user, linked in
 /// its record, nothing else with that address.
-async fn assert_converged(h: &H, users: &[Guid], expect: &HashMap<Guid, (String, bool)>) {
+pub(super) async fn assert_converged(
+    h: &H,
+    users: &[Guid],
+    expect: &HashMap<Guid, (String, bool)>,
+) {
     let recs = h.records().await;
     for (i, u) in users.iter().enumerate() {
         let mail = format!("user{i}@contoso.example");

@@ -662,6 +662,7 @@ pub async fn compute_delta_plan(
             anchor: anchor_attr,
             anchor_unreadable: None,
             more: None,
+            resumed: false,
         }),
         links: Box::new(new_links),
         touched,
@@ -701,6 +702,7 @@ fn empty_plan(
         anchor,
         anchor_unreadable: None,
         more: None,
+        resumed: false,
     }
 }
 

@@ -59,8 +59,12 @@ pub struct ExecReport {
     pub counts: RunCounts,
     /// Actions finished (succeeded or failed).
     pub done: usize,
-    /// Actions not started (deadline, or a fatal error stopped the run).
+    /// Actions not started (deadline, or a fatal error stopped the run):
+    /// always the plan's tail.
     pub not_started: usize,
+    /// The plan-order key ([`Action::order_key`]) of the first action not
+    /// started, where a continuation resumes.
+    pub first_not_started: Option<(u8, Guid)>,
     /// Actions that failed with a transient error (worth another pass).
     pub transient_failures: u64,
     /// The error that stopped the run (a fatal Graph error or the store).
@@ -76,6 +80,9 @@ impl ExecReport {
         self.counts.add(&o.counts);
         self.done += o.done;
         self.not_started += o.not_started;
+        if self.first_not_started.is_none() {
+            self.first_not_started = o.first_not_started;
+        }
         self.transient_failures += o.transient_failures;
         if self.fatal.is_none() {
             self.fatal = o.fatal;
@@ -112,6 +119,8 @@ pub struct Executor {
     /// Set when Graph refused the anchor: later PATCHes of this run leave
     /// it out instead of failing again.
     pub anchor_problem: Mutex<Option<String>>,
+    /// Actions this executor started (over every part of the plan).
+    pub launched: std::sync::atomic::AtomicUsize,
 }
 
 /// Per-action result.
@@ -235,16 +244,24 @@ impl Executor {
                 // Indices, not `iter()`: a stream of borrowed items makes
                 // this future not provably `Send` (rustc #102211).
                 let a = &plan.actions[i];
-                let stop = &stop;
                 let fatal = &fatal;
+                // Decided here, as the stream takes action `i` (in plan
+                // order, when a slot is free), so the actions not started
+                // are always the plan's tail: a continuation resumes at the
+                // first of them. Past the deadline, only the slice's first
+                // `min_progress` actions (over all the parts it applies)
+                // still start: a slice whose reads used up the whole
+                // budget must still move the tenant forward, or a large
+                // tenant would continue forever.
+                let skip = stop.load(Ordering::SeqCst)
+                    || (self.launched.load(Ordering::SeqCst) >= min_progress
+                        && tokio::time::Instant::now() >= deadline);
+                if !skip {
+                    self.launched.fetch_add(1, Ordering::SeqCst);
+                }
+                let stop = &stop;
                 async move {
-                    // Past the deadline, only the first `min_progress`
-                    // actions still start: a slice whose reads used up the
-                    // whole budget must still move the tenant forward, or
-                    // a large tenant would continue forever.
-                    if stop.load(Ordering::SeqCst)
-                        || (i >= min_progress && tokio::time::Instant::now() >= deadline)
-                    {
+                    if skip {
                         return None;
                     }
                     let r = match self.apply(a).await {
@@ -273,9 +290,14 @@ impl Executor {
                 .clone(),
             ..ExecReport::default()
         };
-        for r in results {
+        for (i, r) in results.into_iter().enumerate() {
             match r {
-                None => rep.not_started += 1,
+                None => {
+                    rep.not_started += 1;
+                    if rep.first_not_started.is_none() {
+                        rep.first_not_started = plan.actions[i].order_key().into();
+                    }
+                }
                 Some(Done::Ok(c)) => {
                     rep.done += 1;
                     rep.counts.add(&c);

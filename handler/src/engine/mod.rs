@@ -23,10 +23,11 @@
 //!   guard holds removals back. It does not take the lease (the driver does).
 //! - The `deadline` is when to stop *launching* writes; writes in flight
 //!   (at most [`SyncContext::concurrency`]) still finish.
-//! - Cursors are typed per job ([`cursor::JobCursor`]). Reconcile needs no
-//!   position: it re-reads both sides and re-plans, and because the planner
-//!   compares actual state, whatever the last pass did is simply not
-//!   planned again.
+//! - Cursors are typed per job ([`cursor::JobCursor`]). A reconcile that
+//!   re-reads needs no position: because the planner compares actual
+//!   state, whatever the last pass did is simply not planned again. A full
+//!   read that stopped for time resumes instead from its snapshot
+//!   ([`snapshot`]) at the first action it did not start.
 //! - Dry run (`settings.dry_run` or [`SyncContext::dry_run`]): the plan is
 //!   computed and audited with outcome `dry-run`; nothing is written to
 //!   Graph and no guest record changes.
@@ -46,6 +47,7 @@ pub mod reconcile;
 pub mod redemption;
 pub mod relations;
 pub mod run;
+pub mod snapshot;
 pub mod writer;
 
 use std::sync::Arc;

@@ -6,10 +6,11 @@ use crate::domain::{GuardHold, GuestRecord, GuestState, RunCounts, RunOutcome, S
 use crate::events;
 use crate::graph::{GraphError, TenantGraph};
 
-use super::cursor::JobCursor;
+use super::cursor::{JobCursor, Resume};
 use super::delta;
 use super::read;
 use super::run::{executor, writer};
+use super::snapshot;
 use super::{host_credentials, source_credentials, JobOutcome, Progress, SyncContext, SyncError};
 
 /// Reconcile passes one run makes to retry transient failures before it
@@ -24,12 +25,14 @@ pub async fn compute_plan(
     tenant: &SourceTenant,
     progress: &dyn Progress,
 ) -> Result<ComputedPlan, SyncError> {
-    compute_parts(ctx, tenant, progress, usize::MAX).await
+    let mut c = compute_parts(ctx, tenant, progress, usize::MAX).await?;
+    c.more = None;
+    Ok(c)
 }
 
 /// Reads both sides and plans the first [`plan::Part`] of about
 /// `per_part` source users; [`ComputedPlan::more`] plans the others from
-/// the same pictures.
+/// the same pictures (and keeps them for a snapshot).
 async fn compute_parts(
     ctx: &SyncContext,
     tenant: &SourceTenant,
@@ -103,6 +106,7 @@ async fn compute_parts(
         next: 0,
         picture,
         host_picture,
+        limit,
         policy,
     };
     let plan = parts.next(ctx, &records).await?.unwrap_or_default();
@@ -114,8 +118,96 @@ async fn compute_parts(
         read_error,
         anchor,
         anchor_unreadable,
-        more: (parts.next < parts.of).then(|| Box::new(parts)),
+        more: Some(Box::new(parts)),
+        resumed: false,
     })
+}
+
+/// Continues a full read from its snapshot (`engine/snapshot.rs`) at
+/// `at`: the pictures and records it was planned from, so the plan's parts
+/// are the same as the slice that stopped planned them; the actions
+/// already started are left out. Nothing is read from Graph.
+async fn resume_full(
+    ctx: &SyncContext,
+    tenant: &SourceTenant,
+    run_id: uuid::Uuid,
+    at: Resume,
+    progress: &dyn Progress,
+) -> Result<Result<ComputedPlan, snapshot::Unusable>, SyncError> {
+    progress.phase("snapshot", None);
+    let fp = snapshot::fingerprint(ctx, tenant);
+    let snap = match snapshot::load(
+        ctx.store.as_ref(),
+        tenant.tenant_id,
+        run_id,
+        &fp,
+        ctx.clock.now(),
+    )
+    .await
+    {
+        Ok(s) => s,
+        Err(e) => return Ok(Err(e)),
+    };
+    let snapshot::Snapshot {
+        header,
+        source,
+        host: host_picture,
+        records,
+    } = snap;
+    if at.part > header.parts {
+        return Ok(Err(snapshot::Unusable::Corrupt(format!(
+            "the cursor names part {} of {}",
+            at.part, header.parts
+        ))));
+    }
+    let host = ctx.graph.tenant(host_credentials(ctx).await?);
+    let limit = header.limit.into();
+    let policy = PlanPolicy::new(
+        tenant.options.clone(),
+        ctx.settings.deprovision,
+        limit,
+        tenant.guard.as_ref(),
+        header.taken_at,
+    )
+    .with_anchor(header.anchor.clone());
+    let mut parts = MoreParts {
+        tenant: tenant.tenant_id,
+        of: header.parts,
+        // Every action started: the last part planned again only for the
+        // whole plan's guard decision.
+        next: at.part.min(header.parts.saturating_sub(1)),
+        picture: source,
+        host_picture,
+        limit,
+        policy,
+    };
+    let mut plan = parts.next(ctx, &records).await?.unwrap_or_default();
+    let done_before = if at.part >= header.parts {
+        plan.actions.clear();
+        true
+    } else if let Some(from) = at.from {
+        plan.actions.retain(|a| a.order_key() >= from);
+        true
+    } else {
+        false
+    };
+    if done_before {
+        // Counted by the slice that planned this part first.
+        plan.held_back.clear();
+        plan.unchanged = 0;
+    }
+    tracing::info!(tenant_id = %tenant.tenant_id, run_id = %run_id, part = at.part, parts = header.parts, taken_at = %header.taken_at, "reconcile resumes a full read from its snapshot (nothing read again)");
+    Ok(Ok(ComputedPlan {
+        plan,
+        records,
+        host,
+        source_complete: header.source_complete,
+        read_error: None,
+        anchor: header.anchor,
+        anchor_unreadable: header.anchor_unreadable,
+        more: Some(Box::new(parts)),
+        resumed: true,
+    }))
 }
 
 /// The parts of a full read's plan not planned yet (a large tenant is
@@ -126,6 +218,8 @@ pub struct MoreParts {
     tenant: crate::domain::Guid,
     picture: SourcePicture,
     host_picture: plan::HostPicture,
+    /// The guard limit the policy was made with (for a snapshot).
+    limit: MaxDeprovisions,
     policy: PlanPolicy,
     next: u32,
     of: u32,
@@ -165,6 +259,40 @@ impl MoreParts {
     pub fn of(&self) -> u32 {
         self.of
     }
+
+    /// The part planned last (where a slice that stops resumes).
+    fn last(&self) -> u32 {
+        self.next.saturating_sub(1)
+    }
+
+    /// Keeps a snapshot of what the parts are planned from, for the
+    /// continuations of run `run_id` (`engine/snapshot.rs`).
+    async fn save(
+        &self,
+        ctx: &SyncContext,
+        run_id: uuid::Uuid,
+        tenant: &SourceTenant,
+        records: &[GuestRecord],
+    ) -> Result<snapshot::Header, crate::store::StoreError> {
+        let taken = snapshot::Taken {
+            run_id,
+            fingerprint: snapshot::fingerprint(ctx, tenant),
+            taken_at: self.policy.now,
+            limit: self.limit,
+            anchor: self.policy.anchor.as_ref(),
+            anchor_unreadable: self.host_picture.anchor_unreadable.as_deref(),
+            parts: self.of,
+        };
+        snapshot::save(
+            ctx.store.as_ref(),
+            self.tenant,
+            taken,
+            &self.picture,
+            &self.host_picture,
+            records,
+        )
+        .await
+    }
 }
 
 /// A plan with what it was made from.
@@ -182,9 +310,12 @@ pub struct ComputedPlan {
     pub anchor: Option<crate::domain::AnchorAttribute>,
     /// Why the anchor could not be read, if Graph refused it.
     pub anchor_unreadable: Option<String>,
-    /// The plan's other parts when it is cut into several (`plan` is then
-    /// the first part's): a full read of a large tenant.
+    /// A full read's other parts (`plan` is the first part's; a large
+    /// tenant's plan is cut into several) and the pictures they are
+    /// planned from. None for an incremental run and `guest-sync plan`.
     pub more: Option<Box<MoreParts>>,
+    /// Whether this continues a full read from its snapshot.
+    pub resumed: bool,
 }
 
 /// The plan of a full read; the first slice of a full reconcile first
@@ -206,7 +337,7 @@ pub(super) async fn reconcile(
     ctx: &SyncContext,
     tenant: &SourceTenant,
     run_id: uuid::Uuid,
-    pass: u64,
+    (pass, resume): (u64, Option<Resume>),
     deadline: tokio::time::Instant,
     progress: &dyn Progress,
 ) -> Result<JobOutcome, SyncError> {
@@ -219,7 +350,75 @@ pub(super) async fn reconcile(
         now_tenant.delta = t.delta;
     }
     let now_tenant = &now_tenant;
-    let computed = match delta::choose(ctx, now_tenant) {
+    // A full read that stopped for time goes on from its snapshot.
+    let mut computed = None;
+    if let Some(at) = resume.filter(|_| !ctx.dry_run) {
+        match resume_full(ctx, now_tenant, run_id, at, progress).await? {
+            Ok(c) => computed = Some(c),
+            Err(why) => {
+                tracing::info!(tenant_id = %tenant.tenant_id, run_id = %run_id, reason = %why, "reconcile cannot resume from its snapshot; it reads again");
+                forget_snapshot(ctx, tenant.tenant_id).await;
+            }
+        }
+    }
+    let computed = match computed {
+        Some(c) => c,
+        None => choose_and_plan(ctx, now_tenant, run_id, pass, progress, &mut delta_links).await?,
+    };
+    let ComputedPlan {
+        plan,
+        records,
+        host,
+        source_complete,
+        read_error,
+        anchor,
+        anchor_unreadable,
+        more,
+        resumed,
+    } = computed;
+    // Whether this run keeps a snapshot (to delete when it ends).
+    let mut kept = resumed;
+    let result = apply(
+        ctx,
+        tenant,
+        run_id,
+        pass,
+        (plan, records, &host, more),
+        (source_complete, read_error, anchor, anchor_unreadable),
+        delta_links,
+        &mut kept,
+        deadline,
+        progress,
+    )
+    .await;
+    let resuming = matches!(&result, Ok(o) if matches!(o.cursor, Some(JobCursor::Reconcile { resume: Some(_), .. })));
+    if kept && !resuming {
+        // The run ended, failed, or goes on by reading again.
+        forget_snapshot(ctx, tenant.tenant_id).await;
+    }
+    result
+}
+
+/// Removes the tenant's snapshot; a failure only leaves it for the next
+/// snapshot to replace (it is never used by another run).
+async fn forget_snapshot(ctx: &SyncContext, tenant: crate::domain::Guid) {
+    if let Err(e) = ctx.store.delete_snapshots(tenant).await {
+        tracing::warn!(tenant_id = %tenant, error = %e, "could not remove the reconcile snapshot; the next snapshot replaces it");
+    }
+}
+
+/// Reads changes (delta) or both sides whole, as the links allow, and
+/// plans.
+async fn choose_and_plan(
+    ctx: &SyncContext,
+    now_tenant: &SourceTenant,
+    run_id: uuid::Uuid,
+    pass: u64,
+    progress: &dyn Progress,
+    delta_links: &mut Option<(Box<crate::domain::DeltaLinks>, super::relations::Touched)>,
+) -> Result<ComputedPlan, SyncError> {
+    let tenant = now_tenant;
+    Ok(match delta::choose(ctx, now_tenant) {
         delta::Mode::Delta(links) => {
             match delta::compute_delta_plan(ctx, now_tenant, links, progress).await? {
                 delta::DeltaPlan::Planned {
@@ -228,7 +427,7 @@ pub(super) async fn reconcile(
                     touched,
                 } => {
                     tracing::info!(tenant_id = %tenant.tenant_id, run_id = %run_id, mode = "delta", touched = touched.users.len(), "reconcile reads changes only");
-                    delta_links = Some((links, touched));
+                    *delta_links = Some((links, touched));
                     *computed
                 }
                 // Anything delta cannot settle (an expired link, a nested
@@ -245,25 +444,42 @@ pub(super) async fn reconcile(
             tracing::info!(tenant_id = %tenant.tenant_id, run_id = %run_id, mode = "full", reason = why, "reconcile reads both sides whole");
             full_plan(ctx, now_tenant, pass, progress).await?
         }
-    };
-    let ComputedPlan {
-        plan,
-        records,
-        host,
-        source_complete,
-        read_error,
-        anchor,
-        anchor_unreadable,
-        mut more,
-    } = computed;
-    let w = writer(ctx, &host);
+    })
+}
+
+/// Applies a plan (part after part for a full read), then sponsors and
+/// managers; keeps a snapshot when a full read stops for time.
+#[allow(clippy::too_many_arguments)]
+async fn apply(
+    ctx: &SyncContext,
+    tenant: &SourceTenant,
+    run_id: uuid::Uuid,
+    pass: u64,
+    (plan, records, host, mut more): (
+        plan::Plan,
+        Vec<GuestRecord>,
+        &TenantGraph,
+        Option<Box<MoreParts>>,
+    ),
+    (source_complete, read_error, anchor, anchor_unreadable): (
+        bool,
+        Option<GraphError>,
+        Option<crate::domain::AnchorAttribute>,
+        Option<String>,
+    ),
+    delta_links: Option<(Box<crate::domain::DeltaLinks>, super::relations::Touched)>,
+    kept: &mut bool,
+    deadline: tokio::time::Instant,
+    progress: &dyn Progress,
+) -> Result<JobOutcome, SyncError> {
+    let w = writer(ctx, host);
     if let Some(problem) = read_error.as_ref().and_then(permission_lost) {
         // Rule: when a permission is gone, nothing is written (the picture
         // is missing users, not telling us they left); the run ends partial
         // with the missing permission named for the administrator.
         tracing::warn!(tenant_id = %tenant.tenant_id, run_id = %run_id, "{problem}");
         let mut held_back = plan.actions.len() as u64 + plan.held_back.len() as u64;
-        if let Some(m) = more.as_mut() {
+        if let Some(m) = more.as_deref_mut() {
             while let Some(p) = m.next(ctx, &records).await? {
                 held_back += p.actions.len() as u64 + p.held_back.len() as u64;
             }
@@ -306,11 +522,14 @@ pub(super) async fn reconcile(
     // actions go before the next part is planned.
     let guard = plan.guard;
     drop(plan);
-    if let Some(m) = more.as_mut() {
+    if let Some(m) = more.as_deref_mut() {
         // A large tenant: the other parts, one at a time, while every
-        // action so far could start (else the continuation replans).
+        // action so far could start (else the continuation resumes where
+        // this slice stopped).
         let of = m.of();
-        tracing::info!(tenant_id = %tenant.tenant_id, run_id = %run_id, parts = of, "the plan is applied in parts");
+        if of > 1 {
+            tracing::info!(tenant_id = %tenant.tenant_id, run_id = %run_id, parts = of, "the plan is applied in parts");
+        }
         while rep.fatal.is_none() && rep.not_started == 0 {
             let Some(p) = m.next(ctx, &records).await? else {
                 break;
@@ -321,10 +540,51 @@ pub(super) async fn reconcile(
             rep.merge(r);
         }
     }
-    drop(more);
     if let Some(e) = rep.fatal {
         return Err(e);
     }
+    // Whether a continuation retries failures (it reads again, for the
+    // directory as it is now) rather than resuming from the snapshot.
+    let retry = rep.transient_failures > 0 && pass < MAX_PASSES;
+    // Where a full read goes on: the first action not started, or (every
+    // action started) only sponsors and managers are left.
+    let mut resume = None;
+    if let Some(m) = more
+        .as_deref()
+        .filter(|_| read_error.is_none() && w.persists() && !retry)
+    {
+        let at = match rep.first_not_started {
+            Some(from) => Some(Resume {
+                part: m.last(),
+                from: Some(from),
+            }),
+            None => Some(Resume {
+                part: m.of(),
+                from: None,
+            }),
+        };
+        let usable = if !*kept && rep.not_started > 0 {
+            // Stopped for time: keep what the parts are planned from.
+            progress.phase("snapshot", None);
+            // Removed when the run ends, even if only partly written.
+            *kept = true;
+            match m.save(ctx, run_id, tenant, &records).await {
+                Ok(h) => {
+                    tracing::info!(tenant_id = %tenant.tenant_id, run_id = %run_id, chunks = h.chunks, source_users = h.counts.source, host_users = h.counts.guests, records = h.counts.records, "reconcile kept a snapshot for its continuation");
+                    true
+                }
+                Err(e) => {
+                    // The continuation reads again, as before snapshots.
+                    tracing::warn!(tenant_id = %tenant.tenant_id, run_id = %run_id, error = %e, "could not keep a snapshot; the continuation reads both sides again");
+                    false
+                }
+            }
+        } else {
+            *kept
+        };
+        resume = at.filter(|_| usable);
+    }
+    drop(more);
     let mut counts = rep.counts;
     counts.unchanged += unchanged;
     counts.held_back += held_back;
@@ -343,7 +603,7 @@ pub(super) async fn reconcile(
             tenant,
             run_id,
             w.clone(),
-            &host,
+            host,
             deadline,
             progress,
             delta_links.as_ref().map(|(_, t)| t),
@@ -371,7 +631,7 @@ pub(super) async fn reconcile(
             Some((links, _)) => delta::advance(ctx, tenant.tenant_id, *links).await?,
             // A full read that saw everything: its links become active.
             None if source_complete && read_error.is_none() => {
-                delta::finish_full(ctx, tenant, &host).await?
+                delta::finish_full(ctx, tenant, host).await?
             }
             None => {}
         }
@@ -385,7 +645,10 @@ pub(super) async fn reconcile(
     };
     Ok(JobOutcome {
         counts,
-        cursor: more.then_some(JobCursor::Reconcile { pass: pass + 1 }),
+        cursor: more.then_some(JobCursor::Reconcile {
+            pass: pass + 1,
+            resume,
+        }),
         outcome,
         guard,
         dry_run: !w.persists(),

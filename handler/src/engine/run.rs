@@ -61,7 +61,9 @@ async fn run_job_in_span(
     let res = match job {
         Job::Reconcile => {
             let pass = JobCursor::reconcile_pass(cursor);
-            super::reconcile::reconcile(ctx, tenant, run_id, pass, deadline, progress).await
+            let resume = JobCursor::reconcile_resume(cursor);
+            super::reconcile::reconcile(ctx, tenant, run_id, (pass, resume), deadline, progress)
+                .await
         }
         Job::Photos => {
             let after = JobCursor::photos_after(cursor);
@@ -169,5 +171,6 @@ pub(super) fn executor(
         concurrency: ctx.concurrency,
         anchor: ctx.settings.anchor_attribute.clone(),
         anchor_problem: std::sync::Mutex::new(None),
+        launched: Default::default(),
     }
 }

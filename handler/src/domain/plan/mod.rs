@@ -345,6 +345,14 @@ pub struct Action {
     pub record: GuestRecord,
 }
 
+impl Action {
+    /// Where the action sorts in a plan: (kind rank, source user id),
+    /// unique in a plan (one action per source user).
+    pub fn order_key(&self) -> (u8, Guid) {
+        (self.kind.rank(), self.source_user_id)
+    }
+}
+
 /// The reconcile plan of one tenant.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -434,8 +434,7 @@ pub fn plan_part(
 
     // An unstable sort needs no buffer (a stable one copies half the
     // plan); it is as deterministic, and the keys hardly ever tie.
-    out.actions
-        .sort_unstable_by_key(|a| (a.kind.rank(), a.source_user_id));
+    out.actions.sort_unstable_by_key(Action::order_key);
     out.actions.shrink_to_fit();
     out.held_back.sort_by_key(|h| h.source_user_id);
     out

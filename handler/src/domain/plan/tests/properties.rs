@@ -62,6 +62,14 @@ fn check_safety(
     host: &HostPicture,
     policy: &PlanPolicy,
 ) {
+    // Plan order is strict: one action per source user, so a continuation
+    // can resume at an action's order key.
+    assert!(
+        p.actions
+            .windows(2)
+            .all(|w| w[0].order_key() < w[1].order_key()),
+        "plan order keys are not strictly increasing"
+    );
     // Guests the planner may own without a record: anchored to us.
     let anchored = |src: Guid, h: Guid| {
         host.guests
