@@ -139,6 +139,48 @@ async fn the_scale_benchmark_prints_a_json_summary_of_an_engine_process() {
     }
 }
 
+/// A first sync cut into slices of one second (`--job-budget-secs 1`; the
+/// run takes several seconds of simulated Graph latency): its
+/// continuations resume from the run's snapshot, so the scope is listed
+/// once (one nested-group page and one member page for 300 users, not
+/// that again per slice) and no action is replayed (2 writes per guest),
+/// with many actions in flight when each slice stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_sync_in_slices_lists_the_scope_once_and_replays_nothing() {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_guest-sync"))
+        .args([
+            "bench",
+            "scale",
+            "--users",
+            "300",
+            "--time-scale",
+            "1",
+            "--job-budget-secs",
+            "1",
+            "--no-baseline",
+            "--no-virtual-clock",
+            "--json",
+        ])
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last = text.lines().last().unwrap_or_default();
+    let j: serde_json::Value = serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {last}"));
+    assert!(
+        j["first_sync_graph_secs"].as_f64().unwrap() > 3.0,
+        "not sliced: {j}"
+    );
+    assert_eq!(j["writes_per_new_guest"], 2.0, "{j}");
+    assert_eq!(j["first_sync_member_pages"], 2, "{j}");
+    assert_eq!(j["writes_no_change"], 0, "{j}");
+}
+
 /// The simulator benchmark (`guest-sync bench sim`) with tiny numbers reads
 /// every member across pages and answers every small read.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -239,7 +239,9 @@ impl Executor {
         let stop = AtomicBool::new(false);
         let fatal: Mutex<Option<SyncError>> = Mutex::new(None);
         let min_progress = MIN_PROGRESS_PER_CONCURRENCY * self.concurrency.max(1);
-        let results: Vec<Option<Done>> = futures::stream::iter(0..plan.actions.len())
+        // Each result with its action's index: they come in the order the
+        // actions finish.
+        let results: Vec<(usize, Option<Done>)> = futures::stream::iter(0..plan.actions.len())
             .map(|i| {
                 // Indices, not `iter()`: a stream of borrowed items makes
                 // this future not provably `Send` (rustc #102211).
@@ -262,7 +264,7 @@ impl Executor {
                 let stop = &stop;
                 async move {
                     if skip {
-                        return None;
+                        return (i, None);
                     }
                     let r = match self.apply(a).await {
                         Ok(d) => d,
@@ -274,7 +276,7 @@ impl Executor {
                         }
                     };
                     progress.inc(1);
-                    Some(r)
+                    (i, Some(r))
                 }
                 .boxed()
             })
@@ -290,13 +292,12 @@ impl Executor {
                 .clone(),
             ..ExecReport::default()
         };
-        for (i, r) in results.into_iter().enumerate() {
+        let mut first_skipped: Option<usize> = None;
+        for (i, r) in results {
             match r {
                 None => {
                     rep.not_started += 1;
-                    if rep.first_not_started.is_none() {
-                        rep.first_not_started = plan.actions[i].order_key().into();
-                    }
+                    first_skipped = Some(first_skipped.map_or(i, |f| f.min(i)));
                 }
                 Some(Done::Ok(c)) => {
                     rep.done += 1;
@@ -311,6 +312,7 @@ impl Executor {
                 }
             }
         }
+        rep.first_not_started = first_skipped.map(|i| plan.actions[i].order_key());
         rep
     }
 

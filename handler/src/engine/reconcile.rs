@@ -135,6 +135,7 @@ async fn resume_full(
     progress: &dyn Progress,
 ) -> Result<Result<ComputedPlan, snapshot::Unusable>, SyncError> {
     progress.phase("snapshot", None);
+    let started = std::time::Instant::now();
     let fp = snapshot::fingerprint(ctx, tenant);
     let snap = match snapshot::load(
         ctx.store.as_ref(),
@@ -196,7 +197,7 @@ async fn resume_full(
         plan.held_back.clear();
         plan.unchanged = 0;
     }
-    tracing::info!(tenant_id = %tenant.tenant_id, run_id = %run_id, part = at.part, parts = header.parts, taken_at = %header.taken_at, "reconcile resumes a full read from its snapshot (nothing read again)");
+    tracing::info!(tenant_id = %tenant.tenant_id, run_id = %run_id, part = at.part, parts = header.parts, taken_at = %header.taken_at, secs = started.elapsed().as_secs_f64(), "reconcile resumes a full read from its snapshot (nothing read again)");
     Ok(Ok(ComputedPlan {
         plan,
         records,
@@ -568,9 +569,10 @@ async fn apply(
             progress.phase("snapshot", None);
             // Removed when the run ends, even if only partly written.
             *kept = true;
+            let started = std::time::Instant::now();
             match m.save(ctx, run_id, tenant, &records).await {
                 Ok(h) => {
-                    tracing::info!(tenant_id = %tenant.tenant_id, run_id = %run_id, chunks = h.chunks, source_users = h.counts.source, host_users = h.counts.guests, records = h.counts.records, "reconcile kept a snapshot for its continuation");
+                    tracing::info!(tenant_id = %tenant.tenant_id, run_id = %run_id, chunks = h.chunks, bytes = h.bytes, secs = started.elapsed().as_secs_f64(), source_users = h.counts.source, host_users = h.counts.guests, records = h.counts.records, "reconcile kept a snapshot for its continuation");
                     true
                 }
                 Err(e) => {

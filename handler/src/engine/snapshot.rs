@@ -66,6 +66,9 @@ pub struct Header {
     pub parts: u32,
     /// Data chunks (1..=chunks).
     pub chunks: u32,
+    /// Bytes the data chunks take in the store.
+    #[serde(default)]
+    pub bytes: u64,
     /// Entries of each kind, to check the read.
     pub counts: Counts,
 }
@@ -148,6 +151,8 @@ struct ChunkWriter<'a> {
     index: u32,
     enc: Option<DeflateEncoder<Vec<u8>>>,
     raw: usize,
+    /// Bytes written so far.
+    bytes: u64,
 }
 
 impl ChunkWriter<'_> {
@@ -180,6 +185,7 @@ impl ChunkWriter<'_> {
             .finish()
             .map_err(|e| StoreError::Other(format!("compressing a snapshot chunk: {e}")))?;
         self.index += 1;
+        self.bytes += data.len() as u64;
         self.store
             .put_snapshot_chunk(self.tenant, self.run, self.index, &data)
             .await
@@ -222,6 +228,7 @@ pub async fn save(
         index: 0,
         enc: None,
         raw: 0,
+        bytes: 0,
     };
     let mut counts = Counts::default();
     for u in &source.users {
@@ -262,6 +269,7 @@ pub async fn save(
         has_group: host.group_members.is_some(),
         parts: t.parts,
         chunks: w.index,
+        bytes: w.bytes,
         counts,
     };
     let doc = serde_json::to_vec(&header)

@@ -32,6 +32,9 @@ pub struct SimCounts {
     /// Writes applied by operation (`invite`, `patch`, `delete`, `restore`,
     /// `photo_put`, `photo_delete`, `member_add`, `member_remove`), then object id.
     pub writes_by_op: BTreeMap<String, BTreeMap<Guid, u64>>,
+    /// Pages of a group's (transitive) members answered: a whole read of a
+    /// scope group lists them, an incremental or resumed reconcile does not.
+    pub member_pages: u64,
 }
 
 impl SimCounts {

@@ -299,6 +299,11 @@ pub(crate) fn process(w: &mut World, call: &Call<'_>, req: &GReq, scale: f64) ->
             .push(("x-ms-throttle-limit-percentage".into(), format!("{pct:.2}")));
     }
     w.counts.record(kind, r.status);
+    if req.method == Method::GET
+        && matches!(req.segs.as_slice(), [g, _, m, ..] if g == "groups" && (m == "members" || m == "transitiveMembers"))
+    {
+        w.counts.member_pages += 1;
+    }
     r
 }
 

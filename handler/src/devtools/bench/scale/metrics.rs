@@ -49,6 +49,8 @@ pub struct PhaseMetrics {
     pub reads: u64,
     /// Graph requests (token requests and `$batch` envelopes excluded).
     pub requests: u64,
+    /// Pages of group members read (a whole read of the scope).
+    pub member_pages: u64,
     /// Answers 429 (Too Many Requests).
     pub throttled: u64,
     /// [`throttle_bound_secs`] of the writes done.
@@ -245,6 +247,7 @@ pub(super) fn metrics(
             .total
             .saturating_sub(c.kind("token"))
             .saturating_sub(c.kind("batch")),
+        member_pages: c.member_pages,
         throttled: c.status(429),
         bound_secs: throttle_bound_secs(writes, invitations),
         guests,
@@ -300,6 +303,10 @@ pub struct ScaleSummary {
     /// Virtual seconds to the first write, and after the last one.
     pub first_sync_virtual_graph_secs_to_first_write: Option<f64>,
     pub first_sync_virtual_graph_secs_after_last_write: Option<f64>,
+    /// Pages of the scope group's members the first sync read: one whole
+    /// read's worth however many slices it took (`--job-budget-secs`),
+    /// since each continuation resumes from the run's snapshot.
+    pub first_sync_member_pages: Option<u64>,
 }
 
 /// The summary of a report.
@@ -359,6 +366,7 @@ pub fn summary(r: &ScaleReport) -> ScaleSummary {
             .virtual_clock
             .as_ref()
             .and_then(|v| v.graph_secs_after_last_write),
+        first_sync_member_pages: first.map(|p| p.member_pages),
     }
 }
 

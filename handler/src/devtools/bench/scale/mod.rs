@@ -74,6 +74,12 @@ pub struct ScaleBenchArgs {
     /// Source users to sync (100,000 possible).
     #[arg(long, default_value_t = 10_000)]
     pub users: usize,
+    /// The engine's slice budget in wall seconds (`GUESTSYNC_JOB_BUDGET_SECS`):
+    /// with it, a long run is cut into slices as in Azure Functions, each
+    /// continuation resuming from the run's snapshot, and the report counts
+    /// the slices. Default: one slice per run.
+    #[arg(long, value_name = "SECS")]
+    pub job_budget_secs: Option<u64>,
     /// Graph's clock speed-up, for both the simulator and the client. At 20,
     /// 10,000 users take a few minutes of wall time.
     #[arg(long, default_value_t = 20.0)]
@@ -147,6 +153,7 @@ impl Default for ScaleBenchArgs {
             no_virtual_clock: false,
             virtual_heartbeat_ms: 1,
             engine_exe: None,
+            job_budget_secs: None,
         }
     }
 }
@@ -230,7 +237,8 @@ pub async fn scale(args: &ScaleBenchArgs) -> anyhow::Result<ScaleReport> {
     let rss_after_setup_kb = proc_status_kb("VmRSS:");
 
     let dir = TempDir::new().context("creating a temporary directory")?;
-    let (env, app, tenant) = deployment(&sim, host, &src, scale, &dir).await?;
+    let (env, app, tenant) =
+        deployment(&sim, host, &src, scale, &dir, args.job_budget_secs).await?;
     let engine = if args.in_process {
         Engine::InProcess(app.driver())
     } else {
@@ -301,16 +309,26 @@ async fn deployment(
     src: &setup::Source,
     scale: f64,
     dir: &TempDir,
+    budget: Option<u64>,
 ) -> anyhow::Result<(
     BTreeMap<&'static str, String>,
     crate::app::App,
     SourceTenant,
 )> {
     let mut env = setup::local_env(sim, host, HOST_SECRET, &dir.0);
-    // One slice per run: the benchmark measures the engine, not slicing.
-    env.insert("GUESTSYNC_JOB_BUDGET_SECS", (24 * 3600).to_string());
+    // One slice per run unless asked: the benchmark measures the engine,
+    // not slicing.
+    env.insert(
+        "GUESTSYNC_JOB_BUDGET_SECS",
+        budget.unwrap_or(24 * 3600).to_string(),
+    );
     env.insert("GUESTSYNC_TIME_SCALE", scale.to_string());
-    env.insert("RUST_LOG", "warn".to_string());
+    // With slices, the reconcile's info lines say how each slice read.
+    let log = match budget {
+        Some(_) => "warn,guest_sync::engine::reconcile=info",
+        None => "warn",
+    };
+    env.insert("RUST_LOG", log.to_string());
     // The engine process gets glibc's allocator settings the Bicep
     // deployment gives the function app (infra/modules/functionapp.bicep,
     // `allocatorSettings`), so its peak RSS is the deployed engine's.

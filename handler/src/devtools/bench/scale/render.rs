@@ -8,7 +8,7 @@ fn fmt_opt(x: Option<f64>, unit: &str) -> String {
 
 fn phase_lines(out: &mut String, p: &PhaseMetrics) {
     out.push_str(&format!(
-        "  {:<12} wall {:>8.1} s  graph {:>8.0} s  bound {:>7.0} s  ratio {:>8}  writes {:>7} ({:.3}/guest, {}/new guest)  reads {:>7} ({:.3}/guest)  429s {} ({:.3}%)\n",
+        "  {:<12} wall {:>8.1} s  graph {:>8.0} s  bound {:>7.0} s  ratio {:>8}  writes {:>7} ({:.3}/guest, {}/new guest)  reads {:>7} ({:.3}/guest, {} member pages)  429s {} ({:.3}%)\n",
         p.name,
         p.wall_secs,
         p.graph_secs,
@@ -19,6 +19,7 @@ fn phase_lines(out: &mut String, p: &PhaseMetrics) {
         fmt_opt(p.writes_per_new_guest(), ""),
         p.reads,
         p.reads_per_guest(),
+        p.member_pages,
         p.throttled,
         p.throttled_share() * 100.0,
     ));

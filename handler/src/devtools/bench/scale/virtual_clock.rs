@@ -48,7 +48,7 @@ async fn run(seed: u64, spec: GenerateSpec) -> anyhow::Result<Measured> {
         .context("starting the virtual-clock simulator")?;
     let (host, src) = tenants(&sim, &spec);
     let dir = TempDir::new().context("creating a temporary directory")?;
-    let (_env, app, tenant) = deployment(&sim, host, &src, scale, &dir).await?;
+    let (_env, app, tenant) = deployment(&sim, host, &src, scale, &dir, None).await?;
     let engine = Engine::InProcess(app.driver());
     let guests = src.generated.user_ids.len() as u64;
     let before = (vclock::process_cpu_secs(), vclock::thread_cpu_secs());
