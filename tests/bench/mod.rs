@@ -289,3 +289,26 @@ async fn a_tiny_latency_benchmark_applies_every_join_and_leave() {
     assert!(r.requests_per_run < 60.0, "{r:?}");
     assert!(render(&r).contains("join -> guest created"));
 }
+
+/// `guest-sync bench store` saves and loads the records, then a reconcile
+/// snapshot of as many users, and prints what the snapshot took.
+#[tokio::test]
+async fn the_store_benchmark_saves_and_loads_a_snapshot() {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_guest-sync"))
+        .args(["bench", "store", "--records", "500", "--backend", "sqlite"])
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("records     500"), "{text}");
+    assert!(
+        text.contains("snapshot of 500 source users, 500 host guests, 500 records:"),
+        "{text}"
+    );
+    assert!(text.contains("MiB stored"), "{text}");
+}

@@ -1,6 +1,8 @@
 //! The store benchmark (`guest-sync bench store`): saves and loads N guest
-//! records of one tenant on each backend and prints the time of each phase
-//! and the peak memory (`VmHWM` from `/proc/self/status`, reset between
+//! records of one tenant on each backend, then a reconcile snapshot of N
+//! source users, N host guests and the N records
+//! ([`crate::engine::snapshot`]), and prints the time of each phase, the
+//! snapshot's stored size, and the peak memory (`VmHWM` from `/proc/self/status`, reset between
 //! backends through `/proc/self/clear_refs` where the kernel allows it).
 //!
 //! The Azure Tables backend runs against the connection string in
@@ -106,6 +108,7 @@ async fn measure(name: &str, store: Arc<dyn Store>, n: usize) -> anyhow::Result<
         "{name}: loaded {} records, saved {n}",
         back.len()
     );
+    let snap = snapshot(&*store, tenant, back).await?;
     let per = |d: std::time::Duration| n as f64 / d.as_secs_f64().max(1e-9);
     println!(
         "{name:8} records {n:>7}  save {:>8.2} s ({:>8.0}/s)  load {:>8.2} s ({:>8.0}/s)  peak RSS {}{}  (RSS now {})",
@@ -117,7 +120,112 @@ async fn measure(name: &str, store: Arc<dyn Store>, n: usize) -> anyhow::Result<
         if reset { "" } else { " (process-wide: reset unsupported)" },
         mib(status_kib("VmRSS:")),
     );
+    println!("{name:8} {snap}");
     Ok(())
+}
+
+/// Saves and loads a reconcile snapshot of `records.len()` users (source
+/// and host pictures built beside the records); its line.
+async fn snapshot(
+    store: &dyn Store,
+    tenant: Guid,
+    records: Vec<GuestRecord>,
+) -> anyhow::Result<String> {
+    use crate::domain::plan::{HostGuest, HostPicture, SourcePicture, SourceUser};
+    use crate::engine::snapshot;
+    let now = Utc::now();
+    let attrs = |n: usize| {
+        crate::domain::Attrs::from_iter([
+            (
+                "displayName".to_string(),
+                format!("First Last {n:06}").into(),
+            ),
+            ("jobTitle".to_string(), "Senior Engineer".into()),
+            (
+                "department".to_string(),
+                format!("Department {}", n % 40).into(),
+            ),
+            ("companyName".to_string(), "Source Example Ltd".into()),
+        ])
+    };
+    let source = SourcePicture {
+        users: records
+            .iter()
+            .enumerate()
+            .map(|(n, r)| SourceUser {
+                id: r.source_user_id,
+                upn: r.source_upn.clone(),
+                mail: r.source_mail.clone(),
+                account_enabled: true,
+                user_type: "Member".into(),
+                attrs: attrs(n),
+                photo_etag: None,
+            })
+            .collect(),
+        complete: true,
+    };
+    let host = HostPicture {
+        guests: records
+            .iter()
+            .enumerate()
+            .filter_map(|(n, r)| {
+                Some(HostGuest {
+                    id: r.host_user_id?,
+                    upn: r.host_upn.clone()?,
+                    mail: r.source_mail.clone(),
+                    other_mails: r.source_mail.iter().cloned().collect(),
+                    account_enabled: true,
+                    user_type: "Guest".into(),
+                    external_user_state: Some("Accepted".into()),
+                    external_user_state_changed_at: Some(now),
+                    created_at: Some(now),
+                    attrs: attrs(n),
+                    anchor: Some(crate::domain::Anchor::new(tenant, r.source_user_id)),
+                })
+            })
+            .collect(),
+        deleted: Vec::new(),
+        group_members: None,
+        anchor_unreadable: None,
+    };
+    let run = uuid::Uuid::new_v4();
+    let taken = snapshot::Taken {
+        run_id: run,
+        fingerprint: "bench".into(),
+        taken_at: now,
+        limit: crate::domain::policy::MaxDeprovisions::Count(100),
+        anchor: None,
+        anchor_unreadable: None,
+        parts: 20,
+    };
+    let t0 = Instant::now();
+    let h = snapshot::save(store, tenant, taken, &source, &host, &records)
+        .await
+        .context("saving a snapshot")?;
+    let save = t0.elapsed();
+    drop((source, host, records));
+    let t1 = Instant::now();
+    let back = snapshot::load(store, tenant, run, "bench", now)
+        .await
+        .map_err(|e| anyhow::anyhow!("loading the snapshot: {e}"))?;
+    let load = t1.elapsed();
+    anyhow::ensure!(
+        back.records.len() as u64 == h.counts.records,
+        "the snapshot lost records"
+    );
+    drop(back);
+    store.delete_snapshots(tenant).await?;
+    Ok(format!(
+        "snapshot of {} source users, {} host guests, {} records: {} chunks, {:.1} MiB stored  save {:>6.2} s  load {:>6.2} s  peak RSS {}",
+        h.counts.source,
+        h.counts.guests,
+        h.counts.records,
+        h.chunks,
+        h.bytes as f64 / (1024.0 * 1024.0),
+        save.as_secs_f64(),
+        load.as_secs_f64(),
+        mib(status_kib("VmHWM:")),
+    ))
 }
 
 /// Runs the benchmark and prints one line per backend.
