@@ -28,6 +28,7 @@ var tableNames = [
   'GuestSyncRuns'
   'GuestSyncAudit'
   'GuestSyncLeases'
+  'GuestSyncSnapshots'
 ]
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {

@@ -23,7 +23,7 @@ DELIBERATELY_UNSET = {
 
 # The store's tables when the Rust source has no table-name list yet
 # (docs/store.md, issue of the store engineer).
-DOCUMENTED_TABLES = ["GuestSyncTenants", "GuestSyncGuests", "GuestSyncRuns", "GuestSyncAudit", "GuestSyncLeases"]
+DOCUMENTED_TABLES = ["GuestSyncTenants", "GuestSyncGuests", "GuestSyncRuns", "GuestSyncAudit", "GuestSyncLeases", "GuestSyncSnapshots"]
 
 
 def _setting_map(app_settings):

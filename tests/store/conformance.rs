@@ -8,7 +8,7 @@ use guest_sync::domain::{
     AuditEntry, GuestRecord, GuestState, Guid, Job, RunCounts, RunOutcome, RunRecord, SecretName,
     SourceTenant, TenantOptions,
 };
-use guest_sync::store::{Pruned, Store, StoreError};
+use guest_sync::store::{Pruned, Store, StoreError, SNAPSHOT_CHUNK_MAX};
 
 /// A guest record of `tenant` with a fresh source user id.
 pub fn guest(tenant: Guid, n: usize) -> GuestRecord {
@@ -461,6 +461,146 @@ pub async fn large_tenant_round_trips(s: Arc<dyn Store>) {
     assert_eq!(sorted(back), sorted(gs));
 }
 
+/// `len` bytes of pseudo-random data (xorshift from `seed`): no runs or
+/// patterns a backend could get right by accident.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 32) as u8
+        })
+        .collect()
+}
+
+/// Snapshot chunks read back byte-exact: empty, small, spanning several
+/// 64 KiB parts, and exactly SNAPSHOT_CHUNK_MAX bytes; a put replaces the
+/// chunk; an absent chunk or run is None.
+pub async fn snapshot_chunks_round_trip(s: Arc<dyn Store>) {
+    let t = Guid::new_v4();
+    let run = uuid::Uuid::new_v4();
+    let chunks = [
+        Vec::new(),
+        b"small".to_vec(),
+        noise(3 * 64 * 1024 + 123, 1),
+        noise(SNAPSHOT_CHUNK_MAX, 2),
+    ];
+    for (i, c) in chunks.iter().enumerate() {
+        s.put_snapshot_chunk(t, run, i as u32, c).await.unwrap();
+    }
+    for (i, c) in chunks.iter().enumerate() {
+        let back = s.get_snapshot_chunk(t, run, i as u32).await.unwrap();
+        assert!(
+            back.as_ref() == Some(c),
+            "chunk {i} ({} bytes) came back as {:?} bytes",
+            c.len(),
+            back.map(|b| b.len())
+        );
+    }
+
+    // A put replaces, shorter or longer.
+    let shorter = noise(70_000, 3);
+    s.put_snapshot_chunk(t, run, 3, &shorter).await.unwrap();
+    assert_eq!(
+        s.get_snapshot_chunk(t, run, 3).await.unwrap(),
+        Some(shorter)
+    );
+    let longer = noise(200_000, 4);
+    s.put_snapshot_chunk(t, run, 1, &longer).await.unwrap();
+    assert_eq!(s.get_snapshot_chunk(t, run, 1).await.unwrap(), Some(longer));
+    s.put_snapshot_chunk(t, run, 2, b"").await.unwrap();
+    assert_eq!(s.get_snapshot_chunk(t, run, 2).await.unwrap(), Some(vec![]));
+
+    // Absent: another index, another run, another tenant.
+    assert_eq!(s.get_snapshot_chunk(t, run, 4).await.unwrap(), None);
+    assert_eq!(
+        s.get_snapshot_chunk(t, uuid::Uuid::new_v4(), 0)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        s.get_snapshot_chunk(Guid::new_v4(), run, 0).await.unwrap(),
+        None
+    );
+}
+
+/// Chunks of two runs and two tenants are independent; deleting a
+/// tenant's snapshots removes every chunk of all its runs, counts them,
+/// and leaves the other tenant's.
+pub async fn snapshots_are_kept_per_run_and_deleted_per_tenant(s: Arc<dyn Store>) {
+    let (t1, t2) = (Guid::new_v4(), Guid::new_v4());
+    let (r1, r2) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    // Same indexes everywhere, different bytes.
+    let data = |t: usize, r: usize, i: u32| {
+        noise(100 + 37 * i as usize, (t * 100 + r * 10) as u64 + i as u64)
+    };
+    let cells = [(0, t1, 0, r1), (0, t1, 1, r2), (1, t2, 0, r1)];
+    for (ti, t, ri, r) in cells {
+        for i in 0..3 {
+            s.put_snapshot_chunk(t, r, i, &data(ti, ri, i))
+                .await
+                .unwrap();
+        }
+    }
+    // A fourth chunk for one run only.
+    s.put_snapshot_chunk(t1, r2, 3, &data(0, 1, 3))
+        .await
+        .unwrap();
+    for (ti, t, ri, r) in cells {
+        for i in 0..3 {
+            assert_eq!(
+                s.get_snapshot_chunk(t, r, i).await.unwrap(),
+                Some(data(ti, ri, i)),
+                "tenant {ti} run {ri} chunk {i}"
+            );
+        }
+    }
+    assert_eq!(s.get_snapshot_chunk(t1, r1, 3).await.unwrap(), None);
+    assert_eq!(s.get_snapshot_chunk(t2, r2, 0).await.unwrap(), None);
+
+    assert_eq!(s.delete_snapshots(t1).await.unwrap(), 7);
+    for r in [r1, r2] {
+        for i in 0..4 {
+            assert_eq!(s.get_snapshot_chunk(t1, r, i).await.unwrap(), None);
+        }
+    }
+    for i in 0..3 {
+        assert_eq!(
+            s.get_snapshot_chunk(t2, r1, i).await.unwrap(),
+            Some(data(1, 0, i))
+        );
+    }
+    // Nothing left to delete; the other tenant's go on their own.
+    assert_eq!(s.delete_snapshots(t1).await.unwrap(), 0);
+    assert_eq!(s.delete_snapshots(t2).await.unwrap(), 3);
+    assert_eq!(s.get_snapshot_chunk(t2, r1, 0).await.unwrap(), None);
+}
+
+/// A chunk larger than SNAPSHOT_CHUNK_MAX is refused with Invalid and
+/// writes nothing: no new chunk, and an existing one keeps its bytes.
+pub async fn oversized_snapshot_chunks_are_refused(s: Arc<dyn Store>) {
+    let t = Guid::new_v4();
+    let run = uuid::Uuid::new_v4();
+    let big = noise(SNAPSHOT_CHUNK_MAX + 1, 5);
+    match s.put_snapshot_chunk(t, run, 0, &big).await {
+        Err(StoreError::Invalid(m)) => assert!(m.contains("snapshot chunk"), "{m}"),
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+    assert_eq!(s.get_snapshot_chunk(t, run, 0).await.unwrap(), None);
+
+    let kept = noise(1000, 6);
+    s.put_snapshot_chunk(t, run, 1, &kept).await.unwrap();
+    assert!(matches!(
+        s.put_snapshot_chunk(t, run, 1, &big).await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert_eq!(s.get_snapshot_chunk(t, run, 1).await.unwrap(), Some(kept));
+    assert_eq!(s.delete_snapshots(t).await.unwrap(), 1);
+}
+
 /// Generates one `#[tokio::test]` per conformance check for a backend.
 /// `$make` is an async fn returning `(Arc<dyn Store>, guard)`; the guard
 /// keeps the backend (temp dir, Azurite) alive for the test.
@@ -519,6 +659,25 @@ macro_rules! conformance_suite {
         async fn large_tenant_round_trips() {
             let (s, _g) = $make().await;
             $crate::store::conformance::large_tenant_round_trips(s).await;
+        }
+        /// Snapshot chunks read back byte-exact; a put replaces; absent is None.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn snapshot_chunks_round_trip() {
+            let (s, _g) = $make().await;
+            $crate::store::conformance::snapshot_chunks_round_trip(s).await;
+        }
+        /// Snapshots are independent per run and tenant; deleting a
+        /// tenant's removes all its runs' chunks and counts them.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn snapshots_are_kept_per_run_and_deleted_per_tenant() {
+            let (s, _g) = $make().await;
+            $crate::store::conformance::snapshots_are_kept_per_run_and_deleted_per_tenant(s).await;
+        }
+        /// An oversized snapshot chunk is refused and writes nothing.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn oversized_snapshot_chunks_are_refused() {
+            let (s, _g) = $make().await;
+            $crate::store::conformance::oversized_snapshot_chunks_are_refused(s).await;
         }
     };
 }

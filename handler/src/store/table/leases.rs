@@ -129,8 +129,3 @@ impl LeaseStore for TableStore {
         Ok(out)
     }
 }
-
-// Placeholder until the Table backend keeps snapshots: the defaults (none
-// kept; a continuation reads again).
-#[async_trait]
-impl crate::store::SnapshotStore for TableStore {}

@@ -10,11 +10,14 @@
 //! | `GuestSyncRuns` | source tenant id | run id `_` job | Job, Outcome, StartedAt, FinishedAt |
 //! | `GuestSyncAudit` | source tenant id | inverted time `_` uuid (newest first) | At, Operation, Outcome |
 //! | `GuestSyncLeases` | `tenant|job` | `lease` | Holder, ExpiresAt |
+//! | `GuestSyncSnapshots` | source tenant id | run id `_` chunk index (8 digits) | no `Doc`: D00, D01, ... (Edm.Binary), Parts, Length |
 //!
 //! Every record is kept whole as JSON in the `Doc` string property (exact
 //! round trip, one place to evolve the shape); the other columns exist for
 //! `$filter` and for an operator browsing the tables. Versions for
-//! optimistic concurrency and lease tokens are the service's ETags.
+//! optimistic concurrency and lease tokens are the service's ETags. A
+//! snapshot chunk is no record but opaque bytes, split over binary
+//! properties of at most 64 KiB (see [`snapshots`]).
 //!
 //! # Layout
 //! - this file: the table names, [`TableStore`] and its batch helpers.
@@ -22,7 +25,7 @@
 //! - [`entities`]: records <-> entities (key schemes, columns, `Doc`) and
 //!   guest-page continuation tokens.
 //! - [`registry`], [`guests`], [`history`] (runs, audit, retention),
-//!   [`leases`]: one store capability each.
+//!   [`leases`], [`snapshots`]: one store capability each.
 pub mod auth;
 pub mod client;
 mod entities;
@@ -30,6 +33,7 @@ mod guests;
 mod history;
 mod leases;
 mod registry;
+mod snapshots;
 
 use futures::{StreamExt, TryStreamExt};
 
@@ -52,9 +56,11 @@ pub const RUNS: &str = "GuestSyncRuns";
 pub const AUDIT: &str = "GuestSyncAudit";
 /// Per-tenant, per-job leases.
 pub const LEASES: &str = "GuestSyncLeases";
+/// Chunks of running reconciles' snapshots.
+pub const SNAPSHOTS: &str = "GuestSyncSnapshots";
 /// Every table the store uses. The infra template creates these; a mirror
 /// test compares the two lists.
-pub const TABLE_NAMES: &[&str] = &[TENANTS, GUESTS, RUNS, AUDIT, LEASES];
+pub const TABLE_NAMES: &[&str] = &[TENANTS, GUESTS, RUNS, AUDIT, LEASES, SNAPSHOTS];
 
 /// PartitionKey of the registry (all tenants in one partition).
 const TENANT_PK: &str = "tenant";

@@ -1,5 +1,6 @@
 //! Entities: building them, escaping keys, OData literals, and checking an
 //! entity against the service's limits before it is sent.
+use base64::Engine as _;
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 use serde_json::{Map, Value};
 
@@ -10,6 +11,8 @@ use crate::store::{StoreError, StoreResult};
 pub const MAX_ENTITY_BYTES: usize = 1024 * 1024;
 /// Largest string property, in bytes of UTF-16.
 pub const MAX_STRING_BYTES: usize = 64 * 1024;
+/// Largest binary property (`Edm.Binary`), in bytes before base64.
+pub const MAX_BINARY_BYTES: usize = 64 * 1024;
 /// Most properties per entity, counting PartitionKey, RowKey and Timestamp.
 pub const MAX_PROPERTIES: usize = 255;
 /// Largest PartitionKey / RowKey, in bytes of UTF-16.
@@ -76,6 +79,26 @@ pub fn put_datetime(e: &mut Entity, name: &str, t: chrono::DateTime<chrono::Utc>
     );
 }
 
+/// Sets a property of type `Edm.Binary` (base64 on the wire). Read back
+/// without metadata it is a plain base64 string: see [`binary_prop`].
+pub fn put_binary(e: &mut Entity, name: &str, bytes: &[u8]) {
+    e.insert(
+        name.to_string(),
+        Value::String(base64::engine::general_purpose::STANDARD.encode(bytes)),
+    );
+    e.insert(
+        format!("{name}@odata.type"),
+        Value::String("Edm.Binary".into()),
+    );
+}
+
+/// The bytes of binary property `name` as read back (a base64 string).
+/// `None` when the property is absent, not a string or not base64.
+pub fn binary_prop(e: &Entity, name: &str) -> Option<Vec<u8>> {
+    let s = e.get(name)?.as_str()?;
+    base64::engine::general_purpose::STANDARD.decode(s).ok()
+}
+
 /// A new entity with its keys (already legal: see [`encode_key`]).
 pub fn entity(pk: &str, rk: &str) -> Entity {
     let mut e = Map::new();
@@ -112,8 +135,11 @@ fn is_identifier(n: &str) -> bool {
 
 /// Checks an entity against the service's limits before it is sent: keys
 /// present and legal, at most 255 properties, property names that are
-/// identifiers of at most 255 characters, strings of at most 64 KiB and an
-/// entity of at most 1 MiB. The error names the property.
+/// identifiers of at most 255 characters, strings of at most 64 KiB, binary
+/// properties (`Edm.Binary`: base64 strings) of at most 64 KiB once
+/// decoded, and an entity of at most 1 MiB (counted as the service counts
+/// it: a binary property by its bytes, not its base64 text). The error
+/// names the property.
 pub fn check_entity(table: &str, e: &Entity) -> StoreResult<()> {
     let key = |n: &str| match e.get(n) {
         Some(Value::String(s)) => Ok(s.as_str()),
@@ -141,7 +167,30 @@ pub fn check_entity(table: &str, e: &Entity) -> StoreResult<()> {
             )));
         }
         size += 8 + utf16_bytes(name);
+        let binary =
+            e.get(&format!("{name}@odata.type")).and_then(Value::as_str) == Some("Edm.Binary");
         size += match v {
+            Value::String(s) if binary => {
+                let b = base64::engine::general_purpose::STANDARD
+                    .decode(s)
+                    .map_err(|_| {
+                        StoreError::Invalid(format!(
+                            "{table}: property {name} is typed Edm.Binary but is not base64"
+                        ))
+                    })?
+                    .len();
+                if b > MAX_BINARY_BYTES {
+                    return Err(StoreError::Invalid(format!(
+                        "{table}: property {name} is {b} bytes, more than the Table service's {MAX_BINARY_BYTES}-byte binary limit"
+                    )));
+                }
+                b + 4
+            }
+            Value::Bool(_) | Value::Number(_) if binary => {
+                return Err(StoreError::Invalid(format!(
+                    "{table}: property {name} is typed Edm.Binary but is not a base64 string"
+                )))
+            }
             Value::String(s) => {
                 let b = utf16_bytes(s);
                 if b > MAX_STRING_BYTES {
@@ -209,5 +258,40 @@ mod tests {
         let mut e = entity("p", "r");
         e.insert("bad name".into(), Value::Bool(true));
         assert!(check_entity("T", &e).is_err());
+    }
+
+    /// Binary properties are measured by their bytes, not their base64
+    /// text: 64 KiB fits (though its base64 is longer than a string may
+    /// be), one byte more is refused naming the property, and 14 full
+    /// parts fit one entity while 16 do not.
+    #[test]
+    fn binary_properties_are_measured_by_their_bytes() {
+        let mut e = entity("p", "r");
+        put_binary(&mut e, "D00", &[7u8; MAX_BINARY_BYTES]);
+        check_entity("T", &e).unwrap();
+        assert_eq!(binary_prop(&e, "D00").unwrap(), vec![7u8; MAX_BINARY_BYTES]);
+
+        put_binary(&mut e, "D01", &[7u8; MAX_BINARY_BYTES + 1]);
+        let m = check_entity("T", &e).unwrap_err().to_string();
+        assert!(m.contains("D01") && m.contains("binary"), "{m}");
+
+        let mut e = entity("p", "r");
+        for i in 0..14 {
+            put_binary(&mut e, &format!("D{i:02}"), &[1u8; MAX_BINARY_BYTES]);
+        }
+        e.insert("Parts".into(), Value::from(14));
+        e.insert("Length".into(), Value::from(14 * MAX_BINARY_BYTES));
+        check_entity("T", &e).unwrap();
+        for i in 14..16 {
+            put_binary(&mut e, &format!("D{i:02}"), &[1u8; MAX_BINARY_BYTES]);
+        }
+        let m = check_entity("T", &e).unwrap_err().to_string();
+        assert!(m.contains("1 MiB"), "{m}");
+
+        let mut e = entity("p", "r");
+        e.insert("D00".into(), Value::String("not base64!".into()));
+        e.insert("D00@odata.type".into(), Value::String("Edm.Binary".into()));
+        let m = check_entity("T", &e).unwrap_err().to_string();
+        assert!(m.contains("D00") && m.contains("base64"), "{m}");
     }
 }

@@ -11,7 +11,7 @@
 //! record that cannot be stored fails with a clear [`StoreError::Invalid`].
 //!
 //! Entities are JSON objects (`odata=nometadata`); typed properties carry
-//! `Name@odata.type` annotations (see [`put_datetime`]).
+//! `Name@odata.type` annotations (see [`put_datetime`], [`put_binary`]).
 //!
 //! # Layout
 //! - this file: [`TableClient`] (endpoint, credentials), table creation and
@@ -39,8 +39,9 @@ mod transport;
 
 pub use batch::{split_batches, BatchOp, MAX_BATCH_BYTES, MAX_BATCH_OPS};
 pub use entity::{
-    check_entity, encode_key, entity, odata_datetime, odata_str, put_datetime, MAX_ENTITY_BYTES,
-    MAX_KEY_BYTES, MAX_PROPERTIES, MAX_STRING_BYTES,
+    binary_prop, check_entity, encode_key, entity, odata_datetime, odata_str, put_binary,
+    put_datetime, MAX_BINARY_BYTES, MAX_ENTITY_BYTES, MAX_KEY_BYTES, MAX_PROPERTIES,
+    MAX_STRING_BYTES,
 };
 pub use query::{
     decode_continuation, decode_query_page, Continuation, Query, MAX_PAGE, NEXT_PK_HEADER,
