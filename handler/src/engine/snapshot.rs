@@ -32,9 +32,12 @@ use super::SyncContext;
 /// The format this build writes and reads.
 const FORMAT: u32 = 1;
 
-/// Uncompressed bytes per data chunk: JSON compresses several times, so
-/// the compressed chunk stays well under the store's chunk limit.
+/// Uncompressed bytes per data chunk (a chunk ends after the entry that
+/// crosses it): JSON compresses several times, and even bytes deflate
+/// cannot shrink grow by well under 1%, so a chunk stays under the store's
+/// limit with room for one more entry (a user's attributes are a few KiB).
 const RAW_CHUNK: usize = 640 * 1024;
+const _: () = assert!(RAW_CHUNK + RAW_CHUNK / 100 + 48 * 1024 <= crate::store::SNAPSHOT_CHUNK_MAX);
 
 /// A snapshot older than this is not resumed from: the continuation reads
 /// both sides again, so that no slice acts on a picture of the directory
