@@ -15,13 +15,20 @@ async fn a_tiny_scale_benchmark_reports_two_writes_per_guest_then_none() {
         ..ScaleBenchArgs::default()
     };
     let r = scale(&args).await.unwrap();
-    assert_eq!(r.phases.len(), 3);
+    assert_eq!(r.phases.len(), 4);
     let first = &r.phases[0];
     assert_eq!(first.new_guests, 200);
     assert_eq!(first.writes, 400);
     assert_eq!(first.writes_per_new_guest(), Some(2.0));
     assert_eq!(r.phases[1].writes, 0);
     assert!(r.phases[2].writes > 0, "churn causes writes");
+    // The full read after it: both sides listed, nothing left to write.
+    assert_eq!(r.phases[3].name, "full read");
+    assert_eq!(r.phases[3].writes, 0);
+    assert!(
+        r.phases[3].member_pages > 0,
+        "the full read lists the scope"
+    );
     let b = r.baseline.as_ref().unwrap();
     assert_eq!(b.users, 40);
     assert_eq!(b.phases.len(), 3);
@@ -111,10 +118,16 @@ async fn the_scale_benchmark_prints_a_json_summary_of_an_engine_process() {
     let share = j["share_429"].as_f64().unwrap();
     assert!((0.0..1.0).contains(&share), "{j}");
     assert!(j["requests_no_change"].as_u64().unwrap() > 0, "{j}");
+    // The full read lists both sides: more than the no-change run's delta.
+    assert!(
+        j["requests_full_read"].as_u64().unwrap() > j["requests_no_change"].as_u64().unwrap(),
+        "{j}"
+    );
     for k in [
         "engine_peak_mb_first_sync",
         "engine_peak_mb_no_change",
         "engine_peak_mb",
+        "engine_peak_mb_full_read",
     ] {
         let mb = j[k].as_f64().unwrap_or_else(|| panic!("{k} missing: {j}"));
         assert!(mb > 1.0 && mb < 4096.0, "{k} {mb}");

@@ -5,10 +5,11 @@
 //! `--users` users (a share with photos), registers it on a SQLite store in
 //! a temporary directory with local secrets, and runs our engine
 //! (a reconcile run to the end through the job driver,
-//! [`crate::engine::JobDriver::run_to_end`]) three times:
+//! [`crate::engine::JobDriver::run_to_end`]) four times:
 //! 1. the first sync (every in-scope user becomes a guest),
 //! 2. a no-change run,
-//! 3. a run after `--churn` (a third joins, a third leaves, a third renamed).
+//! 3. a run after `--churn` (a third joins, a third leaves, a third renamed),
+//! 4. a full read (`sync --full`, the daily safety net).
 //!
 //! Beside it, in the same process and simulator but into a FRESH host
 //! tenant with its own budget, it runs the naive baseline: how the seed's
@@ -240,7 +241,7 @@ pub async fn scale(args: &ScaleBenchArgs) -> anyhow::Result<ScaleReport> {
     let (env, app, tenant) =
         deployment(&sim, host, &src, scale, &dir, args.job_budget_secs).await?;
     let engine = if args.in_process {
-        Engine::InProcess(app.driver())
+        Engine::InProcess(app)
     } else {
         drop(app);
         let exe = match &args.engine_exe {
@@ -253,12 +254,24 @@ pub async fn scale(args: &ScaleBenchArgs) -> anyhow::Result<ScaleReport> {
     let mut phases = Vec::new();
     let mut guests = src.generated.user_ids.len() as u64;
     for name in ["first sync", "no-change"] {
-        phases.push(engine_phase(&engine, &tenant, &sim, name, scale, guests).await?);
+        phases.push(engine_phase(&engine, &tenant, &sim, (name, false), scale, guests).await?);
     }
     let churned = churn(&sim, &src, args.churn, args.seed);
     guests = guests + churned.0 as u64 - churned.1 as u64;
     sim.advance(60.0);
-    phases.push(engine_phase(&engine, &tenant, &sim, "after churn", scale, guests).await?);
+    phases.push(
+        engine_phase(
+            &engine,
+            &tenant,
+            &sim,
+            ("after churn", false),
+            scale,
+            guests,
+        )
+        .await?,
+    );
+    // The daily safety net: both sides read whole, every guest existing.
+    phases.push(engine_phase(&engine, &tenant, &sim, ("full read", true), scale, guests).await?);
     let peak_after_engine_kb = proc_status_kb("VmHWM:");
     drop(engine);
     drop(dir);
@@ -364,8 +377,8 @@ pub(super) async fn start_sim(seed: u64, scale: f64) -> std::io::Result<Sim> {
 
 /// Where the engine runs.
 enum Engine<'a> {
-    /// In this process, through the job driver.
-    InProcess(JobDriver),
+    /// In this process, through the app's job driver.
+    InProcess(crate::app::App),
     /// As `guest-sync sync --tenant ..` with these settings.
     Process {
         exe: std::path::PathBuf,
@@ -374,18 +387,21 @@ enum Engine<'a> {
 }
 
 /// One engine run: reconcile to the end through the job driver, in this
-/// process or as its own.
+/// process or as its own; `full` reads both sides whole (`sync --full`).
 async fn engine_phase(
     engine: &Engine<'_>,
     tenant: &SourceTenant,
     sim: &Sim,
-    name: &str,
+    (name, full): (&str, bool),
     scale: f64,
     guests: u64,
 ) -> anyhow::Result<PhaseMetrics> {
     sim.reset_counts();
     match engine {
-        Engine::InProcess(driver) => {
+        Engine::InProcess(app) => {
+            let mut ctx = app.engine();
+            ctx.force_full = full;
+            let driver: JobDriver = app.driver_for(ctx);
             // Graph time on tokio's clock: the wall clock, or the virtual
             // clock when the runtime's clock is paused.
             let started = tokio::time::Instant::now();
@@ -405,9 +421,10 @@ async fn engine_phase(
             Ok(m)
         }
         Engine::Process { exe, env } => {
-            let (wall, usage) = process::run_engine(exe, env, &tenant.tenant_id.to_string(), sim)
-                .await
-                .with_context(|| format!("engine run {name:?}"))?;
+            let (wall, usage) =
+                process::run_engine(exe, env, (&tenant.tenant_id.to_string(), full), sim)
+                    .await
+                    .with_context(|| format!("engine run {name:?}"))?;
             let mut m = metrics(name, &sim.counts(), wall, scale, guests, None);
             m.engine = Some(usage);
             Ok(m)

@@ -33,18 +33,21 @@ impl EngineProcess {
     }
 }
 
-/// Runs `exe sync --quiet --tenant <tenant>` with exactly `env` (plus
+/// Runs `exe sync --quiet --tenant <tenant> [--full]` with exactly `env` (plus
 /// `PATH`) and waits for it; returns its wall time and accounting. Fails
 /// when the process fails (its last stderr line is quoted).
 pub(super) async fn run_engine(
     exe: &Path,
     env: &BTreeMap<&str, String>,
-    tenant: &str,
+    (tenant, full): (&str, bool),
     sim: &crate::devtools::sim::Sim,
 ) -> anyhow::Result<(Duration, EngineProcess)> {
     let mut cmd = std::process::Command::new(exe);
-    cmd.args(["sync", "--quiet", "--tenant", tenant])
-        .env_clear()
+    cmd.args(["sync", "--quiet", "--tenant", tenant]);
+    if full {
+        cmd.arg("--full");
+    }
+    cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdin(std::process::Stdio::null())

@@ -49,12 +49,12 @@ async fn run(seed: u64, spec: GenerateSpec) -> anyhow::Result<Measured> {
     let (host, src) = tenants(&sim, &spec);
     let dir = TempDir::new().context("creating a temporary directory")?;
     let (_env, app, tenant) = deployment(&sim, host, &src, scale, &dir, None).await?;
-    let engine = Engine::InProcess(app.driver());
+    let engine = Engine::InProcess(app);
     let guests = src.generated.user_ids.len() as u64;
     let before = (vclock::process_cpu_secs(), vclock::thread_cpu_secs());
     let seen = Arc::new(Mutex::new(WritesSeen::default()));
     let watcher = tokio::spawn(watch_writes(sim.clone(), seen.clone()));
-    let m = engine_phase(&engine, &tenant, &sim, "first sync", scale, guests).await?;
+    let m = engine_phase(&engine, &tenant, &sim, ("first sync", false), scale, guests).await?;
     watcher.abort();
     let seen = *seen.lock().unwrap_or_else(|p| p.into_inner());
     let delta = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| (b - a).max(0.0));
