@@ -202,11 +202,18 @@ async fn disable_and_enable_flip_the_flag() {
 }
 
 /// `remove` needs an explicit --guests choice; `keep` deletes the record
-/// and leaves the guests (and their records) alone.
+/// and leaves the guests (and their records) alone, while a reconcile
+/// snapshot left behind is removed (nothing resumes from it).
 #[tokio::test]
 async fn remove_requires_a_choice_and_keep_leaves_guests() {
     let mut cli = TenantCli::new(None).await;
     add_skip_test(&mut cli).await;
+    let run = uuid::Uuid::new_v4();
+    cli.ctx
+        .store
+        .put_snapshot_chunk(tid(), run, 0, b"left by a run cut short")
+        .await
+        .unwrap();
     cli.ctx
         .store
         .put_guests(&[
@@ -225,6 +232,8 @@ async fn remove_requires_a_choice_and_keep_leaves_guests() {
     assert!(out.contains("2 guests stay"), "{out}");
     assert!(cli.ctx.store.get_tenant(tid()).await.unwrap().is_none());
     assert_eq!(cli.ctx.store.list_guests(tid()).await.unwrap().len(), 2);
+    let kept = cli.ctx.store.get_snapshot_chunk(tid(), run, 0).await;
+    assert!(kept.unwrap().is_none(), "the snapshot outlived its tenant");
 }
 
 /// `remove --guests deprovision` marks the tenant for offboarding while it

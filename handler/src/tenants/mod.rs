@@ -590,6 +590,11 @@ pub async fn remove_tenant(
         }
         _ => {
             store.delete_tenant(id).await?;
+            // A reconcile cut short may have left its snapshot: nothing
+            // will resume from it now.
+            if let Err(e) = store.delete_snapshots(id).await {
+                tracing::warn!(tenant_id = %id, error = %e, "could not remove the tenant's reconcile snapshot");
+            }
             tracing::info!(tenant_id = %id, guests_left = active, "tenant removed");
             Ok(RemoveOutcome::Removed {
                 guests_left: active,
