@@ -111,7 +111,7 @@ pub struct Executor {
     pub host_group: Option<Guid>,
     /// Records as they were when the plan was made (for counting
     /// transitions such as invited -> accepted).
-    pub before: HashMap<Guid, GuestRecord>,
+    pub before: Before,
     /// Actions in flight at once.
     pub concurrency: usize,
     /// `GUESTSYNC_ANCHOR_ATTRIBUTE` (selected by the invite pre-check).
@@ -121,6 +121,51 @@ pub struct Executor {
     pub anchor_problem: Mutex<Option<String>>,
     /// Actions this executor started (over every part of the plan).
     pub launched: std::sync::atomic::AtomicUsize,
+}
+
+/// The records a plan was made from, shared with the caller (not copied:
+/// a large tenant's records are tens of MB), indexed by source user and by
+/// host user.
+pub struct Before {
+    records: Arc<Vec<GuestRecord>>,
+    by_source: HashMap<Guid, usize>,
+    /// Host user -> the source user of a record linking it, and whether
+    /// more than one record links it.
+    by_host: HashMap<Guid, (Guid, bool)>,
+}
+
+impl Before {
+    pub fn new(records: Arc<Vec<GuestRecord>>) -> Before {
+        let mut by_source = HashMap::with_capacity(records.len());
+        let mut by_host: HashMap<Guid, (Guid, bool)> = HashMap::with_capacity(records.len());
+        for (i, r) in records.iter().enumerate() {
+            by_source.insert(r.source_user_id, i);
+            if let Some(h) = r.host_user_id {
+                by_host
+                    .entry(h)
+                    .and_modify(|e| e.1 = true)
+                    .or_insert((r.source_user_id, false));
+            }
+        }
+        Before {
+            records,
+            by_source,
+            by_host,
+        }
+    }
+
+    /// The record of a source user.
+    pub fn get(&self, source_user: &Guid) -> Option<&GuestRecord> {
+        self.by_source.get(source_user).map(|&i| &self.records[i])
+    }
+
+    /// Whether a record of another source user than `me` links host user
+    /// `host`.
+    pub fn linked_elsewhere(&self, host: Guid, me: Guid) -> bool {
+        self.by_host
+            .get(&host)
+            .is_some_and(|&(first, shared)| shared || first != me)
+    }
 }
 
 /// Per-action result.
@@ -408,11 +453,7 @@ impl Executor {
                     }
                 };
                 let me = a.source_user_id;
-                let linked_elsewhere = |id: Guid| {
-                    self.before
-                        .values()
-                        .any(|r| r.host_user_id == Some(id) && r.source_user_id != me)
-                };
+                let linked_elsewhere = |id: Guid| self.before.linked_elsewhere(id, me);
                 let anchor_of = |u: &crate::graph::GraphUser| {
                     self.anchor
                         .as_ref()
@@ -699,5 +740,41 @@ impl Executor {
         let r = self.writer.add_group_member(group, id).await;
         audit.push(self.audit(a, "group-add", Some(id), r.as_ref().map(|_| ()), None));
         r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(source: u128, host: Option<u128>) -> GuestRecord {
+        let g = |i: u128| Guid::from_uuid(uuid::Uuid::from_u128(i));
+        let mut r: GuestRecord = serde_json::from_value(serde_json::json!({
+            "sourceTenantId": g(1), "sourceUserId": g(source), "sourceUpn": "u@src.example",
+            "state": "accepted", "createdAt": "2026-11-01T00:00:00Z"
+        }))
+        .unwrap();
+        r.host_user_id = host.map(g);
+        r
+    }
+
+    /// The shared records answer by source user, and say whether a host
+    /// user is linked by another source user's record (one, or several
+    /// including this one's).
+    #[test]
+    fn before_finds_records_and_other_links() {
+        let g = |i: u128| Guid::from_uuid(uuid::Uuid::from_u128(i));
+        let b = Before::new(Arc::new(vec![
+            rec(10, Some(100)),
+            rec(11, Some(101)),
+            rec(12, Some(101)),
+            rec(13, None),
+        ]));
+        assert_eq!(b.get(&g(10)).unwrap().host_user_id, Some(g(100)));
+        assert!(b.get(&g(99)).is_none());
+        assert!(!b.linked_elsewhere(g(100), g(10)), "its own link");
+        assert!(b.linked_elsewhere(g(100), g(13)), "another's link");
+        assert!(b.linked_elsewhere(g(101), g(11)), "shared with 12");
+        assert!(!b.linked_elsewhere(g(102), g(10)), "nobody links it");
     }
 }

@@ -134,7 +134,13 @@ pub async fn provision_user(
     }
     let w = writer(ctx, &host);
     let persists = w.persists();
-    let exec = executor(ctx, tenant.tenant_id, uuid::Uuid::new_v4(), w, &records);
+    let exec = executor(
+        ctx,
+        tenant.tenant_id,
+        uuid::Uuid::new_v4(),
+        w,
+        std::sync::Arc::new(records.clone()),
+    );
     let far = tokio::time::Instant::now() + std::time::Duration::from_secs(3600);
     let rep = exec.execute(&p, far, &super::NoProgress).await;
     if let Some(e) = rep.fatal {

@@ -514,7 +514,9 @@ async fn apply(
         w.persists(),
     )
     .await?;
-    let mut exec = executor(ctx, tenant.tenant_id, run_id, w.clone(), &records);
+    // Shared with the executor, not copied (tens of MB at 100,000 users).
+    let records = std::sync::Arc::new(records);
+    let mut exec = executor(ctx, tenant.tenant_id, run_id, w.clone(), records.clone());
     exec.anchor = anchor;
     let mut rep = exec.execute(&plan, deadline, progress).await;
     let mut unchanged = plan.unchanged;
@@ -586,7 +588,11 @@ async fn apply(
         };
         resume = at.filter(|_| usable);
     }
+    // The pictures and the records go before the relations phase reads
+    // what it needs.
     drop(more);
+    drop(exec);
+    drop(records);
     let mut counts = rep.counts;
     counts.unchanged += unchanged;
     counts.held_back += held_back;

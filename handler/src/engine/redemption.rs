@@ -149,7 +149,13 @@ pub(super) async fn redemption(
             &policy,
         );
         let w = writer(ctx, &host);
-        let exec = executor(ctx, tenant.tenant_id, run_id, w, &subset);
+        let exec = executor(
+            ctx,
+            tenant.tenant_id,
+            run_id,
+            w,
+            std::sync::Arc::new(subset.clone()),
+        );
         let rep = exec.execute(&p, deadline, progress).await;
         if let Some(e) = rep.fatal {
             return Err(e);

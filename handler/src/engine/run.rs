@@ -154,7 +154,7 @@ pub(super) fn executor(
     tenant: Guid,
     run_id: uuid::Uuid,
     writer: Arc<dyn HostWriter>,
-    records: &[GuestRecord],
+    records: Arc<Vec<GuestRecord>>,
 ) -> Executor {
     Executor {
         tenant,
@@ -164,10 +164,7 @@ pub(super) fn executor(
         clock: ctx.clock.clone(),
         redirect_url: ctx.settings.invite_redirect_url.clone(),
         host_group: ctx.settings.host_group_id,
-        before: records
-            .iter()
-            .map(|r| (r.source_user_id, r.clone()))
-            .collect(),
+        before: super::execute::Before::new(records),
         concurrency: ctx.concurrency,
         anchor: ctx.settings.anchor_attribute.clone(),
         anchor_problem: std::sync::Mutex::new(None),
