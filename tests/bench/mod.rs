@@ -77,34 +77,34 @@ async fn the_virtual_clock_first_sync_keeps_to_the_write_budget() {
     assert!(text.contains("first sync on the virtual clock"), "{text}");
 }
 
-/// `guest-sync bench scale --json` runs the engine as its own process and
-/// prints, after the table, one JSON summary whose counts have the right
-/// shape and whose measurements are present and plausible (never timed).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_scale_benchmark_prints_a_json_summary_of_an_engine_process() {
+/// Runs `guest-sync bench scale <args> --json`; its output and the JSON
+/// summary on its last line.
+async fn scale_json(args: &[&str]) -> (String, serde_json::Value) {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_guest-sync"))
-        .args([
-            "bench",
-            "scale",
-            "--users",
-            "150",
-            "--time-scale",
-            "200",
-            "--no-baseline",
-            "--json",
-        ])
+        .args(["bench", "scale"])
+        .args(args)
+        .arg("--json")
         .output()
         .await
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(text.contains("engine process: peak RSS"), "{text}");
     let last = text.lines().last().unwrap_or_default();
-    let j: serde_json::Value = serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {last}"));
+    let j = serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {last}"));
+    (text, j)
+}
+
+/// `guest-sync bench scale --json` runs the engine as its own process and
+/// prints, after the table, one JSON summary whose counts have the right
+/// shape and whose measurements are present and plausible (never timed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scale_benchmark_prints_a_json_summary_of_an_engine_process() {
+    let (text, j) = scale_json(&["--users", "150", "--time-scale", "200", "--no-baseline"]).await;
+    assert!(text.contains("engine process: peak RSS"), "{text}");
     assert_eq!(j["users"], 150);
     assert_eq!(j["writes_per_new_guest"], 2.0);
     assert_eq!(j["writes_no_change"], 0);
@@ -160,31 +160,17 @@ async fn the_scale_benchmark_prints_a_json_summary_of_an_engine_process() {
 /// with many actions in flight when each slice stops.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_first_sync_in_slices_lists_the_scope_once_and_replays_nothing() {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_guest-sync"))
-        .args([
-            "bench",
-            "scale",
-            "--users",
-            "300",
-            "--time-scale",
-            "1",
-            "--job-budget-secs",
-            "1",
-            "--no-baseline",
-            "--no-virtual-clock",
-            "--json",
-        ])
-        .output()
-        .await
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let last = text.lines().last().unwrap_or_default();
-    let j: serde_json::Value = serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {last}"));
+    let (_, j) = scale_json(&[
+        "--users",
+        "300",
+        "--time-scale",
+        "1",
+        "--job-budget-secs",
+        "1",
+        "--no-baseline",
+        "--no-virtual-clock",
+    ])
+    .await;
     assert!(
         j["first_sync_graph_secs"].as_f64().unwrap() > 3.0,
         "not sliced: {j}"

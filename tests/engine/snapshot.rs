@@ -48,6 +48,16 @@ async fn start(users: usize) -> (H, Vec<Guid>) {
     (h, members)
 }
 
+/// Every user is a guest with its name, enabled.
+async fn assert_every_guest_made(h: &H, users: &[Guid]) {
+    let expect: HashMap<Guid, (String, bool)> = users
+        .iter()
+        .enumerate()
+        .map(|(i, u)| (*u, (format!("User {i}"), true)))
+        .collect();
+    assert_converged(h, users, &expect).await;
+}
+
 fn resume_of(out: &JobOutcome) -> Option<guest_sync::engine::cursor::Resume> {
     JobCursor::reconcile_resume(out.cursor)
 }
@@ -88,12 +98,7 @@ async fn a_full_read_stopped_for_time_resumes_without_reading_again() {
     assert_eq!(invited, 20, "every guest invited once");
     assert!(slices >= 5, "{slices} slices");
     assert_eq!(h.sim.counts().writes_total(), 40, "two writes per guest");
-    let expect: HashMap<Guid, (String, bool)> = users
-        .iter()
-        .enumerate()
-        .map(|(i, u)| (*u, (format!("User {i}"), true)))
-        .collect();
-    assert_converged(&h, &users, &expect).await;
+    assert_every_guest_made(&h, &users).await;
     let kept = h.store.get_snapshot_chunk(h.src, run_id, 0).await.unwrap();
     assert!(kept.is_none(), "the snapshot outlived its run");
     // The run record counts the whole run once.
@@ -150,10 +155,5 @@ async fn an_unusable_snapshot_is_read_around() {
     }
     assert_eq!(out.outcome, RunOutcome::Succeeded);
     assert_eq!(h.sim.counts().writes_total(), 32, "two writes per guest");
-    let expect: HashMap<Guid, (String, bool)> = users
-        .iter()
-        .enumerate()
-        .map(|(i, u)| (*u, (format!("User {i}"), true)))
-        .collect();
-    assert_converged(&h, &users, &expect).await;
+    assert_every_guest_made(&h, &users).await;
 }
