@@ -157,3 +157,48 @@ async fn an_unusable_snapshot_is_read_around() {
     assert_eq!(h.sim.counts().writes_total(), 32, "two writes per guest");
     assert_every_guest_made(&h, &users).await;
 }
+
+/// Every action started, but sponsors cut off by time: the continuation
+/// resumes from the snapshot with nothing left of the plan (`part` equal
+/// to the part count) and sets the remaining sponsors, listing neither
+/// tenant again.
+#[tokio::test]
+async fn sponsors_cut_off_by_time_go_on_from_the_snapshot() {
+    let (h, users) = start(6).await;
+    let sponsor = h.sim.create_user(
+        h.host,
+        guest_sync::devtools::sim::NewUser::simple("Alice", "alice@host.example"),
+    );
+    let mut t = h.stored_tenant().await;
+    t.options.sponsors = Some(guest_sync::domain::SponsorOptions {
+        users: vec![sponsor],
+        group_owners: None,
+    });
+    h.store.put_tenant(&t).await.unwrap();
+    let run_id = uuid::Uuid::new_v4();
+    // 4 of the 6 invitations, then 2 and sponsors for 4 of the 6 guests.
+    let (out, _, invites) = slice(&h, run_id, None).await;
+    assert_eq!(invites, 4);
+    let (out, _, invites) = slice(&h, run_id, out.cursor).await;
+    assert_eq!(invites, 2);
+    let at = resume_of(&out).expect("sponsors left: a continuation");
+    // 6 users in parts of 4: 2 parts, both started.
+    assert_eq!((at.part, at.from), (2, None), "{at:?}");
+    let pages = h.sim.counts().member_pages;
+    let (out, _, invites) = slice(&h, run_id, out.cursor).await;
+    assert_eq!(invites, 0);
+    assert!(out.cursor.is_none(), "{:?}", out.cursor);
+    assert_eq!(out.outcome, RunOutcome::Succeeded);
+    assert_eq!(
+        h.sim.counts().member_pages,
+        pages,
+        "the last slice listed the scope"
+    );
+    for u in &users {
+        let g = h.record(*u).await.host_user_id.unwrap();
+        assert_eq!(h.sim.sponsors(h.host, g), vec![sponsor]);
+    }
+    let run = h.store.get_run(h.src, run_id).await.unwrap().unwrap();
+    assert_eq!(run.counts.sponsor_writes, 6);
+    assert_eq!(h.sim.counts().writes_total(), 6 * 2 + 6);
+}
