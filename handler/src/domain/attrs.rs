@@ -2,14 +2,41 @@
 //! sorted list. A user keeps a handful (the mapped attributes and
 //! `displayName`); a `serde_json::Map` (a B-tree) allocates a node of
 //! eleven slots (about 630 bytes) for any of them, and a full read holds
-//! one per user of both tenants.
+//! one per user of both tenants. The names are shared ([`intern`]): every
+//! user has the same handful, and a name allocated per user and attribute
+//! cost about 32 bytes each.
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, OnceLock};
+
 use serde::de::{Deserialize, Deserializer};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
 /// Attribute name -> value, sorted by name, one entry per name.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Attrs(Vec<(Box<str>, Value)>);
+pub struct Attrs(Vec<(Arc<str>, Value)>);
+
+/// At most this many distinct names are shared; any further name is
+/// allocated per use (attribute names are the selected Graph properties:
+/// a few dozen).
+const MAX_SHARED_NAMES: usize = 1024;
+
+/// The process's one copy of an attribute name.
+fn intern(name: &str) -> Arc<str> {
+    static NAMES: OnceLock<Mutex<HashSet<Arc<str>>>> = OnceLock::new();
+    let mut names = NAMES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some(n) = names.get(name) {
+        return n.clone();
+    }
+    let n: Arc<str> = Arc::from(name);
+    if names.len() < MAX_SHARED_NAMES {
+        names.insert(n.clone());
+    }
+    n
+}
 
 /// Read access to a user's attributes, whether kept as [`Attrs`] or as
 /// Graph returned them.
@@ -56,7 +83,7 @@ impl Attrs {
         match self.find(&name) {
             Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
             Err(i) => {
-                self.0.insert(i, (name.into_boxed_str(), value));
+                self.0.insert(i, (intern(&name), value));
                 None
             }
         }
@@ -93,10 +120,7 @@ impl Attrs {
 impl From<Map<String, Value>> for Attrs {
     fn from(m: Map<String, Value>) -> Self {
         // A map's keys are unique and come out sorted.
-        let mut v: Vec<(Box<str>, Value)> = m
-            .into_iter()
-            .map(|(k, v)| (k.into_boxed_str(), v))
-            .collect();
+        let mut v: Vec<(Arc<str>, Value)> = m.into_iter().map(|(k, v)| (intern(&k), v)).collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v.shrink_to_fit();
         Attrs(v)
@@ -162,5 +186,12 @@ mod tests {
             .into_iter()
             .collect();
         assert_eq!(collected.iter().next().map(|(k, _)| k), Some("a"));
+        // Names are shared between users.
+        let one = |v: Value| Attrs::from(v.as_object().cloned().unwrap());
+        let (a1, a2) = (
+            one(json!({"displayName": "A"})),
+            one(json!({"displayName": "B"})),
+        );
+        assert!(Arc::ptr_eq(&a1.0[0].0, &a2.0[0].0));
     }
 }
