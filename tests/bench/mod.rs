@@ -77,22 +77,27 @@ async fn the_virtual_clock_first_sync_keeps_to_the_write_budget() {
     assert!(text.contains("first sync on the virtual clock"), "{text}");
 }
 
-/// Runs `guest-sync bench scale <args> --json`; its output and the JSON
-/// summary on its last line.
-async fn scale_json(args: &[&str]) -> (String, serde_json::Value) {
+/// Runs `guest-sync bench <args>`, which must succeed; its output.
+async fn bench(args: &[&str]) -> String {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_guest-sync"))
-        .args(["bench", "scale"])
+        .arg("bench")
         .args(args)
-        .arg("--json")
         .output()
         .await
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
-        "{text}{}",
+        "{text}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    text
+}
+
+/// Runs `guest-sync bench scale <args> --json`; its output and the JSON
+/// summary on its last line.
+async fn scale_json(args: &[&str]) -> (String, serde_json::Value) {
+    let text = bench(&[&["scale"], args, &["--json"]].concat()).await;
     let last = text.lines().last().unwrap_or_default();
     let j = serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {last}"));
     (text, j)
@@ -202,26 +207,16 @@ async fn a_tiny_simulator_benchmark_reads_everything_it_generated() {
 /// (rates are printed, never asserted).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tiny_instances_benchmark_runs_every_worker_process() {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_guest-sync"))
-        .args([
-            "bench",
-            "instances",
-            "--processes",
-            "2",
-            "--users",
-            "120",
-            "--time-scale",
-            "50",
-        ])
-        .output()
-        .await
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = bench(&[
+        "instances",
+        "--processes",
+        "2",
+        "--users",
+        "120",
+        "--time-scale",
+        "50",
+    ])
+    .await;
     assert!(text.contains("2 processes x 120 users"), "{text}");
     assert!(text.contains("429 answers"), "{text}");
     assert!(!text.contains("failed"), "{text}");
@@ -241,17 +236,7 @@ async fn a_tiny_instances_benchmark_runs_every_worker_process() {
 /// asserted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tiny_onboarding_benchmark_onboards_both_paths_through_the_cli() {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_guest-sync"))
-        .args(["bench", "onboarding", "--users", "30", "--json"])
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = bench(&["onboarding", "--users", "30", "--json"]).await;
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let paths = v["paths"].as_array().unwrap();
     let names: Vec<&str> = paths.iter().map(|p| p["path"].as_str().unwrap()).collect();
@@ -293,17 +278,7 @@ async fn a_tiny_latency_benchmark_applies_every_join_and_leave() {
 /// snapshot of as many users, and prints what the snapshot took.
 #[tokio::test]
 async fn the_store_benchmark_saves_and_loads_a_snapshot() {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_guest-sync"))
-        .args(["bench", "store", "--records", "500", "--backend", "sqlite"])
-        .output()
-        .await
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = bench(&["store", "--records", "500", "--backend", "sqlite"]).await;
     assert!(text.contains("records     500"), "{text}");
     assert!(
         text.contains("snapshot of 500 source users, 500 host guests, 500 records:"),
