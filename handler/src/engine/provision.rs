@@ -139,7 +139,7 @@ pub async fn provision_user(
         tenant.tenant_id,
         uuid::Uuid::new_v4(),
         w,
-        std::sync::Arc::new(records.clone()),
+        std::sync::Arc::new(records),
     );
     let far = tokio::time::Instant::now() + std::time::Duration::from_secs(3600);
     let rep = exec.execute(&p, far, &super::NoProgress).await;

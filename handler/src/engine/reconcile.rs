@@ -106,7 +106,6 @@ async fn compute_parts(
         next: 0,
         picture,
         host_picture,
-        limit,
         policy,
     };
     let plan = parts.next(ctx, &records).await?.unwrap_or_default();
@@ -162,11 +161,10 @@ async fn resume_full(
         ))));
     }
     let host = ctx.graph.tenant(host_credentials(ctx).await?);
-    let limit = header.limit.into();
     let policy = PlanPolicy::new(
         tenant.options.clone(),
         ctx.settings.deprovision,
-        limit,
+        header.limit.into(),
         tenant.guard.as_ref(),
         header.taken_at,
     )
@@ -179,7 +177,6 @@ async fn resume_full(
         next: at.part.min(header.parts.saturating_sub(1)),
         picture: source,
         host_picture,
-        limit,
         policy,
     };
     let mut plan = parts.next(ctx, &records).await?.unwrap_or_default();
@@ -219,8 +216,6 @@ pub struct MoreParts {
     tenant: crate::domain::Guid,
     picture: SourcePicture,
     host_picture: plan::HostPicture,
-    /// The guard limit the policy was made with (for a snapshot).
-    limit: MaxDeprovisions,
     policy: PlanPolicy,
     next: u32,
     of: u32,
@@ -279,7 +274,7 @@ impl MoreParts {
             run_id,
             fingerprint: snapshot::fingerprint(ctx, tenant),
             taken_at: self.policy.now,
-            limit: self.limit,
+            limit: self.policy.max_deprovisions,
             anchor: self.policy.anchor.as_ref(),
             anchor_unreadable: self.host_picture.anchor_unreadable.as_deref(),
             parts: self.of,
@@ -366,26 +361,13 @@ pub(super) async fn reconcile(
         Some(c) => c,
         None => choose_and_plan(ctx, now_tenant, run_id, pass, progress, &mut delta_links).await?,
     };
-    let ComputedPlan {
-        plan,
-        records,
-        host,
-        source_complete,
-        read_error,
-        anchor,
-        anchor_unreadable,
-        more,
-        resumed,
-    } = computed;
     // Whether this run keeps a snapshot (to delete when it ends).
-    let mut kept = resumed;
+    let mut kept = computed.resumed;
     let result = apply(
         ctx,
         tenant,
-        run_id,
-        pass,
-        (plan, records, &host, more),
-        (source_complete, read_error, anchor, anchor_unreadable),
+        (run_id, pass),
+        computed,
         delta_links,
         &mut kept,
         deadline,
@@ -454,25 +436,25 @@ async fn choose_and_plan(
 async fn apply(
     ctx: &SyncContext,
     tenant: &SourceTenant,
-    run_id: uuid::Uuid,
-    pass: u64,
-    (plan, records, host, mut more): (
-        plan::Plan,
-        Vec<GuestRecord>,
-        &TenantGraph,
-        Option<Box<MoreParts>>,
-    ),
-    (source_complete, read_error, anchor, anchor_unreadable): (
-        bool,
-        Option<GraphError>,
-        Option<crate::domain::AnchorAttribute>,
-        Option<String>,
-    ),
+    (run_id, pass): (uuid::Uuid, u64),
+    computed: ComputedPlan,
     delta_links: Option<(Box<crate::domain::DeltaLinks>, super::relations::Touched)>,
     kept: &mut bool,
     deadline: tokio::time::Instant,
     progress: &dyn Progress,
 ) -> Result<JobOutcome, SyncError> {
+    let ComputedPlan {
+        plan,
+        records,
+        host,
+        source_complete,
+        read_error,
+        anchor,
+        anchor_unreadable,
+        mut more,
+        resumed: _,
+    } = computed;
+    let host = &host;
     let w = writer(ctx, host);
     if let Some(problem) = read_error.as_ref().and_then(permission_lost) {
         // Rule: when a permission is gone, nothing is written (the picture

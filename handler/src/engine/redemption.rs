@@ -154,7 +154,7 @@ pub(super) async fn redemption(
             tenant.tenant_id,
             run_id,
             w,
-            std::sync::Arc::new(subset.clone()),
+            std::sync::Arc::new(subset),
         );
         let rep = exec.execute(&p, deadline, progress).await;
         if let Some(e) = rep.fatal {

@@ -179,6 +179,21 @@ impl ChunkWriter<'_> {
         Ok(())
     }
 
+    /// Writes every item of one kind, then ends its chunk; how many.
+    async fn push_all<'i, T: Serialize + 'i>(
+        &mut self,
+        kind: &str,
+        items: impl IntoIterator<Item = &'i T>,
+    ) -> Result<u64, StoreError> {
+        let mut n = 0;
+        for item in items {
+            self.push(kind, item).await?;
+            n += 1;
+        }
+        self.flush().await?;
+        Ok(n)
+    }
+
     /// Ends the current chunk (each kind starts a new one).
     async fn flush(&mut self) -> Result<(), StoreError> {
         let Some(enc) = self.enc.take() else {
@@ -233,32 +248,15 @@ pub async fn save(
         raw: 0,
         bytes: 0,
     };
-    let mut counts = Counts::default();
-    for u in &source.users {
-        w.push("source", u).await?;
-        counts.source += 1;
-    }
-    w.flush().await?;
-    for g in &host.guests {
-        w.push("guest", g).await?;
-        counts.guests += 1;
-    }
-    w.flush().await?;
-    for d in &host.deleted {
-        w.push("deleted", d).await?;
-        counts.deleted += 1;
-    }
-    w.flush().await?;
-    for m in host.group_members.iter().flatten() {
-        w.push("member", m).await?;
-        counts.members += 1;
-    }
-    w.flush().await?;
-    for r in records {
-        w.push("record", r).await?;
-        counts.records += 1;
-    }
-    w.flush().await?;
+    let counts = Counts {
+        source: w.push_all("source", &source.users).await?,
+        guests: w.push_all("guest", &host.guests).await?,
+        deleted: w.push_all("deleted", &host.deleted).await?,
+        members: w
+            .push_all("member", host.group_members.iter().flatten())
+            .await?,
+        records: w.push_all("record", records).await?,
+    };
     let header = Header {
         format: FORMAT,
         build: build(),
