@@ -77,8 +77,8 @@ pub struct ScaleBenchArgs {
     pub users: usize,
     /// The engine's slice budget in wall seconds (`GUESTSYNC_JOB_BUDGET_SECS`):
     /// with it, a long run is cut into slices as in Azure Functions, each
-    /// continuation resuming from the run's snapshot, and the report counts
-    /// the slices. Default: one slice per run.
+    /// continuation resuming from the run's snapshot (every run's row counts
+    /// the scope member pages read). Default: one slice per run.
     #[arg(long, value_name = "SECS")]
     pub job_budget_secs: Option<u64>,
     /// Graph's clock speed-up, for both the simulator and the client. At 20,
@@ -314,7 +314,8 @@ fn tenants(sim: &Sim, spec: &GenerateSpec) -> ((Guid, Guid), setup::Source) {
 
 /// The local deployment the engine runs in: its settings (a SQLite store
 /// and a secrets file in `dir`, the simulator as Graph, the client at
-/// `scale`, one slice per run), the app over them and the registered
+/// `scale`, one slice per run unless `budget` says otherwise), the app
+/// over them and the registered
 /// source tenant.
 async fn deployment(
     sim: &Sim,
@@ -336,12 +337,7 @@ async fn deployment(
         budget.unwrap_or(24 * 3600).to_string(),
     );
     env.insert("GUESTSYNC_TIME_SCALE", scale.to_string());
-    // With slices, the reconcile's info lines say how each slice read.
-    let log = match budget {
-        Some(_) => "warn,guest_sync::engine::reconcile=info",
-        None => "warn",
-    };
-    env.insert("RUST_LOG", log.to_string());
+    env.insert("RUST_LOG", "warn".to_string());
     // The engine process gets glibc's allocator settings the Bicep
     // deployment gives the function app (infra/modules/functionapp.bicep,
     // `allocatorSettings`), so its peak RSS is the deployed engine's.
